@@ -1,4 +1,21 @@
 //! kidsafe-dns: a DNS filtering resolver that keeps child-unsafe domains out of reach.
+//!
+//! A query's path, top to bottom:
+//!
+//! 1. [`server`]: hickory's UDP/TCP listeners hand each request to [`server::handler`];
+//! 2. the handler asks [`lists`] (the compiled FST behind an `ArcSwap`) for a verdict;
+//! 3. a blocked name is answered by [`answer`] (the sinkhole, with an Extended DNS Error);
+//! 4. anything else goes to [`upstream`], whose reply is checked again (CNAME cloaking) and
+//!    relayed as is.
+//!
+//! Around it: [`config`] (TOML in, typed config out), [`app`] (wiring and signals),
+//! [`shutdown`] (draining in-flight queries).
 #![warn(missing_docs)]
 
+pub mod answer;
+pub mod app;
+pub mod config;
 pub mod lists;
+pub mod server;
+pub mod shutdown;
+pub mod upstream;

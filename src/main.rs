@@ -1,1 +1,228 @@
-fn main() {}
+//! The `kidsafe-dns` command: parse arguments, set up logging, run a subcommand, map the
+//! outcome to an exit status.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use kidsafe_dns::lists::compile::{InlineRules, ListSource, Progress, compile};
+use kidsafe_dns::lists::matcher::Decision;
+use kidsafe_dns::lists::parse::Format;
+use kidsafe_dns::lists::rule::Scope;
+use kidsafe_dns::lists::{Blocklist, manifest};
+use kidsafe_dns::{app, config};
+
+#[derive(Parser)]
+#[command(name = "kidsafe-dns", version, about = "DNS filtering resolver that keeps child-unsafe domains out of reach")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the resolver.
+    Serve {
+        /// Config file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Compile lists into a memory-mapped FST (and its manifest beside it).
+    Compile {
+        /// A block list: CATEGORY=PATH (plain or .gz, format sniffed). Repeatable.
+        #[arg(long = "list", value_name = "CATEGORY=PATH")]
+        lists: Vec<String>,
+        /// An allowlist file. Repeatable.
+        #[arg(long = "allow", value_name = "PATH")]
+        allows: Vec<PathBuf>,
+        /// Also compile the sources of this config file (and write to its lists.compiled
+        /// unless --out is given).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output FST path.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show the verdict for names: is this site blocked, and by which rule?
+    /// Exit status 0 = all allowed, 1 = some blocked, 2 = error.
+    Check {
+        /// Compiled FST to check against.
+        #[arg(long, conflicts_with = "config")]
+        blocklist: Option<PathBuf>,
+        /// Use the compiled list of this config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Names to check.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Validate a config file and exit (0 = valid, 2 = invalid).
+    CheckConfig {
+        /// Config file (TOML).
+        config: PathBuf,
+    },
+}
+
+fn init_logging() {
+    // hickory-server logs every query (with its name and client) at INFO: keep it at WARN
+    // so nothing records who asked what unless an operator explicitly asks for it.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::Compile {
+            lists,
+            allows,
+            config,
+            out,
+        } => compile_cmd(lists, allows, config, out),
+        Command::Check {
+            blocklist,
+            config,
+            names,
+        } => check(blocklist, config, names),
+        Command::CheckConfig { config } => config::load(&config).map(|c| {
+            println!(
+                "{}: ok ({} listen addresses, {} upstreams, {} lists)",
+                c.path.display(),
+                c.server.listen.len(),
+                c.upstream.servers.len(),
+                c.lists.sources.len()
+            );
+            ExitCode::SUCCESS
+        })
+        .map_err(Into::into),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
+    let config = config::load(&path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let running = app::start(config).await?;
+        app::shutdown_signal().await;
+        running.stop().await;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn compile_cmd(
+    lists: Vec<String>,
+    allows: Vec<PathBuf>,
+    config_path: Option<PathBuf>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let mut sources = Vec::new();
+    let mut default_out = None;
+    if let Some(path) = config_path {
+        let config = config::load(&path)?;
+        sources.extend(config.lists.sources.iter().cloned());
+        default_out = Some(config.lists.compiled.clone());
+    }
+    for spec in &lists {
+        let Some((category, path)) = spec.split_once('=') else {
+            bail!("--list {spec}: expected CATEGORY=PATH, e.g. --list adult=lists/adult.txt");
+        };
+        if category.is_empty() || path.is_empty() {
+            bail!("--list {spec}: expected CATEGORY=PATH, e.g. --list adult=lists/adult.txt");
+        }
+        sources.push(ListSource {
+            category: Some(category.to_owned()),
+            path: path.into(),
+            format: Format::Auto,
+        });
+    }
+    sources.extend(allows.into_iter().map(|path| ListSource {
+        category: None,
+        path,
+        format: Format::Auto,
+    }));
+    let Some(out) = out.or(default_out) else {
+        bail!("--out FILE is required (or --config with lists.compiled)");
+    };
+    let started = Instant::now();
+    let manifest = compile(&sources, &InlineRules::default(), &out, &mut |p| match p {
+        Progress::SourceDone(src, r) => {
+            let rejected: Vec<String> = r.parse.rejected.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            eprintln!(
+                "[{:>6.2}s] {} {} ({}, {} lines): {} entries, rejected: {}, unsupported: {}",
+                started.elapsed().as_secs_f64(),
+                src.category.as_deref().unwrap_or("allow"),
+                src.path.display(),
+                r.parse.format,
+                r.parse.lines,
+                r.parse.accepted,
+                if rejected.is_empty() { "none".into() } else { rejected.join(" ") },
+                r.parse.unsupported
+            );
+        }
+        Progress::Sorting { keys } => eprintln!("[{:>6.2}s] sorting {keys} keys", started.elapsed().as_secs_f64()),
+        Progress::Writing { entries } => {
+            eprintln!("[{:>6.2}s] writing {entries} distinct entries", started.elapsed().as_secs_f64())
+        }
+    })?;
+    let per_name = manifest.fst_bytes as f64 / manifest.entries.max(1) as f64;
+    println!(
+        "wrote {} ({} entries, {} bytes, {:.1} B/entry, serial {}) in {:.2}s; manifest {}",
+        out.display(),
+        manifest.entries,
+        manifest.fst_bytes,
+        per_name,
+        manifest.serial,
+        started.elapsed().as_secs_f64(),
+        manifest::path_for(&out).display()
+    );
+    for (category, n) in &manifest.entries_per_category {
+        println!("  {category}: {n}");
+    }
+    if manifest.allow_entries > 0 {
+        println!("  allow: {}", manifest.allow_entries);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(blocklist: Option<PathBuf>, config_path: Option<PathBuf>, names: Vec<String>) -> anyhow::Result<ExitCode> {
+    let path = match (blocklist, config_path) {
+        (Some(p), _) => p,
+        (None, Some(c)) => config::load(&c)?.lists.compiled,
+        (None, None) => bail!("give --blocklist FILE or --config FILE"),
+    };
+    let list = Blocklist::open(&path).with_context(|| format!("loading {}", path.display()))?;
+    let mut any_blocked = false;
+    for name in &names {
+        let v = list.lookup(name);
+        let rule = v.rule.as_ref().map(|r| {
+            let how = match r.scope {
+                Scope::Exact => "exact",
+                Scope::Subtree => "with subdomains",
+            };
+            format!("rule {} ({how})", r.name)
+        });
+        match v.decision {
+            Decision::Blocked => {
+                any_blocked = true;
+                let cats = list.manifest().category_names(v.categories).join(",");
+                println!("{name}\tBLOCKED\t{cats}\t{}", rule.unwrap_or_default());
+            }
+            Decision::Allowed => println!("{name}\tALLOWED\tallowlist\t{}", rule.unwrap_or_default()),
+            Decision::NotListed => println!("{name}\tALLOWED\tnot listed"),
+        }
+    }
+    Ok(if any_blocked { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -96,21 +96,17 @@ impl Blocklist {
     }
 
     /// Looks up a name given as wire-format labels, leftmost first (as hickory's
-    /// `Name::iter()` yields them), already lowercase. Labels with bytes outside ASCII are
-    /// sent through [`Blocklist::lookup_masked`] so IDN normalization applies.
+    /// `Name::iter()` yields them), without allocating. A name with bytes outside ASCII
+    /// (a client sending raw UTF-8) goes through [`Blocklist::lookup_masked`] so IDN
+    /// normalization applies.
     pub fn lookup_labels<'a, I>(&self, labels: I, mask: u32) -> Verdict
     where
-        I: DoubleEndedIterator<Item = &'a [u8]> + Clone,
+        I: DoubleEndedIterator<Item = &'a [u8]>,
     {
         let mut buf = [0u8; MAX_KEY];
         let mut at = 0;
-        for (i, label) in labels.clone().rev().enumerate() {
-            if !label.is_ascii() {
-                let text: Vec<String> = labels
-                    .map(|l| String::from_utf8_lossy(l).into_owned())
-                    .collect();
-                return self.lookup_masked(&text.join("."), mask);
-            }
+        let mut ascii = true;
+        for (i, label) in labels.rev().enumerate() {
             let need = label.len() + usize::from(i > 0);
             if at + need >= MAX_KEY {
                 return Verdict::NOT_LISTED;
@@ -120,12 +116,16 @@ impl Blocklist {
                 at += 1;
             }
             for &b in label {
+                ascii &= b.is_ascii();
                 buf[at] = b.to_ascii_lowercase();
                 at += 1;
             }
         }
         if at == 0 {
             return Verdict::NOT_LISTED;
+        }
+        if !ascii {
+            return self.lookup_masked(&key::unreverse(&buf[..at]), mask);
         }
         self.lookup_key(&buf[..at], mask)
     }

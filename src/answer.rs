@@ -1,0 +1,181 @@
+//! The sinkhole: what a blocked name gets back, per `blocking.mode`, and the Extended DNS
+//! Error (RFC 8914) that tells a curious user or admin why.
+//!
+//! - `nxdomain`: NXDOMAIN for every type, with an SOA in the authority section so the
+//!   negative answer is cached for `blocking.ttl` (RFC 2308);
+//! - `null`: A `0.0.0.0` / AAAA `::`; other types NODATA (NOERROR, no answer, SOA);
+//! - `ip`: A/AAAA of the block page; a family without a configured address, and other
+//!   types, get NODATA.
+//!
+//! The SOA is owned by the listed name that matched, so a cache never applies it wider
+//! than the rule does.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::{A, AAAA, SOA};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use crate::config::{BlockingConfig, BlockingMode};
+
+/// RFC 8914 INFO-CODEs we send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum EdeCode {
+    /// 3: answered from an expired cache entry.
+    StaleAnswer = 3,
+    /// 15: blocked by the operator's blocklist.
+    Blocked = 15,
+    /// 17: filtered by a client-side policy (a group's own rules).
+    Filtered = 17,
+    /// 18: the client may not use this resolver.
+    Prohibited = 18,
+    /// 22: no upstream could be reached.
+    NoReachableAuthority = 22,
+}
+
+/// EDNS option code of Extended DNS Errors.
+pub const EDE_OPTION: u16 = 15;
+
+/// The EDE option payload: INFO-CODE then EXTRA-TEXT (UTF-8, not NUL-terminated).
+pub fn ede_payload(code: EdeCode, text: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(2 + text.len());
+    v.extend_from_slice(&(code as u16).to_be_bytes());
+    v.extend_from_slice(text.as_bytes());
+    v
+}
+
+/// EXTRA-TEXT for a block: `blocked: adult, gambling (kidsafe-dns)`.
+pub fn block_text(categories: &[&str]) -> String {
+    if categories.is_empty() {
+        "blocked (kidsafe-dns)".to_owned()
+    } else {
+        format!("blocked: {} (kidsafe-dns)", categories.join(", "))
+    }
+}
+
+/// A sinkhole reply's content, before it is put on the wire.
+#[derive(Debug)]
+pub struct Sinkhole {
+    /// NXDOMAIN or NOERROR.
+    pub rcode: ResponseCode,
+    /// The A/AAAA answer, if the mode gives one for this type.
+    pub answers: Vec<Record>,
+    /// The SOA for negative caching (NXDOMAIN and NODATA).
+    pub soa: Option<Record>,
+}
+
+/// Builds sinkhole replies from `[blocking]`.
+#[derive(Clone, Debug)]
+pub struct SinkholeBuilder {
+    mode: BlockingMode,
+    ttl: u32,
+    ipv4: Option<Ipv4Addr>,
+    ipv6: Option<Ipv6Addr>,
+}
+
+impl SinkholeBuilder {
+    /// From the `[blocking]` section.
+    pub fn new(config: &BlockingConfig) -> Self {
+        SinkholeBuilder {
+            mode: config.mode,
+            ttl: config.ttl,
+            ipv4: config.ipv4,
+            ipv6: config.ipv6,
+        }
+    }
+
+    /// The reply for `qname`/`qtype`, blocked by the rule on `listed` (a suffix of `qname`);
+    /// `serial` goes into the SOA.
+    pub fn build(&self, qname: &Name, qtype: RecordType, listed: &str, serial: u32) -> Sinkhole {
+        let address = match (self.mode, qtype) {
+            (BlockingMode::Nxdomain, _) => None,
+            (BlockingMode::Null, RecordType::A) => Some(RData::A(A(Ipv4Addr::UNSPECIFIED))),
+            (BlockingMode::Null, RecordType::AAAA) => Some(RData::AAAA(AAAA(Ipv6Addr::UNSPECIFIED))),
+            (BlockingMode::Ip, RecordType::A) => self.ipv4.map(|a| RData::A(A(a))),
+            (BlockingMode::Ip, RecordType::AAAA) => self.ipv6.map(|a| RData::AAAA(AAAA(a))),
+            _ => None,
+        };
+        if let Some(rdata) = address {
+            return Sinkhole {
+                rcode: ResponseCode::NoError,
+                answers: vec![Record::from_rdata(qname.clone(), self.ttl, rdata)],
+                soa: None,
+            };
+        }
+        let rcode = if self.mode == BlockingMode::Nxdomain {
+            ResponseCode::NXDomain
+        } else {
+            ResponseCode::NoError
+        };
+        Sinkhole {
+            rcode,
+            answers: Vec::new(),
+            soa: Some(self.soa(qname, listed, serial)),
+        }
+    }
+
+    fn soa(&self, qname: &Name, listed: &str, serial: u32) -> Record {
+        // The listed name is a normalized suffix of the query, so it parses; fall back to
+        // the query name itself rather than fail the answer.
+        let owner = Name::from_ascii(listed)
+            .map(|mut n| {
+                n.set_fqdn(true);
+                n
+            })
+            .unwrap_or_else(|_| qname.clone());
+        let mname = Name::from_ascii("ns.kidsafe-dns.invalid.").unwrap_or_else(|_| Name::root());
+        let rname = Name::from_ascii("hostmaster.kidsafe-dns.invalid.").unwrap_or_else(|_| Name::root());
+        let soa = SOA::new(mname, rname, serial, 3600, 600, 86_400, self.ttl);
+        Record::from_rdata(owner, self.ttl, RData::SOA(soa))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder(mode: BlockingMode) -> SinkholeBuilder {
+        SinkholeBuilder::new(&BlockingConfig {
+            mode,
+            ttl: 120,
+            ipv4: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            ipv6: None,
+        })
+    }
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn nxdomain_mode_answers_nxdomain_with_soa_for_every_type() {
+        for t in [RecordType::A, RecordType::AAAA, RecordType::MX, RecordType::TXT] {
+            let s = builder(BlockingMode::Nxdomain).build(&name("www.bad.test."), t, "bad.test", 7);
+            assert_eq!(s.rcode, ResponseCode::NXDomain);
+            assert!(s.answers.is_empty());
+            let soa = s.soa.unwrap();
+            assert_eq!(soa.name, name("bad.test."));
+            assert_eq!(soa.ttl, 120);
+        }
+    }
+
+    #[test]
+    fn null_and_ip_modes_answer_addresses_and_nodata_otherwise() {
+        let s = builder(BlockingMode::Null).build(&name("bad.test."), RecordType::AAAA, "bad.test", 1);
+        assert_eq!(s.answers[0].data, RData::AAAA(AAAA(Ipv6Addr::UNSPECIFIED)));
+        let s = builder(BlockingMode::Ip).build(&name("bad.test."), RecordType::A, "bad.test", 1);
+        assert_eq!(s.answers[0].data, RData::A(A(Ipv4Addr::new(192, 0, 2, 1))));
+        // No IPv6 block page configured: NODATA, not a made-up address.
+        let s = builder(BlockingMode::Ip).build(&name("bad.test."), RecordType::AAAA, "bad.test", 1);
+        assert_eq!((s.rcode, s.answers.len(), s.soa.is_some()), (ResponseCode::NoError, 0, true));
+        let s = builder(BlockingMode::Null).build(&name("bad.test."), RecordType::MX, "bad.test", 1);
+        assert_eq!((s.rcode, s.answers.len(), s.soa.is_some()), (ResponseCode::NoError, 0, true));
+    }
+
+    #[test]
+    fn ede_payload_is_code_then_text() {
+        assert_eq!(ede_payload(EdeCode::Blocked, "x"), vec![0, 15, b'x']);
+        assert_eq!(block_text(&["adult"]), "blocked: adult (kidsafe-dns)");
+    }
+}

@@ -1,0 +1,216 @@
+//! Wiring: config → compiled list (compiling it first if the sources are newer) → loaded
+//! list behind an `ArcSwap` → server, watcher and signal handlers, all stopped by one token.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::answer::SinkholeBuilder;
+use crate::config::Config;
+use crate::lists::compile::{CompileError, InlineRules, compile};
+use crate::lists::load::{Blocklist, LoadError};
+use crate::lists::manifest::{self, Manifest};
+use crate::lists::swap::LiveBlocklist;
+use crate::server::{self, Handler};
+use crate::shutdown::Drain;
+use crate::upstream::Forwarder;
+
+/// Why the resolver could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Compiling the configured lists failed.
+    #[error("compiling the lists failed: {0}")]
+    Compile(#[from] CompileError),
+    /// The compiled list could not be loaded.
+    #[error("loading the compiled list failed: {0}")]
+    Load(#[from] LoadError),
+    /// No sources configured and no compiled list present.
+    #[error("no compiled list at {} and no [[lists.source]] to build one from", .0.display())]
+    NothingToServe(std::path::PathBuf),
+    /// A listen address could not be bound.
+    #[error("{0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// A started resolver.
+pub struct Running {
+    /// The addresses actually bound (real ports when 0 was configured).
+    pub addrs: Vec<SocketAddrs>,
+    /// The serving blocklist (to inspect or reload).
+    pub lists: Arc<LiveBlocklist>,
+    /// Cancel to shut down gracefully.
+    pub shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// Alias kept short for the field above.
+pub type SocketAddrs = std::net::SocketAddr;
+
+impl Running {
+    /// Waits until the server has shut down (after [`Running::shutdown`] is cancelled).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    /// Starts a graceful shutdown and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// True when the compiled list is missing, unreadable, or older than a source or the config.
+pub fn needs_compile(config: &Config) -> bool {
+    let compiled = &config.lists.compiled;
+    let Some(built) = modified(&manifest::path_for(compiled)).min(modified(compiled)) else {
+        return true;
+    };
+    let inputs = config.lists.sources.iter().map(|s| s.path.as_path());
+    std::iter::once(config.path.as_path())
+        .chain(inputs)
+        .any(|p| modified(p).is_none_or(|m| m > built))
+}
+
+/// Compiles the configured sources into `lists.compiled`, logging a summary per source.
+///
+/// # Errors
+/// [`CompileError`]; the previous compiled file stays as it was.
+pub fn compile_configured(config: &Config) -> Result<Manifest, CompileError> {
+    compile(&config.lists.sources, &InlineRules::default(), &config.lists.compiled, &mut |p| {
+        if let crate::lists::compile::Progress::SourceDone(src, report) = p {
+            tracing::info!(
+                path = %src.path.display(),
+                category = src.category.as_deref().unwrap_or("allow"),
+                format = %report.parse.format,
+                accepted = report.parse.accepted,
+                rejected = report.parse.rejected.values().sum::<u64>(),
+                unsupported = report.parse.unsupported,
+                "list read"
+            );
+        }
+    })
+}
+
+/// Compiles when needed, off the async threads. A failed compile with a compiled list
+/// already on disk is logged and the old list is used: a broken source must not take
+/// filtering down.
+async fn refresh_compiled(config: &Config) -> Result<(), StartError> {
+    if config.lists.sources.is_empty() || !needs_compile(config) {
+        return Ok(());
+    }
+    let cfg = config.clone();
+    let result = tokio::task::spawn_blocking(move || compile_configured(&cfg))
+        .await
+        .map_err(|e| StartError::Listen(std::io::Error::other(e)))?;
+    match result {
+        Ok(m) => {
+            tracing::info!(serial = m.serial, entries = m.entries, "lists compiled");
+            Ok(())
+        }
+        Err(error) if config.lists.compiled.exists() => {
+            tracing::error!(%error, "recompiling failed, serving the previous compiled list");
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Starts the resolver described by `config` and returns once it is answering.
+///
+/// # Errors
+/// [`StartError`].
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    refresh_compiled(&config).await?;
+    let path = config.lists.compiled.clone();
+    if !path.exists() {
+        return Err(StartError::NothingToServe(path));
+    }
+    let p = path.clone();
+    let list = tokio::task::spawn_blocking(move || Blocklist::open(&p))
+        .await
+        .map_err(|e| StartError::Listen(std::io::Error::other(e)))??;
+    tracing::info!(
+        serial = list.manifest().serial,
+        entries = list.len(),
+        path = %path.display(),
+        "blocklist loaded"
+    );
+    let lists = Arc::new(LiveBlocklist::new(list, path));
+    let shutdown = CancellationToken::new();
+    if config.lists.watch {
+        if let Err(error) = lists.spawn_watcher(Duration::from_millis(200), shutdown.clone()) {
+            tracing::warn!(%error, "cannot watch the compiled list; reload with SIGHUP");
+        }
+    }
+
+    let drain = Arc::new(Drain::default());
+    let forwarder = Forwarder::new(config.upstream.servers.clone(), config.upstream.timeout);
+    let handler = Handler::new(lists.clone(), forwarder, SinkholeBuilder::new(&config.blocking), drain.clone());
+    let (mut server, addrs) = server::start(handler, &config.server.listen, config.server.tcp_idle)?;
+
+    let token = shutdown.clone();
+    let grace = config.server.shutdown_grace;
+    let hup_lists = lists.clone();
+    let hup_config = config.clone();
+    let task = tokio::spawn(async move {
+        let hup = spawn_sighup(hup_config, hup_lists, token.clone());
+        token.cancelled().await;
+        let left = drain.close_and_wait(grace).await;
+        tracing::info!(unfinished = left, "draining done, closing listeners");
+        if let Err(error) = server.shutdown_gracefully().await {
+            tracing::warn!(%error, "server shutdown");
+        }
+        if let Some(h) = hup {
+            h.abort();
+        }
+    });
+    Ok(Running {
+        addrs,
+        lists,
+        shutdown,
+        task,
+    })
+}
+
+/// SIGHUP: recompile if a source changed, then reload the compiled list.
+fn spawn_sighup(config: Config, lists: Arc<LiveBlocklist>, stop: CancellationToken) -> Option<JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).ok()?;
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                got = hup.recv() => if got.is_none() { break },
+            }
+            tracing::info!("SIGHUP: refreshing lists");
+            if let Err(error) = refresh_compiled(&config).await {
+                tracing::error!(%error, "SIGHUP refresh failed");
+            }
+            lists.reload_logged("SIGHUP").await;
+        }
+    }))
+}
+
+/// Resolves when SIGTERM or Ctrl-C arrives.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
+    }
+}

@@ -1,0 +1,69 @@
+//! Binding the UDP and TCP sockets for each `server.listen` address.
+//!
+//! Built with socket2 so IPv6 sockets are IPv6-only (`[::]:53` and `0.0.0.0:53` can both be
+//! configured) and TCP reuses the address (a restart does not wait out TIME_WAIT). Port 0
+//! picks a free port and uses the same number for UDP and TCP, which is what tests want.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, UdpSocket};
+
+/// One address served over both transports.
+#[derive(Debug)]
+pub struct Bound {
+    /// The UDP socket.
+    pub udp: UdpSocket,
+    /// The TCP listener.
+    pub tcp: TcpListener,
+    /// The address both are bound to (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+}
+
+fn socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = socket(addr, Type::DGRAM, Protocol::UDP)?;
+    // Room for a burst of queries while the workers are busy.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let s = socket(addr, Type::STREAM, Protocol::TCP)?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
+/// Binds UDP and TCP on `addr`.
+///
+/// # Errors
+/// The address is in use, not local, or needs privileges (ports below 1024).
+pub fn bind(addr: SocketAddr) -> io::Result<Bound> {
+    if addr.port() != 0 {
+        let udp = bind_udp(addr)?;
+        let tcp = bind_tcp(addr)?;
+        return Ok(Bound { udp, tcp, addr });
+    }
+    let mut last = None;
+    for _ in 0..20 {
+        let udp = bind_udp(addr)?;
+        let addr = udp.local_addr()?;
+        match bind_tcp(addr) {
+            Ok(tcp) => return Ok(Bound { udp, tcp, addr }),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free port")))
+}

@@ -1,0 +1,201 @@
+//! Sends one question to the upstream resolvers, UDP first, TCP when the reply is truncated.
+//!
+//! Every attempt uses a fresh socket on a random port and a random query ID, and a reply is
+//! accepted only if its ID and question match what was sent (anything else on the socket is
+//! ignored, which is what defeats blind spoofing). The client's whole query shares one
+//! deadline; with several servers each gets a slice of it, so one silent server cannot
+//! starve the others, and a server that refuses outright (ICMP unreachable) moves the
+//! query on at once.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::{Instant, timeout, timeout_at};
+
+/// EDNS UDP payload we offer upstream and advertise to clients (the DNS Flag Day 2020 value).
+pub const EDNS_PAYLOAD: u16 = 1232;
+
+/// Why no upstream answered.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No server answered within the query's time budget.
+    #[error("no upstream answered within {0:?}")]
+    Timeout(Duration),
+    /// Every server failed; the last failure.
+    #[error("upstream {server} failed: {source}")]
+    Io {
+        /// The last server tried.
+        server: SocketAddr,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The question could not be encoded (a bug or an absurd name).
+    #[error("cannot encode the upstream query: {0}")]
+    Encode(String),
+}
+
+/// The options of the client's query that travel upstream.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QueryFlags {
+    /// DNSSEC OK: the client wants RRSIGs.
+    pub dnssec_ok: bool,
+    /// Checking disabled: the client validates itself.
+    pub checking_disabled: bool,
+}
+
+/// Forwards questions to a list of upstream resolvers.
+#[derive(Clone, Debug)]
+pub struct Forwarder {
+    servers: Vec<SocketAddr>,
+    timeout: Duration,
+}
+
+impl Forwarder {
+    /// A forwarder trying `servers` in order within `timeout` per client query.
+    pub fn new(servers: Vec<SocketAddr>, timeout: Duration) -> Self {
+        Forwarder { servers, timeout }
+    }
+
+    /// The total time budget of one query.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Resolves `query` upstream and returns the reply message as the upstream sent it.
+    /// A SERVFAIL or REFUSED reply moves on to the next server; if every server says so,
+    /// the last such reply is returned.
+    ///
+    /// # Errors
+    /// [`UpstreamError`] when no server gave a usable reply in time.
+    pub async fn forward(&self, query: &Query, flags: QueryFlags) -> Result<Message, UpstreamError> {
+        let deadline = Instant::now() + self.timeout;
+        let slice = self.timeout / self.servers.len().max(1) as u32;
+        let mut last_error = UpstreamError::Timeout(self.timeout);
+        let mut last_reply = None;
+        for (i, &server) in self.servers.iter().enumerate() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let until = if i + 1 == self.servers.len() {
+                deadline
+            } else {
+                (now + slice).min(deadline)
+            };
+            match timeout_at(until, exchange(server, query, flags)).await {
+                Ok(Ok(reply)) => {
+                    let code = reply.metadata.response_code;
+                    if code == ResponseCode::ServFail || code == ResponseCode::Refused {
+                        tracing::debug!(%server, %code, "upstream failed the query, trying the next");
+                        last_reply = Some(reply);
+                        continue;
+                    }
+                    return Ok(reply);
+                }
+                Ok(Err(error)) => {
+                    tracing::debug!(%server, %error, "upstream error");
+                    last_error = error;
+                }
+                Err(_) => {
+                    tracing::debug!(%server, "upstream timed out");
+                    last_error = UpstreamError::Timeout(self.timeout);
+                }
+            }
+        }
+        last_reply.ok_or(last_error)
+    }
+}
+
+/// Builds the upstream query: a fresh random ID, RD set, EDNS with our payload size.
+fn build_query(query: &Query, flags: QueryFlags) -> Message {
+    let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = true;
+    msg.metadata.checking_disabled = flags.checking_disabled;
+    msg.add_query(query.clone());
+    let mut edns = Edns::new();
+    edns.set_max_payload(EDNS_PAYLOAD);
+    edns.set_dnssec_ok(flags.dnssec_ok);
+    msg.set_edns(edns);
+    msg
+}
+
+/// True when `reply` answers `sent`: same ID, a response, and the same question.
+fn matches(sent: &Message, reply: &Message) -> bool {
+    reply.metadata.id == sent.metadata.id
+        && reply.metadata.message_type == MessageType::Response
+        && reply.queries.len() == 1
+        && sent.queries.first().is_some_and(|q| {
+            let r = &reply.queries[0];
+            r.query_type() == q.query_type()
+                && r.query_class() == q.query_class()
+                && r.name() == q.name()
+        })
+}
+
+/// One server: UDP, then TCP if the UDP reply is truncated.
+async fn exchange(server: SocketAddr, query: &Query, flags: QueryFlags) -> Result<Message, UpstreamError> {
+    let sent = build_query(query, flags);
+    let bytes = sent.to_vec().map_err(|e| UpstreamError::Encode(e.to_string()))?;
+    let io = |source| UpstreamError::Io { server, source };
+    let reply = exchange_udp(server, &sent, &bytes).await.map_err(io)?;
+    if !reply.metadata.truncation {
+        return Ok(reply);
+    }
+    // Retry over TCP with a new ID; if that fails, the truncated reply is still an answer
+    // the client can act on (it will retry over TCP itself).
+    let sent = build_query(query, flags);
+    let bytes = sent.to_vec().map_err(|e| UpstreamError::Encode(e.to_string()))?;
+    match exchange_tcp(server, &sent, &bytes).await {
+        Ok(full) => Ok(full),
+        Err(error) => {
+            tracing::debug!(%server, %error, "TCP retry after truncation failed");
+            Ok(reply)
+        }
+    }
+}
+
+async fn exchange_udp(server: SocketAddr, sent: &Message, bytes: &[u8]) -> std::io::Result<Message> {
+    let local: SocketAddr = if server.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).await?;
+    // Connected: replies from anyone but the server are filtered by the kernel, and an
+    // ICMP port unreachable surfaces as an error instead of a timeout.
+    socket.connect(server).await?;
+    socket.send(bytes).await?;
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let n = socket.recv(&mut buf).await?;
+        match Message::from_vec(&buf[..n]) {
+            Ok(reply) if matches(sent, &reply) => return Ok(reply),
+            Ok(_) => tracing::debug!(%server, "ignoring an upstream reply that does not match the query"),
+            Err(error) => tracing::debug!(%server, %error, "ignoring an unparseable upstream reply"),
+        }
+    }
+}
+
+async fn exchange_tcp(server: SocketAddr, sent: &Message, bytes: &[u8]) -> std::io::Result<Message> {
+    let len = u16::try_from(bytes.len()).map_err(std::io::Error::other)?;
+    let mut stream = TcpStream::connect(server).await?;
+    let mut framed = Vec::with_capacity(bytes.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(bytes);
+    stream.write_all(&framed).await?;
+    // A server may send unrelated messages first (it should not); read until ours.
+    loop {
+        let n = timeout(Duration::from_secs(30), stream.read_u16()).await.map_err(std::io::Error::other)??;
+        let mut buf = vec![0u8; usize::from(n)];
+        stream.read_exact(&mut buf).await?;
+        match Message::from_vec(&buf) {
+            Ok(reply) if matches(sent, &reply) => return Ok(reply),
+            Ok(_) => continue,
+            Err(error) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string())),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Upstream: where allowed names are resolved.
+//!
+//! [`forwarder`] sends the client's question to the configured resolvers and returns their
+//! reply message whole (RCODE, answer, authority with its SOA, AD bit, TTLs), because a
+//! filtering forwarder must be transparent: hickory's `TokioResolver::lookup` would drop the
+//! authority section and hide the RCODE.
+
+pub mod forwarder;
+
+pub use forwarder::{Forwarder, UpstreamError};
