@@ -1,0 +1,315 @@
+//! Test harness: a real authoritative upstream (hickory-server, in process, on loopback),
+//! a real kidsafe-dns started through `app::start` on ephemeral ports, and real clients.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hickory_net::client::{Client, ClientHandle};
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::tcp::TcpClientStream;
+use hickory_net::udp::UdpClientStream;
+use hickory_proto::op::{Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::{A, CNAME, SOA, TXT};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_server::Server;
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use kidsafe_dns::app::{self, Running};
+use kidsafe_dns::config;
+use tokio::net::{TcpListener, UdpSocket};
+
+pub fn name(s: &str) -> Name {
+    Name::from_str(s).unwrap()
+}
+
+/// What the fake upstream knows.
+#[derive(Clone, Default)]
+pub struct Zone {
+    records: HashMap<(Name, RecordType), Vec<Record>>,
+}
+
+impl Zone {
+    /// The standard test zone.
+    pub fn standard() -> Zone {
+        let mut z = Zone::default();
+        let a = |n: &str, ip: [u8; 4]| Record::from_rdata(name(n), 3600, RData::A(A(Ipv4Addr::from(ip))));
+        z.add(a("allowed.test.", [192, 0, 2, 10]));
+        z.add(a("safe.bad.test.", [192, 0, 2, 20]));
+        z.add(a("www.safe.bad.test.", [192, 0, 2, 21]));
+        z.add(a("tracker.bad.test.", [192, 0, 2, 66]));
+        z.add(a("bad.test.", [192, 0, 2, 99]));
+        z.add(a("www.bad.test.", [192, 0, 2, 99]));
+        z.add(a("innocent.test.", [192, 0, 2, 30]));
+        // Listed names exist upstream too, so a test sees the difference a block makes.
+        z.add(a("xn--bcher-kva.example.", [192, 0, 2, 40]));
+        z.add(a("www.xn--bcher-kva.example.", [192, 0, 2, 40]));
+        z.add(a("casino.example.", [192, 0, 2, 41]));
+        // CNAME cloaking: an innocent-looking name aliased into a blocked one.
+        let cloak = Record::from_rdata(name("cloak.test."), 300, RData::CNAME(CNAME(name("tracker.bad.test."))));
+        z.records.insert(
+            (name("cloak.test."), RecordType::A),
+            vec![cloak, a("tracker.bad.test.", [192, 0, 2, 66])],
+        );
+        // A big answer: more than 1232 bytes of TXT.
+        let big: Vec<Record> = (0..40)
+            .map(|i| {
+                Record::from_rdata(
+                    name("big.test."),
+                    60,
+                    RData::TXT(TXT::new(vec![format!("{i:02}-{}", "x".repeat(60))])),
+                )
+            })
+            .collect();
+        z.records.insert((name("big.test."), RecordType::TXT), big);
+        z
+    }
+
+    pub fn add(&mut self, r: Record) {
+        self.records.entry((r.name.clone(), r.record_type())).or_default().push(r);
+    }
+
+    pub fn soa() -> Record {
+        Record::from_rdata(
+            name("test."),
+            900,
+            RData::SOA(SOA::new(name("ns.test."), name("admin.test."), 42, 3600, 600, 86400, 900)),
+        )
+    }
+}
+
+/// An authoritative server for [`Zone`], counting the queries it gets per name.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub seen: Arc<std::sync::Mutex<Vec<Name>>>,
+    server: Server<UpstreamHandler>,
+}
+
+struct UpstreamHandler {
+    zone: Zone,
+    seen: Arc<std::sync::Mutex<Vec<Name>>>,
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for UpstreamHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, mut response: R) -> ResponseInfo {
+        let info = request.request_info().unwrap();
+        let q = info.query.original().clone();
+        self.seen.lock().unwrap().push(q.name().clone());
+        let mut md = Metadata::response_from_request(&request.metadata);
+        md.authoritative = true;
+        md.recursion_available = true;
+        let mut edns = Edns::new();
+        edns.set_max_payload(request.edns.as_ref().map_or(512, |e| e.max_payload()).max(512));
+        let mut builder = MessageResponseBuilder::new(&request.queries, None);
+        if request.edns.is_some() {
+            builder.edns(&edns);
+        }
+        let key = (q.name().clone(), q.query_type());
+        let soa = Zone::soa();
+        let result = match self.zone.records.get(&key) {
+            Some(records) => {
+                let msg = builder.build(md, records.iter(), [].iter(), [].iter(), [].iter());
+                response.send_response(msg).await
+            }
+            None => {
+                let exists = self.zone.records.keys().any(|(n, _)| n == q.name());
+                md.response_code = if exists { ResponseCode::NoError } else { ResponseCode::NXDomain };
+                let msg = builder.build(md, [].iter(), [&soa].into_iter(), [].iter(), [].iter());
+                response.send_response(msg).await
+            }
+        };
+        result.unwrap_or_else(|_| {
+            Header {
+                metadata: Metadata::response_from_request(&request.metadata),
+                counts: Default::default(),
+            }
+            .into()
+        })
+    }
+}
+
+impl Upstream {
+    pub async fn start(zone: Zone) -> Upstream {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        let tcp = TcpListener::bind(addr).await.unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut server = Server::new(UpstreamHandler {
+            zone,
+            seen: seen.clone(),
+        });
+        server.register_socket(udp);
+        server.register_listener(tcp, Duration::from_secs(5), 16);
+        Upstream { addr, seen, server }
+    }
+
+    pub fn queries_for(&self, n: &str) -> usize {
+        let n = name(n);
+        self.seen.lock().unwrap().iter().filter(|x| **x == n).count()
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.server.shutdown_gracefully().await;
+    }
+}
+
+/// A UDP socket that reads queries and never answers: an upstream that is "up" but dead.
+pub async fn silent_upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = s.local_addr().unwrap();
+    let h = tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while s.recv_from(&mut buf).await.is_ok() {}
+    });
+    (addr, h)
+}
+
+/// Test lists written to a temp dir.
+pub const ADULT: &str = "# adult test list\nbad.test\nporn.example\nBÜCHER.example\n";
+pub const GAMBLING: &str = "||casino.example^\n||bad.test^\n";
+pub const ALLOW: &str = "safe.bad.test\n";
+
+/// A running kidsafe-dns with its temp dir.
+pub struct Kidsafe {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub running: Running,
+}
+
+impl Kidsafe {
+    pub fn compiled(&self) -> PathBuf {
+        self.dir.path().join("var/blocklist.fst")
+    }
+}
+
+/// Writes the test lists and a config into a temp dir and starts kidsafe-dns.
+pub async fn start_kidsafe(upstreams: &[SocketAddr], blocking: &str, extra_lists: &str) -> Kidsafe {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("adult.txt"), ADULT).unwrap();
+    std::fs::write(dir.path().join("gambling.txt"), GAMBLING).unwrap();
+    std::fs::write(dir.path().join("allow.txt"), ALLOW).unwrap();
+    let servers: Vec<String> = upstreams.iter().map(|a| format!("\"{a}\"")).collect();
+    let text = format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+shutdown_grace_ms = 3000
+[upstream]
+servers = [{}]
+timeout_ms = 1000
+[blocking]
+{blocking}
+[lists]
+compiled = "var/blocklist.fst"
+[[lists.source]]
+category = "adult"
+path = "adult.txt"
+[[lists.source]]
+category = "gambling"
+path = "gambling.txt"
+[[lists.allow]]
+path = "allow.txt"
+{extra_lists}
+"#,
+        servers.join(", ")
+    );
+    let path = dir.path().join("kidsafe.toml");
+    std::fs::write(&path, &text).unwrap();
+    let cfg = config::load(&path).unwrap();
+    let running = app::start(cfg).await.unwrap();
+    Kidsafe {
+        addr: running.addrs[0],
+        dir,
+        running,
+    }
+}
+
+pub type DnsClient = Client<TokioRuntimeProvider>;
+
+/// A hickory UDP client to `addr`.
+pub fn udp_client(addr: SocketAddr) -> DnsClient {
+    let conn = UdpClientStream::builder(addr, TokioRuntimeProvider::default())
+        .with_timeout(Some(Duration::from_secs(3)))
+        .build();
+    let (client, bg) = Client::<TokioRuntimeProvider>::from_sender(conn);
+    tokio::spawn(bg);
+    client
+}
+
+/// A hickory TCP client to `addr`.
+pub async fn tcp_client(addr: SocketAddr) -> DnsClient {
+    let (fut, sender) = TcpClientStream::new(addr, None, Some(Duration::from_secs(3)), TokioRuntimeProvider::new());
+    let stream = fut.await.unwrap();
+    let (client, bg) = Client::<TokioRuntimeProvider>::new(stream, sender);
+    tokio::spawn(bg);
+    client
+}
+
+/// Queries through a hickory client and returns the response message.
+pub async fn query(client: &mut DnsClient, n: &str, t: RecordType) -> Message {
+    let resp = client.query(name(n), DNSClass::IN, t).await.unwrap();
+    resp.into_message()
+}
+
+/// Sends `msg` over raw UDP and returns the reply (for cases a client library hides:
+/// no EDNS, truncation, garbage).
+pub async fn raw_udp(addr: SocketAddr, bytes: &[u8]) -> Option<Message> {
+    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    s.send_to(bytes, addr).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    let n = tokio::time::timeout(Duration::from_secs(3), s.recv(&mut buf)).await.ok()?.ok()?;
+    Some(Message::from_vec(&buf[..n]).unwrap())
+}
+
+/// A query message; `edns` adds an OPT with a 1232-byte payload.
+pub fn query_msg(n: &str, t: RecordType, edns: bool) -> Message {
+    let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(name(n), t));
+    if edns {
+        let mut e = Edns::new();
+        e.set_max_payload(1232);
+        m.set_edns(e);
+    }
+    m
+}
+
+fn rand_id() -> u16 {
+    static N: AtomicUsize = AtomicUsize::new(1000);
+    N.fetch_add(7, Ordering::Relaxed) as u16
+}
+
+/// The EDE (code, text) of a reply, if any.
+pub fn ede(m: &Message) -> Option<(u16, String)> {
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    let edns = m.edns.as_ref()?;
+    match edns.option(EdnsCode::Unknown(15))? {
+        EdnsOption::Unknown(_, data) if data.len() >= 2 => Some((
+            u16::from_be_bytes([data[0], data[1]]),
+            String::from_utf8_lossy(&data[2..]).into_owned(),
+        )),
+        _ => None,
+    }
+}
+
+pub fn a_records(m: &Message) -> Vec<Ipv4Addr> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn data_dir() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    p.is_dir().then_some(p)
+}
