@@ -18,6 +18,9 @@ use crate::server::{self, Handler};
 use crate::shutdown::Drain;
 use crate::upstream::Forwarder;
 
+/// Time the socket tasks get to send the last queued answers before the listeners close.
+const FLUSH_BEFORE_CLOSE: Duration = Duration::from_millis(100);
+
 /// Why the resolver could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -164,6 +167,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         token.cancelled().await;
         let left = drain.close_and_wait(grace).await;
         tracing::info!(unfinished = left, "draining done, closing listeners");
+        // The last answers are queued in hickory's socket tasks, which flush them on their
+        // next poll; cancelling at once could drop them with the socket. Give them a beat.
+        tokio::time::sleep(FLUSH_BEFORE_CLOSE).await;
         if let Err(error) = server.shutdown_gracefully().await {
             tracing::warn!(%error, "server shutdown");
         }

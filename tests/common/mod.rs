@@ -313,3 +313,27 @@ pub fn data_dir() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     p.is_dir().then_some(p)
 }
+
+/// An upstream that answers every A query with 192.0.2.77 after `delay`.
+pub async fn slow_upstream(delay: Duration) -> SocketAddr {
+    let s = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let addr = s.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = s.recv_from(&mut buf).await {
+            let Ok(q) = Message::from_vec(&buf[..n]) else { continue };
+            let s = s.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let mut r = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+                r.metadata.recursion_available = true;
+                r.add_queries(q.queries.clone());
+                if let Some(qq) = q.queries.first() {
+                    r.add_answer(Record::from_rdata(qq.name().clone(), 60, RData::A(A(Ipv4Addr::new(192, 0, 2, 77)))));
+                }
+                let _ = s.send_to(&r.to_vec().unwrap(), from).await;
+            });
+        }
+    });
+    addr
+}
