@@ -91,7 +91,9 @@ impl SinkholeBuilder {
         let address = match (self.mode, qtype) {
             (BlockingMode::Nxdomain, _) => None,
             (BlockingMode::Null, RecordType::A) => Some(RData::A(A(Ipv4Addr::UNSPECIFIED))),
-            (BlockingMode::Null, RecordType::AAAA) => Some(RData::AAAA(AAAA(Ipv6Addr::UNSPECIFIED))),
+            (BlockingMode::Null, RecordType::AAAA) => {
+                Some(RData::AAAA(AAAA(Ipv6Addr::UNSPECIFIED)))
+            }
             (BlockingMode::Ip, RecordType::A) => self.ipv4.map(|a| RData::A(A(a))),
             (BlockingMode::Ip, RecordType::AAAA) => self.ipv6.map(|a| RData::AAAA(AAAA(a))),
             _ => None,
@@ -125,7 +127,8 @@ impl SinkholeBuilder {
             })
             .unwrap_or_else(|_| qname.clone());
         let mname = Name::from_ascii("ns.kidsafe-dns.invalid.").unwrap_or_else(|_| Name::root());
-        let rname = Name::from_ascii("hostmaster.kidsafe-dns.invalid.").unwrap_or_else(|_| Name::root());
+        let rname =
+            Name::from_ascii("hostmaster.kidsafe-dns.invalid.").unwrap_or_else(|_| Name::root());
         let soa = SOA::new(mname, rname, serial, 3600, 600, 86_400, self.ttl);
         Record::from_rdata(owner, self.ttl, RData::SOA(soa))
     }
@@ -150,7 +153,12 @@ mod tests {
 
     #[test]
     fn nxdomain_mode_answers_nxdomain_with_soa_for_every_type() {
-        for t in [RecordType::A, RecordType::AAAA, RecordType::MX, RecordType::TXT] {
+        for t in [
+            RecordType::A,
+            RecordType::AAAA,
+            RecordType::MX,
+            RecordType::TXT,
+        ] {
             let s = builder(BlockingMode::Nxdomain).build(&name("www.bad.test."), t, "bad.test", 7);
             assert_eq!(s.rcode, ResponseCode::NXDomain);
             assert!(s.answers.is_empty());
@@ -162,15 +170,24 @@ mod tests {
 
     #[test]
     fn null_and_ip_modes_answer_addresses_and_nodata_otherwise() {
-        let s = builder(BlockingMode::Null).build(&name("bad.test."), RecordType::AAAA, "bad.test", 1);
+        let s =
+            builder(BlockingMode::Null).build(&name("bad.test."), RecordType::AAAA, "bad.test", 1);
         assert_eq!(s.answers[0].data, RData::AAAA(AAAA(Ipv6Addr::UNSPECIFIED)));
         let s = builder(BlockingMode::Ip).build(&name("bad.test."), RecordType::A, "bad.test", 1);
         assert_eq!(s.answers[0].data, RData::A(A(Ipv4Addr::new(192, 0, 2, 1))));
         // No IPv6 block page configured: NODATA, not a made-up address.
-        let s = builder(BlockingMode::Ip).build(&name("bad.test."), RecordType::AAAA, "bad.test", 1);
-        assert_eq!((s.rcode, s.answers.len(), s.soa.is_some()), (ResponseCode::NoError, 0, true));
-        let s = builder(BlockingMode::Null).build(&name("bad.test."), RecordType::MX, "bad.test", 1);
-        assert_eq!((s.rcode, s.answers.len(), s.soa.is_some()), (ResponseCode::NoError, 0, true));
+        let s =
+            builder(BlockingMode::Ip).build(&name("bad.test."), RecordType::AAAA, "bad.test", 1);
+        assert_eq!(
+            (s.rcode, s.answers.len(), s.soa.is_some()),
+            (ResponseCode::NoError, 0, true)
+        );
+        let s =
+            builder(BlockingMode::Null).build(&name("bad.test."), RecordType::MX, "bad.test", 1);
+        assert_eq!(
+            (s.rcode, s.answers.len(), s.soa.is_some()),
+            (ResponseCode::NoError, 0, true)
+        );
     }
 
     #[test]

@@ -86,19 +86,24 @@ pub fn needs_compile(config: &Config) -> bool {
 /// # Errors
 /// [`CompileError`]; the previous compiled file stays as it was.
 pub fn compile_configured(config: &Config) -> Result<Manifest, CompileError> {
-    compile(&config.lists.sources, &InlineRules::default(), &config.lists.compiled, &mut |p| {
-        if let crate::lists::compile::Progress::SourceDone(src, report) = p {
-            tracing::info!(
-                path = %src.path.display(),
-                category = src.category.as_deref().unwrap_or("allow"),
-                format = %report.parse.format,
-                accepted = report.parse.accepted,
-                rejected = report.parse.rejected.values().sum::<u64>(),
-                unsupported = report.parse.unsupported,
-                "list read"
-            );
-        }
-    })
+    compile(
+        &config.lists.sources,
+        &InlineRules::default(),
+        &config.lists.compiled,
+        &mut |p| {
+            if let crate::lists::compile::Progress::SourceDone(src, report) = p {
+                tracing::info!(
+                    path = %src.path.display(),
+                    category = src.category.as_deref().unwrap_or("allow"),
+                    format = %report.parse.format,
+                    accepted = report.parse.accepted,
+                    rejected = report.parse.rejected.values().sum::<u64>(),
+                    unsupported = report.parse.unsupported,
+                    "list read"
+                );
+            }
+        },
+    )
 }
 
 /// Compiles when needed, off the async threads. A failed compile with a compiled list
@@ -155,8 +160,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let drain = Arc::new(Drain::default());
     let forwarder = Forwarder::new(config.upstream.servers.clone(), config.upstream.timeout);
-    let handler = Handler::new(lists.clone(), forwarder, SinkholeBuilder::new(&config.blocking), drain.clone());
-    let (mut server, addrs) = server::start(handler, &config.server.listen, config.server.tcp_idle)?;
+    let handler = Handler::new(
+        lists.clone(),
+        forwarder,
+        SinkholeBuilder::new(&config.blocking),
+        drain.clone(),
+    );
+    let (mut server, addrs) =
+        server::start(handler, &config.server.listen, config.server.tcp_idle)?;
 
     let token = shutdown.clone();
     let grace = config.server.shutdown_grace;
@@ -186,7 +197,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 }
 
 /// SIGHUP: recompile if a source changed, then reload the compiled list.
-fn spawn_sighup(config: Config, lists: Arc<LiveBlocklist>, stop: CancellationToken) -> Option<JoinHandle<()>> {
+fn spawn_sighup(
+    config: Config,
+    lists: Arc<LiveBlocklist>,
+    stop: CancellationToken,
+) -> Option<JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).ok()?;
     Some(tokio::spawn(async move {

@@ -15,7 +15,11 @@ use kidsafe_dns::lists::{Blocklist, manifest};
 use kidsafe_dns::{app, config};
 
 #[derive(Parser)]
-#[command(name = "kidsafe-dns", version, about = "DNS filtering resolver that keeps child-unsafe domains out of reach")]
+#[command(
+    name = "kidsafe-dns",
+    version,
+    about = "DNS filtering resolver that keeps child-unsafe domains out of reach"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,7 +74,10 @@ fn init_logging() {
     // so nothing records who asked what unless an operator explicitly asks for it.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -89,17 +96,18 @@ fn main() -> ExitCode {
             config,
             names,
         } => check(blocklist, config, names),
-        Command::CheckConfig { config } => config::load(&config).map(|c| {
-            println!(
-                "{}: ok ({} listen addresses, {} upstreams, {} lists)",
-                c.path.display(),
-                c.server.listen.len(),
-                c.upstream.servers.len(),
-                c.lists.sources.len()
-            );
-            ExitCode::SUCCESS
-        })
-        .map_err(Into::into),
+        Command::CheckConfig { config } => config::load(&config)
+            .map(|c| {
+                println!(
+                    "{}: ok ({} listen addresses, {} upstreams, {} lists)",
+                    c.path.display(),
+                    c.server.listen.len(),
+                    c.upstream.servers.len(),
+                    c.lists.sources.len()
+                );
+                ExitCode::SUCCESS
+            })
+            .map_err(Into::into),
     };
     match result {
         Ok(code) => code,
@@ -112,7 +120,9 @@ fn main() -> ExitCode {
 
 fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
     let config = config::load(&path)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let running = app::start(config).await?;
         app::shutdown_signal().await;
@@ -159,7 +169,12 @@ fn compile_cmd(
     let started = Instant::now();
     let manifest = compile(&sources, &InlineRules::default(), &out, &mut |p| match p {
         Progress::SourceDone(src, r) => {
-            let rejected: Vec<String> = r.parse.rejected.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let rejected: Vec<String> = r
+                .parse
+                .rejected
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             eprintln!(
                 "[{:>6.2}s] {} {} ({}, {} lines): {} entries, rejected: {}, unsupported: {}",
                 started.elapsed().as_secs_f64(),
@@ -168,13 +183,23 @@ fn compile_cmd(
                 r.parse.format,
                 r.parse.lines,
                 r.parse.accepted,
-                if rejected.is_empty() { "none".into() } else { rejected.join(" ") },
+                if rejected.is_empty() {
+                    "none".into()
+                } else {
+                    rejected.join(" ")
+                },
                 r.parse.unsupported
             );
         }
-        Progress::Sorting { keys } => eprintln!("[{:>6.2}s] sorting {keys} keys", started.elapsed().as_secs_f64()),
+        Progress::Sorting { keys } => eprintln!(
+            "[{:>6.2}s] sorting {keys} keys",
+            started.elapsed().as_secs_f64()
+        ),
         Progress::Writing { entries } => {
-            eprintln!("[{:>6.2}s] writing {entries} distinct entries", started.elapsed().as_secs_f64())
+            eprintln!(
+                "[{:>6.2}s] writing {entries} distinct entries",
+                started.elapsed().as_secs_f64()
+            )
         }
     })?;
     let per_name = manifest.fst_bytes as f64 / manifest.entries.max(1) as f64;
@@ -197,7 +222,11 @@ fn compile_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(blocklist: Option<PathBuf>, config_path: Option<PathBuf>, names: Vec<String>) -> anyhow::Result<ExitCode> {
+fn check(
+    blocklist: Option<PathBuf>,
+    config_path: Option<PathBuf>,
+    names: Vec<String>,
+) -> anyhow::Result<ExitCode> {
     let path = match (blocklist, config_path) {
         (Some(p), _) => p,
         (None, Some(c)) => config::load(&c)?.lists.compiled,
@@ -220,9 +249,15 @@ fn check(blocklist: Option<PathBuf>, config_path: Option<PathBuf>, names: Vec<St
                 let cats = list.manifest().category_names(v.categories).join(",");
                 println!("{name}\tBLOCKED\t{cats}\t{}", rule.unwrap_or_default());
             }
-            Decision::Allowed => println!("{name}\tALLOWED\tallowlist\t{}", rule.unwrap_or_default()),
+            Decision::Allowed => {
+                println!("{name}\tALLOWED\tallowlist\t{}", rule.unwrap_or_default())
+            }
             Decision::NotListed => println!("{name}\tALLOWED\tnot listed"),
         }
     }
-    Ok(if any_blocked { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if any_blocked {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

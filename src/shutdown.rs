@@ -35,7 +35,8 @@ impl Drain {
     }
 
     fn leave(&self) {
-        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && self.closing.load(Ordering::SeqCst) {
+        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && self.closing.load(Ordering::SeqCst)
+        {
             self.idle.notify_waiters();
         }
     }

@@ -18,7 +18,10 @@ use kidsafe_dns::lists::rule::Rule;
 /// Compiles a list blocking `blocked` (category adult) into `path`.
 fn publish(path: &std::path::Path, blocked: &[&str]) {
     let inline = InlineRules {
-        rules: blocked.iter().map(|n| (Some("adult".to_owned()), Rule::block(*n))).collect(),
+        rules: blocked
+            .iter()
+            .map(|n| (Some("adult".to_owned()), Rule::block(*n)))
+            .collect(),
     };
     compile(&[], &inline, path, &mut |_| {}).unwrap();
 }
@@ -47,8 +50,15 @@ async fn swapping_the_list_under_load_loses_nothing_and_flips_verdicts() {
             while !stop.load(Ordering::Relaxed) {
                 let n = names[i % names.len()];
                 i += 1;
-                match c.query(name(n), hickory_proto::rr::DNSClass::IN, RecordType::A).await {
-                    Ok(r) if matches!(r.metadata.response_code, ResponseCode::NoError | ResponseCode::NXDomain) => {}
+                match c
+                    .query(name(n), hickory_proto::rr::DNSClass::IN, RecordType::A)
+                    .await
+                {
+                    Ok(r)
+                        if matches!(
+                            r.metadata.response_code,
+                            ResponseCode::NoError | ResponseCode::NXDomain
+                        ) => {}
                     _ => {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
@@ -62,18 +72,31 @@ async fn swapping_the_list_under_load_loses_nothing_and_flips_verdicts() {
     assert!(!is_blocked(&mut probe, "innocent.test.").await);
     // Three swaps: innocent.test becomes blocked, allowed again, blocked again.
     for (round, block_it) in [true, false, true].into_iter().enumerate() {
-        let list: Vec<&str> = if block_it { vec!["bad.test", "innocent.test"] } else { vec!["bad.test"] };
+        let list: Vec<&str> = if block_it {
+            vec!["bad.test", "innocent.test"]
+        } else {
+            vec!["bad.test"]
+        };
         publish(&compiled, &list);
         let since = Instant::now();
         loop {
             if is_blocked(&mut probe, "innocent.test.").await == block_it {
                 break;
             }
-            assert!(since.elapsed() < Duration::from_secs(5), "round {round}: verdict did not flip");
+            assert!(
+                since.elapsed() < Duration::from_secs(5),
+                "round {round}: verdict did not flip"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(is_blocked(&mut probe, "www.bad.test.").await, "round {round}");
-        assert_eq!(k.running.lists.current().manifest().entries, list.len() as u64);
+        assert!(
+            is_blocked(&mut probe, "www.bad.test.").await,
+            "round {round}"
+        );
+        assert_eq!(
+            k.running.lists.current().manifest().entries,
+            list.len() as u64
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     stop.store(true, Ordering::Relaxed);
@@ -103,7 +126,10 @@ async fn a_corrupt_or_truncated_replacement_is_refused() {
     std::fs::rename(&tmp, &compiled).unwrap();
     assert!(k.running.lists.reload().await.is_err());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(is_blocked(&mut c, "www.bad.test.").await, "old list still serving");
+    assert!(
+        is_blocked(&mut c, "www.bad.test.").await,
+        "old list still serving"
+    );
     assert_eq!(k.running.lists.current().manifest().serial, serial);
 
     // Same size, one flipped byte: the checksum catches it.
@@ -127,16 +153,26 @@ async fn sighup_recompiles_changed_sources_and_swaps() {
     assert!(!is_blocked(&mut c, "innocent.test.").await);
     // A school admin adds a name to a source list, then sends SIGHUP.
     tokio::time::sleep(Duration::from_millis(1100)).await; // coarse mtimes
-    std::fs::write(k.dir.path().join("adult.txt"), format!("{ADULT}innocent.test\n")).unwrap();
+    std::fs::write(
+        k.dir.path().join("adult.txt"),
+        format!("{ADULT}innocent.test\n"),
+    )
+    .unwrap();
     let pid = std::process::id().to_string();
     let since = Instant::now();
     loop {
-        std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
         if is_blocked(&mut c, "innocent.test.").await {
             break;
         }
-        assert!(since.elapsed() < Duration::from_secs(10), "SIGHUP did not pick up the change");
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "SIGHUP did not pick up the change"
+        );
     }
     k.running.stop().await;
     up.stop().await;

@@ -19,7 +19,12 @@ async fn blocked_name_gets_nxdomain_soa_and_ede_over_udp_and_tcp() {
     let mut udp = udp_client(k.addr);
     let mut tcp = tcp_client(k.addr).await;
     for client in [&mut udp, &mut tcp] {
-        for n in ["bad.test.", "www.bad.test.", "deep.sub.www.bad.test.", "BAD.Test."] {
+        for n in [
+            "bad.test.",
+            "www.bad.test.",
+            "deep.sub.www.bad.test.",
+            "BAD.Test.",
+        ] {
             let m = query(client, n, RecordType::A).await;
             assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{n}");
             assert!(m.answers.is_empty());
@@ -36,7 +41,10 @@ async fn blocked_name_gets_nxdomain_soa_and_ede_over_udp_and_tcp() {
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     }
     // Blocked names never reached upstream.
-    assert_eq!(up.queries_for("bad.test.") + up.queries_for("www.bad.test."), 0);
+    assert_eq!(
+        up.queries_for("bad.test.") + up.queries_for("www.bad.test."),
+        0
+    );
     k.running.stop().await;
     up.stop().await;
 }
@@ -99,7 +107,10 @@ async fn null_mode_answers_zero_addresses_and_nodata() {
     let m = query(&mut c, "www.bad.test.", RecordType::TXT).await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert!(m.answers.is_empty());
-    assert!(matches!(m.authorities[0].data, RData::SOA(_)), "NODATA carries an SOA");
+    assert!(
+        matches!(m.authorities[0].data, RData::SOA(_)),
+        "NODATA carries an SOA"
+    );
     assert_eq!(ede(&m).unwrap().0, 15);
     k.running.stop().await;
     up.stop().await;
@@ -119,7 +130,9 @@ async fn ip_mode_points_at_the_block_page() {
     assert_eq!(a_records(&m), [std::net::Ipv4Addr::new(192, 0, 2, 1)]);
     assert_eq!(ede(&m).unwrap().1, "blocked: gambling (kidsafe-dns)");
     let m = query(&mut c, "casino.example.", RecordType::AAAA).await;
-    assert!(matches!(m.answers[0].data, RData::AAAA(a) if a.0 == "2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap()));
+    assert!(
+        matches!(m.answers[0].data, RData::AAAA(a) if a.0 == "2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap())
+    );
     k.running.stop().await;
     up.stop().await;
 }
@@ -148,11 +161,16 @@ async fn upstream_down_gives_servfail_with_ede_22_in_time() {
     let k = start_kidsafe(&[closed, silent], NXDOMAIN_MODE, "").await;
     let msg = query_msg("allowed.test.", RecordType::A, true);
     let started = Instant::now();
-    let m = raw_udp(k.addr, &msg.to_vec().unwrap()).await.expect("an answer, not silence");
+    let m = raw_udp(k.addr, &msg.to_vec().unwrap())
+        .await
+        .expect("an answer, not silence");
     let took = started.elapsed();
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     assert_eq!(ede(&m).unwrap().0, 22);
-    assert!(took < Duration::from_millis(1800), "answered after {took:?} with a 1000 ms budget");
+    assert!(
+        took < Duration::from_millis(1800),
+        "answered after {took:?} with a 1000 ms budget"
+    );
     k.running.stop().await;
 }
 
@@ -257,17 +275,29 @@ async fn dig_shows_the_block_and_the_ede() {
     let addr = k.addr;
     let dig = move |name: &'static str, tcp: bool| {
         let mut cmd = std::process::Command::new("dig");
-        cmd.args([format!("@{}", addr.ip()), "-p".into(), addr.port().to_string(), name.into()]);
+        cmd.args([
+            format!("@{}", addr.ip()),
+            "-p".into(),
+            addr.port().to_string(),
+            name.into(),
+        ]);
         if tcp {
             cmd.arg("+tcp");
         }
         String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
     };
-    let blocked = tokio::task::spawn_blocking(move || dig("www.bad.test", false)).await.unwrap();
+    let blocked = tokio::task::spawn_blocking(move || dig("www.bad.test", false))
+        .await
+        .unwrap();
     assert!(blocked.contains("status: NXDOMAIN"), "{blocked}");
     assert!(blocked.contains("EDE: 15 (Blocked)"), "{blocked}");
-    assert!(blocked.contains("blocked: adult, gambling (kidsafe-dns)"), "{blocked}");
-    let allowed = tokio::task::spawn_blocking(move || dig("allowed.test", true)).await.unwrap();
+    assert!(
+        blocked.contains("blocked: adult, gambling (kidsafe-dns)"),
+        "{blocked}"
+    );
+    let allowed = tokio::task::spawn_blocking(move || dig("allowed.test", true))
+        .await
+        .unwrap();
     assert!(allowed.contains("status: NOERROR"), "{allowed}");
     assert!(allowed.contains("192.0.2.10"), "{allowed}");
     k.running.stop().await;

@@ -107,7 +107,10 @@ pub enum ConfigError {
 fn line_col(text: &str, at: usize) -> (usize, usize) {
     let before = &text[..at.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -151,7 +154,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         )
     })?;
     let base = path.parent().unwrap_or(Path::new("")).to_owned();
-    let resolve = |p: &Path| if p.is_absolute() { p.to_owned() } else { base.join(p) };
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            base.join(p)
+        }
+    };
 
     let listen = raw.server.listen.get_ref();
     if listen.is_empty() {
@@ -250,7 +259,9 @@ path = "/etc/allow.txt"
 "#;
 
     fn err(text: &str) -> String {
-        parse(text, Path::new("conf/k.toml")).unwrap_err().to_string()
+        parse(text, Path::new("conf/k.toml"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -258,7 +269,10 @@ path = "/etc/allow.txt"
         let c = parse(GOOD, Path::new("conf/k.toml")).unwrap();
         assert_eq!(c.server.listen.len(), 2);
         assert_eq!(c.lists.compiled, Path::new("conf/var/blocklist.fst"));
-        assert_eq!(c.lists.sources[0].path, Path::new("conf/blocklists/adult.txt"));
+        assert_eq!(
+            c.lists.sources[0].path,
+            Path::new("conf/blocklists/adult.txt")
+        );
         assert_eq!(c.lists.sources[1].category, None);
         assert_eq!(c.lists.sources[1].path, Path::new("/etc/allow.txt"));
         assert_eq!(c.upstream.timeout, Duration::from_secs(2));
@@ -281,17 +295,32 @@ path = "/etc/allow.txt"
     #[test]
     fn bad_values_are_explained() {
         let e = err(&GOOD.replace("mode = \"nxdomain\"", "mode = \"ip\""));
-        assert!(e.contains("conf/k.toml:8:") && e.contains("blocking.ipv4"), "{e}");
+        assert!(
+            e.contains("conf/k.toml:8:") && e.contains("blocking.ipv4"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("mode = \"nxdomain\"", "mode = \"drop\""));
-        assert!(e.contains("conf/k.toml:8:") && e.contains("blocking.mode"), "{e}");
+        assert!(
+            e.contains("conf/k.toml:8:") && e.contains("blocking.mode"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("\"9.9.9.9:53\"", "\"9.9.9.9\""));
-        assert!(e.contains("conf/k.toml:5:") && e.contains("upstream.servers"), "{e}");
+        assert!(
+            e.contains("conf/k.toml:5:") && e.contains("upstream.servers"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("servers = [\"9.9.9.9:53\"]", "servers = []"));
         assert!(e.contains("conf/k.toml:5:"), "{e}");
         let e = err(&GOOD.replace("timeout_ms = 2000", "timeout_ms = 0"));
         assert!(e.contains("conf/k.toml:6:"), "{e}");
-        let e = err(&GOOD.replace("format = ", "x").replace("path = \"/etc/allow.txt\"", "path = \"/a\"\nformat = \"csv\""));
-        assert!(e.contains("lists.allow[0].format") && e.contains("csv"), "{e}");
+        let e = err(&GOOD.replace("format = ", "x").replace(
+            "path = \"/etc/allow.txt\"",
+            "path = \"/a\"\nformat = \"csv\"",
+        ));
+        assert!(
+            e.contains("lists.allow[0].format") && e.contains("csv"),
+            "{e}"
+        );
         let e = err("[server\n");
         assert!(e.starts_with("conf/k.toml:1:"), "{e}");
     }

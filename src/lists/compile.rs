@@ -98,8 +98,11 @@ impl Keys {
         key::push_key(&rule.name, rule.scope, &mut self.arena);
         let len = self.arena.len() - start;
         // Names are at most 253 octets, and the arena of a 2M-name list is ~40 MB: both fit.
-        self.index
-            .push((start as u32, len as u16, key::value(rule.action, categories)));
+        self.index.push((
+            start as u32,
+            len as u16,
+            key::value(rule.action, categories),
+        ));
     }
 
     fn get(&self, (off, len, _): (u32, u16, u64)) -> &[u8] {

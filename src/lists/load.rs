@@ -130,7 +130,11 @@ impl Blocklist {
     ///
     /// # Errors
     /// [`LoadError::Mismatch`] or [`LoadError::Corrupt`].
-    pub fn from_parts(bytes: Bytes, manifest: Manifest, path: &Path) -> Result<Blocklist, LoadError> {
+    pub fn from_parts(
+        bytes: Bytes,
+        manifest: Manifest,
+        path: &Path,
+    ) -> Result<Blocklist, LoadError> {
         let data = bytes.as_ref();
         let mismatch = |what: String| LoadError::Mismatch {
             path: path.to_owned(),

@@ -266,19 +266,36 @@ mod tests {
     #[test]
     fn subtree_rule_blocks_name_and_subdomains() {
         let (_d, list) = sample();
-        for name in ["example.com", "www.example.com", "a.b.c.example.com", "EXAMPLE.com."] {
+        for name in [
+            "example.com",
+            "www.example.com",
+            "a.b.c.example.com",
+            "EXAMPLE.com.",
+        ] {
             let v = list.lookup(name);
             assert_eq!(v.decision, Decision::Blocked, "{name}");
-            assert_eq!(list.manifest().category_names(v.categories), ["adult", "gambling"]);
+            assert_eq!(
+                list.manifest().category_names(v.categories),
+                ["adult", "gambling"]
+            );
             assert_eq!(v.rule.as_ref().unwrap().name, "example.com");
         }
-        assert_eq!(list.lookup("www.example.com").rule.unwrap().scope, Scope::Subtree);
+        assert_eq!(
+            list.lookup("www.example.com").rule.unwrap().scope,
+            Scope::Subtree
+        );
     }
 
     #[test]
     fn similar_names_do_not_match() {
         let (_d, list) = sample();
-        for name in ["examples.com", "xexample.com", "example.co", "example.com.vn", "other.org"] {
+        for name in [
+            "examples.com",
+            "xexample.com",
+            "example.co",
+            "example.com.vn",
+            "other.org",
+        ] {
             assert_eq!(list.lookup(name), Verdict::NOT_LISTED, "{name}");
         }
     }
@@ -300,7 +317,10 @@ mod tests {
         let v = list.lookup("safe.example.com");
         assert_eq!(v.decision, Decision::Allowed);
         assert_eq!(v.rule.unwrap().name, "safe.example.com");
-        assert_eq!(list.lookup("x.safe.example.com").decision, Decision::Allowed);
+        assert_eq!(
+            list.lookup("x.safe.example.com").decision,
+            Decision::Allowed
+        );
         let v = list.lookup("ads.safe.example.com");
         assert_eq!(v.decision, Decision::Blocked);
         assert_eq!(list.manifest().category_names(v.categories), ["adult"]);
@@ -318,7 +338,10 @@ mod tests {
         // ads.safe.example.com is adult only: with adult off, the allow above it decides.
         let v = list.lookup_masked("ads.safe.example.com", gambling_only);
         assert_eq!(v.decision, Decision::Allowed);
-        assert_eq!(list.lookup_masked("casino.test", 1).decision, Decision::NotListed);
+        assert_eq!(
+            list.lookup_masked("casino.test", 1).decision,
+            Decision::NotListed
+        );
     }
 
     #[test]
@@ -328,7 +351,10 @@ mod tests {
         let v = list.lookup_labels(labels.iter().copied(), u32::MAX);
         assert!(v.is_blocked());
         let root: Vec<&[u8]> = vec![];
-        assert_eq!(list.lookup_labels(root.iter().copied(), u32::MAX), Verdict::NOT_LISTED);
+        assert_eq!(
+            list.lookup_labels(root.iter().copied(), u32::MAX),
+            Verdict::NOT_LISTED
+        );
     }
 
     #[test]

@@ -100,13 +100,17 @@ impl LiveBlocklist {
     ) -> notify::Result<tokio::task::JoinHandle<()>> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let watched = [self.path.clone(), manifest::path_for(&self.path)];
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event
-                && event.paths.iter().any(|p| watched.iter().any(|w| p.ends_with(w) || w.ends_with(p)))
-            {
-                let _ = tx.send(());
-            }
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event
+                    && event
+                        .paths
+                        .iter()
+                        .any(|p| watched.iter().any(|w| p.ends_with(w) || w.ends_with(p)))
+                {
+                    let _ = tx.send(());
+                }
+            })?;
         let dir = match self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             Some(d) => d.to_owned(),
             None => PathBuf::from("."),

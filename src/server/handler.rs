@@ -15,8 +15,8 @@ use crate::answer::{EDE_OPTION, EdeCode, SinkholeBuilder, block_text, ede_payloa
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Verdict};
 use crate::shutdown::Drain;
-use crate::upstream::forwarder::{EDNS_PAYLOAD, QueryFlags};
 use crate::upstream::Forwarder;
+use crate::upstream::forwarder::{EDNS_PAYLOAD, QueryFlags};
 
 /// Answers every query: matcher first, then sinkhole or upstream.
 pub struct Handler {
@@ -28,7 +28,12 @@ pub struct Handler {
 
 impl Handler {
     /// A handler reading `lists`, forwarding with `forwarder`, sinkholing with `sinkhole`.
-    pub fn new(lists: Arc<LiveBlocklist>, forwarder: Forwarder, sinkhole: SinkholeBuilder, drain: Arc<Drain>) -> Self {
+    pub fn new(
+        lists: Arc<LiveBlocklist>,
+        forwarder: Forwarder,
+        sinkhole: SinkholeBuilder,
+        drain: Arc<Drain>,
+    ) -> Self {
         Handler {
             lists,
             forwarder,
@@ -51,7 +56,8 @@ fn reply_edns(request: &Request) -> Option<Edns> {
 
 fn with_ede(mut edns: Option<Edns>, code: EdeCode, text: &str) -> Option<Edns> {
     if let Some(e) = edns.as_mut() {
-        e.options_mut().insert(EdnsOption::Unknown(EDE_OPTION, ede_payload(code, text)));
+        e.options_mut()
+            .insert(EdnsOption::Unknown(EDE_OPTION, ede_payload(code, text)));
     }
     edns
 }
@@ -99,7 +105,13 @@ impl Handler {
             builder.edns(e);
         }
         let code = metadata.response_code;
-        let message = builder.build(metadata, answers.iter(), authorities.iter(), [].iter(), additionals.iter());
+        let message = builder.build(
+            metadata,
+            answers.iter(),
+            authorities.iter(),
+            [].iter(),
+            additionals.iter(),
+        );
         match response.send_response(message).await {
             Ok(info) => info,
             Err(error) => {
@@ -109,11 +121,24 @@ impl Handler {
         }
     }
 
-    async fn send_error<R: ResponseHandler>(request: &Request, response: R, code: ResponseCode) -> ResponseInfo {
+    async fn send_error<R: ResponseHandler>(
+        request: &Request,
+        response: R,
+        code: ResponseCode,
+    ) -> ResponseInfo {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.response_code = code;
         metadata.recursion_available = true;
-        Self::send(request, response, metadata, reply_edns(request), &[], &[], &[]).await
+        Self::send(
+            request,
+            response,
+            metadata,
+            reply_edns(request),
+            &[],
+            &[],
+            &[],
+        )
+        .await
     }
 
     /// The sinkhole reply for a name the list blocks.
@@ -130,13 +155,19 @@ impl Handler {
         let query = info.query.original();
         let listed = verdict.rule.as_ref().map_or("", |r| r.name.as_str());
         let serial = list.manifest().serial as u32;
-        let hole = self.sinkhole.build(query.name(), query.query_type(), listed, serial);
+        let hole = self
+            .sinkhole
+            .build(query.name(), query.query_type(), listed, serial);
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.response_code = hole.rcode;
         metadata.recursion_available = true;
         metadata.authoritative = true;
         let categories = list.manifest().category_names(verdict.categories);
-        let edns = with_ede(reply_edns(request), EdeCode::Blocked, &block_text(&categories));
+        let edns = with_ede(
+            reply_edns(request),
+            EdeCode::Blocked,
+            &block_text(&categories),
+        );
         let soa: Vec<Record> = hole.soa.into_iter().collect();
         Self::send(request, response, metadata, edns, &hole.answers, &soa, &[]).await
     }
@@ -144,7 +175,11 @@ impl Handler {
 
 #[async_trait::async_trait]
 impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, response: R) -> ResponseInfo {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response: R,
+    ) -> ResponseInfo {
         let Some(_inflight) = self.drain.enter() else {
             // Shutting down: drop it; the client retries another server.
             return fallback_info(request, ResponseCode::Refused);
@@ -174,7 +209,11 @@ impl RequestHandler for Handler {
                 let mut metadata = Metadata::response_from_request(&request.metadata);
                 metadata.response_code = ResponseCode::ServFail;
                 metadata.recursion_available = true;
-                let edns = with_ede(reply_edns(request), EdeCode::NoReachableAuthority, "no upstream answered (kidsafe-dns)");
+                let edns = with_ede(
+                    reply_edns(request),
+                    EdeCode::NoReachableAuthority,
+                    "no upstream answered (kidsafe-dns)",
+                );
                 return Self::send(request, response, metadata, edns, &[], &[], &[]).await;
             }
         };
@@ -189,10 +228,20 @@ impl RequestHandler for Handler {
         let mut edns = reply_edns(request);
         // Pass the upstream's own Extended DNS Errors on (e.g. a DNSSEC failure reason).
         if let (Some(ours), Some(theirs)) = (edns.as_mut(), reply.edns.as_ref())
-            && let Some(ede) = theirs.option(hickory_proto::rr::rdata::opt::EdnsCode::Unknown(EDE_OPTION))
+            && let Some(ede) =
+                theirs.option(hickory_proto::rr::rdata::opt::EdnsCode::Unknown(EDE_OPTION))
         {
             ours.options_mut().insert(ede.clone());
         }
-        Self::send(request, response, metadata, edns, &reply.answers, &reply.authorities, &reply.additionals).await
+        Self::send(
+            request,
+            response,
+            metadata,
+            edns,
+            &reply.answers,
+            &reply.authorities,
+            &reply.additionals,
+        )
+        .await
     }
 }

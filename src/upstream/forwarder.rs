@@ -71,7 +71,11 @@ impl Forwarder {
     ///
     /// # Errors
     /// [`UpstreamError`] when no server gave a usable reply in time.
-    pub async fn forward(&self, query: &Query, flags: QueryFlags) -> Result<Message, UpstreamError> {
+    pub async fn forward(
+        &self,
+        query: &Query,
+        flags: QueryFlags,
+    ) -> Result<Message, UpstreamError> {
         let deadline = Instant::now() + self.timeout;
         let slice = self.timeout / self.servers.len().max(1) as u32;
         let mut last_error = UpstreamError::Timeout(self.timeout);
@@ -137,9 +141,15 @@ fn matches(sent: &Message, reply: &Message) -> bool {
 }
 
 /// One server: UDP, then TCP if the UDP reply is truncated.
-async fn exchange(server: SocketAddr, query: &Query, flags: QueryFlags) -> Result<Message, UpstreamError> {
+async fn exchange(
+    server: SocketAddr,
+    query: &Query,
+    flags: QueryFlags,
+) -> Result<Message, UpstreamError> {
     let sent = build_query(query, flags);
-    let bytes = sent.to_vec().map_err(|e| UpstreamError::Encode(e.to_string()))?;
+    let bytes = sent
+        .to_vec()
+        .map_err(|e| UpstreamError::Encode(e.to_string()))?;
     let io = |source| UpstreamError::Io { server, source };
     let reply = exchange_udp(server, &sent, &bytes).await.map_err(io)?;
     if !reply.metadata.truncation {
@@ -148,7 +158,9 @@ async fn exchange(server: SocketAddr, query: &Query, flags: QueryFlags) -> Resul
     // Retry over TCP with a new ID; if that fails, the truncated reply is still an answer
     // the client can act on (it will retry over TCP itself).
     let sent = build_query(query, flags);
-    let bytes = sent.to_vec().map_err(|e| UpstreamError::Encode(e.to_string()))?;
+    let bytes = sent
+        .to_vec()
+        .map_err(|e| UpstreamError::Encode(e.to_string()))?;
     match exchange_tcp(server, &sent, &bytes).await {
         Ok(full) => Ok(full),
         Err(error) => {
@@ -158,7 +170,11 @@ async fn exchange(server: SocketAddr, query: &Query, flags: QueryFlags) -> Resul
     }
 }
 
-async fn exchange_udp(server: SocketAddr, sent: &Message, bytes: &[u8]) -> std::io::Result<Message> {
+async fn exchange_udp(
+    server: SocketAddr,
+    sent: &Message,
+    bytes: &[u8],
+) -> std::io::Result<Message> {
     let local: SocketAddr = if server.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -174,13 +190,21 @@ async fn exchange_udp(server: SocketAddr, sent: &Message, bytes: &[u8]) -> std::
         let n = socket.recv(&mut buf).await?;
         match Message::from_vec(&buf[..n]) {
             Ok(reply) if matches(sent, &reply) => return Ok(reply),
-            Ok(_) => tracing::debug!(%server, "ignoring an upstream reply that does not match the query"),
-            Err(error) => tracing::debug!(%server, %error, "ignoring an unparseable upstream reply"),
+            Ok(_) => {
+                tracing::debug!(%server, "ignoring an upstream reply that does not match the query")
+            }
+            Err(error) => {
+                tracing::debug!(%server, %error, "ignoring an unparseable upstream reply")
+            }
         }
     }
 }
 
-async fn exchange_tcp(server: SocketAddr, sent: &Message, bytes: &[u8]) -> std::io::Result<Message> {
+async fn exchange_tcp(
+    server: SocketAddr,
+    sent: &Message,
+    bytes: &[u8],
+) -> std::io::Result<Message> {
     let len = u16::try_from(bytes.len()).map_err(std::io::Error::other)?;
     let mut stream = TcpStream::connect(server).await?;
     let mut framed = Vec::with_capacity(bytes.len() + 2);
@@ -189,13 +213,20 @@ async fn exchange_tcp(server: SocketAddr, sent: &Message, bytes: &[u8]) -> std::
     stream.write_all(&framed).await?;
     // A server may send unrelated messages first (it should not); read until ours.
     loop {
-        let n = timeout(Duration::from_secs(30), stream.read_u16()).await.map_err(std::io::Error::other)??;
+        let n = timeout(Duration::from_secs(30), stream.read_u16())
+            .await
+            .map_err(std::io::Error::other)??;
         let mut buf = vec![0u8; usize::from(n)];
         stream.read_exact(&mut buf).await?;
         match Message::from_vec(&buf) {
             Ok(reply) if matches(sent, &reply) => return Ok(reply),
             Ok(_) => continue,
-            Err(error) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string())),
+            Err(error) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    error.to_string(),
+                ));
+            }
         }
     }
 }

@@ -14,7 +14,9 @@ use hickory_net::client::{Client, ClientHandle};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::tcp::TcpClientStream;
 use hickory_net::udp::UdpClientStream;
-use hickory_proto::op::{Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
+use hickory_proto::op::{
+    Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
+};
 use hickory_proto::rr::rdata::{A, CNAME, SOA, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_server::Server;
@@ -39,7 +41,9 @@ impl Zone {
     /// The standard test zone.
     pub fn standard() -> Zone {
         let mut z = Zone::default();
-        let a = |n: &str, ip: [u8; 4]| Record::from_rdata(name(n), 3600, RData::A(A(Ipv4Addr::from(ip))));
+        let a = |n: &str, ip: [u8; 4]| {
+            Record::from_rdata(name(n), 3600, RData::A(A(Ipv4Addr::from(ip))))
+        };
         z.add(a("allowed.test.", [192, 0, 2, 10]));
         z.add(a("safe.bad.test.", [192, 0, 2, 20]));
         z.add(a("www.safe.bad.test.", [192, 0, 2, 21]));
@@ -52,7 +56,11 @@ impl Zone {
         z.add(a("www.xn--bcher-kva.example.", [192, 0, 2, 40]));
         z.add(a("casino.example.", [192, 0, 2, 41]));
         // CNAME cloaking: an innocent-looking name aliased into a blocked one.
-        let cloak = Record::from_rdata(name("cloak.test."), 300, RData::CNAME(CNAME(name("tracker.bad.test."))));
+        let cloak = Record::from_rdata(
+            name("cloak.test."),
+            300,
+            RData::CNAME(CNAME(name("tracker.bad.test."))),
+        );
         z.records.insert(
             (name("cloak.test."), RecordType::A),
             vec![cloak, a("tracker.bad.test.", [192, 0, 2, 66])],
@@ -72,14 +80,25 @@ impl Zone {
     }
 
     pub fn add(&mut self, r: Record) {
-        self.records.entry((r.name.clone(), r.record_type())).or_default().push(r);
+        self.records
+            .entry((r.name.clone(), r.record_type()))
+            .or_default()
+            .push(r);
     }
 
     pub fn soa() -> Record {
         Record::from_rdata(
             name("test."),
             900,
-            RData::SOA(SOA::new(name("ns.test."), name("admin.test."), 42, 3600, 600, 86400, 900)),
+            RData::SOA(SOA::new(
+                name("ns.test."),
+                name("admin.test."),
+                42,
+                3600,
+                600,
+                86400,
+                900,
+            )),
         )
     }
 }
@@ -98,7 +117,11 @@ struct UpstreamHandler {
 
 #[async_trait::async_trait]
 impl RequestHandler for UpstreamHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, mut response: R) -> ResponseInfo {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response: R,
+    ) -> ResponseInfo {
         let info = request.request_info().unwrap();
         let q = info.query.original().clone();
         self.seen.lock().unwrap().push(q.name().clone());
@@ -106,7 +129,13 @@ impl RequestHandler for UpstreamHandler {
         md.authoritative = true;
         md.recursion_available = true;
         let mut edns = Edns::new();
-        edns.set_max_payload(request.edns.as_ref().map_or(512, |e| e.max_payload()).max(512));
+        edns.set_max_payload(
+            request
+                .edns
+                .as_ref()
+                .map_or(512, |e| e.max_payload())
+                .max(512),
+        );
         let mut builder = MessageResponseBuilder::new(&request.queries, None);
         if request.edns.is_some() {
             builder.edns(&edns);
@@ -120,8 +149,12 @@ impl RequestHandler for UpstreamHandler {
             }
             None => {
                 let exists = self.zone.records.keys().any(|(n, _)| n == q.name());
-                md.response_code = if exists { ResponseCode::NoError } else { ResponseCode::NXDomain };
-                let msg = builder.build(md, [].iter(), [&soa].into_iter(), [].iter(), [].iter());
+                md.response_code = if exists {
+                    ResponseCode::NoError
+                } else {
+                    ResponseCode::NXDomain
+                };
+                let msg = builder.build(md, [].iter(), [&soa], [].iter(), [].iter());
                 response.send_response(msg).await
             }
         };
@@ -152,7 +185,12 @@ impl Upstream {
 
     pub fn queries_for(&self, n: &str) -> usize {
         let n = name(n);
-        self.seen.lock().unwrap().iter().filter(|x| **x == n).count()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|x| **x == n)
+            .count()
     }
 
     pub async fn stop(mut self) {
@@ -245,7 +283,12 @@ pub fn udp_client(addr: SocketAddr) -> DnsClient {
 
 /// A hickory TCP client to `addr`.
 pub async fn tcp_client(addr: SocketAddr) -> DnsClient {
-    let (fut, sender) = TcpClientStream::new(addr, None, Some(Duration::from_secs(3)), TokioRuntimeProvider::new());
+    let (fut, sender) = TcpClientStream::new(
+        addr,
+        None,
+        Some(Duration::from_secs(3)),
+        TokioRuntimeProvider::new(),
+    );
     let stream = fut.await.unwrap();
     let (client, bg) = Client::<TokioRuntimeProvider>::new(stream, sender);
     tokio::spawn(bg);
@@ -264,7 +307,10 @@ pub async fn raw_udp(addr: SocketAddr, bytes: &[u8]) -> Option<Message> {
     let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     s.send_to(bytes, addr).await.unwrap();
     let mut buf = vec![0u8; 65535];
-    let n = tokio::time::timeout(Duration::from_secs(3), s.recv(&mut buf)).await.ok()?.ok()?;
+    let n = tokio::time::timeout(Duration::from_secs(3), s.recv(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
     Some(Message::from_vec(&buf[..n]).unwrap())
 }
 
@@ -321,7 +367,9 @@ pub async fn slow_upstream(delay: Duration) -> SocketAddr {
     tokio::spawn(async move {
         let mut buf = [0u8; 4096];
         while let Ok((n, from)) = s.recv_from(&mut buf).await {
-            let Ok(q) = Message::from_vec(&buf[..n]) else { continue };
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
             let s = s.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
@@ -329,7 +377,11 @@ pub async fn slow_upstream(delay: Duration) -> SocketAddr {
                 r.metadata.recursion_available = true;
                 r.add_queries(q.queries.clone());
                 if let Some(qq) = q.queries.first() {
-                    r.add_answer(Record::from_rdata(qq.name().clone(), 60, RData::A(A(Ipv4Addr::new(192, 0, 2, 77)))));
+                    r.add_answer(Record::from_rdata(
+                        qq.name().clone(),
+                        60,
+                        RData::A(A(Ipv4Addr::new(192, 0, 2, 77))),
+                    ));
                 }
                 let _ = s.send_to(&r.to_vec().unwrap(), from).await;
             });
