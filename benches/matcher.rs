@@ -31,10 +31,12 @@ fn read_gz_lines(path: &Path) -> Vec<String> {
 /// Deterministic synthetic hostnames, shaped like real list entries.
 fn synthetic(n: usize, seed: u64) -> Vec<String> {
     const SYL: &[&str] = &[
-        "ka", "lo", "mi", "ne", "po", "ru", "sa", "ti", "vu", "xe", "bet", "cam", "sex", "win", "hot",
-        "club", "play", "tube", "live", "star", "ads", "cdn", "img", "web",
+        "ka", "lo", "mi", "ne", "po", "ru", "sa", "ti", "vu", "xe", "bet", "cam", "sex", "win",
+        "hot", "club", "play", "tube", "live", "star", "ads", "cdn", "img", "web",
     ];
-    const TLD: &[&str] = &["com", "net", "org", "xyz", "top", "info", "ru", "de", "vn", "co.uk", "com.br", "io"];
+    const TLD: &[&str] = &[
+        "com", "net", "org", "xyz", "top", "info", "ru", "de", "vn", "co.uk", "com.br", "io",
+    ];
     let mut s = seed;
     let mut next = move || {
         s ^= s << 13;
@@ -100,7 +102,9 @@ fn benches(c: &mut Criterion) {
     two_m.extend(synthetic(2_000_000usize.saturating_sub(blocked.len()), 11));
     let one_m: Vec<String> = two_m.iter().step_by(2).cloned().collect();
     let mut group = c.benchmark_group("compile");
-    group.sample_size(10).measurement_time(Duration::from_secs(30));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30));
     for (tag, names) in [("1M", &one_m), ("2M", &two_m), ("union", &blocked)] {
         let (t, bytes, _) = compile_names(names, dir.path(), tag);
         eprintln!(
@@ -110,7 +114,9 @@ fn benches(c: &mut Criterion) {
             bytes,
             bytes as f64 / names.len() as f64
         );
-        group.bench_function(tag, |b| b.iter(|| compile_names(names, dir.path(), &format!("{tag}-b"))));
+        group.bench_function(tag, |b| {
+            b.iter(|| compile_names(names, dir.path(), &format!("{tag}-b")))
+        });
     }
     group.finish();
 
@@ -135,10 +141,18 @@ fn benches(c: &mut Criterion) {
         .collect::<Vec<_>>();
     let mut mix = mix;
     // Interleave deterministically so hits are spread through the mix.
-    mix.sort_by_key(|n| n.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)));
+    mix.sort_by_key(|n| {
+        n.bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+    });
 
     let mut group = c.benchmark_group("lookup_2M");
-    for (tag, names) in [("hit", &hits), ("miss", &misses), ("deep_subdomain_hit", &deep), ("mix_90miss_10hit", &mix)] {
+    for (tag, names) in [
+        ("hit", &hits),
+        ("miss", &misses),
+        ("deep_subdomain_hit", &deep),
+        ("mix_90miss_10hit", &mix),
+    ] {
         let mut i = 0;
         group.bench_function(tag, |b| {
             b.iter(|| {

@@ -303,3 +303,26 @@ async fn dig_shows_the_block_and_the_ede() {
     k.running.stop().await;
     up.stop().await;
 }
+
+#[tokio::test]
+async fn answers_on_ipv4_and_ipv6_listeners() {
+    let up = Upstream::start(Zone::standard()).await;
+    let k = start_kidsafe_on(&["127.0.0.1:0", "[::1]:0"], &[up.addr], NXDOMAIN_MODE, "").await;
+    assert_eq!(k.running.addrs.len(), 2);
+    for addr in k.running.addrs.clone() {
+        let mut u = udp_client(addr);
+        let mut t = tcp_client(addr).await;
+        for c in [&mut u, &mut t] {
+            let m = query(c, "www.bad.test.", RecordType::A).await;
+            assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{addr}");
+            let m = query(c, "allowed.test.", RecordType::A).await;
+            assert_eq!(
+                a_records(&m),
+                [std::net::Ipv4Addr::new(192, 0, 2, 10)],
+                "{addr}"
+            );
+        }
+    }
+    k.running.stop().await;
+    up.stop().await;
+}

@@ -229,6 +229,17 @@ impl Kidsafe {
 
 /// Writes the test lists and a config into a temp dir and starts kidsafe-dns.
 pub async fn start_kidsafe(upstreams: &[SocketAddr], blocking: &str, extra_lists: &str) -> Kidsafe {
+    start_kidsafe_on(&["127.0.0.1:0"], upstreams, blocking, extra_lists).await
+}
+
+/// As [`start_kidsafe`], listening on `listen`.
+pub async fn start_kidsafe_on(
+    listen: &[&str],
+    upstreams: &[SocketAddr],
+    blocking: &str,
+    extra_lists: &str,
+) -> Kidsafe {
+    let listen: Vec<String> = listen.iter().map(|a| format!("\"{a}\"")).collect();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("adult.txt"), ADULT).unwrap();
     std::fs::write(dir.path().join("gambling.txt"), GAMBLING).unwrap();
@@ -237,7 +248,7 @@ pub async fn start_kidsafe(upstreams: &[SocketAddr], blocking: &str, extra_lists
     let text = format!(
         r#"
 [server]
-listen = ["127.0.0.1:0"]
+listen = [{listen}]
 shutdown_grace_ms = 3000
 [upstream]
 servers = [{}]
@@ -256,7 +267,8 @@ path = "gambling.txt"
 path = "allow.txt"
 {extra_lists}
 "#,
-        servers.join(", ")
+        servers.join(", "),
+        listen = listen.join(", ")
     );
     let path = dir.path().join("kidsafe.toml");
     std::fs::write(&path, &text).unwrap();
