@@ -365,3 +365,96 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::lists::compile::{InlineRules, compile};
+    use crate::lists::rule::{Action, Rule};
+    use proptest::prelude::*;
+
+    /// The semantics written the slow, obvious way.
+    fn reference(rules: &[(u32, Rule)], query: &str) -> (Decision, u32, Option<String>) {
+        let applies = |r: &Rule| {
+            r.name == query
+                || (r.scope == Scope::Subtree && query.ends_with(&format!(".{}", r.name)))
+        };
+        let depth = |n: &str| n.split('.').count();
+        let Some(best) = rules
+            .iter()
+            .filter(|(_, r)| applies(r))
+            .map(|(_, r)| depth(&r.name))
+            .max()
+        else {
+            return (Decision::NotListed, 0, None);
+        };
+        let here: Vec<&(u32, Rule)> = rules
+            .iter()
+            .filter(|(_, r)| applies(r) && depth(&r.name) == best)
+            .collect();
+        let name = here[0].1.name.clone();
+        if here.iter().any(|(_, r)| r.action == Action::Allow) {
+            return (Decision::Allowed, 0, Some(name));
+        }
+        let cats = here.iter().fold(0, |m, (c, _)| m | c);
+        (Decision::Blocked, cats, Some(name))
+    }
+
+    fn arb_name() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(vec!["a", "b", "c", "ab"]), 1..4)
+            .prop_map(|l| l.join("."))
+    }
+
+    fn arb_rule() -> impl Strategy<Value = (u32, Rule)> {
+        (arb_name(), any::<bool>(), any::<bool>(), 0u32..3).prop_map(|(name, allow, exact, cat)| {
+            let rule = Rule {
+                name,
+                action: if allow { Action::Allow } else { Action::Block },
+                scope: if exact { Scope::Exact } else { Scope::Subtree },
+            };
+            (if allow { 0 } else { 1 << cat }, rule)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn matcher_agrees_with_the_reference(rules in prop::collection::vec(arb_rule(), 1..12), queries in prop::collection::vec(arb_name(), 1..20)) {
+            prop_assume!(rules.iter().any(|(_, r)| r.action == Action::Block));
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("p.fst");
+            let cats = ["c0", "c1", "c2"];
+            let inline = InlineRules {
+                rules: rules.iter().map(|(c, r)| {
+                    let cat = (*c != 0).then(|| cats[c.trailing_zeros() as usize].to_owned());
+                    (cat, r.clone())
+                }).collect(),
+            };
+            compile(&[], &inline, &out, &mut |_| {}).unwrap();
+            let list = Blocklist::open(&out).unwrap();
+            for q in &queries {
+                let v = list.lookup(q);
+                let (decision, cats_ref, name) = reference(&rules, q);
+                prop_assert_eq!(v.decision, decision, "query {}", q);
+                prop_assert_eq!(v.rule.map(|r| r.name), name, "query {}", q);
+                // Category bits are assigned in order of first appearance: map names back.
+                let got: Vec<&str> = list.manifest().category_names(v.categories);
+                let want: Vec<&str> = (0..3).filter(|b| cats_ref & (1 << b) != 0).map(|b| cats[b]).collect();
+                let mut got = got; got.sort();
+                prop_assert_eq!(got, want, "query {}", q);
+            }
+        }
+
+        #[test]
+        fn lookup_never_panics(name in any::<String>(), bytes in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..70), 0..6)) {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("p.fst");
+            let inline = InlineRules { rules: vec![(Some("x".into()), Rule::block("a.b"))] };
+            compile(&[], &inline, &out, &mut |_| {}).unwrap();
+            let list = Blocklist::open(&out).unwrap();
+            let _ = list.lookup(&name);
+            let _ = list.lookup_labels(bytes.iter().map(|l| l.as_slice()), u32::MAX);
+        }
+    }
+}
