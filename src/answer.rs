@@ -72,6 +72,9 @@ pub struct SinkholeBuilder {
     ttl: u32,
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
+    /// SOA MNAME and RNAME, parsed once.
+    mname: Name,
+    rname: Name,
 }
 
 impl SinkholeBuilder {
@@ -82,6 +85,10 @@ impl SinkholeBuilder {
             ttl: config.ttl,
             ipv4: config.ipv4,
             ipv6: config.ipv6,
+            // Constant, valid names: parsing cannot fail; root is a harmless fallback.
+            mname: Name::from_ascii("ns.kidsafe-dns.invalid.").unwrap_or_else(|_| Name::root()),
+            rname: Name::from_ascii("hostmaster.kidsafe-dns.invalid.")
+                .unwrap_or_else(|_| Name::root()),
         }
     }
 
@@ -126,9 +133,7 @@ impl SinkholeBuilder {
                 n
             })
             .unwrap_or_else(|_| qname.clone());
-        let mname = Name::from_ascii("ns.kidsafe-dns.invalid.").unwrap_or_else(|_| Name::root());
-        let rname =
-            Name::from_ascii("hostmaster.kidsafe-dns.invalid.").unwrap_or_else(|_| Name::root());
+        let (mname, rname) = (self.mname.clone(), self.rname.clone());
         let soa = SOA::new(mname, rname, serial, 3600, 600, 86_400, self.ttl);
         Record::from_rdata(owner, self.ttl, RData::SOA(soa))
     }

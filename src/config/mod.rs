@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub tcp_idle: Duration,
     /// How long in-flight queries may take to finish on SIGTERM.
     pub shutdown_grace: Duration,
+    /// Worker threads (0 = one per core).
+    pub threads: usize,
 }
 
 /// Upstream resolvers.
@@ -217,6 +219,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             listen: listen.clone(),
             tcp_idle: Duration::from_millis(raw.server.tcp_idle_ms),
             shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
+            threads: raw.server.threads,
         },
         upstream: UpstreamConfig {
             servers: servers.clone(),

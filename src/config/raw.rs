@@ -35,6 +35,9 @@ pub struct RawServer {
     /// On SIGTERM, how long in-flight queries get to finish.
     #[serde(default = "default_shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
+    /// Worker threads answering queries; 0 = one per CPU core.
+    #[serde(default)]
+    pub threads: usize,
 }
 
 /// `[upstream]`: where allowed names are resolved.
