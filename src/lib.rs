@@ -16,6 +16,7 @@ pub mod answer;
 pub mod app;
 pub mod config;
 pub mod lists;
+pub mod policy;
 pub mod server;
 pub mod shutdown;
 pub mod upstream;

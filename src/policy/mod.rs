@@ -1,0 +1,15 @@
+//! Per-client policy building blocks, independent of the DNS server glue.
+//!
+//! Each module answers one question the request handler asks about a query:
+//!
+//! - [`access`]: may this client use the resolver at all (closed resolver, RFC 5358)?
+//! - [`ratelimit`]: is this client over its query rate?
+//! - [`groups`]: which policy group (by source CIDR) does this client belong to?
+//! - [`schedule`]: is a time-based policy (e.g. school hours) in force right now?
+//! - [`safesearch`]: should this name be answered with a SafeSearch CNAME instead?
+
+pub mod access;
+pub mod groups;
+pub mod ratelimit;
+pub mod safesearch;
+pub mod schedule;

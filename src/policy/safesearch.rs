@@ -1,0 +1,486 @@
+//! SafeSearch / Restricted Mode enforcement by CNAME rewriting.
+//!
+//! Google, YouTube, Bing and DuckDuckGo each publish a hostname that serves only filtered
+//! results (`forcesafesearch.google.com`, ...). Answering a search host with a CNAME to it
+//! makes every device on the network use the filtered service, whatever its settings.
+//!
+//! Which hosts to rewrite is data, not code: one file per engine under
+//! `blocklists/safesearch/` (`google.txt`, `youtube.txt`, `bing.txt`, `duckduckgo.txt`),
+//! one domain per line, `#` starts a comment. For Google the `www.` form of every listed
+//! domain is implied (Google asks for both `google.com` and `www.google.com`); the other
+//! files list every host exactly.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// How strict YouTube's Restricted Mode is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum YouTubeMode {
+    /// `restrict.youtube.com`: the most restrictive mode; the default, for children.
+    #[default]
+    Strict,
+    /// `restrictmoderate.youtube.com`: filters less, for older pupils.
+    Moderate,
+}
+
+/// A search engine whose safe mode can be enforced by DNS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// Google Search, every country domain.
+    Google,
+    /// YouTube, in the given Restricted Mode.
+    YouTube(YouTubeMode),
+    /// Microsoft Bing.
+    Bing,
+    /// DuckDuckGo.
+    DuckDuckGo,
+}
+
+impl Engine {
+    /// The host that serves the engine's filtered results: the CNAME target.
+    pub const fn target(self) -> &'static str {
+        match self {
+            Engine::Google => "forcesafesearch.google.com",
+            Engine::YouTube(YouTubeMode::Strict) => "restrict.youtube.com",
+            Engine::YouTube(YouTubeMode::Moderate) => "restrictmoderate.youtube.com",
+            Engine::Bing => "strict.bing.com",
+            Engine::DuckDuckGo => "safe.duckduckgo.com",
+        }
+    }
+
+    /// The file, inside the SafeSearch directory, listing the engine's hosts.
+    pub const fn file_name(self) -> &'static str {
+        match self {
+            Engine::Google => "google.txt",
+            Engine::YouTube(_) => "youtube.txt",
+            Engine::Bing => "bing.txt",
+            Engine::DuckDuckGo => "duckduckgo.txt",
+        }
+    }
+
+    /// Whether each listed domain also stands for its `www.` form.
+    const fn implies_www(self) -> bool {
+        matches!(self, Engine::Google)
+    }
+}
+
+/// Why the SafeSearch lists could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SafeSearchError {
+    /// A list file could not be read.
+    #[error("cannot read SafeSearch list {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not a single valid domain name.
+    #[error("{}:{line}: {text:?} is not a domain name", path.display())]
+    BadName {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The offending text, comment removed.
+        text: String,
+    },
+    /// A list has no domains, which would silently switch the engine's enforcement off.
+    #[error("SafeSearch list {} has no domains", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// One host is listed for two engines, so its target would be ambiguous.
+    #[error("{name} is listed for both {first} and {second}")]
+    Conflict {
+        /// The host.
+        name: String,
+        /// Target of the engine that listed it first.
+        first: &'static str,
+        /// Target of the engine that listed it again.
+        second: &'static str,
+    },
+}
+
+/// Search hosts mapped to the CNAME target that enforces their safe mode.
+#[derive(Debug, Clone, Default)]
+pub struct SafeSearch {
+    targets: HashMap<Box<str>, &'static str>,
+}
+
+impl SafeSearch {
+    /// Loads all four engines from `dir` (e.g. `blocklists/safesearch`), YouTube in `youtube`
+    /// mode. Every file must exist and list at least one domain.
+    pub fn load(dir: &Path, youtube: YouTubeMode) -> Result<Self, SafeSearchError> {
+        Self::load_engines(
+            dir,
+            &[
+                Engine::Google,
+                Engine::YouTube(youtube),
+                Engine::Bing,
+                Engine::DuckDuckGo,
+            ],
+        )
+    }
+
+    /// Loads only the given engines from `dir`, for deployments that enforce a subset.
+    pub fn load_engines(dir: &Path, engines: &[Engine]) -> Result<Self, SafeSearchError> {
+        let mut safe = Self::default();
+        for &engine in engines {
+            let path = dir.join(engine.file_name());
+            let text = std::fs::read_to_string(&path).map_err(|source| SafeSearchError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            safe.add_list(engine, &text, &path)?;
+        }
+        Ok(safe)
+    }
+
+    /// The CNAME target for `qname` (lowercase, no trailing dot; other spellings are
+    /// normalized at a cost), or `None` when the name is not a search host.
+    pub fn target(&self, qname: &str) -> Option<&'static str> {
+        let trimmed = qname.strip_suffix('.').unwrap_or(qname);
+        let name: Cow<'_, str> = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(trimmed.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(trimmed)
+        };
+        self.targets.get(name.as_ref()).copied()
+    }
+
+    /// Number of hosts rewritten (implied `www.` forms included).
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// True when no engine is enforced.
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    fn add_list(&mut self, engine: Engine, text: &str, path: &Path) -> Result<(), SafeSearchError> {
+        let mut found = false;
+        for (index, raw) in text.lines().enumerate() {
+            let content = raw.split('#').next().unwrap_or("").trim();
+            if content.is_empty() {
+                continue;
+            }
+            let name = content
+                .strip_suffix('.')
+                .unwrap_or(content)
+                .to_ascii_lowercase();
+            if !is_domain(&name) {
+                return Err(SafeSearchError::BadName {
+                    path: path.to_owned(),
+                    line: index + 1,
+                    text: content.to_owned(),
+                });
+            }
+            found = true;
+            if engine.implies_www() && !name.starts_with("www.") {
+                self.insert(format!("www.{name}"), engine)?;
+            }
+            self.insert(name, engine)?;
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(SafeSearchError::Empty {
+                path: path.to_owned(),
+            })
+        }
+    }
+
+    fn insert(&mut self, name: String, engine: Engine) -> Result<(), SafeSearchError> {
+        let target = engine.target();
+        match self.targets.get(name.as_str()) {
+            Some(&first) if first != target => Err(SafeSearchError::Conflict {
+                name,
+                first,
+                second: target,
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.targets.insert(name.into_boxed_str(), target);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A hostname in presentation form: 2+ labels of `a-z0-9-`, 1..=63 bytes each, not starting
+/// or ending with `-`, at most 253 bytes.
+fn is_domain(name: &str) -> bool {
+    name.len() <= 253
+        && name.contains('.')
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("blocklists/safesearch")
+    }
+
+    fn shipped(mode: YouTubeMode) -> SafeSearch {
+        SafeSearch::load(&data_dir(), mode).unwrap()
+    }
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("kidsafe-ss-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn write(&self, file: &str, text: &str) -> &Self {
+            std::fs::write(self.0.join(file), text).unwrap();
+            self
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn google_country_domains_and_www_forms() {
+        let ss = shipped(YouTubeMode::Strict);
+        for name in [
+            "google.com",
+            "www.google.com",
+            "google.com.vn",
+            "www.google.com.vn",
+            "google.co.uk",
+            "www.google.co.uk",
+            "google.de",
+            "www.google.fr",
+            "google.co.jp",
+            "google.com.br",
+            "google.cat",
+        ] {
+            assert_eq!(
+                ss.target(name),
+                Some("forcesafesearch.google.com"),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn shipped_google_list_is_complete() {
+        let text = std::fs::read_to_string(data_dir().join("google.txt")).unwrap();
+        let domains: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        assert!(
+            domains.len() >= 185,
+            "only {} Google domains",
+            domains.len()
+        );
+        assert!(domains.iter().all(|d| d.starts_with("google.")));
+        // Each domain plus its www. form.
+        assert_eq!(
+            SafeSearch::load_engines(&data_dir(), &[Engine::Google])
+                .unwrap()
+                .len(),
+            2 * domains.len()
+        );
+    }
+
+    #[test]
+    fn other_google_services_are_untouched() {
+        let ss = shipped(YouTubeMode::Strict);
+        for name in [
+            "maps.google.com",
+            "mail.google.com",
+            "accounts.google.com",
+            "forcesafesearch.google.com",
+            "googleapis.com",
+            "www.googleapis.com",
+            "google.example",
+            "notgoogle.com",
+            "www.www.google.com",
+            "images.google.com.vn",
+            "youtube.com",
+            "",
+        ] {
+            assert_eq!(ss.target(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn youtube_modes() {
+        let strict = shipped(YouTubeMode::Strict);
+        let moderate = shipped(YouTubeMode::Moderate);
+        for name in [
+            "www.youtube.com",
+            "m.youtube.com",
+            "youtubei.googleapis.com",
+            "youtube.googleapis.com",
+            "www.youtube-nocookie.com",
+        ] {
+            assert_eq!(strict.target(name), Some("restrict.youtube.com"), "{name}");
+            assert_eq!(
+                moderate.target(name),
+                Some("restrictmoderate.youtube.com"),
+                "{name}"
+            );
+        }
+        // No implied www. outside Google.
+        assert_eq!(strict.target("www.m.youtube.com"), None);
+    }
+
+    #[test]
+    fn bing_and_duckduckgo() {
+        let ss = shipped(YouTubeMode::Strict);
+        assert_eq!(ss.target("www.bing.com"), Some("strict.bing.com"));
+        assert_eq!(ss.target("bing.com"), None);
+        for name in [
+            "duckduckgo.com",
+            "www.duckduckgo.com",
+            "start.duckduckgo.com",
+        ] {
+            assert_eq!(ss.target(name), Some("safe.duckduckgo.com"), "{name}");
+        }
+        assert_eq!(ss.target("html.duckduckgo.com"), None);
+    }
+
+    #[test]
+    fn targets_are_never_rewritten_themselves() {
+        for mode in [YouTubeMode::Strict, YouTubeMode::Moderate] {
+            let ss = shipped(mode);
+            for target in [
+                "forcesafesearch.google.com",
+                "restrict.youtube.com",
+                "restrictmoderate.youtube.com",
+                "strict.bing.com",
+                "safe.duckduckgo.com",
+            ] {
+                assert_eq!(ss.target(target), None, "{target} would loop");
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_tolerates_case_and_trailing_dot() {
+        let ss = shipped(YouTubeMode::Strict);
+        assert_eq!(
+            ss.target("WWW.Google.Com.VN."),
+            Some("forcesafesearch.google.com")
+        );
+        assert_eq!(ss.target("www.bing.com."), Some("strict.bing.com"));
+    }
+
+    #[test]
+    fn youtube_mode_config_spelling() {
+        #[derive(Deserialize)]
+        struct Cfg {
+            youtube: YouTubeMode,
+        }
+        let parse = |s: &str| from_field(s).map(|c: Cfg| c.youtube);
+        assert_eq!(parse("strict"), Some(YouTubeMode::Strict));
+        assert_eq!(parse("moderate"), Some(YouTubeMode::Moderate));
+        assert_eq!(parse("Strict"), None);
+        assert_eq!(YouTubeMode::default(), YouTubeMode::Strict);
+    }
+
+    /// Deserializes `{ youtube = <value> }` through serde's value deserializer, so the test
+    /// needs no format crate.
+    fn from_field<T: serde::de::DeserializeOwned>(value: &str) -> Option<T> {
+        use serde::de::IntoDeserializer;
+        use serde::de::value::{Error, MapDeserializer};
+        let entries = [("youtube", value)]
+            .into_iter()
+            .map(|(k, v)| (k, v.into_deserializer()));
+        T::deserialize(MapDeserializer::<_, Error>::new(entries)).ok()
+    }
+
+    #[test]
+    fn comments_blank_lines_and_subset() {
+        let dir = TempDir::new("subset");
+        dir.write(
+            "google.txt",
+            "# header\n\ngoogle.com   # the main one\n  Google.Com.VN.  \n",
+        );
+        let ss = SafeSearch::load_engines(&dir.0, &[Engine::Google]).unwrap();
+        assert_eq!(ss.len(), 4);
+        assert_eq!(
+            ss.target("www.google.com.vn"),
+            Some("forcesafesearch.google.com")
+        );
+        assert_eq!(ss.target("www.bing.com"), None, "Bing not loaded");
+    }
+
+    #[test]
+    fn missing_file_is_an_error_naming_it() {
+        let dir = TempDir::new("missing");
+        dir.write("google.txt", "google.com\n");
+        let err = SafeSearch::load(&dir.0, YouTubeMode::Strict).unwrap_err();
+        assert!(matches!(err, SafeSearchError::Read { .. }));
+        assert!(err.to_string().contains("youtube.txt"), "{err}");
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_position() {
+        let dir = TempDir::new("bad");
+        dir.write("bing.txt", "www.bing.com\nbad name.com\n");
+        let err = SafeSearch::load_engines(&dir.0, &[Engine::Bing]).unwrap_err();
+        assert!(
+            matches!(err, SafeSearchError::BadName { line: 2, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("bing.txt:2"), "{err}");
+        for bad in ["localhost", "-x.com", "a..b", "x_y.com", "*.bing.com"] {
+            dir.write("bing.txt", bad);
+            let err = SafeSearch::load_engines(&dir.0, &[Engine::Bing]).unwrap_err();
+            assert!(
+                matches!(err, SafeSearchError::BadName { .. }),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_list_is_an_error() {
+        let dir = TempDir::new("empty");
+        dir.write("duckduckgo.txt", "# nothing yet\n\n");
+        let err = SafeSearch::load_engines(&dir.0, &[Engine::DuckDuckGo]).unwrap_err();
+        assert!(matches!(err, SafeSearchError::Empty { .. }), "{err}");
+    }
+
+    #[test]
+    fn host_claimed_by_two_engines_is_an_error() {
+        let dir = TempDir::new("conflict");
+        dir.write("google.txt", "google.com\n")
+            .write("bing.txt", "www.google.com\n");
+        let err = SafeSearch::load_engines(&dir.0, &[Engine::Google, Engine::Bing]).unwrap_err();
+        assert!(
+            matches!(err, SafeSearchError::Conflict { ref name, first: "forcesafesearch.google.com", second: "strict.bing.com" } if name == "www.google.com"),
+            "{err}"
+        );
+    }
+}
