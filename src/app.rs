@@ -8,12 +8,16 @@ use std::time::{Duration, SystemTime};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::answer::SinkholeBuilder;
-use crate::config::Config;
+use crate::config::{Config, GroupConfig};
+use crate::lists::compile::ListSource;
 use crate::lists::compile::{CompileError, InlineRules, compile};
 use crate::lists::load::{Blocklist, LoadError};
 use crate::lists::manifest::{self, Manifest};
+use crate::lists::parse::Format;
+use crate::lists::rule::Rule;
 use crate::lists::swap::LiveBlocklist;
+use crate::policy::decide::{Clock, GroupParts, Policy, system_clock};
+use crate::policy::safesearch::{SafeSearch, SafeSearchError, YouTubeMode};
 use crate::server::{self, Handler};
 use crate::shutdown::Drain;
 use crate::upstream::Forwarder;
@@ -36,6 +40,21 @@ pub enum StartError {
     /// A listen address could not be bound.
     #[error("{0}")]
     Listen(#[from] std::io::Error),
+    /// A group's own list could not be compiled.
+    #[error("group `{group}`: {source}")]
+    GroupList {
+        /// The group.
+        group: String,
+        /// What failed.
+        #[source]
+        source: CompileError,
+    },
+    /// The SafeSearch data could not be read.
+    #[error("SafeSearch data: {0}")]
+    SafeSearch(#[from] SafeSearchError),
+    /// Two groups claim the same network.
+    #[error("client groups: {0}")]
+    Groups(#[from] crate::policy::groups::GroupError),
 }
 
 /// A started resolver.
@@ -130,11 +149,116 @@ async fn refresh_compiled(config: &Config) -> Result<(), StartError> {
     }
 }
 
+/// Where the compiled own list of `group` lives: beside the main compiled list.
+pub fn group_list_path(config: &Config, group: &str) -> std::path::PathBuf {
+    let safe: String = group
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut name = config.lists.compiled.as_os_str().to_owned();
+    name.push(format!(".group-{safe}"));
+    name.into()
+}
+
+/// Compiles a group's own allow/deny entries (inline and files) into its FST.
+///
+/// # Errors
+/// A file that cannot be read; the group is named by the caller.
+pub fn compile_group(config: &Config, group: &GroupConfig) -> Result<Manifest, CompileError> {
+    let mut sources: Vec<ListSource> = group
+        .deny_paths
+        .iter()
+        .map(|p| ListSource {
+            category: Some("deny".into()),
+            path: p.clone(),
+            format: Format::Auto,
+        })
+        .collect();
+    sources.extend(group.allow_paths.iter().map(|p| ListSource {
+        category: None,
+        path: p.clone(),
+        format: Format::Auto,
+    }));
+    let mut inline = InlineRules::default();
+    for name in &group.deny {
+        if let Ok(n) = crate::lists::normalize::normalize(name) {
+            inline
+                .rules
+                .push((Some("deny".into()), Rule::block(n.into_owned())));
+        }
+    }
+    for name in &group.allow {
+        if let Ok(n) = crate::lists::normalize::normalize(name) {
+            inline.rules.push((None, Rule::allow(n.into_owned())));
+        }
+    }
+    compile(
+        &sources,
+        &inline,
+        &group_list_path(config, &group.name),
+        &mut |_| {},
+    )
+}
+
+/// Builds the per-client policy: compiles and loads each group's own list, loads SafeSearch
+/// data once per YouTube mode.
+fn build_policy(config: &Config, clock: Clock) -> Result<Policy, StartError> {
+    let mut safesearch: Vec<(YouTubeMode, Arc<SafeSearch>)> = Vec::new();
+    let mut parts = Vec::with_capacity(config.policy.groups.len());
+    for group in &config.policy.groups {
+        let own = if group.has_own_lists() {
+            compile_group(config, group).map_err(|source| StartError::GroupList {
+                group: group.name.clone(),
+                source,
+            })?;
+            let path = group_list_path(config, &group.name);
+            let list = Blocklist::open(&path)?;
+            Some(Arc::new(LiveBlocklist::new(list, path)))
+        } else {
+            None
+        };
+        let ss = if group.safesearch {
+            match safesearch.iter().find(|(m, _)| *m == group.youtube) {
+                Some((_, s)) => Some(s.clone()),
+                None => {
+                    let s = Arc::new(SafeSearch::load(
+                        &config.policy.safesearch_dir,
+                        group.youtube,
+                    )?);
+                    safesearch.push((group.youtube, s.clone()));
+                    Some(s)
+                }
+            }
+        } else {
+            None
+        };
+        parts.push(GroupParts {
+            own,
+            safesearch: ss,
+        });
+    }
+    Ok(Policy::new(&config.policy, &config.blocking, parts, clock)?)
+}
+
 /// Starts the resolver described by `config` and returns once it is answering.
 ///
 /// # Errors
 /// [`StartError`].
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    start_with_clock(config, system_clock()).await
+}
+
+/// [`start`] with the wall clock schedules are judged by (tests move it).
+///
+/// # Errors
+/// [`StartError`].
+pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, StartError> {
     refresh_compiled(&config).await?;
     let path = config.lists.compiled.clone();
     if !path.exists() {
@@ -160,11 +284,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let drain = Arc::new(Drain::default());
     let forwarder = Forwarder::new(config.upstream.servers.clone(), config.upstream.timeout);
+    let cfg = config.clone();
+    let policy = tokio::task::spawn_blocking(move || build_policy(&cfg, clock))
+        .await
+        .map_err(|e| StartError::Listen(std::io::Error::other(e)))??;
+    let policy = Arc::new(policy);
     let handler = Handler::new(
         lists.clone(),
         forwarder,
-        SinkholeBuilder::new(&config.blocking),
+        policy.clone(),
         drain.clone(),
+        config.policy.safesearch_ttl,
     );
     let (mut server, addrs) =
         server::start(handler, &config.server.listen, config.server.tcp_idle)?;
@@ -172,9 +302,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let token = shutdown.clone();
     let grace = config.server.shutdown_grace;
     let hup_lists = lists.clone();
+    let hup_policy = policy.clone();
     let hup_config = config.clone();
     let task = tokio::spawn(async move {
-        let hup = spawn_sighup(hup_config, hup_lists, token.clone());
+        let hup = spawn_sighup(hup_config, hup_lists, hup_policy, token.clone());
         token.cancelled().await;
         let left = drain.close_and_wait(grace).await;
         tracing::info!(unfinished = left, "draining done, closing listeners");
@@ -200,6 +331,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 fn spawn_sighup(
     config: Config,
     lists: Arc<LiveBlocklist>,
+    policy: Arc<Policy>,
     stop: CancellationToken,
 ) -> Option<JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -215,6 +347,18 @@ fn spawn_sighup(
                 tracing::error!(%error, "SIGHUP refresh failed");
             }
             lists.reload_logged("SIGHUP").await;
+            // Groups' own lists: recompile (they are small) and swap.
+            for (group, live) in config.policy.groups.iter().zip(policy.groups()) {
+                let Some(own) = &live.own else { continue };
+                let (cfg, g) = (config.clone(), group.clone());
+                match tokio::task::spawn_blocking(move || compile_group(&cfg, &g)).await {
+                    Ok(Ok(_)) => own.reload_logged("SIGHUP").await,
+                    Ok(Err(error)) => {
+                        tracing::error!(group = %group.name, %error, "group list recompile failed")
+                    }
+                    Err(error) => tracing::error!(%error, "group list recompile panicked"),
+                }
+            }
         }
     }))
 }

@@ -12,7 +12,12 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use raw::BlockingMode;
+pub use raw::{BlockingMode, RefuseAction};
+
+use ipnet::IpNet;
+
+use crate::policy::safesearch::YouTubeMode;
+use crate::policy::schedule::Schedule;
 
 use crate::lists::compile::ListSource;
 
@@ -29,6 +34,101 @@ pub struct Config {
     pub blocking: BlockingConfig,
     /// `[lists]`
     pub lists: ListsConfig,
+    /// Who may query, rate limits, client groups.
+    pub policy: PolicyConfig,
+    /// `[blockpage]`, if enabled.
+    pub blockpage: Option<BlockpageConfig>,
+}
+
+/// Access, rate limiting and per-client groups.
+#[derive(Clone, Debug)]
+pub struct PolicyConfig {
+    /// Networks allowed to query (closed resolver, RFC 5358).
+    pub allow_clients: Vec<IpNet>,
+    /// Per-client rate limit, if any.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// What refused and rate-limited clients get.
+    pub refuse_action: RefuseAction,
+    /// Client groups; the last one is always `default`.
+    pub groups: Vec<GroupConfig>,
+    /// SafeSearch data folder.
+    pub safesearch_dir: PathBuf,
+    /// TTL of SafeSearch CNAMEs.
+    pub safesearch_ttl: u32,
+}
+
+/// Token-bucket settings.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimitConfig {
+    /// Sustained queries per second per client.
+    pub qps: u32,
+    /// Burst size.
+    pub burst: u32,
+    /// Clients tracked (memory bound).
+    pub clients: usize,
+}
+
+/// One client group.
+#[derive(Clone, Debug)]
+pub struct GroupConfig {
+    /// Name, shown in EDE texts (`blocked: gambling (group school)`).
+    pub name: String,
+    /// Client networks (empty for `default`).
+    pub clients: Vec<IpNet>,
+    /// Categories that apply; `None` = all.
+    pub categories: Option<Vec<String>>,
+    /// The group's own allowed names.
+    pub allow: Vec<String>,
+    /// The group's own allowlist files.
+    pub allow_paths: Vec<PathBuf>,
+    /// The group's own blocked names.
+    pub deny: Vec<String>,
+    /// The group's own blocklist files.
+    pub deny_paths: Vec<PathBuf>,
+    /// SafeSearch rewriting on?
+    pub safesearch: bool,
+    /// YouTube restriction level.
+    pub youtube: YouTubeMode,
+    /// Blocking mode override.
+    pub mode: Option<BlockingMode>,
+    /// Extra categories in a time window.
+    pub schedule: Option<(Schedule, Vec<String>)>,
+}
+
+impl GroupConfig {
+    /// The implicit group that covers everyone when none is configured.
+    pub fn implicit_default() -> Self {
+        GroupConfig {
+            name: "default".into(),
+            clients: Vec::new(),
+            categories: None,
+            allow: Vec::new(),
+            allow_paths: Vec::new(),
+            deny: Vec::new(),
+            deny_paths: Vec::new(),
+            safesearch: false,
+            youtube: YouTubeMode::Strict,
+            mode: None,
+            schedule: None,
+        }
+    }
+
+    /// True when the group has its own allow/deny entries to compile.
+    pub fn has_own_lists(&self) -> bool {
+        !(self.allow.is_empty()
+            && self.allow_paths.is_empty()
+            && self.deny.is_empty()
+            && self.deny_paths.is_empty())
+    }
+}
+
+/// The built-in block page.
+#[derive(Clone, Debug)]
+pub struct BlockpageConfig {
+    /// HTTP listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// Where to ask for a review.
+    pub review_url: Option<String>,
 }
 
 /// Where and how to listen.
@@ -213,8 +313,29 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         format: a.format,
     }));
 
+    let policy = validate_policy(&raw, text, path, &resolve, &invalid)?;
+    let blockpage = raw.blockpage.as_ref().map(|b| BlockpageConfig {
+        listen: b.listen.clone(),
+        review_url: b.review_url.clone(),
+    });
+    for g in &policy.groups {
+        if g.mode == Some(BlockingMode::Ip)
+            && raw.blocking.ipv4.is_none()
+            && raw.blocking.ipv6.is_none()
+        {
+            return Err(invalid(
+                None,
+                Some(format!("groups.{}.mode", g.name)),
+                "mode \"ip\" needs blocking.ipv4 and/or blocking.ipv6 (the block page address)"
+                    .into(),
+            ));
+        }
+    }
+
     Ok(Config {
         path: path.to_owned(),
+        policy,
+        blockpage,
         server: ServerConfig {
             listen: listen.clone(),
             tcp_idle: Duration::from_millis(raw.server.tcp_idle_ms),
@@ -236,6 +357,152 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             sources,
             watch: raw.lists.watch,
         },
+    })
+}
+
+type Invalid<'a> = dyn Fn(Option<Range<usize>>, Option<String>, String) -> ConfigError + 'a;
+
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            format!("`{text}` is not an IP network (e.g. 10.0.0.0/8, 2001:db8::/32) or address")
+        })
+}
+
+fn validate_policy(
+    raw: &raw::RawConfig,
+    _text: &str,
+    _path: &Path,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    invalid: &Invalid<'_>,
+) -> Result<PolicyConfig, ConfigError> {
+    let nets = |list: &[toml::Spanned<String>], key: &str| -> Result<Vec<IpNet>, ConfigError> {
+        list.iter()
+            .map(|s| {
+                parse_net(s.get_ref()).map_err(|m| invalid(Some(s.span()), Some(key.to_owned()), m))
+            })
+            .collect()
+    };
+    let allow_clients = match &raw.server.allow_clients {
+        Some(list) => nets(list, "server.allow_clients")?,
+        None => crate::policy::access::default_private_nets(),
+    };
+    let rate_limit = (raw.server.rate_limit_qps > 0).then(|| RateLimitConfig {
+        qps: raw.server.rate_limit_qps,
+        burst: if raw.server.rate_limit_burst == 0 {
+            raw.server.rate_limit_qps.saturating_mul(2)
+        } else {
+            raw.server.rate_limit_burst
+        },
+        clients: raw.server.rate_limit_clients.max(1),
+    });
+    // Categories a group may name: those of the configured sources (when any are configured;
+    // a list compiled elsewhere may carry others).
+    let known: Vec<&str> = raw
+        .lists
+        .source
+        .iter()
+        .map(|s| s.category.as_str())
+        .collect();
+    let check_categories =
+        |list: &[toml::Spanned<String>], key: &str| -> Result<Vec<String>, ConfigError> {
+            list.iter()
+                .map(|c| {
+                    if known.is_empty() || known.contains(&c.get_ref().as_str()) {
+                        Ok(c.get_ref().clone())
+                    } else {
+                        Err(invalid(
+                            Some(c.span()),
+                            Some(key.to_owned()),
+                            format!(
+                                "unknown category `{}`; the lists define: {}",
+                                c.get_ref(),
+                                known.join(", ")
+                            ),
+                        ))
+                    }
+                })
+                .collect()
+        };
+
+    let mut groups = Vec::with_capacity(raw.groups.len() + 1);
+    for (i, g) in raw.groups.iter().enumerate() {
+        let key = |k: &str| format!("groups[{i}].{k}");
+        if g.name.is_empty() || groups.iter().any(|x: &GroupConfig| x.name == g.name) {
+            return Err(invalid(
+                None,
+                Some(key("name")),
+                format!("group name `{}` is empty or used twice", g.name),
+            ));
+        }
+        let clients = nets(&g.clients, &key("clients"))?;
+        if g.name == "default" && !clients.is_empty() {
+            return Err(invalid(
+                None,
+                Some(key("clients")),
+                "the `default` group covers everyone not in another group: give it no clients"
+                    .into(),
+            ));
+        }
+        if g.name != "default" && clients.is_empty() {
+            return Err(invalid(
+                None,
+                Some(key("clients")),
+                format!(
+                    "group `{}` needs clients (CIDRs); only `default` has none",
+                    g.name
+                ),
+            ));
+        }
+        let categories = match &g.categories {
+            Some(list) => Some(check_categories(list, &key("categories"))?),
+            None => None,
+        };
+        let schedule = match &g.schedule {
+            Some(s) => {
+                let sched = Schedule::new(&s.days, &s.start, &s.end, &s.timezone)
+                    .map_err(|e| invalid(None, Some(key("schedule")), e.to_string()))?;
+                Some((
+                    sched,
+                    check_categories(&s.categories, &key("schedule.categories"))?,
+                ))
+            }
+            None => None,
+        };
+        groups.push(GroupConfig {
+            name: g.name.clone(),
+            clients,
+            categories,
+            allow: g.allow.clone(),
+            allow_paths: g.allow_paths.iter().map(|p| resolve(p)).collect(),
+            deny: g.deny.clone(),
+            deny_paths: g.deny_paths.iter().map(|p| resolve(p)).collect(),
+            safesearch: g.safesearch,
+            youtube: g.youtube,
+            mode: g.mode.as_ref().map(|m| *m.get_ref()),
+            schedule,
+        });
+    }
+    // `default` goes last (index = groups.len() - 1), implicit if not configured.
+    match groups.iter().position(|g| g.name == "default") {
+        Some(i) => {
+            let d = groups.remove(i);
+            groups.push(d);
+        }
+        None => groups.push(GroupConfig::implicit_default()),
+    }
+    let (safesearch_dir, safesearch_ttl) = match &raw.safesearch {
+        Some(s) => (resolve(&s.dir), s.ttl),
+        None => (resolve(Path::new("../blocklists/safesearch")), 300),
+    };
+    Ok(PolicyConfig {
+        allow_clients,
+        rate_limit,
+        refuse_action: raw.server.refuse_action,
+        groups,
+        safesearch_dir,
+        safesearch_ttl,
     })
 }
 

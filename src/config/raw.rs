@@ -21,6 +21,88 @@ pub struct RawConfig {
     pub blocking: RawBlocking,
     /// `[lists]`
     pub lists: RawLists,
+    /// `[[groups]]`: per-client policies.
+    #[serde(default)]
+    pub groups: Vec<RawGroup>,
+    /// `[safesearch]`
+    #[serde(default)]
+    pub safesearch: Option<RawSafeSearch>,
+    /// `[blockpage]`
+    #[serde(default)]
+    pub blockpage: Option<RawBlockpage>,
+}
+
+/// `[[groups]]`: a set of clients (by CIDR) with its own policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    /// Group name; `default` (without `clients`) covers everyone else.
+    pub name: String,
+    /// Client networks (IPv4/IPv6 CIDRs or single addresses).
+    #[serde(default)]
+    pub clients: Vec<toml::Spanned<String>>,
+    /// Blocklist categories that apply; absent = all.
+    pub categories: Option<Vec<toml::Spanned<String>>>,
+    /// The group's own allowed domains (inline).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// The group's own allowlist files.
+    #[serde(default)]
+    pub allow_paths: Vec<PathBuf>,
+    /// The group's own blocked domains (inline).
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// The group's own blocklist files.
+    #[serde(default)]
+    pub deny_paths: Vec<PathBuf>,
+    /// Rewrite search engines to their SafeSearch / restricted hosts.
+    #[serde(default)]
+    pub safesearch: bool,
+    /// YouTube restriction when `safesearch = true`: strict | moderate.
+    #[serde(default)]
+    pub youtube: crate::policy::safesearch::YouTubeMode,
+    /// Override `blocking.mode` for this group.
+    pub mode: Option<toml::Spanned<BlockingMode>>,
+    /// Extra categories during a time window (school hours).
+    pub schedule: Option<RawSchedule>,
+}
+
+/// `[groups.schedule]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// Days the window opens: mon, tue, ...
+    pub days: Vec<String>,
+    /// "HH:MM"
+    pub start: String,
+    /// "HH:MM" (earlier than start = overnight)
+    pub end: String,
+    /// IANA zone, e.g. "Asia/Ho_Chi_Minh".
+    pub timezone: String,
+    /// Categories added while the window is open.
+    pub categories: Vec<toml::Spanned<String>>,
+}
+
+/// `[safesearch]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSafeSearch {
+    /// Folder with google.txt, youtube.txt, bing.txt, duckduckgo.txt.
+    pub dir: PathBuf,
+    /// TTL of the synthesized CNAME.
+    #[serde(default = "default_safesearch_ttl")]
+    pub ttl: u32,
+}
+
+/// `[blockpage]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBlockpage {
+    /// HTTP listen addresses for the block page.
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Where to ask for a review (shown on the page).
+    #[serde(default)]
+    pub review_url: Option<String>,
 }
 
 /// `[server]`: where to listen.
@@ -38,6 +120,31 @@ pub struct RawServer {
     /// Worker threads answering queries; 0 = one per CPU core.
     #[serde(default)]
     pub threads: usize,
+    /// Who may query (CIDRs); absent = loopback, RFC 1918, CGNAT, link-local and ULA.
+    pub allow_clients: Option<Vec<toml::Spanned<String>>>,
+    /// Queries per second per client address (/64 for IPv6); 0 = no limit.
+    #[serde(default)]
+    pub rate_limit_qps: u32,
+    /// Burst above the rate; default 2 × qps.
+    #[serde(default)]
+    pub rate_limit_burst: u32,
+    /// Client addresses tracked by the limiter (memory bound, 32 bytes each).
+    #[serde(default = "default_rate_limit_clients")]
+    pub rate_limit_clients: usize,
+    /// What an over-limit or refused client gets: refuse (REFUSED + EDE) or drop (silence).
+    #[serde(default)]
+    pub refuse_action: RefuseAction,
+}
+
+/// What a client that may not be answered gets.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RefuseAction {
+    /// REFUSED with an Extended DNS Error.
+    #[default]
+    Refuse,
+    /// No answer at all (nothing to amplify).
+    Drop,
 }
 
 /// `[upstream]`: where allowed names are resolved.
@@ -150,6 +257,12 @@ fn default_timeout_ms() -> toml::Spanned<u64> {
     toml::Spanned::new(0..0, 2_000)
 }
 fn default_block_ttl() -> u32 {
+    300
+}
+fn default_rate_limit_clients() -> usize {
+    100_000
+}
+fn default_safesearch_ttl() -> u32 {
     300
 }
 fn default_true() -> bool {

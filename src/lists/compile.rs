@@ -69,7 +69,7 @@ pub enum CompileError {
         count: usize,
     },
     /// Nothing to compile.
-    #[error("no block lists given: nothing to compile")]
+    #[error("no lists given: nothing to compile")]
     NoSources,
     /// Writing the output failed.
     #[error("cannot write {}: {source}", path.display())]
@@ -123,9 +123,7 @@ pub fn compile(
     out: &Path,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Manifest, CompileError> {
-    if !sources.iter().any(|s| s.category.is_some())
-        && !inline.rules.iter().any(|(_, r)| r.action == Action::Block)
-    {
+    if sources.is_empty() && inline.rules.is_empty() {
         return Err(CompileError::NoSources);
     }
     // Bits in order of first appearance, decided before any list is read.

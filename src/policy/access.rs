@@ -11,6 +11,11 @@ use prefix_trie::joint::JointPrefixSet;
 
 use super::groups::{canonical_net, host_net};
 
+/// The networks [`AccessList::default_private`] allows, for config defaults and docs.
+pub fn default_private_nets() -> Vec<IpNet> {
+    PRIVATE.iter().filter_map(|s| s.parse().ok()).collect()
+}
+
 /// The networks allowed to use the resolver; everything else is refused.
 #[derive(Debug, Clone, Default)]
 pub struct AccessList {
@@ -45,8 +50,7 @@ impl AccessList {
     /// link-local and CGNAT (100.64.0.0/10, where an ISP's subscribers sit). Public
     /// addresses are refused.
     pub fn default_private() -> Self {
-        let nets: Vec<IpNet> = PRIVATE.iter().filter_map(|s| s.parse().ok()).collect();
-        Self::new(&nets)
+        Self::new(&default_private_nets())
     }
 
     /// True when `ip` lies in an allowed network. IPv4-mapped IPv6 clients (`::ffff:a.b.c.d`)

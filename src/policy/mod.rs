@@ -9,6 +9,7 @@
 //! - [`safesearch`]: should this name be answered with a SafeSearch CNAME instead?
 
 pub mod access;
+pub mod decide;
 pub mod groups;
 pub mod ratelimit;
 pub mod safesearch;

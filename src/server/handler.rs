@@ -1,44 +1,50 @@
-//! The request handler: hickory `Request` in, a verdict, then a sinkhole or the upstream's
-//! reply out. This file only translates between hickory's types and the decisions made in
-//! [`crate::lists`], [`crate::answer`] and [`crate::upstream`].
+//! The request handler: hickory `Request` in, a decision from [`crate::policy::decide`],
+//! then a sinkhole, a SafeSearch CNAME or the upstream's reply out. This file only
+//! translates between hickory's types and the decisions made elsewhere.
 
 use std::sync::Arc;
 
-use hickory_proto::op::{Edns, Header, Message, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::opt::EdnsOption;
-use hickory_proto::rr::{Name, RData, Record};
+use hickory_proto::op::{Edns, Header, Message, Metadata, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::CNAME;
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
-use crate::answer::{EDE_OPTION, EdeCode, SinkholeBuilder, block_text, ede_payload};
+use crate::answer::{EDE_OPTION, EdeCode, block_text, ede_payload};
+use crate::config::RefuseAction;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Verdict};
+use crate::policy::decide::{Admission, Group, Outcome, Policy};
 use crate::shutdown::Drain;
 use crate::upstream::Forwarder;
 use crate::upstream::forwarder::{EDNS_PAYLOAD, QueryFlags};
 
-/// Answers every query: matcher first, then sinkhole or upstream.
+/// Answers every query: policy first, then sinkhole, SafeSearch or upstream.
 pub struct Handler {
     lists: Arc<LiveBlocklist>,
     forwarder: Forwarder,
-    sinkhole: SinkholeBuilder,
+    policy: Arc<Policy>,
     drain: Arc<Drain>,
+    safesearch_ttl: u32,
 }
 
 impl Handler {
-    /// A handler reading `lists`, forwarding with `forwarder`, sinkholing with `sinkhole`.
+    /// A handler reading `lists`, deciding with `policy`, forwarding with `forwarder`.
     pub fn new(
         lists: Arc<LiveBlocklist>,
         forwarder: Forwarder,
-        sinkhole: SinkholeBuilder,
+        policy: Arc<Policy>,
         drain: Arc<Drain>,
+        safesearch_ttl: u32,
     ) -> Self {
         Handler {
             lists,
             forwarder,
-            sinkhole,
+            policy,
             drain,
+            safesearch_ttl,
         }
     }
 }
@@ -62,18 +68,18 @@ fn with_ede(mut edns: Option<Edns>, code: EdeCode, text: &str) -> Option<Edns> {
     edns
 }
 
-/// The first name in the upstream answer's CNAME chain that the list blocks (CNAME cloaking:
-/// an innocent-looking name aliased to a listed tracker or adult site).
-fn blocked_in_chain(list: &Blocklist, reply: &Message) -> Option<(Name, Verdict)> {
+/// The first name in the upstream answer's CNAME chain that the list blocks for this group
+/// (CNAME cloaking: an innocent-looking name aliased to a listed site).
+fn blocked_in_chain(list: &Blocklist, mask: u32, reply: &Message) -> Option<Verdict> {
     for record in &reply.answers {
         let target = match &record.data {
             RData::CNAME(c) => Some(&c.0),
             _ => None,
         };
         for name in std::iter::once(&record.name).chain(target) {
-            let verdict = list.lookup_labels(name.iter(), u32::MAX);
+            let verdict = list.lookup_labels(name.iter(), mask);
             if verdict.is_blocked() {
-                return Some((name.clone(), verdict));
+                return Some(verdict);
             }
         }
     }
@@ -88,6 +94,13 @@ fn fallback_info(request: &Request, code: ResponseCode) -> ResponseInfo {
         counts: Default::default(),
     }
     .into()
+}
+
+fn reply_metadata(request: &Request, code: ResponseCode) -> Metadata {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.response_code = code;
+    metadata.recursion_available = true;
+    metadata
 }
 
 impl Handler {
@@ -125,51 +138,138 @@ impl Handler {
         request: &Request,
         response: R,
         code: ResponseCode,
+        ede: Option<(EdeCode, &str)>,
     ) -> ResponseInfo {
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.response_code = code;
-        metadata.recursion_available = true;
-        Self::send(
+        let mut edns = reply_edns(request);
+        if let Some((c, text)) = ede {
+            edns = with_ede(edns, c, text);
+        }
+        let md = reply_metadata(request, code);
+        Self::send(request, response, md, edns, &[], &[], &[]).await
+    }
+
+    /// The sinkhole reply for a blocked name, in the group's mode, with the EDE `code`.
+    async fn send_block<R: ResponseHandler>(
+        request: &Request,
+        response: R,
+        query: &Query,
+        list: &Blocklist,
+        group: &Group,
+        verdict: &Verdict,
+        code: EdeCode,
+    ) -> ResponseInfo {
+        let listed = verdict.rule.as_ref().map_or("", |r| r.name.as_str());
+        let serial = list.manifest().serial as u32;
+        let hole = group
+            .sinkhole
+            .build(query.name(), query.query_type(), listed, serial);
+        let mut metadata = reply_metadata(request, hole.rcode);
+        metadata.authoritative = true;
+        let text = match code {
+            EdeCode::Filtered => format!("blocked: deny list ({})", group.label()),
+            _ => {
+                let categories = list.manifest().category_names(verdict.categories);
+                block_text(&categories).replace("(kidsafe-dns)", &format!("({})", group.label()))
+            }
+        };
+        let edns = with_ede(reply_edns(request), code, &text);
+        let soa: Vec<Record> = hole.soa.into_iter().collect();
+        Self::send(request, response, metadata, edns, &hole.answers, &soa, &[]).await
+    }
+
+    /// Upstream failed: SERVFAIL with EDE 22, never silence.
+    async fn send_unreachable<R: ResponseHandler>(request: &Request, response: R) -> ResponseInfo {
+        let text = "no upstream answered (kidsafe-dns)";
+        Self::send_error(
             request,
             response,
-            metadata,
-            reply_edns(request),
-            &[],
-            &[],
-            &[],
+            ResponseCode::ServFail,
+            Some((EdeCode::NoReachableAuthority, text)),
         )
         .await
     }
 
-    /// The sinkhole reply for a name the list blocks.
-    async fn send_block<R: ResponseHandler>(
+    /// Relays an upstream reply: RCODE, sections, AD bit and TTLs as the upstream sent them.
+    async fn send_forwarded<R: ResponseHandler>(
+        request: &Request,
+        response: R,
+        reply: &Message,
+        prefix: &[Record],
+    ) -> ResponseInfo {
+        let mut metadata = reply_metadata(request, reply.metadata.response_code);
+        metadata.authentic_data = reply.metadata.authentic_data;
+        let mut edns = reply_edns(request);
+        // Pass the upstream's own Extended DNS Errors on (e.g. a DNSSEC failure reason).
+        if let (Some(ours), Some(theirs)) = (edns.as_mut(), reply.edns.as_ref())
+            && let Some(ede) = theirs.option(EdnsCode::Unknown(EDE_OPTION))
+        {
+            ours.options_mut().insert(ede.clone());
+        }
+        if prefix.is_empty() {
+            return Self::send(
+                request,
+                response,
+                metadata,
+                edns,
+                &reply.answers,
+                &reply.authorities,
+                &reply.additionals,
+            )
+            .await;
+        }
+        let answers: Vec<Record> = prefix.iter().chain(&reply.answers).cloned().collect();
+        Self::send(
+            request,
+            response,
+            metadata,
+            edns,
+            &answers,
+            &reply.authorities,
+            &reply.additionals,
+        )
+        .await
+    }
+
+    /// SafeSearch: answer `query` with a CNAME to `target` and the target's records.
+    async fn send_safesearch<R: ResponseHandler>(
         &self,
         request: &Request,
         response: R,
-        list: &Blocklist,
-        verdict: &Verdict,
+        query: &Query,
+        target: &str,
+        flags: QueryFlags,
     ) -> ResponseInfo {
-        let Ok(info) = request.request_info() else {
-            return Self::send_error(request, response, ResponseCode::FormErr).await;
+        let Ok(mut target) = Name::from_ascii(target) else {
+            return Self::send_error(request, response, ResponseCode::ServFail, None).await;
         };
-        let query = info.query.original();
-        let listed = verdict.rule.as_ref().map_or("", |r| r.name.as_str());
-        let serial = list.manifest().serial as u32;
-        let hole = self
-            .sinkhole
-            .build(query.name(), query.query_type(), listed, serial);
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.response_code = hole.rcode;
-        metadata.recursion_available = true;
-        metadata.authoritative = true;
-        let categories = list.manifest().category_names(verdict.categories);
-        let edns = with_ede(
-            reply_edns(request),
-            EdeCode::Blocked,
-            &block_text(&categories),
+        target.set_fqdn(true);
+        let cname = Record::from_rdata(
+            query.name().clone(),
+            self.safesearch_ttl,
+            RData::CNAME(CNAME(target.clone())),
         );
-        let soa: Vec<Record> = hole.soa.into_iter().collect();
-        Self::send(request, response, metadata, edns, &hole.answers, &soa, &[]).await
+        if query.query_type() == RecordType::CNAME {
+            let md = reply_metadata(request, ResponseCode::NoError);
+            return Self::send(
+                request,
+                response,
+                md,
+                reply_edns(request),
+                &[cname],
+                &[],
+                &[],
+            )
+            .await;
+        }
+        let mut q = query.clone();
+        q.set_name(target);
+        match self.forwarder.forward(&q, flags).await {
+            Ok(reply) => Self::send_forwarded(request, response, &reply, &[cname]).await,
+            Err(error) => {
+                tracing::warn!(%error, "upstream unreachable for a SafeSearch target");
+                Self::send_unreachable(request, response).await
+            }
+        }
     }
 }
 
@@ -184,64 +284,97 @@ impl RequestHandler for Handler {
             // Shutting down: drop it; the client retries another server.
             return fallback_info(request, ResponseCode::Refused);
         };
+        let client = request.src().ip();
+        match self.policy.admit(client) {
+            Admission::Admit => {}
+            Admission::NotAllowed(RefuseAction::Refuse) => {
+                let ede = Some((
+                    EdeCode::Prohibited,
+                    "not allowed to use this resolver (kidsafe-dns)",
+                ));
+                return Self::send_error(request, response, ResponseCode::Refused, ede).await;
+            }
+            Admission::RateLimited(RefuseAction::Refuse) => {
+                let ede = Some((EdeCode::Prohibited, "rate limited (kidsafe-dns)"));
+                return Self::send_error(request, response, ResponseCode::Refused, ede).await;
+            }
+            Admission::NotAllowed(RefuseAction::Drop)
+            | Admission::RateLimited(RefuseAction::Drop) => {
+                return fallback_info(request, ResponseCode::Refused);
+            }
+        }
         if request.metadata.op_code != OpCode::Query {
-            return Self::send_error(request, response, ResponseCode::NotImp).await;
+            return Self::send_error(request, response, ResponseCode::NotImp, None).await;
         }
         let Ok(info) = request.request_info() else {
             // Not exactly one question.
-            return Self::send_error(request, response, ResponseCode::FormErr).await;
+            return Self::send_error(request, response, ResponseCode::FormErr, None).await;
         };
+        let query = info.query.original();
         // Hold this list for the whole query: a swap mid-query cannot change its verdict.
         let list = self.lists.current();
-        let verdict = list.lookup_labels(info.query.name().iter(), u32::MAX);
-        if verdict.is_blocked() {
-            return self.send_block(request, response, &list, &verdict).await;
-        }
-
+        let group = self.policy.group_for(client);
+        let name = info.query.name();
+        let outcome = self
+            .policy
+            .decide(group, &list, || name.iter(), || name.to_string());
         let flags = QueryFlags {
             dnssec_ok: request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
             checking_disabled: request.metadata.checking_disabled,
         };
-        let reply = match self.forwarder.forward(info.query.original(), flags).await {
+        match outcome {
+            Outcome::Blocked(v) => {
+                return Self::send_block(
+                    request,
+                    response,
+                    query,
+                    &list,
+                    group,
+                    &v,
+                    EdeCode::Blocked,
+                )
+                .await;
+            }
+            Outcome::Filtered(v) => {
+                return Self::send_block(
+                    request,
+                    response,
+                    query,
+                    &list,
+                    group,
+                    &v,
+                    EdeCode::Filtered,
+                )
+                .await;
+            }
+            Outcome::SafeSearch(target) => {
+                return self
+                    .send_safesearch(request, response, query, target, flags)
+                    .await;
+            }
+            Outcome::Forward => {}
+        }
+
+        let reply = match self.forwarder.forward(query, flags).await {
             Ok(reply) => reply,
             Err(error) => {
                 tracing::warn!(%error, "upstream unreachable");
-                let mut metadata = Metadata::response_from_request(&request.metadata);
-                metadata.response_code = ResponseCode::ServFail;
-                metadata.recursion_available = true;
-                let edns = with_ede(
-                    reply_edns(request),
-                    EdeCode::NoReachableAuthority,
-                    "no upstream answered (kidsafe-dns)",
-                );
-                return Self::send(request, response, metadata, edns, &[], &[], &[]).await;
+                return Self::send_unreachable(request, response).await;
             }
         };
-        if let Some((_, verdict)) = blocked_in_chain(&list, &reply) {
-            return self.send_block(request, response, &list, &verdict).await;
+        let mask = self.policy.mask(group, list.manifest());
+        if let Some(verdict) = blocked_in_chain(&list, mask, &reply) {
+            return Self::send_block(
+                request,
+                response,
+                query,
+                &list,
+                group,
+                &verdict,
+                EdeCode::Blocked,
+            )
+            .await;
         }
-
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.response_code = reply.metadata.response_code;
-        metadata.recursion_available = true;
-        metadata.authentic_data = reply.metadata.authentic_data;
-        let mut edns = reply_edns(request);
-        // Pass the upstream's own Extended DNS Errors on (e.g. a DNSSEC failure reason).
-        if let (Some(ours), Some(theirs)) = (edns.as_mut(), reply.edns.as_ref())
-            && let Some(ede) =
-                theirs.option(hickory_proto::rr::rdata::opt::EdnsCode::Unknown(EDE_OPTION))
-        {
-            ours.options_mut().insert(ede.clone());
-        }
-        Self::send(
-            request,
-            response,
-            metadata,
-            edns,
-            &reply.answers,
-            &reply.authorities,
-            &reply.additionals,
-        )
-        .await
+        Self::send_forwarded(request, response, &reply, &[]).await
     }
 }

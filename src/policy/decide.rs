@@ -1,0 +1,266 @@
+//! Which policy applies to a query, in one place, in order of precedence:
+//!
+//! 1. the client must be allowed to use the resolver at all (closed resolver, RFC 5358),
+//!    and be under its rate limit;
+//! 2. the client's group is the one whose CIDR matches its address most specifically,
+//!    else `default`;
+//! 3. the group's own allow list lets a name through, whatever any list says;
+//! 4. the group's own deny list blocks a name (EDE 17 "Filtered": a local policy);
+//! 5. the shared blocklist blocks a name in one of the group's categories, plus the
+//!    schedule's extra categories while its window is open (EDE 15 "Blocked");
+//! 6. SafeSearch rewrites search engines to their restricted hosts;
+//! 7. everything else is forwarded.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::answer::SinkholeBuilder;
+use crate::config::{BlockingConfig, PolicyConfig, RefuseAction};
+use crate::lists::manifest::Manifest;
+use crate::lists::swap::LiveBlocklist;
+use crate::lists::{Blocklist, Decision, Verdict};
+use crate::policy::access::AccessList;
+use crate::policy::groups::{GroupError, GroupTable};
+use crate::policy::ratelimit::RateLimiter;
+use crate::policy::safesearch::SafeSearch;
+use crate::policy::schedule::Schedule;
+
+/// The wall clock schedules are judged by; tests inject their own.
+pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(jiff::Timestamp::now)
+}
+
+/// Whether a client may be answered at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Go on.
+    Admit,
+    /// Outside `server.allow_clients`.
+    NotAllowed(RefuseAction),
+    /// Over its rate limit.
+    RateLimited(RefuseAction),
+}
+
+/// Category names resolved to bits of one manifest, cached by its serial.
+#[derive(Debug)]
+struct MaskCache {
+    names: Option<Vec<String>>,
+    /// `(serial as u32) << 32 | mask`, or `u64::MAX` when empty.
+    cached: AtomicU64,
+}
+
+impl MaskCache {
+    fn new(names: Option<Vec<String>>) -> Self {
+        MaskCache {
+            names,
+            cached: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn mask(&self, manifest: &Manifest) -> u32 {
+        let Some(names) = &self.names else {
+            return u32::MAX;
+        };
+        let serial = manifest.serial as u32;
+        let c = self.cached.load(Ordering::Relaxed);
+        if c != u64::MAX && (c >> 32) as u32 == serial {
+            return c as u32;
+        }
+        let mask = names
+            .iter()
+            .filter_map(|n| manifest.categories.iter().position(|c| c == n))
+            .fold(0u32, |m, bit| m | (1 << bit));
+        self.cached
+            .store(u64::from(serial) << 32 | u64::from(mask), Ordering::Relaxed);
+        mask
+    }
+}
+
+/// One client group, ready to answer.
+pub struct Group {
+    /// The group's name.
+    pub name: String,
+    /// False for the implicit `default` created when no groups are configured: its EDE
+    /// texts say `(kidsafe-dns)` instead of naming a group.
+    pub named: bool,
+    categories: MaskCache,
+    schedule: Option<(Schedule, MaskCache)>,
+    /// The group's own allow/deny entries, compiled like any list.
+    pub own: Option<Arc<LiveBlocklist>>,
+    /// SafeSearch targets, when the group has SafeSearch on.
+    pub safesearch: Option<Arc<SafeSearch>>,
+    /// How this group's blocked names are answered.
+    pub sinkhole: SinkholeBuilder,
+}
+
+impl Group {
+    /// The suffix of EDE texts: `group school`, or `kidsafe-dns` for the implicit default.
+    pub fn label(&self) -> String {
+        if self.named {
+            format!("group {}", self.name)
+        } else {
+            "kidsafe-dns".to_owned()
+        }
+    }
+}
+
+/// What the policy says about a query.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Blocked by the shared list (EDE 15).
+    Blocked(Verdict),
+    /// Blocked by the group's own deny list (EDE 17).
+    Filtered(Verdict),
+    /// Answer with a CNAME to this SafeSearch host.
+    SafeSearch(&'static str),
+    /// Forward upstream.
+    Forward,
+}
+
+/// Everything per-client, built once from config.
+pub struct Policy {
+    groups: Vec<Group>,
+    table: GroupTable,
+    access: AccessList,
+    ratelimit: Option<RateLimiter>,
+    refuse_action: RefuseAction,
+    clock: Clock,
+}
+
+/// Group parts that need I/O (compiled own lists, SafeSearch data) are made by the caller.
+pub struct GroupParts {
+    /// Own allow/deny list, if the group has one.
+    pub own: Option<Arc<LiveBlocklist>>,
+    /// SafeSearch data, if on.
+    pub safesearch: Option<Arc<SafeSearch>>,
+}
+
+impl Policy {
+    /// Builds the policy; `parts[i]` belongs to `config.groups[i]`.
+    ///
+    /// # Errors
+    /// Two groups claim the same CIDR.
+    pub fn new(
+        config: &PolicyConfig,
+        blocking: &BlockingConfig,
+        parts: Vec<GroupParts>,
+        clock: Clock,
+    ) -> Result<Policy, GroupError> {
+        let named = config.groups.len() > 1
+            || config.groups.iter().any(|g| {
+                g.safesearch
+                    || g.has_own_lists()
+                    || g.categories.is_some()
+                    || g.schedule.is_some()
+                    || g.mode.is_some()
+            });
+        let groups: Vec<Group> = config
+            .groups
+            .iter()
+            .zip(parts)
+            .map(|(g, p)| {
+                let mut b = blocking.clone();
+                if let Some(mode) = g.mode {
+                    b.mode = mode;
+                }
+                Group {
+                    name: g.name.clone(),
+                    named,
+                    categories: MaskCache::new(g.categories.clone()),
+                    schedule: g
+                        .schedule
+                        .as_ref()
+                        .map(|(s, cats)| (s.clone(), MaskCache::new(Some(cats.clone())))),
+                    own: p.own,
+                    safesearch: p.safesearch,
+                    sinkhole: SinkholeBuilder::new(&b),
+                }
+            })
+            .collect();
+        // `default` is last and has no clients, so it never wins a CIDR match.
+        let cidrs: Vec<Vec<ipnet::IpNet>> =
+            config.groups.iter().map(|g| g.clients.clone()).collect();
+        Ok(Policy {
+            table: GroupTable::new(&cidrs)?,
+            groups,
+            access: AccessList::new(&config.allow_clients),
+            ratelimit: config
+                .rate_limit
+                .map(|r| RateLimiter::new(r.qps, r.burst, r.clients)),
+            refuse_action: config.refuse_action,
+            clock,
+        })
+    }
+
+    /// Step 1: may this client be answered?
+    pub fn admit(&self, ip: IpAddr) -> Admission {
+        if !self.access.allows(ip) {
+            return Admission::NotAllowed(self.refuse_action);
+        }
+        if let Some(rl) = &self.ratelimit
+            && !rl.check(ip, Instant::now())
+        {
+            return Admission::RateLimited(self.refuse_action);
+        }
+        Admission::Admit
+    }
+
+    /// Step 2: the client's group.
+    pub fn group_for(&self, ip: IpAddr) -> &Group {
+        let last = self.groups.len() - 1;
+        &self.groups[self.table.lookup(ip).unwrap_or(last)]
+    }
+
+    /// All groups (the last is `default`).
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The shared list's categories that apply to `group` right now.
+    pub fn mask(&self, group: &Group, manifest: &Manifest) -> u32 {
+        let mut mask = group.categories.mask(manifest);
+        if let Some((schedule, extra)) = &group.schedule
+            && schedule.is_active((self.clock)())
+        {
+            mask |= extra.mask(manifest);
+        }
+        mask
+    }
+
+    /// Steps 3 to 7 for a name given as wire labels (leftmost first, lowercase) and as text
+    /// (normalized, for SafeSearch).
+    pub fn decide<'a, I>(
+        &self,
+        group: &Group,
+        list: &Blocklist,
+        labels: impl Fn() -> I,
+        text: impl FnOnce() -> String,
+    ) -> Outcome
+    where
+        I: DoubleEndedIterator<Item = &'a [u8]>,
+    {
+        if let Some(own) = &group.own {
+            let v = own.current().lookup_labels(labels(), u32::MAX);
+            match v.decision {
+                Decision::Allowed => return Outcome::Forward,
+                Decision::Blocked => return Outcome::Filtered(v),
+                Decision::NotListed => {}
+            }
+        }
+        let v = list.lookup_labels(labels(), self.mask(group, list.manifest()));
+        if v.is_blocked() {
+            return Outcome::Blocked(v);
+        }
+        if let Some(ss) = &group.safesearch
+            && let Some(target) = ss.target(text().trim_end_matches('.'))
+        {
+            return Outcome::SafeSearch(target);
+        }
+        Outcome::Forward
+    }
+}
