@@ -276,10 +276,10 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     );
     let lists = Arc::new(LiveBlocklist::new(list, path));
     let shutdown = CancellationToken::new();
-    if config.lists.watch {
-        if let Err(error) = lists.spawn_watcher(Duration::from_millis(200), shutdown.clone()) {
-            tracing::warn!(%error, "cannot watch the compiled list; reload with SIGHUP");
-        }
+    if config.lists.watch
+        && let Err(error) = lists.spawn_watcher(Duration::from_millis(200), shutdown.clone())
+    {
+        tracing::warn!(%error, "cannot watch the compiled list; reload with SIGHUP");
     }
 
     let drain = Arc::new(Drain::default());
