@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::blockpage::{self, BlockPage};
 use crate::config::{Config, GroupConfig};
 use crate::lists::compile::ListSource;
 use crate::lists::compile::{CompileError, InlineRules, compile};
@@ -61,6 +62,8 @@ pub enum StartError {
 pub struct Running {
     /// The addresses actually bound (real ports when 0 was configured).
     pub addrs: Vec<SocketAddrs>,
+    /// The block page's bound addresses (empty when disabled).
+    pub blockpage_addrs: Vec<SocketAddrs>,
     /// The serving blocklist (to inspect or reload).
     pub lists: Arc<LiveBlocklist>,
     /// Cancel to shut down gracefully.
@@ -208,7 +211,7 @@ pub fn compile_group(config: &Config, group: &GroupConfig) -> Result<Manifest, C
 
 /// Builds the per-client policy: compiles and loads each group's own list, loads SafeSearch
 /// data once per YouTube mode.
-fn build_policy(config: &Config, clock: Clock) -> Result<Policy, StartError> {
+pub fn build_policy(config: &Config, clock: Clock) -> Result<Policy, StartError> {
     let mut safesearch: Vec<(YouTubeMode, Arc<SafeSearch>)> = Vec::new();
     let mut parts = Vec::with_capacity(config.policy.groups.len());
     for group in &config.policy.groups {
@@ -299,6 +302,28 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     let (mut server, addrs) =
         server::start(handler, &config.server.listen, config.server.tcp_idle)?;
 
+    let blockpage_addrs = match &config.blockpage {
+        Some(bp) => {
+            let mut listeners = Vec::new();
+            let mut addrs = Vec::new();
+            for addr in &bp.listen {
+                let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("block page cannot listen on {addr}: {e}"),
+                    )
+                })?;
+                addrs.push(l.local_addr()?);
+                listeners.push(l);
+            }
+            let page = BlockPage::new(lists.clone(), policy.clone(), bp.review_url.clone());
+            blockpage::spawn(listeners, page, shutdown.clone());
+            tracing::info!(?addrs, "block page listening");
+            addrs
+        }
+        None => Vec::new(),
+    };
+
     let token = shutdown.clone();
     let grace = config.server.shutdown_grace;
     let hup_lists = lists.clone();
@@ -321,6 +346,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     });
     Ok(Running {
         addrs,
+        blockpage_addrs,
         lists,
         shutdown,
         task,

@@ -14,6 +14,7 @@
 
 pub mod answer;
 pub mod app;
+pub mod blockpage;
 pub mod config;
 pub mod lists;
 pub mod policy;

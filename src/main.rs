@@ -58,6 +58,10 @@ enum Command {
         /// Use the compiled list of this config file.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Judge as this client address would be (its group, categories, schedule);
+        /// needs --config.
+        #[arg(long, requires = "config")]
+        client: Option<std::net::IpAddr>,
         /// Names to check.
         #[arg(required = true)]
         names: Vec<String>,
@@ -94,8 +98,12 @@ fn main() -> ExitCode {
         Command::Check {
             blocklist,
             config,
+            client,
             names,
-        } => check(blocklist, config, names),
+        } => match client {
+            Some(ip) => check_client(config, ip, names),
+            None => check(blocklist, config, names),
+        },
         Command::CheckConfig { config } => config::load(&config)
             .map(|c| {
                 println!(
@@ -220,6 +228,67 @@ fn compile_cmd(
         println!("  allow: {}", manifest.allow_entries);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `check --config FILE --client IP`: the verdict the resolver would give that client.
+fn check_client(
+    config_path: Option<PathBuf>,
+    ip: std::net::IpAddr,
+    names: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    use kidsafe_dns::policy::decide::{Outcome, system_clock};
+    let Some(path) = config_path else {
+        bail!("--client needs --config FILE");
+    };
+    let config = config::load(&path)?;
+    let list = Blocklist::open(&config.lists.compiled).with_context(|| {
+        format!(
+            "loading {} (run `kidsafe-dns compile --config` first)",
+            config.lists.compiled.display()
+        )
+    })?;
+    let policy = app::build_policy(&config, system_clock())?;
+    let group = policy.group_for(ip);
+    let mut any_blocked = false;
+    for name in &names {
+        let normalized = match kidsafe_dns::lists::normalize::normalize(name) {
+            Ok(n) => n.into_owned(),
+            Err(reason) => {
+                println!(
+                    "{name}\tALLOWED\tnot a valid name ({reason})\tgroup {}",
+                    group.name
+                );
+                continue;
+            }
+        };
+        let labels = || normalized.split('.').map(str::as_bytes);
+        match policy.decide(group, &list, labels, || normalized.clone()) {
+            Outcome::Blocked(v) => {
+                any_blocked = true;
+                let cats = list.manifest().category_names(v.categories).join(",");
+                let rule = v.rule.map(|r| r.name).unwrap_or_default();
+                println!("{name}\tBLOCKED\t{cats}\trule {rule}\tgroup {}", group.name);
+            }
+            Outcome::Filtered(v) => {
+                any_blocked = true;
+                let rule = v.rule.map(|r| r.name).unwrap_or_default();
+                println!(
+                    "{name}\tBLOCKED\tdeny list\trule {rule}\tgroup {}",
+                    group.name
+                );
+            }
+            Outcome::SafeSearch(target) => println!(
+                "{name}\tALLOWED\tSafeSearch → {target}\tgroup {}",
+                group.name
+            ),
+            Outcome::Forward => println!("{name}\tALLOWED\tforwarded\tgroup {}", group.name),
+        }
+    }
+    Ok(if any_blocked {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn check(

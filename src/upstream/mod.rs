@@ -5,6 +5,7 @@
 //! filtering forwarder must be transparent: hickory's `TokioResolver::lookup` would drop the
 //! authority section and hide the RCODE.
 
+pub mod cache;
 pub mod forwarder;
 
 pub use forwarder::{Forwarder, UpstreamError};

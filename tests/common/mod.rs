@@ -55,6 +55,10 @@ impl Zone {
         z.add(a("xn--bcher-kva.example.", [192, 0, 2, 40]));
         z.add(a("www.xn--bcher-kva.example.", [192, 0, 2, 40]));
         z.add(a("casino.example.", [192, 0, 2, 41]));
+        z.add(a("games.test.", [192, 0, 2, 42]));
+        z.add(a("www.google.com.", [142, 250, 0, 1]));
+        z.add(a("forcesafesearch.google.com.", [216, 239, 38, 120]));
+        z.add(a("restrict.youtube.com.", [216, 239, 38, 120]));
         // CNAME cloaking: an innocent-looking name aliased into a blocked one.
         let cloak = Record::from_rdata(
             name("cloak.test."),
@@ -270,15 +274,49 @@ path = "allow.txt"
         servers.join(", "),
         listen = listen.join(", ")
     );
+    start_from_text(dir, &text, None).await
+}
+
+/// Writes the test lists into a new temp dir (for a config written by the caller).
+pub fn list_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("adult.txt"), ADULT).unwrap();
+    std::fs::write(dir.path().join("gambling.txt"), GAMBLING).unwrap();
+    std::fs::write(dir.path().join("allow.txt"), ALLOW).unwrap();
+    dir
+}
+
+/// Starts kidsafe-dns from config `text` written into `dir`, with an optional test clock.
+pub async fn start_from_text(
+    dir: tempfile::TempDir,
+    text: &str,
+    clock: Option<kidsafe_dns::policy::decide::Clock>,
+) -> Kidsafe {
     let path = dir.path().join("kidsafe.toml");
-    std::fs::write(&path, &text).unwrap();
+    std::fs::write(&path, text).unwrap();
     let cfg = config::load(&path).unwrap();
-    let running = app::start(cfg).await.unwrap();
+    let running = match clock {
+        Some(c) => app::start_with_clock(cfg, c).await.unwrap(),
+        None => app::start(cfg).await.unwrap(),
+    };
     Kidsafe {
         addr: running.addrs[0],
         dir,
         running,
     }
+}
+
+/// Sends `msg` over UDP from source address `from` (e.g. 127.0.0.2: each loopback address
+/// is a different client) and returns the reply.
+pub async fn raw_udp_from(from: &str, addr: SocketAddr, bytes: &[u8]) -> Option<Message> {
+    let s = UdpSocket::bind((from, 0)).await.unwrap();
+    s.send_to(bytes, addr).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    let n = tokio::time::timeout(Duration::from_secs(2), s.recv(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    Some(Message::from_vec(&buf[..n]).unwrap())
 }
 
 pub type DnsClient = Client<TokioRuntimeProvider>;

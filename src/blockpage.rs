@@ -1,0 +1,213 @@
+//! The block page: where `blocking.mode = "ip"` sends a browser that asked for a blocked
+//! site. It explains, in Vietnamese and English, that the site is blocked to protect
+//! children, in which category, how to ask for a review, and the national child protection
+//! hotline 111.
+//!
+//! It never fetches anything (it is not a proxy), and everything taken from the request
+//! (the Host header above all) is untrusted: it is normalized as a DNS name and
+//! HTML-escaped before it is shown. HTTPS visits cannot show it (no certificate for the
+//! blocked site); browsers show their own error instead.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::lists::normalize::normalize;
+use crate::lists::swap::LiveBlocklist;
+use crate::policy::decide::{Outcome, Policy};
+
+/// What the page needs to know.
+pub struct BlockPage {
+    lists: Arc<LiveBlocklist>,
+    policy: Arc<Policy>,
+    review_url: Option<String>,
+}
+
+/// Escapes text for HTML element content and quoted attributes. Five characters are all
+/// that can change the meaning of text in these two contexts; no crate needed for that.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The page for `site` (already a normalized name, or `None` when the Host header was not
+/// one) blocked in `categories`.
+pub fn render(site: Option<&str>, categories: &[&str], review_url: Option<&str>) -> String {
+    let site = escape(site.unwrap_or("this site / trang này"));
+    let category = if categories.is_empty() {
+        "—".to_owned()
+    } else {
+        escape(&categories.join(", "))
+    };
+    let review = match review_url {
+        Some(url) => {
+            let url = escape(url);
+            format!("<a href=\"{url}\">{url}</a>")
+        }
+        None => "your network administrator / quản trị mạng của bạn".to_owned(),
+    };
+    format!(
+        r#"<!doctype html>
+<html lang="vi">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Trang web bị chặn / Site blocked</title>
+<style>body{{font-family:sans-serif;max-width:40em;margin:2em auto;padding:0 1em;line-height:1.5}}
+h1{{color:#b00}} .hotline{{font-size:1.4em;font-weight:bold}}</style></head>
+<body>
+<h1>Trang web này đã bị chặn</h1>
+<p>Trang <strong>{site}</strong> đã bị chặn để bảo vệ trẻ em trên môi trường mạng.</p>
+<p>Danh mục: <strong>{category}</strong></p>
+<p>Nếu bạn cho rằng trang này bị chặn nhầm, hãy yêu cầu xem xét lại tại: {review}</p>
+<p class="hotline">Tổng đài quốc gia bảo vệ trẻ em: 111 (miễn phí, 24/7)</p>
+<hr>
+<h1 lang="en">This site is blocked</h1>
+<p lang="en"><strong>{site}</strong> has been blocked to protect children online.</p>
+<p lang="en">Category: <strong>{category}</strong></p>
+<p lang="en">If you think this is a mistake, ask for a review: {review}</p>
+<p class="hotline" lang="en">National child protection hotline: 111 (free, 24/7)</p>
+</body></html>
+"#
+    )
+}
+
+impl BlockPage {
+    /// A block page judging sites with `lists` and `policy`.
+    pub fn new(lists: Arc<LiveBlocklist>, policy: Arc<Policy>, review_url: Option<String>) -> Self {
+        BlockPage {
+            lists,
+            policy,
+            review_url,
+        }
+    }
+
+    /// The page for a request with these headers from `client`.
+    fn page(&self, headers: &HeaderMap, client: SocketAddr) -> String {
+        // Host: untrusted. Strip a port, then accept it only if it is a valid DNS name.
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| {
+                h.rsplit_once(':')
+                    .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                    .map_or(h, |(n, _)| n)
+            })
+            .and_then(|h| normalize(h).ok())
+            .map(|n| n.into_owned());
+        let mut categories = Vec::new();
+        let list = self.lists.current();
+        if let Some(h) = &host {
+            let group = self.policy.group_for(client.ip());
+            let labels = || h.split('.').map(str::as_bytes);
+            match self.policy.decide(group, &list, labels, || h.clone()) {
+                Outcome::Blocked(v) => categories = list.manifest().category_names(v.categories),
+                Outcome::Filtered(_) => categories = vec!["deny list"],
+                _ => {}
+            }
+        }
+        render(host.as_deref(), &categories, self.review_url.as_deref())
+    }
+}
+
+async fn handle(
+    State(page): State<Arc<BlockPage>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let body = page.page(&headers, client);
+    let mut response = (StatusCode::FORBIDDEN, body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Serves the block page on `listeners` until `stop` is cancelled.
+pub fn spawn(
+    listeners: Vec<TcpListener>,
+    page: BlockPage,
+    stop: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let page = Arc::new(page);
+    listeners
+        .into_iter()
+        .map(|listener| {
+            let app = axum::Router::new()
+                .fallback(handle)
+                .with_state(page.clone());
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "block page server stopped");
+                }
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_is_bilingual_with_category_and_hotline() {
+        let html = render(
+            Some("casino.example"),
+            &["gambling"],
+            Some("https://report.example/review"),
+        );
+        for needle in [
+            "bị chặn",
+            "blocked to protect children",
+            "gambling",
+            "111",
+            "casino.example",
+            "https://report.example/review",
+        ] {
+            assert!(html.contains(needle), "{needle}");
+        }
+    }
+
+    #[test]
+    fn untrusted_text_is_escaped() {
+        let html = render(
+            None,
+            &["<script>alert(1)</script>"],
+            Some("\"><img src=x onerror=alert(1)>"),
+        );
+        assert!(!html.contains("<script>alert"));
+        assert!(!html.contains("<img"));
+        assert!(html.contains("&lt;script&gt;"));
+    }
+}
