@@ -22,6 +22,8 @@ use crate::policy::safesearch::{SafeSearch, SafeSearchError, YouTubeMode};
 use crate::server::{self, Handler};
 use crate::shutdown::Drain;
 use crate::upstream::Forwarder;
+use crate::upstream::cache::ResponseCache;
+use crate::upstream::resolve::Resolver;
 
 /// Time the socket tasks get to send the last queued answers before the listeners close.
 const FLUSH_BEFORE_CLOSE: Duration = Duration::from_millis(100);
@@ -292,9 +294,15 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         .await
         .map_err(|e| StartError::Listen(std::io::Error::other(e)))??;
     let policy = Arc::new(policy);
+    let cache = config
+        .cache
+        .as_ref()
+        .map(|c| ResponseCache::new(c.cache.clone()));
+    let prefetch = config.cache.as_ref().is_some_and(|c| c.prefetch);
+    let resolver = Resolver::new(forwarder, cache, prefetch);
     let handler = Handler::new(
         lists.clone(),
-        forwarder,
+        resolver,
         policy.clone(),
         drain.clone(),
         config.policy.safesearch_ttl,

@@ -38,6 +38,17 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `[blockpage]`, if enabled.
     pub blockpage: Option<BlockpageConfig>,
+    /// `[cache]`; `None` when `max_entries = 0`.
+    pub cache: Option<CacheSettings>,
+}
+
+/// The response cache's settings.
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    /// Size, TTL clamps, serve-stale.
+    pub cache: crate::upstream::cache::CacheConfig,
+    /// Refresh popular entries before expiry.
+    pub prefetch: bool,
 }
 
 /// Access, rate limiting and per-client groups.
@@ -332,10 +343,31 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
     }
 
+    let c = &raw.cache;
+    if c.min_ttl > c.max_ttl {
+        return Err(invalid(
+            None,
+            Some("cache.min_ttl".into()),
+            format!("min_ttl {} is above max_ttl {}", c.min_ttl, c.max_ttl),
+        ));
+    }
+    let cache = (c.max_entries > 0).then(|| CacheSettings {
+        cache: crate::upstream::cache::CacheConfig {
+            max_entries: c.max_entries,
+            min_ttl: c.min_ttl,
+            max_ttl: c.max_ttl,
+            negative_max_ttl: c.negative_max_ttl,
+            serve_stale: c.serve_stale,
+            stale_max: Duration::from_secs(c.stale_max_s),
+        },
+        prefetch: c.prefetch,
+    });
+
     Ok(Config {
         path: path.to_owned(),
         policy,
         blockpage,
+        cache,
         server: ServerConfig {
             listen: listen.clone(),
             tcp_idle: Duration::from_millis(raw.server.tcp_idle_ms),

@@ -30,6 +30,43 @@ pub struct RawConfig {
     /// `[blockpage]`
     #[serde(default)]
     pub blockpage: Option<RawBlockpage>,
+    /// `[cache]`
+    #[serde(default)]
+    pub cache: RawCache,
+}
+
+/// `[cache]`: the response cache for forwarded answers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCache {
+    /// Entries kept (0 turns the cache off).
+    pub max_entries: u64,
+    /// TTLs below this are raised to it.
+    pub min_ttl: u32,
+    /// TTLs above this are lowered to it.
+    pub max_ttl: u32,
+    /// Cap on negative (NXDOMAIN/NODATA) caching.
+    pub negative_max_ttl: u32,
+    /// Answer from an expired entry when upstream fails (RFC 8767).
+    pub serve_stale: bool,
+    /// How long past expiry an entry may still be served stale.
+    pub stale_max_s: u64,
+    /// Refresh popular entries shortly before they expire.
+    pub prefetch: bool,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        RawCache {
+            max_entries: 100_000,
+            min_ttl: 0,
+            max_ttl: 86_400,
+            negative_max_ttl: 3_600,
+            serve_stale: false,
+            stale_max_s: 86_400,
+            prefetch: true,
+        }
+    }
 }
 
 /// `[[groups]]`: a set of clients (by CIDR) with its own policy.

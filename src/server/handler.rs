@@ -18,30 +18,30 @@ use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Verdict};
 use crate::policy::decide::{Admission, Group, Outcome, Policy};
 use crate::shutdown::Drain;
-use crate::upstream::Forwarder;
 use crate::upstream::forwarder::{EDNS_PAYLOAD, QueryFlags};
+use crate::upstream::resolve::{Resolved, Resolver};
 
 /// Answers every query: policy first, then sinkhole, SafeSearch or upstream.
 pub struct Handler {
     lists: Arc<LiveBlocklist>,
-    forwarder: Forwarder,
+    resolver: Resolver,
     policy: Arc<Policy>,
     drain: Arc<Drain>,
     safesearch_ttl: u32,
 }
 
 impl Handler {
-    /// A handler reading `lists`, deciding with `policy`, forwarding with `forwarder`.
+    /// A handler reading `lists`, deciding with `policy`, resolving with `resolver`.
     pub fn new(
         lists: Arc<LiveBlocklist>,
-        forwarder: Forwarder,
+        resolver: Resolver,
         policy: Arc<Policy>,
         drain: Arc<Drain>,
         safesearch_ttl: u32,
     ) -> Self {
         Handler {
             lists,
-            forwarder,
+            resolver,
             policy,
             drain,
             safesearch_ttl,
@@ -193,9 +193,10 @@ impl Handler {
     async fn send_forwarded<R: ResponseHandler>(
         request: &Request,
         response: R,
-        reply: &Message,
+        resolved: &Resolved,
         prefix: &[Record],
     ) -> ResponseInfo {
+        let reply = &resolved.message;
         let mut metadata = reply_metadata(request, reply.metadata.response_code);
         metadata.authentic_data = reply.metadata.authentic_data;
         let mut edns = reply_edns(request);
@@ -204,6 +205,13 @@ impl Handler {
             && let Some(ede) = theirs.option(EdnsCode::Unknown(EDE_OPTION))
         {
             ours.options_mut().insert(ede.clone());
+        }
+        if resolved.stale {
+            edns = with_ede(
+                edns,
+                EdeCode::StaleAnswer,
+                "upstream unreachable, answer from cache (kidsafe-dns)",
+            );
         }
         if prefix.is_empty() {
             return Self::send(
@@ -263,7 +271,7 @@ impl Handler {
         }
         let mut q = query.clone();
         q.set_name(target);
-        match self.forwarder.forward(&q, flags).await {
+        match self.resolver.resolve(&q, flags).await {
             Ok(reply) => Self::send_forwarded(request, response, &reply, &[cname]).await,
             Err(error) => {
                 tracing::warn!(%error, "upstream unreachable for a SafeSearch target");
@@ -355,7 +363,7 @@ impl RequestHandler for Handler {
             Outcome::Forward => {}
         }
 
-        let reply = match self.forwarder.forward(query, flags).await {
+        let reply = match self.resolver.resolve(query, flags).await {
             Ok(reply) => reply,
             Err(error) => {
                 tracing::warn!(%error, "upstream unreachable");
@@ -363,7 +371,7 @@ impl RequestHandler for Handler {
             }
         };
         let mask = self.policy.mask(group, list.manifest());
-        if let Some(verdict) = blocked_in_chain(&list, mask, &reply) {
+        if let Some(verdict) = blocked_in_chain(&list, mask, &reply.message) {
             return Self::send_block(
                 request,
                 response,

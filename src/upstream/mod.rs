@@ -7,5 +7,6 @@
 
 pub mod cache;
 pub mod forwarder;
+pub mod resolve;
 
 pub use forwarder::{Forwarder, UpstreamError};

@@ -56,6 +56,11 @@ impl Zone {
         z.add(a("www.xn--bcher-kva.example.", [192, 0, 2, 40]));
         z.add(a("casino.example.", [192, 0, 2, 41]));
         z.add(a("games.test.", [192, 0, 2, 42]));
+        z.add(Record::from_rdata(
+            name("short.test."),
+            1,
+            RData::A(A(Ipv4Addr::new(192, 0, 2, 43))),
+        ));
         z.add(a("www.google.com.", [142, 250, 0, 1]));
         z.add(a("forcesafesearch.google.com.", [216, 239, 38, 120]));
         z.add(a("restrict.youtube.com.", [216, 239, 38, 120]));
@@ -412,14 +417,22 @@ pub fn data_dir() -> Option<PathBuf> {
 
 /// An upstream that answers every A query with 192.0.2.77 after `delay`.
 pub async fn slow_upstream(delay: Duration) -> SocketAddr {
+    slow_upstream_counted(delay).await.0
+}
+
+/// [`slow_upstream`], also counting the queries it receives.
+pub async fn slow_upstream_counted(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
     let s = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let addr = s.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
     tokio::spawn(async move {
         let mut buf = [0u8; 4096];
         while let Ok((n, from)) = s.recv_from(&mut buf).await {
             let Ok(q) = Message::from_vec(&buf[..n]) else {
                 continue;
             };
+            counter.fetch_add(1, Ordering::SeqCst);
             let s = s.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
@@ -437,5 +450,5 @@ pub async fn slow_upstream(delay: Duration) -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, count)
 }
