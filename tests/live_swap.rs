@@ -141,6 +141,18 @@ async fn a_corrupt_or_truncated_replacement_is_refused() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(is_blocked(&mut c, "www.bad.test.").await);
     assert_eq!(k.running.lists.current().manifest().serial, serial);
+
+    // The good FST back, but a damaged Bloom filter beside it: refused too.
+    std::fs::write(&tmp, &bytes).unwrap();
+    std::fs::rename(&tmp, &compiled).unwrap();
+    let bloom_path = kidsafe_dns::lists::manifest::bloom_path_for(&compiled);
+    let mut bloom = std::fs::read(&bloom_path).unwrap();
+    bloom[7] ^= 0x01;
+    std::fs::write(&tmp, &bloom).unwrap();
+    std::fs::rename(&tmp, &bloom_path).unwrap();
+    let err = k.running.lists.reload().await.unwrap_err().to_string();
+    assert!(err.contains("Bloom"), "{err}");
+    assert!(is_blocked(&mut c, "www.bad.test.").await);
     k.running.stop().await;
     up.stop().await;
 }

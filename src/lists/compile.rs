@@ -12,6 +12,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sha2::{Digest, Sha256};
+
+use crate::lists::bloom;
 use crate::lists::key;
 use crate::lists::manifest::{self, FORMAT_VERSION, Manifest, SourceRecord};
 use crate::lists::parse::Format;
@@ -232,6 +235,11 @@ pub fn compile(
         file.sync_all().map_err(write_err(&tmp))?;
         drop(file);
         let (fst_bytes, fst_crc32c) = size_and_checksum(&tmp).map_err(write_err(&tmp))?;
+        let bloom = bloom::build(bloom::entries(merged.iter().map(|e| keys.get(*e))).into_iter());
+        let bloom_path = manifest::bloom_path_for(out);
+        let bloom_tmp = temp_path(&bloom_path);
+        write_synced(&bloom_tmp, &bloom).map_err(write_err(&bloom_tmp))?;
+        let bloom_sha256 = hex::encode(Sha256::digest(&bloom));
 
         let manifest_path = manifest::path_for(out);
         let previous_serial = fs::read(&manifest_path)
@@ -255,14 +263,17 @@ pub fn compile(
             allow_entries,
             fst_bytes,
             fst_crc32c,
+            bloom_bytes: bloom.len() as u64,
+            bloom_sha256,
             sources: records,
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other);
         let json = json.map_err(write_err(&manifest_path))?;
         let manifest_tmp = temp_path(&manifest_path);
         write_synced(&manifest_tmp, &json).map_err(write_err(&manifest_tmp))?;
-        // FST first, manifest last: the manifest is the commit record.
+        // FST and filter first, manifest last: the manifest is the commit record.
         fs::rename(&tmp, out).map_err(write_err(out))?;
+        fs::rename(&bloom_tmp, &bloom_path).map_err(write_err(&bloom_path))?;
         fs::rename(&manifest_tmp, &manifest_path).map_err(write_err(&manifest_path))?;
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             // Make the renames durable; not every platform lets a directory be opened.
@@ -274,6 +285,7 @@ pub fn compile(
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(temp_path(&manifest::bloom_path_for(out)));
     }
     result
 }

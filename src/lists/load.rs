@@ -10,6 +10,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
+use sha2::{Digest, Sha256};
 
 use crate::lists::manifest::{self, FORMAT_VERSION, Manifest};
 
@@ -35,6 +36,8 @@ impl AsRef<[u8]> for Bytes {
 #[derive(Debug)]
 pub struct Blocklist {
     pub(crate) map: fst::Map<Bytes>,
+    /// The Bloom filter over every key (see [`crate::lists::bloom`]).
+    pub(crate) bloom: Bytes,
     manifest: Manifest,
 }
 
@@ -123,15 +126,21 @@ impl Blocklist {
         // SAFETY: the file is opened read-only and compile never rewrites a file in place:
         // it writes a new file and renames it over, so this mapping keeps the old inode.
         let mmap = unsafe { Mmap::map(&file) }.map_err(io(path))?;
-        Self::from_parts(Bytes::Mapped(mmap), manifest, path)
+        let bloom_path = manifest::bloom_path_for(path);
+        let bloom_file = File::open(&bloom_path).map_err(io(&bloom_path))?;
+        // SAFETY: as above.
+        let bloom = unsafe { Mmap::map(&bloom_file) }.map_err(io(&bloom_path))?;
+        Self::from_parts(Bytes::Mapped(mmap), Bytes::Mapped(bloom), manifest, path)
     }
 
-    /// Validates `bytes` against `manifest` and builds a blocklist from them.
+    /// Validates the FST `bytes` and the Bloom filter `bloom` against `manifest` and builds
+    /// a blocklist from them.
     ///
     /// # Errors
     /// [`LoadError::Mismatch`] or [`LoadError::Corrupt`].
     pub fn from_parts(
         bytes: Bytes,
+        bloom: Bytes,
         manifest: Manifest,
         path: &Path,
     ) -> Result<Blocklist, LoadError> {
@@ -169,7 +178,20 @@ impl Blocklist {
                 manifest.entries
             )));
         }
-        Ok(Blocklist { map, manifest })
+        let b = bloom.as_ref();
+        if b.len() as u64 != manifest.bloom_bytes
+            || b.len() % crate::lists::bloom::BLOCK != 0
+            || hex::encode(Sha256::digest(b)) != manifest.bloom_sha256
+        {
+            return Err(mismatch(
+                "the Bloom filter's size or SHA-256 differs from the manifest's".into(),
+            ));
+        }
+        Ok(Blocklist {
+            map,
+            bloom,
+            manifest,
+        })
     }
 
     /// The manifest this list was compiled with.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// Version of the on-disk layout (key scheme + value bits). Bump on any change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Everything known about one compiled blocklist.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -34,6 +34,10 @@ pub struct Manifest {
     pub fst_bytes: u64,
     /// The CRC-32C the fst crate stores in its last four bytes.
     pub fst_crc32c: u32,
+    /// Size of the Bloom filter file beside the FST (see [`crate::lists::bloom`]).
+    pub bloom_bytes: u64,
+    /// SHA-256 of the Bloom filter file (hex).
+    pub bloom_sha256: String,
     /// One record per list that went in.
     pub sources: Vec<SourceRecord>,
 }
@@ -64,6 +68,13 @@ pub struct SourceRecord {
 pub fn path_for(fst_path: &Path) -> PathBuf {
     let mut name = fst_path.as_os_str().to_owned();
     name.push(".manifest.json");
+    PathBuf::from(name)
+}
+
+/// Where the Bloom filter of the FST at `fst_path` lives: the same name plus `.bloom`.
+pub fn bloom_path_for(fst_path: &Path) -> PathBuf {
+    let mut name = fst_path.as_os_str().to_owned();
+    name.push(".bloom");
     PathBuf::from(name)
 }
 

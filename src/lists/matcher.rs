@@ -15,6 +15,7 @@
 
 use fst::raw::Output;
 
+use crate::lists::bloom;
 use crate::lists::key::{self, ALLOW, BLOCK, MAX_KEY};
 use crate::lists::load::Blocklist;
 use crate::lists::normalize::normalize;
@@ -132,6 +133,9 @@ impl Blocklist {
 
     /// The walk itself, on a reversed key without the scope dot (`com.example.www`).
     fn lookup_key(&self, key: &[u8], mask: u32) -> Verdict {
+        if !bloom::any_candidate(self.bloom.as_ref(), key) {
+            return Verdict::NOT_LISTED;
+        }
         let fst = self.map.as_fst();
         let relevant = |v: u64| {
             let v = v & (ALLOW | BLOCK | u64::from(mask));

@@ -8,10 +8,11 @@
 //! 3. [`normalize`] (lowercase, trailing dot, IDN to A-labels, hostname checks);
 //! 4. [`compile`] turns the rules into reversed-label keys, sorts them and writes the FST and
 //!    its [`manifest`] atomically;
-//! 5. [`load`] maps the file and checks it against the manifest;
+//! 5. [`load`] maps the file (and its [`bloom`] filter) and checks both against the manifest;
 //! 6. [`matcher`] answers "is this name blocked, and why?" in one walk over the FST;
 //! 7. [`swap`] keeps the serving blocklist behind an `ArcSwap` and replaces it live.
 
+pub mod bloom;
 pub mod compile;
 pub mod key;
 pub mod load;
