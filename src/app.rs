@@ -93,16 +93,31 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// True when the compiled list is missing, unreadable, or older than a source or the config.
+/// True when the compiled list is missing or unreadable, was built from other sources than
+/// the configured ones (a list added, removed or moved to another category), or is older
+/// than one of them. Other config edits (threads, modes, ...) do not force a recompile.
 pub fn needs_compile(config: &Config) -> bool {
     let compiled = &config.lists.compiled;
-    let Some(built) = modified(&manifest::path_for(compiled)).min(modified(compiled)) else {
+    let manifest_path = manifest::path_for(compiled);
+    let Some(built) = modified(&manifest_path).min(modified(compiled)) else {
         return true;
     };
-    let inputs = config.lists.sources.iter().map(|s| s.path.as_path());
-    std::iter::once(config.path.as_path())
-        .chain(inputs)
-        .any(|p| modified(p).is_none_or(|m| m > built))
+    let Some(manifest) = std::fs::read(&manifest_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+    else {
+        return true;
+    };
+    let configured = config.lists.sources.iter().map(|s| (&s.category, &s.path));
+    let built_from = manifest.sources.iter().map(|s| (&s.category, &s.path));
+    if !configured.eq(built_from) {
+        return true;
+    }
+    config
+        .lists
+        .sources
+        .iter()
+        .any(|s| modified(&s.path).is_none_or(|m| m > built))
 }
 
 /// Compiles the configured sources into `lists.compiled`, logging a summary per source.

@@ -75,7 +75,7 @@ fi
 
 # --- query files ---
 if [ ! -f "$WORK/q_mix.txt" ]; then
-  awk 'NR % 19 == 0 { print "www." $1 " A" }' "$WORK/names.txt" | head -100000 > "$WORK/q_blocked.txt"
+  awk 'NR % 19 == 0 && ++n <= 100000 { print "www." $1 " A" }' "$WORK/names.txt" > "$WORK/q_blocked.txt"
   seq 1 2000 | awk '{ print "n" $1 ".load.test A" }' > "$WORK/q_cached.txt"
   python3 - "$WORK" <<'PY'
 import random, sys
@@ -164,7 +164,7 @@ RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 kidsafe_config 1
 echo "== compiling $NAMES names for kidsafe-dns"
-/usr/bin/time -f "   %e s, peak RSS %M KB" "$BIN" compile --config "$WORK/kidsafe.toml" | head -1
+/usr/bin/time -f "   %e s, peak RSS %M KB" "$BIN" compile --config "$WORK/kidsafe.toml" | sed -n 1p
 
 for threads in 1 2; do
   for round in $(seq 1 "$ROUNDS"); do

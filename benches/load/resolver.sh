@@ -72,10 +72,10 @@ category = "synthetic"
 path = "$WORK/synthetic.txt"
 TOML
 echo "== compile 2M"
-/usr/bin/time -f "compile: %e s, max RSS %M KB" "$BIN" compile --config "$WORK/kidsafe.toml" | tail -4
+/usr/bin/time -f "compile: %e s, max RSS %M KB" "$BIN" compile --config "$WORK/kidsafe.toml" > "$WORK/compile.out"; tail -4 "$WORK/compile.out"
 
 # --- query files ---
-zcat "$UNION" | awk 'NR % 97 == 0 { print "www." $1 " A" }' | head -100000 > "$WORK/q_blocked.txt"
+zcat "$UNION" | awk 'NR % 97 == 0 && ++n <= 100000 { print "www." $1 " A" }' > "$WORK/q_blocked.txt"
 seq 1 20000 | awk '{ print "n" $1 ".load.test A" }' > "$WORK/q_forwarded.txt"
 
 echo "== start kidsafe-dns"
