@@ -8,7 +8,8 @@
 //! 4. anything else goes to [`upstream`], whose reply is checked again (CNAME cloaking) and
 //!    relayed as is.
 //!
-//! Around it: [`config`] (TOML in, typed config out), [`app`] (wiring and signals),
+//! Around it: [`config`] (TOML in, typed config out), [`feed`] (lists fetched over HTTP or
+//! transferred from an RPZ primary, recompiled and swapped live), [`app`] (wiring and signals),
 //! [`shutdown`] (draining in-flight queries).
 #![warn(missing_docs)]
 
@@ -16,6 +17,7 @@ pub mod answer;
 pub mod app;
 pub mod blockpage;
 pub mod config;
+pub mod feed;
 pub mod lists;
 pub mod policy;
 pub mod server;
