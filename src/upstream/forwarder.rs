@@ -15,6 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout, timeout_at};
 
+/// First UDP retransmission after this long without a reply (then doubling). Loopback and
+/// LAN resolvers answer in well under a millisecond; a distant one in tens.
+const RETRANSMIT_AFTER: Duration = Duration::from_millis(250);
+
 /// EDNS UDP payload we offer upstream and advertise to clients (the DNS Flag Day 2020 value).
 pub const EDNS_PAYLOAD: u16 = 1232;
 
@@ -185,9 +189,21 @@ async fn exchange_udp(
     // ICMP port unreachable surfaces as an error instead of a timeout.
     socket.connect(server).await?;
     socket.send(bytes).await?;
-    let mut buf = vec![0u8; 65_535];
+    // We offer EDNS_PAYLOAD upstream, so a reply larger than this buffer is a server
+    // ignoring it; the datagram is cut, fails to parse and is ignored like any bad reply.
+    let mut buf = [0u8; 4096];
+    let mut wait = RETRANSMIT_AFTER;
     loop {
-        let n = socket.recv(&mut buf).await?;
+        // UDP loses packets (and servers drop under rate limiting): resend the same query,
+        // backing off, until the caller's deadline for this server ends the exchange.
+        let n = match timeout(wait, socket.recv(&mut buf)).await {
+            Ok(got) => got?,
+            Err(_) => {
+                socket.send(bytes).await?;
+                wait = (wait * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
         match Message::from_vec(&buf[..n]) {
             Ok(reply) if matches(sent, &reply) => return Ok(reply),
             Ok(_) => {

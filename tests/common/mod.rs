@@ -452,3 +452,36 @@ pub async fn slow_upstream_counted(delay: Duration) -> (SocketAddr, Arc<AtomicUs
     });
     (addr, count)
 }
+
+/// An upstream that loses the first copy of every query (as a lossy path or a rate-limiting
+/// server would) and answers the retransmission with 192.0.2.88.
+pub async fn lossy_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = s.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        let mut seen = std::collections::HashSet::new();
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = s.recv_from(&mut buf).await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            if seen.insert(q.metadata.id) {
+                continue; // first copy: lost
+            }
+            let mut r = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+            r.add_queries(q.queries.clone());
+            if let Some(qq) = q.queries.first() {
+                r.add_answer(Record::from_rdata(
+                    qq.name().clone(),
+                    60,
+                    RData::A(A(Ipv4Addr::new(192, 0, 2, 88))),
+                ));
+            }
+            let _ = s.send_to(&r.to_vec().unwrap(), from).await;
+        }
+    });
+    (addr, count)
+}
