@@ -58,6 +58,7 @@ server:
   username: ""
   server-count: 2
   verbosity: 0
+  rrl-ratelimit: 0
 zone:
   name: load.test
   zonefile: load.test.zone
@@ -127,6 +128,7 @@ server:
   use-syslog: no
   logfile: ""
   verbosity: 0
+  rrl-ratelimit: 0
   do-not-query-localhost: no
   local-zone: "test." nodefault
   module-config: "iterator"

@@ -42,6 +42,7 @@ server:
   username: ""
   server-count: 1
   verbosity: 0
+  rrl-ratelimit: 0
 zone:
   name: load.test
   zonefile: load.test.zone
