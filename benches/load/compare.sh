@@ -128,7 +128,6 @@ server:
   use-syslog: no
   logfile: ""
   verbosity: 0
-  rrl-ratelimit: 0
   do-not-query-localhost: no
   local-zone: "test." nodefault
   module-config: "iterator"
