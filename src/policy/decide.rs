@@ -130,6 +130,10 @@ pub struct Policy {
     ratelimit: Option<RateLimiter>,
     refuse_action: RefuseAction,
     clock: Clock,
+    /// Queries from clients outside `allow_clients`, since start.
+    refused: AtomicU64,
+    /// Queries over a client's rate limit, since start.
+    limited: AtomicU64,
 }
 
 /// Group parts that need I/O (compiled own lists, SafeSearch data) are made by the caller.
@@ -194,20 +198,60 @@ impl Policy {
                 .map(|r| RateLimiter::new(r.qps, r.burst, r.clients)),
             refuse_action: config.refuse_action,
             clock,
+            refused: AtomicU64::new(0),
+            limited: AtomicU64::new(0),
         })
     }
 
     /// Step 1: may this client be answered?
     pub fn admit(&self, ip: IpAddr) -> Admission {
         if !self.access.allows(ip) {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             return Admission::NotAllowed(self.refuse_action);
         }
         if let Some(rl) = &self.ratelimit
             && !rl.check(ip, Instant::now())
         {
+            self.limited.fetch_add(1, Ordering::Relaxed);
             return Admission::RateLimited(self.refuse_action);
         }
         Admission::Admit
+    }
+
+    /// Queries refused (outside `allow_clients`) and rate-limited since start.
+    pub fn refusals(&self) -> (u64, u64) {
+        (
+            self.refused.load(Ordering::Relaxed),
+            self.limited.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Logs, once a minute while there are any, how many queries were refused and
+    /// rate-limited: counts only, never which clients (privacy), until `stop`.
+    pub fn spawn_refusal_log(self: &Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut last = (0, 0);
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let now = me.refusals();
+                if now != last {
+                    tracing::warn!(
+                        refused = now.0 - last.0,
+                        rate_limited = now.1 - last.1,
+                        refused_total = now.0,
+                        rate_limited_total = now.1,
+                        "queries refused in the last minute"
+                    );
+                    last = now;
+                }
+            }
+        });
     }
 
     /// Step 2: the client's group.
