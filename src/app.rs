@@ -70,6 +70,8 @@ pub struct Running {
     pub lists: Arc<LiveBlocklist>,
     /// Cancel to shut down gracefully.
     pub shutdown: CancellationToken,
+    /// The list feeds (`None` without sources).
+    pub feeds: Option<crate::feed::Feeds>,
     task: JoinHandle<()>,
 }
 
@@ -108,14 +110,13 @@ pub fn needs_compile(config: &Config) -> bool {
     else {
         return true;
     };
-    let configured = config.lists.sources.iter().map(|s| (&s.category, &s.path));
+    let available = config.lists.available_sources();
+    let configured = available.iter().map(|s| (&s.category, &s.path));
     let built_from = manifest.sources.iter().map(|s| (&s.category, &s.path));
     if !configured.eq(built_from) {
         return true;
     }
-    config
-        .lists
-        .sources
+    available
         .iter()
         .any(|s| modified(&s.path).is_none_or(|m| m > built))
 }
@@ -125,8 +126,9 @@ pub fn needs_compile(config: &Config) -> bool {
 /// # Errors
 /// [`CompileError`]; the previous compiled file stays as it was.
 pub fn compile_configured(config: &Config) -> Result<Manifest, CompileError> {
+    let _lock = crate::feed::pipeline::compile_lock();
     compile(
-        &config.lists.sources,
+        &config.lists.available_sources(),
         &InlineRules::default(),
         &config.lists.compiled,
         &mut |p| {
@@ -279,6 +281,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 /// # Errors
 /// [`StartError`].
 pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, StartError> {
+    crate::feed::bootstrap(&config).await;
     refresh_compiled(&config).await?;
     let path = config.lists.compiled.clone();
     if !path.exists() {
@@ -301,6 +304,8 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     {
         tracing::warn!(%error, "cannot watch the compiled list; reload with SIGHUP");
     }
+
+    let feeds = crate::feed::spawn(&config, lists.clone(), shutdown.clone()).await;
 
     let drain = Arc::new(Drain::default());
     let forwarder = Forwarder::new(config.upstream.servers.clone(), config.upstream.timeout);
@@ -372,6 +377,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         blockpage_addrs,
         lists,
         shutdown,
+        feeds,
         task,
     })
 }

@@ -66,6 +66,13 @@ enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Show the serving list and each source's last success, last error, version
+    /// (ETag/serial), entries and refused updates, from the state files the server keeps.
+    Status {
+        /// Config file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Validate a config file and exit (0 = valid, 2 = invalid).
     CheckConfig {
         /// Config file (TOML).
@@ -104,6 +111,12 @@ fn main() -> ExitCode {
             Some(ip) => check_client(config, ip, names),
             None => check(blocklist, config, names),
         },
+        Command::Status { config } => config::load(&config)
+            .map(|c| {
+                kidsafe_dns::feed::status::print(&c);
+                ExitCode::SUCCESS
+            })
+            .map_err(Into::into),
         Command::CheckConfig { config } => config::load(&config)
             .map(|c| {
                 println!(

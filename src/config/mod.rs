@@ -5,6 +5,7 @@
 //! the key. Relative paths in the file are relative to the file's own directory, so a
 //! config works the same whatever directory the resolver is started from.
 
+mod feeds;
 pub mod raw;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -184,8 +185,23 @@ pub struct ListsConfig {
     pub compiled: PathBuf,
     /// Block lists and allowlists (an allowlist has no category).
     pub sources: Vec<ListSource>,
-    /// Watch the compiled file and swap in changes.
+    /// Watch the compiled file and the `path` sources, and swap in changes.
     pub watch: bool,
+    /// Each source's kind (`path`, `url`, `rpz`), the state directory and the guards.
+    pub feeds: crate::feed::spec::FeedConfig,
+}
+
+impl ListsConfig {
+    /// The sources a compile can read now: every `path` source, and the feeds that have a
+    /// stored copy in the state directory (a feed not yet fetched is left out, not failed).
+    pub fn available_sources(&self) -> Vec<ListSource> {
+        self.sources
+            .iter()
+            .zip(&self.feeds.sources)
+            .filter(|(s, spec)| !spec.is_feed() || s.path.exists())
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
 }
 
 /// A configuration problem, with where it is.
@@ -258,7 +274,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let de = toml::Deserializer::parse(text)
         .map_err(|e| invalid(e.span(), None, e.message().to_owned()))?;
     let raw: raw::RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
+        // A `Spanned` table shows up as a private field in the path; people never wrote it.
+        let key = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
         let inner = e.into_inner();
         invalid(
             inner.span(),
@@ -308,21 +328,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         ));
     }
 
-    let mut sources: Vec<ListSource> = raw
-        .lists
-        .source
+    let compiled = resolve(&raw.lists.compiled);
+    let feeds = feeds::feed_config(&raw.lists, &compiled, &resolve, &invalid)?;
+    let sources: Vec<ListSource> = feeds
+        .sources
         .iter()
-        .map(|s| ListSource {
-            category: Some(s.category.clone()),
-            path: resolve(&s.path),
-            format: s.format,
-        })
+        .map(|s| s.list_source(&feeds.state_dir))
         .collect();
-    sources.extend(raw.lists.allow.iter().map(|a| ListSource {
-        category: None,
-        path: resolve(&a.path),
-        format: a.format,
-    }));
 
     let policy = validate_policy(&raw, text, path, &resolve, &invalid)?;
     let blockpage = raw.blockpage.as_ref().map(|b| BlockpageConfig {
@@ -385,9 +397,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             ipv6: raw.blocking.ipv6,
         },
         lists: ListsConfig {
-            compiled: resolve(&raw.lists.compiled),
+            compiled,
             sources,
             watch: raw.lists.watch,
+            feeds,
         },
     })
 }
@@ -435,7 +448,7 @@ fn validate_policy(
         .lists
         .source
         .iter()
-        .map(|s| s.category.as_str())
+        .map(|s| s.get_ref().category.as_str())
         .collect();
     let check_categories =
         |list: &[toml::Spanned<String>], key: &str| -> Result<Vec<String>, ConfigError> {

@@ -243,37 +243,102 @@ pub struct RawLists {
     pub compiled: PathBuf,
     /// Block lists, one category each.
     #[serde(default)]
-    pub source: Vec<RawSource>,
+    pub source: Vec<toml::Spanned<RawSource>>,
     /// Allowlists.
     #[serde(default)]
-    pub allow: Vec<RawAllow>,
-    /// Watch the compiled file and swap in changes (default on).
+    pub allow: Vec<toml::Spanned<RawAllow>>,
+    /// Watch the compiled file and the `path` sources, and swap in changes (default on).
     #[serde(default = "default_true")]
     pub watch: bool,
+    /// Where feed downloads, zone snapshots and their status live (default: the compiled
+    /// file's directory).
+    pub state_dir: Option<PathBuf>,
+    /// A download whose rejected entries exceed this share of its entries is refused.
+    #[serde(default = "default_half")]
+    pub max_reject_ratio: toml::Spanned<f64>,
+    /// A new list with fewer entries than this share of the serving one is refused.
+    #[serde(default = "default_half")]
+    pub min_keep_ratio: toml::Spanned<f64>,
+    /// Accept lists that shrink below `min_keep_ratio` (the other guards still apply).
+    #[serde(default)]
+    pub force: bool,
 }
 
-/// `[[lists.source]]`
+/// `[[lists.source]]`: exactly one of `path`, `url`, `rpz`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
     /// Category name (adult, gambling, ...).
     pub category: String,
+    /// Name in logs, status and state files (default: derived from category and origin).
+    pub name: Option<String>,
     /// List file, plain or gzip.
-    pub path: PathBuf,
+    pub path: Option<PathBuf>,
+    /// List URL (http or https), polled every `refresh`.
+    pub url: Option<String>,
+    /// RPZ zone transferred from a primary.
+    pub rpz: Option<RawRpz>,
+    /// Poll interval of a `url` (default 15m) or `rpz` (default: the zone's SOA refresh).
+    pub refresh: Option<toml::Spanned<String>>,
+    /// Bound on one download or transfer (default 60s).
+    pub timeout: Option<toml::Spanned<String>>,
+    /// minisign public key (`RW...`) the `url` list must be signed with.
+    pub minisign_pubkey: Option<String>,
+    /// Largest `url` body accepted, in bytes (default 64 MiB).
+    pub max_bytes: Option<u64>,
     /// auto | domains | hosts | adblock | rpz
     #[serde(default, deserialize_with = "format_from_str")]
     pub format: Format,
 }
 
-/// `[[lists.allow]]`
+/// `[[lists.allow]]`: exactly one of `path`, `url`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAllow {
+    /// Name in logs, status and state files (default: derived from the origin).
+    pub name: Option<String>,
     /// List file, plain or gzip.
-    pub path: PathBuf,
+    pub path: Option<PathBuf>,
+    /// List URL (http or https), polled every `refresh`.
+    pub url: Option<String>,
+    /// Poll interval of a `url` (default 15m).
+    pub refresh: Option<toml::Spanned<String>>,
+    /// Bound on one download (default 60s).
+    pub timeout: Option<toml::Spanned<String>>,
+    /// minisign public key (`RW...`) the `url` list must be signed with.
+    pub minisign_pubkey: Option<String>,
+    /// Largest `url` body accepted, in bytes (default 64 MiB).
+    pub max_bytes: Option<u64>,
     /// auto | domains | hosts | adblock | rpz
     #[serde(default, deserialize_with = "format_from_str")]
     pub format: Format,
+}
+
+/// `rpz = { primary = "192.0.2.53:53", zone = "kidsafe.rpz.", ... }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRpz {
+    /// The primary's address.
+    pub primary: SocketAddr,
+    /// The zone to transfer.
+    pub zone: String,
+    /// TSIG key the primary requires for transfers.
+    pub tsig_key: Option<RawTsig>,
+    /// Where to listen for the primary's NOTIFY (UDP and TCP), e.g. "0.0.0.0:5300".
+    pub notify_listen: Option<SocketAddr>,
+}
+
+/// `tsig_key = { name = "xfr-key.", algorithm = "hmac-sha256", secret = "base64" }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTsig {
+    /// Key name, as on the primary.
+    pub name: String,
+    /// hmac-sha256 (default), hmac-sha384 or hmac-sha512.
+    #[serde(default = "default_tsig_algorithm")]
+    pub algorithm: String,
+    /// The shared secret, base64.
+    pub secret: String,
 }
 
 fn format_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
@@ -304,4 +369,10 @@ fn default_safesearch_ttl() -> u32 {
 }
 fn default_true() -> bool {
     true
+}
+fn default_half() -> toml::Spanned<f64> {
+    toml::Spanned::new(0..0, 0.5)
+}
+fn default_tsig_algorithm() -> String {
+    "hmac-sha256".into()
 }

@@ -447,7 +447,7 @@ fn signature_url(url: &Url) -> Url {
 }
 
 /// Accepts the bare base64 key line or a whole minisign `.pub` file.
-fn parse_public_key(key: &str) -> Result<minisign_verify::PublicKey, String> {
+pub(crate) fn parse_public_key(key: &str) -> Result<minisign_verify::PublicKey, String> {
     let line = key
         .lines()
         .map(str::trim)
