@@ -1,15 +1,15 @@
-//! What both network feeds do with a new copy: judge it on its own (readable, few
-//! rejects, not much smaller than the stored copy), then hand it to the compile stage.
+//! What both network feeds share: their context, and handing a new copy to the compile
+//! stage, which judges it (readable, few rejects, not much smaller than the stored copy)
+//! in the same pass that compiles it.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::ListsConfig;
-use crate::feed::guard::{Guard, Refusal, check_rejects, check_shrink, inspect};
+use crate::feed::guard::Refusal;
 use crate::feed::pipeline::{Installed, Pipeline};
 use crate::feed::spec::SourceSpec;
 use crate::feed::state::StateStore;
-use crate::lists::source::SourceReport;
 
 /// What the source tasks share.
 #[derive(Debug)]
@@ -29,49 +29,11 @@ impl FeedCtx {
     }
 }
 
-/// Judges source `index`'s new copy at `candidate` and, if it passes, compiles it in.
-/// The candidate is gone afterwards: stored on success, removed on refusal.
+/// Offers source `index`'s new copy at `candidate`. It is gone afterwards: stored on
+/// success, removed on refusal.
 ///
 /// # Errors
 /// The [`Refusal`] of the first guard that failed.
-pub async fn offer(
-    ctx: &FeedCtx,
-    index: usize,
-    candidate: &Path,
-) -> Result<(SourceReport, Installed), Refusal> {
-    let result = judge(ctx, index, candidate).await;
-    let report = match result {
-        Ok(report) => report,
-        Err(refusal) => {
-            let _ = std::fs::remove_file(candidate);
-            return Err(refusal);
-        }
-    };
-    let installed = ctx.pipeline.submit(index, candidate.to_owned()).await?;
-    Ok((report, installed))
-}
-
-async fn judge(ctx: &FeedCtx, index: usize, candidate: &Path) -> Result<SourceReport, Refusal> {
-    let spec = ctx
-        .spec(index)
-        .ok_or_else(|| Refusal::new(Guard::Compile, format!("no source #{index}")))?;
-    let (path, format) = (candidate.to_owned(), spec.list_format());
-    let report = tokio::task::spawn_blocking(move || inspect(&path, format))
-        .await
-        .unwrap_or_else(|e| Err(Refusal::new(Guard::Unreadable, e.to_string())))?;
-    let feeds = &ctx.lists.feeds;
-    check_rejects(&report, feeds.max_reject_ratio)?;
-    let stored = spec.list_path(&feeds.state_dir);
-    let previous = stored
-        .exists()
-        .then(|| ctx.store.get(&spec.name).entries)
-        .flatten();
-    check_shrink(
-        &format!("source {}", spec.name),
-        report.parse.accepted,
-        previous,
-        feeds.min_keep_ratio,
-        feeds.force,
-    )?;
-    Ok(report)
+pub async fn offer(ctx: &FeedCtx, index: usize, candidate: &Path) -> Result<Installed, Refusal> {
+    ctx.pipeline.submit(index, candidate.to_owned()).await
 }

@@ -91,20 +91,18 @@ pub fn inspect(path: &Path, format: Format) -> Result<SourceReport, Refusal> {
     })
 }
 
-/// Refuses a list whose rejected entries exceed `max_ratio` of its entries (accepted plus
-/// rejected; comments and rules a DNS filter cannot express do not count).
+/// Refuses a list whose `rejected` entries exceed `max_ratio` of its entries (`accepted`
+/// plus `rejected`; comments and rules a DNS filter cannot express do not count).
 ///
 /// # Errors
 /// [`Guard::Rejects`].
-pub fn check_rejects(report: &SourceReport, max_ratio: f64) -> Result<(), Refusal> {
-    let rejected = report.parse.rejected_total();
-    let total = rejected + report.parse.accepted;
+pub fn check_rejects(rejected: u64, accepted: u64, max_ratio: f64) -> Result<(), Refusal> {
+    let total = rejected + accepted;
     if total > 0 && rejected as f64 > max_ratio * total as f64 {
         return Err(Refusal::new(
             Guard::Rejects,
             format!(
-                "{rejected} of {total} entries rejected as invalid, over max_reject_ratio {max_ratio}: not a {} list, or damaged",
-                report.parse.format
+                "{rejected} of {total} entries rejected as invalid, over max_reject_ratio {max_ratio}: the wrong format or a damaged list"
             ),
         ));
     }
@@ -155,8 +153,13 @@ mod tests {
         let p = dir.path().join("l.txt");
         std::fs::write(&p, "# c\na.example\nb.example\na..b\n").unwrap();
         let r = inspect(&p, Format::Domains).unwrap();
-        assert!(check_rejects(&r, 0.5).is_ok());
-        assert_eq!(check_rejects(&r, 0.2).unwrap_err().guard, Guard::Rejects);
+        let (rejected, accepted) = (r.parse.rejected_total(), r.parse.accepted);
+        assert_eq!((rejected, accepted), (1, 2));
+        assert!(check_rejects(rejected, accepted, 0.5).is_ok());
+        assert_eq!(
+            check_rejects(rejected, accepted, 0.2).unwrap_err().guard,
+            Guard::Rejects
+        );
         std::fs::write(&p, "# only comments\n").unwrap();
         assert_eq!(
             inspect(&p, Format::Domains).unwrap_err().guard,

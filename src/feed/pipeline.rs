@@ -17,10 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ListsConfig;
 use crate::feed::guard::{Guard, Refusal, check_shrink};
+use crate::feed::guard::{check_rejects, inspect};
 use crate::feed::state::{StateStore, now_unix, sync_parent, write_atomic};
+use crate::lists::compile::CompileError;
 use crate::lists::compile::{InlineRules, ListSource, compile};
 use crate::lists::load::Blocklist;
-use crate::lists::manifest::{self, Manifest};
+use crate::lists::manifest::{self, Manifest, SourceRecord};
+use crate::lists::source::SourceError;
 use crate::lists::swap::{LiveBlocklist, Reloaded};
 
 /// How long the compile stage waits after the first change for others to join it.
@@ -34,13 +37,20 @@ pub fn compile_lock() -> MutexGuard<'static, ()> {
 }
 
 /// A new list that is serving.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Installed {
     /// Its manifest serial.
     pub serial: u64,
     /// Its entries.
     pub entries: u64,
+    /// What the candidate contributed (format, entries, rejects, SHA-256); `None` when it
+    /// was stored without a compile (at start, before anything serves).
+    pub record: Option<SourceRecord>,
 }
+
+/// Verdicts of one compile: per candidate, and for the list as a whole.
+/// `Ok(None)`: every candidate was refused and nothing else asked for a compile.
+type Verdicts = (HashMap<usize, Refusal>, Result<Option<Manifest>, Refusal>);
 
 enum Request {
     /// Source `index` has a new copy at `file`, waiting for the verdict.
@@ -145,23 +155,41 @@ async fn run(
             match request {
                 Request::Candidate { index, file, done } => {
                     candidates.insert(index, file);
-                    waiters.push(done);
+                    waiters.push((index, done));
                 }
                 Request::Rebuild { why } => whys.push(why),
             }
         }
-        let result = build_and_swap(&ctx, candidates, &whys).await;
-        for done in waiters {
-            let _ = done.send(result.clone());
+        let (mut refused, result) = build_and_swap(&ctx, candidates, &whys).await;
+        for (index, done) in waiters {
+            let verdict = match (refused.remove(&index), &result) {
+                (Some(own), _) => Err(own),
+                (None, Ok(Some((installed, manifest)))) => Ok(Installed {
+                    record: record_of(&ctx.lists, manifest, index),
+                    ..installed.clone()
+                }),
+                (None, Ok(None)) => Err(Refusal::new(Guard::Compile, "nothing was compiled")),
+                (None, Err(refusal)) => Err(refusal.clone()),
+            };
+            let _ = done.send(verdict);
         }
     }
+}
+
+/// What source `index` contributed to `manifest`.
+fn record_of(lists: &ListsConfig, manifest: &Manifest, index: usize) -> Option<SourceRecord> {
+    let path = &lists.sources.get(index)?.path;
+    manifest.sources.iter().find(|r| &r.path == path).cloned()
 }
 
 async fn build_and_swap(
     ctx: &Arc<Ctx>,
     candidates: HashMap<usize, PathBuf>,
     whys: &[String],
-) -> Result<Installed, Refusal> {
+) -> (
+    HashMap<usize, Refusal>,
+    Result<Option<(Installed, Manifest)>, Refusal>,
+) {
     let Some(live) = ctx.live.clone() else {
         return store_only(&ctx.lists, &candidates);
     };
@@ -172,23 +200,24 @@ async fn build_and_swap(
         .map(|s| s.name.as_str())
         .collect();
     let names = names.join(",");
-    let (c, l) = (ctx.clone(), live.clone());
-    let built = tokio::task::spawn_blocking(move || build(&c, &l, &candidates))
+    let (c, l, rebuild) = (ctx.clone(), live.clone(), !whys.is_empty());
+    let (refused, built) = tokio::task::spawn_blocking(move || build(&c, &l, candidates, rebuild))
         .await
         .unwrap_or_else(|e| {
-            Err(Refusal::new(
-                Guard::Compile,
-                format!("compile panicked: {e}"),
-            ))
+            let r = Refusal::new(Guard::Compile, format!("compile panicked: {e}"));
+            (HashMap::new(), Err(r))
         });
     let result = match built {
-        Ok(manifest) => match live.reload().await {
+        Ok(None) => return (refused, Ok(None)),
+        Ok(Some(manifest)) => match live.reload().await {
             Ok(Reloaded::Swapped(serial) | Reloaded::Unchanged(serial)) => {
                 record_path_sources(ctx, &manifest);
-                Ok(Installed {
+                let installed = Installed {
                     serial,
                     entries: manifest.entries,
-                })
+                    record: None,
+                };
+                Ok(Some((installed, manifest)))
             }
             Err(e) => Err(Refusal::new(
                 Guard::Compile,
@@ -198,7 +227,8 @@ async fn build_and_swap(
         Err(refusal) => Err(refusal),
     };
     match &result {
-        Ok(installed) => {
+        Ok(None) => {}
+        Ok(Some((installed, _))) => {
             tracing::info!(
                 sources = %names,
                 changed_files = whys.len(),
@@ -224,32 +254,79 @@ async fn build_and_swap(
             ctx.store.pipeline_refused(refusal);
         }
     }
-    result
+    (refused, result)
 }
 
-/// Before anything serves: the candidates become the stored copies, nothing is compiled.
+/// Before anything serves: each candidate that reads (and passes the reject ratio)
+/// becomes the stored copy; nothing is compiled, the start-up compile does that.
 fn store_only(
     lists: &ListsConfig,
     candidates: &HashMap<usize, PathBuf>,
-) -> Result<Installed, Refusal> {
+) -> (
+    HashMap<usize, Refusal>,
+    Result<Option<(Installed, Manifest)>, Refusal>,
+) {
+    let mut refused = HashMap::new();
+    let mut records = Vec::new();
     for (i, file) in candidates {
-        if let Some(source) = lists.sources.get(*i) {
+        let (Some(source), Some(spec)) = (lists.sources.get(*i), lists.feeds.sources.get(*i))
+        else {
+            continue;
+        };
+        let checked = inspect(file, spec.list_format()).and_then(|report| {
+            check_rejects(
+                report.parse.rejected_total(),
+                report.parse.accepted,
+                lists.feeds.max_reject_ratio,
+            )?;
             std::fs::rename(file, &source.path).map_err(|e| {
-                Refusal::new(
-                    Guard::Compile,
-                    format!(
-                        "cannot store {} as {}: {e}",
-                        file.display(),
-                        source.path.display()
-                    ),
-                )
+                let (from, to) = (file.display(), source.path.display());
+                Refusal::new(Guard::Compile, format!("cannot store {from} as {to}: {e}"))
             })?;
+            Ok(report)
+        });
+        match checked {
+            Ok(report) => records.push(SourceRecord {
+                category: source.category.clone(),
+                path: source.path.clone(),
+                format: report.parse.format.to_string(),
+                sha256: report.sha256,
+                lines: report.parse.lines,
+                accepted: report.parse.accepted,
+                rejected: report
+                    .parse
+                    .rejected
+                    .iter()
+                    .map(|(r, n)| (r.as_str().to_owned(), *n))
+                    .collect(),
+                unsupported: report.parse.unsupported,
+            }),
+            Err(refusal) => {
+                refused.insert(*i, refusal);
+            }
         }
     }
-    Ok(Installed {
+    // Only `sources` is read from this manifest (each candidate's record).
+    let manifest = Manifest {
+        format_version: manifest::FORMAT_VERSION,
+        serial: 0,
+        built_at_unix: 0,
+        categories: Vec::new(),
+        entries: 0,
+        entries_per_category: Default::default(),
+        allow_entries: 0,
+        fst_bytes: 0,
+        fst_crc32c: 0,
+        bloom_bytes: 0,
+        bloom_sha256: String::new(),
+        sources: records,
+    };
+    let installed = Installed {
         serial: 0,
         entries: 0,
-    })
+        record: None,
+    };
+    (refused, Ok(Some((installed, manifest))))
 }
 
 /// `path` sources have no task of their own: their status follows each install.
@@ -293,15 +370,54 @@ fn remove_staging(staging: &Path) {
     }
 }
 
+/// Compiles with the candidates in place; a candidate that is unreadable, has too many
+/// rejects or shrank too much is refused on its own and the rest compiled again without
+/// it. Then the list as a whole is checked, validated and installed.
 fn build(
     ctx: &Ctx,
     live: &LiveBlocklist,
-    candidates: &HashMap<usize, PathBuf>,
-) -> Result<Manifest, Refusal> {
+    mut candidates: HashMap<usize, PathBuf>,
+    rebuild: bool,
+) -> Verdicts {
     let _lock = compile_lock();
+    let mut refused = HashMap::new();
+    loop {
+        match compile_staged(ctx, &candidates) {
+            Err(Staged::Candidate(index, refusal)) => {
+                if let Some(file) = candidates.remove(&index) {
+                    let _ = std::fs::remove_file(file);
+                }
+                refused.insert(index, refusal);
+                if candidates.is_empty() && !rebuild {
+                    // Nothing new left: the serving list already is what would be built.
+                    return (refused, Ok(None));
+                }
+            }
+            Err(Staged::Whole(refusal)) => return (refused, Err(refusal)),
+            Ok((manifest, canonical)) => {
+                let result = install_checked(ctx, live, &candidates, manifest, canonical);
+                return (refused, result.map(Some));
+            }
+        }
+    }
+}
+
+/// Why a staged compile failed: one candidate's fault, or the whole list's.
+enum Staged {
+    Candidate(usize, Refusal),
+    Whole(Refusal),
+}
+
+/// Compiles the sources (candidates in place of their stored copies) into the staging
+/// file and checks each candidate's contribution.
+fn compile_staged(
+    ctx: &Ctx,
+    candidates: &HashMap<usize, PathBuf>,
+) -> Result<(Manifest, Vec<PathBuf>), Staged> {
     let feeds = &ctx.lists.feeds;
     let mut inputs = Vec::new();
     let mut canonical = Vec::new();
+    let mut owners = Vec::new();
     for (i, (source, spec)) in ctx.lists.sources.iter().zip(&feeds.sources).enumerate() {
         let path = candidates
             .get(&i)
@@ -315,14 +431,80 @@ fn build(
             ..source.clone()
         });
         canonical.push(source.path.clone());
+        owners.push(i);
     }
+    let staging = staging_path(&ctx.lists.compiled);
+    let whole = |message: String| {
+        remove_staging(&staging);
+        Staged::Whole(Refusal::new(Guard::Compile, message))
+    };
+    let manifest = match compile(&inputs, &InlineRules::default(), &staging, &mut |_| {}) {
+        Ok(m) => m,
+        Err(CompileError::Source(e)) => {
+            let path = match &e {
+                SourceError::Open { path, .. }
+                | SourceError::Read { path, .. }
+                | SourceError::Empty { path, .. } => path,
+            };
+            let candidate = candidates.iter().find(|(_, f)| *f == path);
+            return Err(match candidate {
+                Some((i, _)) => {
+                    Staged::Candidate(*i, Refusal::new(Guard::Unreadable, e.to_string()))
+                }
+                None => whole(e.to_string()),
+            });
+        }
+        Err(e) => return Err(whole(e.to_string())),
+    };
+    for (record, index) in manifest.sources.iter().zip(&owners) {
+        if !candidates.contains_key(index) {
+            continue;
+        }
+        let Some(spec) = feeds.sources.get(*index) else {
+            continue;
+        };
+        let previous = spec
+            .list_path(&feeds.state_dir)
+            .exists()
+            .then(|| ctx.store.get(&spec.name).entries)
+            .flatten();
+        let judged = check_rejects(
+            record.rejected.values().sum(),
+            record.accepted,
+            feeds.max_reject_ratio,
+        )
+        .and_then(|()| {
+            check_shrink(
+                &format!("source {}", spec.name),
+                record.accepted,
+                previous,
+                feeds.min_keep_ratio,
+                feeds.force,
+            )
+        });
+        if let Err(refusal) = judged {
+            remove_staging(&staging);
+            return Err(Staged::Candidate(*index, refusal));
+        }
+    }
+    Ok((manifest, canonical))
+}
+
+/// The list as a whole: not much smaller than the serving one, valid when loaded; then
+/// the candidates are committed and the staging files installed.
+fn install_checked(
+    ctx: &Ctx,
+    live: &LiveBlocklist,
+    candidates: &HashMap<usize, PathBuf>,
+    mut manifest: Manifest,
+    canonical: Vec<PathBuf>,
+) -> Result<Manifest, Refusal> {
+    let feeds = &ctx.lists.feeds;
     let staging = staging_path(&ctx.lists.compiled);
     let failed = |message: String| {
         remove_staging(&staging);
         Refusal::new(Guard::Compile, message)
     };
-    let mut manifest = compile(&inputs, &InlineRules::default(), &staging, &mut |_| {})
-        .map_err(|e| failed(e.to_string()))?;
     let serving = live.current();
     check_shrink(
         "the compiled list",

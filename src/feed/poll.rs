@@ -12,6 +12,7 @@ use crate::feed::guard::{Guard, Refusal};
 use crate::feed::http::{FeedError, Fetched, HttpFeed, Validators};
 use crate::feed::spec::{SourceSpec, UrlFeed, jittered};
 use crate::feed::state::{candidate_path, now_unix, write_atomic};
+use crate::lists::manifest::SourceRecord;
 
 /// Polls source `index` until `stop`; the first poll is immediate.
 pub async fn run(ctx: Arc<FeedCtx>, index: usize, feed: UrlFeed, stop: CancellationToken) {
@@ -112,11 +113,12 @@ pub async fn poll(ctx: &FeedCtx, index: usize, spec: &SourceSpec, http: &HttpFee
         return;
     }
     match offer(ctx, index, &candidate).await {
-        Ok((report, installed)) => {
+        Ok(installed) => {
+            let (entries, rejected) = counts(installed.record.as_ref());
             tracing::info!(
                 source = %spec.name,
-                entries = report.parse.accepted,
-                rejected = report.parse.rejected_total(),
+                entries,
+                rejected,
                 etag = validators.etag.as_deref().unwrap_or(""),
                 serial = installed.serial,
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -129,11 +131,16 @@ pub async fn poll(ctx: &FeedCtx, index: usize, spec: &SourceSpec, http: &HttpFee
                 s.etag = validators.etag;
                 s.last_modified = validators.last_modified;
                 s.sha256 = Some(sha);
-                s.entries = Some(report.parse.accepted);
-                s.rejected = Some(report.parse.rejected_total());
+                s.entries = Some(entries);
+                s.rejected = Some(rejected);
                 s.updates += 1;
             });
         }
         Err(refusal) => ctx.store.refused(&spec.name, &refusal),
     }
+}
+
+/// Entries and rejected lines of a compiled-in copy.
+pub fn counts(record: Option<&SourceRecord>) -> (u64, u64) {
+    record.map_or((0, 0), |r| (r.accepted, r.rejected.values().sum()))
 }

@@ -197,12 +197,14 @@ async fn check(
         }
     };
     match offer(ctx, index, &candidate).await {
-        Ok((report, installed)) => {
+        Ok(installed) => {
+            let (entries, rejected) = crate::feed::poll::counts(installed.record.as_ref());
+            let sha = installed.record.as_ref().map(|r| r.sha256.clone());
             tracing::info!(
                 source = %spec.name,
                 serial = next.serial,
                 incremental = have.is_some(),
-                entries = report.parse.accepted,
+                entries,
                 list_serial = installed.serial,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "zone update serving"
@@ -212,9 +214,9 @@ async fn check(
                 s.last_success_unix = Some(now);
                 s.last_check_unix = Some(now);
                 s.serial = Some(next.serial);
-                s.sha256 = Some(report.sha256.clone());
-                s.entries = Some(report.parse.accepted);
-                s.rejected = Some(report.parse.rejected_total());
+                s.sha256 = sha;
+                s.entries = Some(entries);
+                s.rejected = Some(rejected);
                 s.updates += 1;
             });
             let (refresh, _) = timers(feed, Some(&next));
