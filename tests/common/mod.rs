@@ -420,19 +420,23 @@ pub async fn slow_upstream(delay: Duration) -> SocketAddr {
     slow_upstream_counted(delay).await.0
 }
 
-/// [`slow_upstream`], also counting the queries it receives.
+/// [`slow_upstream`], also counting the distinct queries (by ID) it receives.
 pub async fn slow_upstream_counted(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
     let s = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let addr = s.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
     let counter = count.clone();
     tokio::spawn(async move {
+        let mut ids = std::collections::HashSet::new();
         let mut buf = [0u8; 4096];
         while let Ok((n, from)) = s.recv_from(&mut buf).await {
             let Ok(q) = Message::from_vec(&buf[..n]) else {
                 continue;
             };
-            counter.fetch_add(1, Ordering::SeqCst);
+            // Count upstream queries, not datagrams: a retransmission keeps its ID.
+            if ids.insert(q.metadata.id) {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
             let s = s.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
