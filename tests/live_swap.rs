@@ -99,6 +99,11 @@ async fn swapping_the_list_under_load_loses_nothing_and_flips_verdicts() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // On a loaded CI box the swaps may finish early: keep the load on until it is real.
+    let since = Instant::now();
+    while sent.load(Ordering::Relaxed) < 1000 && since.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stop.store(true, Ordering::Relaxed);
     for h in load {
         h.await.unwrap();

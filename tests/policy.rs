@@ -212,7 +212,8 @@ async fn rate_limit_triggers_at_the_configured_rate_per_client() {
             _ => ok += 1,
         }
     }
-    assert!((5..=6).contains(&ok), "{ok} answered, {refused} refused");
+    // Burst 5, then 5 per second: a slow sender may earn a token or two more.
+    assert!((5..=7).contains(&ok), "{ok} answered, {refused} refused");
     assert_eq!(ok + refused, 20);
     // Another client is not affected.
     let m = ask("127.0.0.6", &k, "allowed.test.", RecordType::A).await;

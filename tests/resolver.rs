@@ -332,14 +332,10 @@ async fn a_lost_upstream_packet_is_retransmitted() {
     let (lossy, count) = lossy_upstream().await;
     let k = start_kidsafe(&[lossy], NXDOMAIN_MODE, "").await;
     let msg = query_msg("lossy.test.", RecordType::A, true);
-    let started = Instant::now();
+    // Without a retransmission the only copy is lost and the 1 s budget ends in SERVFAIL.
     let m = raw_udp(k.addr, &msg.to_vec().unwrap()).await.unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert_eq!(a_records(&m), [std::net::Ipv4Addr::new(192, 0, 2, 88)]);
-    assert!(
-        started.elapsed() < Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(count.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     k.running.stop().await;
 }
