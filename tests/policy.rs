@@ -260,6 +260,7 @@ async fn block_page_shows_the_category_and_escapes_the_host() {
         + "\n[blockpage]\nlisten = [\"127.0.0.1:0\"]\nreview_url = \"https://report.example/review\"\n";
     let k = start_from_text(dir, &text, None).await;
     let page = k.running.blockpage_addrs[0];
+    kidsafe_dns::feed::http::install_crypto_provider();
     let client = reqwest::Client::builder()
         .local_address(Some("127.0.0.2".parse().unwrap()))
         .build()
