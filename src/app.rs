@@ -327,8 +327,12 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         drain.clone(),
         config.policy.safesearch_ttl,
     );
-    let (mut server, addrs) =
-        server::start(handler, &config.server.listen, config.server.tcp_idle)?;
+    let (mut server, addrs) = server::start(
+        handler,
+        &config.server.listen,
+        config.server.tcp_idle,
+        shutdown.clone(),
+    )?;
 
     let blockpage_addrs = match &config.blockpage {
         Some(bp) => {

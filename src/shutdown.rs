@@ -6,6 +6,7 @@
 //! a closed socket, and it retries elsewhere), queries already inside finish, and only when
 //! none is left (or the grace period ends) are the listeners shut.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -22,6 +23,11 @@ pub struct Drain {
 /// Held while a query is being answered.
 #[derive(Debug)]
 pub struct InFlight<'a>(&'a Drain);
+
+/// [`InFlight`] that owns a handle on its [`Drain`], for a query answered by a task of its
+/// own.
+#[derive(Debug)]
+pub struct InFlightOwned(Arc<Drain>);
 
 impl Drain {
     /// Lets a query in, unless shutdown has begun.
@@ -61,6 +67,22 @@ impl Drain {
         };
         let _ = tokio::time::timeout(grace, wait).await;
         self.inflight()
+    }
+}
+
+impl InFlight<'_> {
+    /// The same query, now counted by an owned guard; `drain` must be the drain this guard
+    /// came from (else the other drain is the one left).
+    pub fn into_owned(self, drain: Arc<Drain>) -> InFlightOwned {
+        debug_assert!(std::ptr::eq(self.0, &*drain));
+        std::mem::forget(self);
+        InFlightOwned(drain)
+    }
+}
+
+impl Drop for InFlightOwned {
+    fn drop(&mut self) {
+        self.0.leave();
     }
 }
 

@@ -1,7 +1,13 @@
-//! The request handler: hickory `Request` in, a decision from [`crate::policy::decide`],
-//! then a sinkhole, a SafeSearch CNAME or the upstream's reply out. This file only
-//! translates between hickory's types and the decisions made elsewhere.
+//! The request handler: a question in, a decision from [`crate::policy::decide`], then a
+//! sinkhole, a SafeSearch CNAME or the upstream's reply out, as a hickory-proto [`Message`]
+//! whose question section the transport fills in.
+//!
+//! [`Handler::step`] decides without waiting: it answers everything it can (blocks,
+//! refusals, errors, SafeSearch CNAMEs, fresh cache hits) and hands back a [`Pending`] only
+//! when upstream must be asked; [`Handler::finish`] does that part. The UDP fast path
+//! ([`super::udp`]) and hickory's `RequestHandler` (TCP) both go through these two.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::{Edns, Header, Message, Metadata, OpCode, Query, ResponseCode};
@@ -21,13 +27,58 @@ use crate::shutdown::Drain;
 use crate::upstream::forwarder::{EDNS_PAYLOAD, QueryFlags};
 use crate::upstream::resolve::{Resolved, Resolver};
 
-/// Answers every query: policy first, then sinkhole, SafeSearch or upstream.
+/// Answers every query: policy first, then sinkhole, SafeSearch or upstream. Cloning is
+/// cheap (shared parts behind `Arc`s).
+#[derive(Clone)]
 pub struct Handler {
     lists: Arc<LiveBlocklist>,
     resolver: Resolver,
     policy: Arc<Policy>,
-    drain: Arc<Drain>,
+    pub(super) drain: Arc<Drain>,
     safesearch_ttl: u32,
+}
+
+/// A query as either transport decoded it.
+pub struct Question<'a> {
+    /// The request's header fields.
+    pub metadata: &'a Metadata,
+    /// The request's OPT record, if any.
+    pub edns: Option<&'a Edns>,
+    /// The single question with the client's spelling and its lowercased name, or `None`
+    /// when the request does not carry exactly one question.
+    pub query: Option<(&'a Query, &'a Name)>,
+    /// The client's address.
+    pub client: IpAddr,
+}
+
+/// What [`Handler::step`] decided.
+pub enum Step {
+    /// Send this reply (its question section is left to the transport).
+    Reply(Message),
+    /// Send nothing (a refused client with `refuse_action = "drop"`).
+    Drop,
+    /// The answer needs upstream: pass this to [`Handler::finish`].
+    Upstream(Box<Pending>),
+}
+
+/// A question waiting on upstream, with everything decided so far; owns its data so it can
+/// move to a task of its own.
+pub struct Pending {
+    /// The client's question.
+    original: Query,
+    /// What upstream is asked (the SafeSearch target, or the client's question).
+    ask: Query,
+    flags: QueryFlags,
+    /// A SafeSearch CNAME to put before the upstream's answers.
+    prefix: Option<Record>,
+    /// Held for the whole query: a swap mid-query cannot change its verdict.
+    list: Arc<Blocklist>,
+    /// Index of the client's group in [`Policy::groups`].
+    group: usize,
+    /// The group's categories when the query arrived (for CNAME cloaking).
+    mask: u32,
+    metadata: Metadata,
+    edns: Option<Edns>,
 }
 
 impl Handler {
@@ -50,10 +101,10 @@ impl Handler {
 }
 
 /// The OPT record of our reply: present when the client sent one (RFC 6891), advertising
-/// at most 1232 bytes, which also caps what hickory writes over UDP (it truncates with TC=1
-/// beyond it).
-fn reply_edns(request: &Request) -> Option<Edns> {
-    let theirs = request.edns.as_ref()?;
+/// at most 1232 bytes, which also caps what a UDP reply may take (beyond it the reply is
+/// truncated with TC=1).
+fn reply_edns(theirs: Option<&Edns>) -> Option<Edns> {
+    let theirs = theirs?;
     let mut edns = Edns::new();
     edns.set_max_payload(theirs.max_payload().clamp(512, EDNS_PAYLOAD));
     edns.set_dnssec_ok(theirs.flags().dnssec_ok);
@@ -96,188 +147,227 @@ fn fallback_info(request: &Request, code: ResponseCode) -> ResponseInfo {
     .into()
 }
 
-fn reply_metadata(request: &Request, code: ResponseCode) -> Metadata {
-    let mut metadata = Metadata::response_from_request(&request.metadata);
+fn reply_metadata(request: &Metadata, code: ResponseCode) -> Metadata {
+    let mut metadata = Metadata::response_from_request(request);
     metadata.response_code = code;
     metadata.recursion_available = true;
     metadata
 }
 
-impl Handler {
-    async fn send<R: ResponseHandler>(
-        request: &Request,
-        mut response: R,
-        metadata: Metadata,
-        edns: Option<Edns>,
-        answers: &[Record],
-        authorities: &[Record],
-        additionals: &[Record],
-    ) -> ResponseInfo {
-        let mut builder = MessageResponseBuilder::new(&request.queries, None);
-        if let Some(e) = edns.as_ref() {
-            builder.edns(e);
-        }
-        let code = metadata.response_code;
-        let message = builder.build(
-            metadata,
-            answers.iter(),
-            authorities.iter(),
-            [].iter(),
-            additionals.iter(),
-        );
-        match response.send_response(message).await {
-            Ok(info) => info,
-            Err(error) => {
-                tracing::debug!(%error, "could not send the response");
-                fallback_info(request, code)
-            }
-        }
-    }
+/// A reply without a question section: the transport adds the client's.
+fn message(metadata: Metadata, edns: Option<Edns>) -> Message {
+    let mut m = Message::new(metadata.id, metadata.message_type, metadata.op_code);
+    m.metadata = metadata;
+    m.edns = edns;
+    m
+}
 
-    async fn send_error<R: ResponseHandler>(
-        request: &Request,
-        response: R,
-        code: ResponseCode,
-        ede: Option<(EdeCode, &str)>,
-    ) -> ResponseInfo {
-        let mut edns = reply_edns(request);
-        if let Some((c, text)) = ede {
-            edns = with_ede(edns, c, text);
-        }
-        let md = reply_metadata(request, code);
-        Self::send(request, response, md, edns, &[], &[], &[]).await
+fn error(
+    request: &Metadata,
+    edns: Option<&Edns>,
+    code: ResponseCode,
+    ede: Option<(EdeCode, &str)>,
+) -> Message {
+    let mut edns = reply_edns(edns);
+    if let Some((c, text)) = ede {
+        edns = with_ede(edns, c, text);
     }
+    message(reply_metadata(request, code), edns)
+}
 
-    /// The sinkhole reply for a blocked name, in the group's mode, with the EDE `code`.
-    async fn send_block<R: ResponseHandler>(
-        request: &Request,
-        response: R,
-        query: &Query,
-        list: &Blocklist,
-        group: &Group,
-        verdict: &Verdict,
-        code: EdeCode,
-    ) -> ResponseInfo {
-        let listed = verdict.rule.as_ref().map_or("", |r| r.name.as_str());
-        let serial = list.manifest().serial as u32;
-        let hole = group
-            .sinkhole
-            .build(query.name(), query.query_type(), listed, serial);
-        let mut metadata = reply_metadata(request, hole.rcode);
-        metadata.authoritative = true;
-        let text = match code {
-            EdeCode::Filtered => format!("blocked: deny list ({})", group.label()),
-            _ => {
-                let categories = list.manifest().category_names(verdict.categories);
-                block_text(&categories).replace("(kidsafe-dns)", &format!("({})", group.label()))
-            }
-        };
-        let edns = with_ede(reply_edns(request), code, &text);
-        let soa: Vec<Record> = hole.soa.into_iter().collect();
-        Self::send(request, response, metadata, edns, &hole.answers, &soa, &[]).await
+/// The sinkhole reply for a blocked name, in the group's mode, with the EDE `code`.
+fn block(
+    request: &Metadata,
+    edns: Option<Edns>,
+    query: &Query,
+    list: &Blocklist,
+    group: &Group,
+    verdict: &Verdict,
+    code: EdeCode,
+) -> Message {
+    let listed = verdict.rule.as_ref().map_or("", |r| r.name.as_str());
+    let serial = list.manifest().serial as u32;
+    let hole = group
+        .sinkhole
+        .build(query.name(), query.query_type(), listed, serial);
+    let mut metadata = reply_metadata(request, hole.rcode);
+    metadata.authoritative = true;
+    let text = match code {
+        EdeCode::Filtered => format!("blocked: deny list ({})", group.label()),
+        _ => {
+            let categories = list.manifest().category_names(verdict.categories);
+            block_text(&categories).replace("(kidsafe-dns)", &format!("({})", group.label()))
+        }
+    };
+    let mut m = message(metadata, with_ede(edns, code, &text));
+    m.answers = hole.answers;
+    m.authorities = hole.soa.into_iter().collect();
+    m
+}
+
+/// Upstream failed: SERVFAIL with EDE 22, never silence.
+fn unreachable(request: &Metadata, edns: Option<Edns>) -> Message {
+    let text = "no upstream answered (kidsafe-dns)";
+    let edns = with_ede(edns, EdeCode::NoReachableAuthority, text);
+    message(reply_metadata(request, ResponseCode::ServFail), edns)
+}
+
+/// Relays an upstream reply: RCODE, sections, AD bit and TTLs as the upstream sent them.
+fn forwarded(
+    request: &Metadata,
+    mut edns: Option<Edns>,
+    resolved: Resolved,
+    prefix: Option<Record>,
+) -> Message {
+    let reply = resolved.message;
+    let mut metadata = reply_metadata(request, reply.metadata.response_code);
+    metadata.authentic_data = reply.metadata.authentic_data;
+    // Pass the upstream's own Extended DNS Errors on (e.g. a DNSSEC failure reason).
+    if let (Some(ours), Some(theirs)) = (edns.as_mut(), reply.edns.as_ref())
+        && let Some(ede) = theirs.option(EdnsCode::Unknown(EDE_OPTION))
+    {
+        ours.options_mut().insert(ede.clone());
     }
-
-    /// Upstream failed: SERVFAIL with EDE 22, never silence.
-    async fn send_unreachable<R: ResponseHandler>(request: &Request, response: R) -> ResponseInfo {
-        let text = "no upstream answered (kidsafe-dns)";
-        Self::send_error(
-            request,
-            response,
-            ResponseCode::ServFail,
-            Some((EdeCode::NoReachableAuthority, text)),
-        )
-        .await
-    }
-
-    /// Relays an upstream reply: RCODE, sections, AD bit and TTLs as the upstream sent them.
-    async fn send_forwarded<R: ResponseHandler>(
-        request: &Request,
-        response: R,
-        resolved: &Resolved,
-        prefix: &[Record],
-    ) -> ResponseInfo {
-        let reply = &resolved.message;
-        let mut metadata = reply_metadata(request, reply.metadata.response_code);
-        metadata.authentic_data = reply.metadata.authentic_data;
-        let mut edns = reply_edns(request);
-        // Pass the upstream's own Extended DNS Errors on (e.g. a DNSSEC failure reason).
-        if let (Some(ours), Some(theirs)) = (edns.as_mut(), reply.edns.as_ref())
-            && let Some(ede) = theirs.option(EdnsCode::Unknown(EDE_OPTION))
-        {
-            ours.options_mut().insert(ede.clone());
-        }
-        if resolved.stale {
-            edns = with_ede(
-                edns,
-                EdeCode::StaleAnswer,
-                "upstream unreachable, answer from cache (kidsafe-dns)",
-            );
-        }
-        if prefix.is_empty() {
-            return Self::send(
-                request,
-                response,
-                metadata,
-                edns,
-                &reply.answers,
-                &reply.authorities,
-                &reply.additionals,
-            )
-            .await;
-        }
-        let answers: Vec<Record> = prefix.iter().chain(&reply.answers).cloned().collect();
-        Self::send(
-            request,
-            response,
-            metadata,
+    if resolved.stale {
+        edns = with_ede(
             edns,
-            &answers,
-            &reply.authorities,
-            &reply.additionals,
-        )
-        .await
+            EdeCode::StaleAnswer,
+            "upstream unreachable, answer from cache (kidsafe-dns)",
+        );
+    }
+    let mut m = message(metadata, edns);
+    m.answers = match prefix {
+        Some(cname) => std::iter::once(cname).chain(reply.answers).collect(),
+        None => reply.answers,
+    };
+    m.authorities = reply.authorities;
+    m.additionals = reply.additionals;
+    m
+}
+
+impl Handler {
+    /// Everything that can be answered without waiting; see [`Step`]. The caller holds the
+    /// drain guard (shutdown) for as long as the query is being answered.
+    pub fn step(&self, q: &Question<'_>) -> Step {
+        let request = q.metadata;
+        match self.policy.admit(q.client) {
+            Admission::Admit => {}
+            Admission::NotAllowed(RefuseAction::Refuse) => {
+                let ede = (
+                    EdeCode::Prohibited,
+                    "not allowed to use this resolver (kidsafe-dns)",
+                );
+                return Step::Reply(error(request, q.edns, ResponseCode::Refused, Some(ede)));
+            }
+            Admission::RateLimited(RefuseAction::Refuse) => {
+                let ede = (EdeCode::Prohibited, "rate limited (kidsafe-dns)");
+                return Step::Reply(error(request, q.edns, ResponseCode::Refused, Some(ede)));
+            }
+            Admission::NotAllowed(RefuseAction::Drop)
+            | Admission::RateLimited(RefuseAction::Drop) => return Step::Drop,
+        }
+        if request.op_code != OpCode::Query {
+            return Step::Reply(error(request, q.edns, ResponseCode::NotImp, None));
+        }
+        let Some((query, name)) = q.query else {
+            // Not exactly one question.
+            return Step::Reply(error(request, q.edns, ResponseCode::FormErr, None));
+        };
+        let list = self.lists.current();
+        let group = self.policy.group_for(q.client);
+        let outcome = self
+            .policy
+            .decide(group, &list, || name.iter(), || name.to_string());
+        let flags = QueryFlags {
+            dnssec_ok: q.edns.is_some_and(|e| e.flags().dnssec_ok),
+            checking_disabled: request.checking_disabled,
+        };
+        let edns = reply_edns(q.edns);
+        let (ask, prefix) = match outcome {
+            Outcome::Blocked(v) => {
+                let m = block(request, edns, query, &list, group, &v, EdeCode::Blocked);
+                return Step::Reply(m);
+            }
+            Outcome::Filtered(v) => {
+                let m = block(request, edns, query, &list, group, &v, EdeCode::Filtered);
+                return Step::Reply(m);
+            }
+            Outcome::SafeSearch(target) => {
+                let Ok(mut target) = Name::from_ascii(target) else {
+                    return Step::Reply(error(request, q.edns, ResponseCode::ServFail, None));
+                };
+                target.set_fqdn(true);
+                let cname = Record::from_rdata(
+                    query.name().clone(),
+                    self.safesearch_ttl,
+                    RData::CNAME(CNAME(target.clone())),
+                );
+                if query.query_type() == RecordType::CNAME {
+                    let mut m = message(reply_metadata(request, ResponseCode::NoError), edns);
+                    m.answers.push(cname);
+                    return Step::Reply(m);
+                }
+                let mut ask = query.clone();
+                ask.set_name(target);
+                (ask, Some(cname))
+            }
+            Outcome::Forward => (query.clone(), None),
+        };
+        let groups = self.policy.groups();
+        let index = groups
+            .iter()
+            .position(|g| std::ptr::eq(g, group))
+            .unwrap_or(groups.len() - 1);
+        let pending = Pending {
+            original: query.clone(),
+            mask: self.policy.mask(group, list.manifest()),
+            ask,
+            flags,
+            prefix,
+            list,
+            group: index,
+            metadata: *request,
+            edns,
+        };
+        match self.resolver.cached(&pending.ask, flags) {
+            Some(resolved) => Step::Reply(self.conclude(pending, resolved)),
+            None => Step::Upstream(Box::new(pending)),
+        }
     }
 
-    /// SafeSearch: answer `query` with a CNAME to `target` and the target's records.
-    async fn send_safesearch<R: ResponseHandler>(
-        &self,
-        request: &Request,
-        response: R,
-        query: &Query,
-        target: &str,
-        flags: QueryFlags,
-    ) -> ResponseInfo {
-        let Ok(mut target) = Name::from_ascii(target) else {
-            return Self::send_error(request, response, ResponseCode::ServFail, None).await;
-        };
-        target.set_fqdn(true);
-        let cname = Record::from_rdata(
-            query.name().clone(),
-            self.safesearch_ttl,
-            RData::CNAME(CNAME(target.clone())),
-        );
-        if query.query_type() == RecordType::CNAME {
-            let md = reply_metadata(request, ResponseCode::NoError);
-            return Self::send(
-                request,
-                response,
-                md,
-                reply_edns(request),
-                &[cname],
-                &[],
-                &[],
-            )
-            .await;
-        }
-        let mut q = query.clone();
-        q.set_name(target);
-        match self.resolver.resolve(&q, flags).await {
-            Ok(reply) => Self::send_forwarded(request, response, &reply, &[cname]).await,
+    /// The part of an answer that waits on upstream (or on a coalesced fetch).
+    pub async fn finish(&self, pending: Box<Pending>) -> Message {
+        match self.resolver.resolve(&pending.ask, pending.flags).await {
+            Ok(resolved) => self.conclude(*pending, resolved),
             Err(error) => {
-                tracing::warn!(%error, "upstream unreachable for a SafeSearch target");
-                Self::send_unreachable(request, response).await
+                tracing::warn!(%error, "upstream unreachable");
+                unreachable(&pending.metadata, pending.edns)
             }
         }
+    }
+
+    /// An upstream (or cached) reply to the client: blocked if its CNAME chain leads to a
+    /// listed name, relayed otherwise.
+    fn conclude(&self, p: Pending, resolved: Resolved) -> Message {
+        // SafeSearch targets are not checked against the list: the operator chose them.
+        if p.prefix.is_none()
+            && let Some(verdict) = blocked_in_chain(&p.list, p.mask, &resolved.message)
+        {
+            let groups = self.policy.groups();
+            let group = groups.get(p.group).or(groups.last());
+            if let Some(group) = group {
+                return block(
+                    &p.metadata,
+                    p.edns,
+                    &p.original,
+                    &p.list,
+                    group,
+                    &verdict,
+                    EdeCode::Blocked,
+                );
+            }
+        }
+        forwarded(&p.metadata, p.edns, resolved, p.prefix)
     }
 }
 
@@ -286,103 +376,44 @@ impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
-        response: R,
+        mut response: R,
     ) -> ResponseInfo {
         let Some(_inflight) = self.drain.enter() else {
             // Shutting down: drop it; the client retries another server.
             return fallback_info(request, ResponseCode::Refused);
         };
-        let client = request.src().ip();
-        match self.policy.admit(client) {
-            Admission::Admit => {}
-            Admission::NotAllowed(RefuseAction::Refuse) => {
-                let ede = Some((
-                    EdeCode::Prohibited,
-                    "not allowed to use this resolver (kidsafe-dns)",
-                ));
-                return Self::send_error(request, response, ResponseCode::Refused, ede).await;
-            }
-            Admission::RateLimited(RefuseAction::Refuse) => {
-                let ede = Some((EdeCode::Prohibited, "rate limited (kidsafe-dns)"));
-                return Self::send_error(request, response, ResponseCode::Refused, ede).await;
-            }
-            Admission::NotAllowed(RefuseAction::Drop)
-            | Admission::RateLimited(RefuseAction::Drop) => {
-                return fallback_info(request, ResponseCode::Refused);
-            }
-        }
-        if request.metadata.op_code != OpCode::Query {
-            return Self::send_error(request, response, ResponseCode::NotImp, None).await;
-        }
-        let Ok(info) = request.request_info() else {
-            // Not exactly one question.
-            return Self::send_error(request, response, ResponseCode::FormErr, None).await;
+        let info = request.request_info().ok();
+        let question = Question {
+            metadata: &request.metadata,
+            edns: request.edns.as_ref(),
+            query: info
+                .as_ref()
+                .map(|i| (i.query.original(), &**i.query.name())),
+            client: request.src().ip(),
         };
-        let query = info.query.original();
-        // Hold this list for the whole query: a swap mid-query cannot change its verdict.
-        let list = self.lists.current();
-        let group = self.policy.group_for(client);
-        let name = info.query.name();
-        let outcome = self
-            .policy
-            .decide(group, &list, || name.iter(), || name.to_string());
-        let flags = QueryFlags {
-            dnssec_ok: request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
-            checking_disabled: request.metadata.checking_disabled,
+        let reply = match self.step(&question) {
+            Step::Reply(m) => m,
+            Step::Drop => return fallback_info(request, ResponseCode::Refused),
+            Step::Upstream(p) => self.finish(p).await,
         };
-        match outcome {
-            Outcome::Blocked(v) => {
-                return Self::send_block(
-                    request,
-                    response,
-                    query,
-                    &list,
-                    group,
-                    &v,
-                    EdeCode::Blocked,
-                )
-                .await;
-            }
-            Outcome::Filtered(v) => {
-                return Self::send_block(
-                    request,
-                    response,
-                    query,
-                    &list,
-                    group,
-                    &v,
-                    EdeCode::Filtered,
-                )
-                .await;
-            }
-            Outcome::SafeSearch(target) => {
-                return self
-                    .send_safesearch(request, response, query, target, flags)
-                    .await;
-            }
-            Outcome::Forward => {}
+        let mut builder = MessageResponseBuilder::new(&request.queries, None);
+        if let Some(e) = reply.edns.as_ref() {
+            builder.edns(e);
         }
-
-        let reply = match self.resolver.resolve(query, flags).await {
-            Ok(reply) => reply,
+        let code = reply.metadata.response_code;
+        let message = builder.build(
+            reply.metadata,
+            reply.answers.iter(),
+            reply.authorities.iter(),
+            [].iter(),
+            reply.additionals.iter(),
+        );
+        match response.send_response(message).await {
+            Ok(info) => info,
             Err(error) => {
-                tracing::warn!(%error, "upstream unreachable");
-                return Self::send_unreachable(request, response).await;
+                tracing::debug!(%error, "could not send the response");
+                fallback_info(request, code)
             }
-        };
-        let mask = self.policy.mask(group, list.manifest());
-        if let Some(verdict) = blocked_in_chain(&list, mask, &reply.message) {
-            return Self::send_block(
-                request,
-                response,
-                query,
-                &list,
-                group,
-                &verdict,
-                EdeCode::Blocked,
-            )
-            .await;
         }
-        Self::send_forwarded(request, response, &reply, &[]).await
     }
 }

@@ -42,6 +42,37 @@ impl Resolver {
         self.cache.as_ref()
     }
 
+    /// A fresh cache hit for `query`, without waiting (a background refresh is started when
+    /// the entry is due for prefetch). `None`: a miss or an expired entry, ask
+    /// [`Resolver::resolve`]. Must be called within a tokio runtime.
+    pub fn cached(&self, query: &Query, flags: QueryFlags) -> Option<Resolved> {
+        let cache = self.cache.as_ref()?;
+        let key = key_of(query, flags);
+        match cache.get(&key) {
+            Cached::Fresh { message, prefetch } => {
+                self.maybe_prefetch(prefetch, key, query, flags);
+                Some(Resolved {
+                    message,
+                    stale: false,
+                })
+            }
+            Cached::Stale(_) | Cached::Miss => None,
+        }
+    }
+
+    /// Refreshes `key` in the background when the cache asked for it and prefetch is on.
+    fn maybe_prefetch(&self, due: bool, key: CacheKey, query: &Query, flags: QueryFlags) {
+        if !(due && self.prefetch) {
+            return;
+        }
+        let (me, query) = (self.clone(), query.clone());
+        tokio::spawn(async move {
+            if let Some(cache) = &me.cache {
+                let _ = fetch(cache, &me.forwarder, &key, &query, flags).await;
+            }
+        });
+    }
+
     /// The upstream reply for `query`.
     ///
     /// # Errors
@@ -63,18 +94,10 @@ impl Resolver {
                 .map(fresh)
                 .map_err(Arc::new);
         };
-        let key =
-            CacheKey::new(query, flags.dnssec_ok).with_checking_disabled(flags.checking_disabled);
+        let key = key_of(query, flags);
         match cache.get(&key) {
             Cached::Fresh { message, prefetch } => {
-                if prefetch && self.prefetch {
-                    let (me, key, query) = (self.clone(), key.clone(), query.clone());
-                    tokio::spawn(async move {
-                        if let Some(cache) = &me.cache {
-                            let _ = fetch(cache, &me.forwarder, &key, &query, flags).await;
-                        }
-                    });
-                }
+                self.maybe_prefetch(prefetch, key, query, flags);
                 Ok(fresh(message))
             }
             Cached::Stale(old) => match fetch(cache, &self.forwarder, &key, query, flags).await {
@@ -89,6 +112,10 @@ impl Resolver {
                 .map(fresh),
         }
     }
+}
+
+fn key_of(query: &Query, flags: QueryFlags) -> CacheKey {
+    CacheKey::new(query, flags.dnssec_ok).with_checking_disabled(flags.checking_disabled)
 }
 
 /// One upstream query per key at a time; the result is cached when cacheable.
