@@ -314,6 +314,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         .await
         .map_err(|e| StartError::Listen(std::io::Error::other(e)))??;
     let policy = Arc::new(policy);
+    policy.spawn_refusal_log(shutdown.clone());
     let cache = config
         .cache
         .as_ref()
@@ -411,7 +412,9 @@ fn spawn_sighup(
                 let Some(own) = &live.own else { continue };
                 let (cfg, g) = (config.clone(), group.clone());
                 match tokio::task::spawn_blocking(move || compile_group(&cfg, &g)).await {
-                    Ok(Ok(_)) => own.reload_logged("SIGHUP").await,
+                    Ok(Ok(_)) => {
+                        own.reload_logged("SIGHUP").await;
+                    }
                     Ok(Err(error)) => {
                         tracing::error!(group = %group.name, %error, "group list recompile failed")
                     }

@@ -71,25 +71,32 @@ impl LiveBlocklist {
         Ok(Reloaded::Swapped(serial))
     }
 
-    /// Reloads, logging the outcome; used by the watcher and SIGHUP.
-    pub async fn reload_logged(&self, why: &str) {
+    /// Reloads, logging the outcome; used by the watcher and SIGHUP. False when the new
+    /// file was refused.
+    pub async fn reload_logged(&self, why: &str) -> bool {
         match self.reload().await {
             Ok(Reloaded::Swapped(serial)) => {
                 let list = self.current();
                 tracing::info!(why, serial, entries = list.len(), "blocklist swapped in");
+                true
             }
             Ok(Reloaded::Unchanged(serial)) => {
                 tracing::debug!(why, serial, "blocklist unchanged");
+                true
             }
             Err(error) => {
                 tracing::error!(why, %error, "new blocklist rejected, the old one keeps serving");
+                false
             }
         }
     }
 
-    /// Watches the compiled file's directory and reloads when the FST or its manifest
-    /// changes, until `stop` is cancelled. Bursts of events (a compile renames two files)
-    /// are coalesced into one reload after `settle`.
+    /// Watches the compiled file's directory and reloads when its manifest changes, until
+    /// `stop` is cancelled. Only the manifest is watched: it is renamed into place last, so
+    /// when it changes the FST and filter it describes are already there (reacting to the
+    /// FST's own rename could load a new FST against the old manifest and then miss the
+    /// manifest's event). Bursts are coalesced into one reload after `settle`; a reload
+    /// that fails (files copied in by hand in another order) is retried once a little later.
     ///
     /// # Errors
     /// The watcher could not be set up (e.g. the directory does not exist).
@@ -99,7 +106,7 @@ impl LiveBlocklist {
         stop: CancellationToken,
     ) -> notify::Result<tokio::task::JoinHandle<()>> {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let watched = [self.path.clone(), manifest::path_for(&self.path)];
+        let watched = [manifest::path_for(&self.path)];
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 if let Ok(event) = event
@@ -127,7 +134,11 @@ impl LiveBlocklist {
                 // Coalesce the burst, then reload once.
                 tokio::time::sleep(settle).await;
                 while rx.try_recv().is_ok() {}
-                me.reload_logged("file changed").await;
+                if !me.reload_logged("file changed").await {
+                    tokio::time::sleep(settle * 5).await;
+                    while rx.try_recv().is_ok() {}
+                    me.reload_logged("file changed (retry)").await;
+                }
             }
         }))
     }
