@@ -26,20 +26,40 @@ fn benches(c: &mut Criterion) {
     let mut groups: Vec<Vec<IpNet>> = (0u32..10_000)
         .map(|i| {
             let v4 = IpNet::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i << 8))), 24).unwrap();
-            let v6 = IpNet::new(IpAddr::V6(Ipv6Addr::new(0x2001, 0x0db8, i as u16, 0, 0, 0, 0, 0)), 48).unwrap();
+            let v6 = IpNet::new(
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0x0db8, i as u16, 0, 0, 0, 0, 0)),
+                48,
+            )
+            .unwrap();
             vec![v4, v6]
         })
         .collect();
-    groups.push(vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::/32".parse().unwrap()]);
+    groups.push(vec![
+        "10.0.0.0/8".parse().unwrap(),
+        "2001:db8::/32".parse().unwrap(),
+    ]);
     let table = GroupTable::new(&groups).unwrap();
     let mut seed = 0x1234_5678_9abc_def0;
     let v4: Vec<IpAddr> = (0..4096)
-        .map(|_| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (xorshift(&mut seed) as u32 & 0x00ff_ffff))))
+        .map(|_| {
+            IpAddr::V4(Ipv4Addr::from(
+                0x0a00_0000 | (xorshift(&mut seed) as u32 & 0x00ff_ffff),
+            ))
+        })
         .collect();
     let v6: Vec<IpAddr> = (0..4096)
         .map(|_| {
             let r = xorshift(&mut seed);
-            IpAddr::V6(Ipv6Addr::new(0x2001, 0x0db8, r as u16, (r >> 16) as u16, 0, 0, 0, (r >> 32) as u16))
+            IpAddr::V6(Ipv6Addr::new(
+                0x2001,
+                0x0db8,
+                r as u16,
+                (r >> 16) as u16,
+                0,
+                0,
+                0,
+                (r >> 32) as u16,
+            ))
         })
         .collect();
     let mut i = 0;
