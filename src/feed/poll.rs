@@ -122,7 +122,12 @@ pub async fn poll(ctx: &FeedCtx, index: usize, spec: &SourceSpec, http: &HttpFee
                 etag = validators.etag.as_deref().unwrap_or(""),
                 serial = installed.serial,
                 elapsed_ms = started.elapsed().as_millis() as u64,
-                "feed update serving"
+                "{}",
+                if installed.serial == 0 {
+                    "feed copy stored for the first compile"
+                } else {
+                    "feed update serving"
+                }
             );
             ctx.store.update(&spec.name, |s| {
                 let now = now_unix();
