@@ -52,6 +52,12 @@ pub struct Installed {
 /// `Ok(None)`: every candidate was refused and nothing else asked for a compile.
 type Verdicts = (HashMap<usize, Refusal>, Result<Option<Manifest>, Refusal>);
 
+/// Per-candidate refusals, and the installed list (if any) or why the whole compile failed.
+type Outcome = (
+    HashMap<usize, Refusal>,
+    Result<Option<(Installed, Manifest)>, Refusal>,
+);
+
 enum Request {
     /// Source `index` has a new copy at `file`, waiting for the verdict.
     Candidate {
@@ -186,10 +192,7 @@ async fn build_and_swap(
     ctx: &Arc<Ctx>,
     candidates: HashMap<usize, PathBuf>,
     whys: &[String],
-) -> (
-    HashMap<usize, Refusal>,
-    Result<Option<(Installed, Manifest)>, Refusal>,
-) {
+) -> Outcome {
     let Some(live) = ctx.live.clone() else {
         return store_only(&ctx.lists, &candidates);
     };
@@ -259,13 +262,7 @@ async fn build_and_swap(
 
 /// Before anything serves: each candidate that reads (and passes the reject ratio)
 /// becomes the stored copy; nothing is compiled, the start-up compile does that.
-fn store_only(
-    lists: &ListsConfig,
-    candidates: &HashMap<usize, PathBuf>,
-) -> (
-    HashMap<usize, Refusal>,
-    Result<Option<(Installed, Manifest)>, Refusal>,
-) {
+fn store_only(lists: &ListsConfig, candidates: &HashMap<usize, PathBuf>) -> Outcome {
     let mut refused = HashMap::new();
     let mut records = Vec::new();
     for (i, file) in candidates {
