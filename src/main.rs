@@ -163,7 +163,7 @@ fn compile_cmd(
     let mut default_out = None;
     if let Some(path) = config_path {
         let config = config::load(&path)?;
-        sources.extend(config.lists.sources.iter().cloned());
+        sources.extend(config.lists.available_sources());
         default_out = Some(config.lists.compiled.clone());
     }
     for spec in &lists {
