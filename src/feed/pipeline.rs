@@ -283,21 +283,7 @@ fn store_only(lists: &ListsConfig, candidates: &HashMap<usize, PathBuf>) -> Outc
             Ok(report)
         });
         match checked {
-            Ok(report) => records.push(SourceRecord {
-                category: source.category.clone(),
-                path: source.path.clone(),
-                format: report.parse.format.to_string(),
-                sha256: report.sha256,
-                lines: report.parse.lines,
-                accepted: report.parse.accepted,
-                rejected: report
-                    .parse
-                    .rejected
-                    .iter()
-                    .map(|(r, n)| (r.as_str().to_owned(), *n))
-                    .collect(),
-                unsupported: report.parse.unsupported,
-            }),
+            Ok(report) => records.push(crate::lists::compile::source_record(source, &report)),
             Err(refusal) => {
                 refused.insert(*i, refusal);
             }

@@ -163,21 +163,7 @@ pub fn compile(
             keys.push(&rule, bit);
         })?;
         progress(Progress::SourceDone(source, &report));
-        records.push(SourceRecord {
-            category: source.category.clone(),
-            path: source.path.clone(),
-            format: report.parse.format.to_string(),
-            sha256: report.sha256.clone(),
-            lines: report.parse.lines,
-            accepted: report.parse.accepted,
-            rejected: report
-                .parse
-                .rejected
-                .iter()
-                .map(|(r, n)| (r.as_str().to_owned(), *n))
-                .collect(),
-            unsupported: report.parse.unsupported,
-        });
+        records.push(source_record(source, &report));
     }
     for (category, rule) in &inline.rules {
         keys.push(rule, bit_of(category));
@@ -288,6 +274,25 @@ pub fn compile(
         let _ = fs::remove_file(temp_path(&manifest::bloom_path_for(out)));
     }
     result
+}
+
+/// The manifest's record of what `source` contributed, from its read report.
+pub fn source_record(source: &ListSource, report: &SourceReport) -> SourceRecord {
+    SourceRecord {
+        category: source.category.clone(),
+        path: source.path.clone(),
+        format: report.parse.format.to_string(),
+        sha256: report.sha256.clone(),
+        lines: report.parse.lines,
+        accepted: report.parse.accepted,
+        rejected: report
+            .parse
+            .rejected
+            .iter()
+            .map(|(r, n)| (r.as_str().to_owned(), *n))
+            .collect(),
+        unsupported: report.parse.unsupported,
+    }
 }
 
 fn temp_path(path: &Path) -> PathBuf {
