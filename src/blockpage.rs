@@ -113,7 +113,7 @@ impl BlockPage {
         if let Some(h) = &host {
             let group = self.policy.group_for(client.ip());
             let labels = || h.split('.').map(str::as_bytes);
-            match self.policy.decide(group, &list, labels, || h.clone()) {
+            match self.policy.decide(group, &list, labels) {
                 Outcome::Blocked(v) => categories = list.manifest().category_names(v.categories),
                 Outcome::Filtered(_) => categories = vec!["deny list"],
                 _ => {}

@@ -275,7 +275,7 @@ fn check_client(
             }
         };
         let labels = || normalized.split('.').map(str::as_bytes);
-        match policy.decide(group, &list, labels, || normalized.clone()) {
+        match policy.decide(group, &list, labels) {
             Outcome::Blocked(v) => {
                 any_blocked = true;
                 let cats = list.manifest().category_names(v.categories).join(",");

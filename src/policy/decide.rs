@@ -276,15 +276,8 @@ impl Policy {
         mask
     }
 
-    /// Steps 3 to 7 for a name given as wire labels (leftmost first, lowercase) and as text
-    /// (normalized, for SafeSearch).
-    pub fn decide<'a, I>(
-        &self,
-        group: &Group,
-        list: &Blocklist,
-        labels: impl Fn() -> I,
-        text: impl FnOnce() -> String,
-    ) -> Outcome
+    /// Steps 3 to 7 for a name given as wire labels (leftmost first).
+    pub fn decide<'a, I>(&self, group: &Group, list: &Blocklist, labels: impl Fn() -> I) -> Outcome
     where
         I: DoubleEndedIterator<Item = &'a [u8]>,
     {
@@ -301,7 +294,7 @@ impl Policy {
             return Outcome::Blocked(v);
         }
         if let Some(ss) = &group.safesearch
-            && let Some(target) = ss.target(text().trim_end_matches('.'))
+            && let Some(target) = ss.target_labels(labels())
         {
             return Outcome::SafeSearch(target);
         }

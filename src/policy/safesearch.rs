@@ -154,6 +154,33 @@ impl SafeSearch {
         self.targets.get(name.as_ref()).copied()
     }
 
+    /// [`SafeSearch::target`] for a name given as wire labels, leftmost first: the name is
+    /// joined and lowercased in a stack buffer, so the per-query check allocates nothing
+    /// (it runs for every query of a SafeSearch group, and nearly all of them miss).
+    pub fn target_labels<'a>(
+        &self,
+        labels: impl Iterator<Item = &'a [u8]>,
+    ) -> Option<&'static str> {
+        let mut buf = [0u8; 256];
+        let mut at = 0;
+        for (i, label) in labels.enumerate() {
+            let need = label.len() + usize::from(i > 0);
+            if at + need > buf.len() {
+                return None;
+            }
+            if i > 0 {
+                buf[at] = b'.';
+                at += 1;
+            }
+            for &b in label {
+                buf[at] = b.to_ascii_lowercase();
+                at += 1;
+            }
+        }
+        let name = std::str::from_utf8(&buf[..at]).ok()?;
+        self.targets.get(name).copied()
+    }
+
     /// Number of hosts rewritten (implied `www.` forms included).
     pub fn len(&self) -> usize {
         self.targets.len()
@@ -482,5 +509,19 @@ mod tests {
             matches!(err, SafeSearchError::Conflict { ref name, first: "forcesafesearch.google.com", second: "strict.bing.com" } if name == "www.google.com"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn wire_labels_match_like_text() {
+        let ss = SafeSearch::load(&data_dir(), YouTubeMode::Strict).unwrap();
+        let labels: [&[u8]; 4] = [b"WWW", b"Google", b"com", b"vn"];
+        assert_eq!(
+            ss.target_labels(labels.into_iter()),
+            Some("forcesafesearch.google.com")
+        );
+        let labels: [&[u8]; 3] = [b"maps", b"google", b"com"];
+        assert_eq!(ss.target_labels(labels.into_iter()), None);
+        let long = [&[b'a'; 63][..]; 5];
+        assert_eq!(ss.target_labels(long.into_iter()), None);
     }
 }

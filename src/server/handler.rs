@@ -275,9 +275,7 @@ impl Handler {
         };
         let list = self.lists.current();
         let group = self.policy.group_for(q.client);
-        let outcome = self
-            .policy
-            .decide(group, &list, || name.iter(), || name.to_string());
+        let outcome = self.policy.decide(group, &list, || name.iter());
         let flags = QueryFlags {
             dnssec_ok: q.edns.is_some_and(|e| e.flags().dnssec_ok),
             checking_disabled: request.checking_disabled,
