@@ -161,6 +161,29 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
+    // What the DNS server does: the query name arrives as wire labels (already A-labels,
+    // no text normalization), looked up with lookup_labels.
+    let wire: Vec<Vec<Vec<u8>>> = mix
+        .iter()
+        .map(|n| n.split('.').map(|l| l.as_bytes().to_vec()).collect())
+        .collect();
+    let mut i = 0;
+    group.bench_function("mix_90miss_10hit_wire_labels", |b| {
+        b.iter(|| {
+            i = (i + 1) % wire.len();
+            black_box(list.lookup_labels(wire[i].iter().map(|l| l.as_slice()), u32::MAX))
+        })
+    });
+    let wire_miss: Vec<Vec<Vec<u8>>> = misses
+        .iter()
+        .map(|n| n.split('.').map(|l| l.as_bytes().to_vec()).collect())
+        .collect();
+    group.bench_function("miss_wire_labels", |b| {
+        b.iter(|| {
+            i = (i + 1) % wire_miss.len();
+            black_box(list.lookup_labels(wire_miss[i].iter().map(|l| l.as_slice()), u32::MAX))
+        })
+    });
     group.finish();
 }
 
