@@ -229,14 +229,6 @@ mod tests {
     use crate::lists::compile::{InlineRules, compile};
     use crate::lists::rule::{Action, Rule};
 
-    fn rule(name: &str, action: Action, scope: Scope) -> Rule {
-        Rule {
-            name: name.into(),
-            action,
-            scope,
-        }
-    }
-
     /// Compiles `rules` (category, rule) into a temp dir and loads the result.
     fn build(rules: Vec<(Option<&str>, Rule)>) -> (tempfile::TempDir, Blocklist) {
         let dir = tempfile::tempdir().unwrap();
@@ -256,14 +248,17 @@ mod tests {
         use Action::*;
         use Scope::*;
         build(vec![
-            (Some("adult"), rule("example.com", Block, Subtree)),
-            (Some("gambling"), rule("example.com", Block, Subtree)),
-            (None, rule("safe.example.com", Allow, Subtree)),
-            (Some("adult"), rule("ads.safe.example.com", Block, Subtree)),
-            (Some("gambling"), rule("casino.test", Block, Exact)),
-            (Some("adult"), rule("tie.test", Block, Exact)),
-            (None, rule("tie.test", Allow, Exact)),
-            (Some("drugs"), rule("com", Block, Exact)),
+            (Some("adult"), Rule::new("example.com", Block, Subtree)),
+            (Some("gambling"), Rule::new("example.com", Block, Subtree)),
+            (None, Rule::new("safe.example.com", Allow, Subtree)),
+            (
+                Some("adult"),
+                Rule::new("ads.safe.example.com", Block, Subtree),
+            ),
+            (Some("gambling"), Rule::new("casino.test", Block, Exact)),
+            (Some("adult"), Rule::new("tie.test", Block, Exact)),
+            (None, Rule::new("tie.test", Allow, Exact)),
+            (Some("drugs"), Rule::new("com", Block, Exact)),
         ])
     }
 

@@ -31,21 +31,22 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// A rule blocking `name` and everything below it.
-    pub fn block(name: impl Into<String>) -> Self {
+    /// A rule on `name` (normalized) with the given action and scope.
+    pub fn new(name: impl Into<String>, action: Action, scope: Scope) -> Self {
         Rule {
             name: name.into(),
-            action: Action::Block,
-            scope: Scope::Subtree,
+            action,
+            scope,
         }
+    }
+
+    /// A rule blocking `name` and everything below it.
+    pub fn block(name: impl Into<String>) -> Self {
+        Rule::new(name, Action::Block, Scope::Subtree)
     }
 
     /// A rule allowing `name` and everything below it.
     pub fn allow(name: impl Into<String>) -> Self {
-        Rule {
-            name: name.into(),
-            action: Action::Allow,
-            scope: Scope::Subtree,
-        }
+        Rule::new(name, Action::Allow, Scope::Subtree)
     }
 }

@@ -116,14 +116,6 @@ mod tests {
     use crate::lists::parse::{Format, ParseReport};
     use crate::lists::rule::{Action, Rule, Scope};
 
-    fn rule(name: &str, action: Action, scope: Scope) -> Rule {
-        Rule {
-            name: name.to_owned(),
-            action,
-            scope,
-        }
-    }
-
     fn adblock(input: &str) -> (Vec<Rule>, ParseReport) {
         parse_str(input, Format::Adblock)
     }
@@ -138,17 +130,17 @@ mod tests {
         assert_eq!(
             rules,
             [
-                rule("a.com", Block, Subtree),
-                rule("b.com", Allow, Subtree),
-                rule("c.com", Block, Exact),
-                rule("d.com", Block, Subtree),
-                rule("e.com", Block, Subtree),
-                rule("f.com", Block, Subtree),
-                rule("g.com", Block, Exact),
-                rule("h.com", Allow, Subtree),
-                rule("i.com", Block, Subtree),
-                rule("j.com", Block, Subtree),
-                rule("k.com", Allow, Subtree),
+                Rule::new("a.com", Block, Subtree),
+                Rule::new("b.com", Allow, Subtree),
+                Rule::new("c.com", Block, Exact),
+                Rule::new("d.com", Block, Subtree),
+                Rule::new("e.com", Block, Subtree),
+                Rule::new("f.com", Block, Subtree),
+                Rule::new("g.com", Block, Exact),
+                Rule::new("h.com", Allow, Subtree),
+                Rule::new("i.com", Block, Subtree),
+                Rule::new("j.com", Block, Subtree),
+                Rule::new("k.com", Allow, Subtree),
             ]
         );
         assert_eq!(report.accepted, 11);
@@ -189,7 +181,7 @@ mod tests {
         let (rules, report) = adblock("0.0.0.0 a.com b.com\n127.0.0.1 localhost\n::1\tc.com\n");
         assert_eq!(
             rules,
-            ["a.com", "b.com", "c.com"].map(|n| rule(n, Action::Block, Scope::Exact))
+            ["a.com", "b.com", "c.com"].map(|n| Rule::new(n, Action::Block, Scope::Exact))
         );
         assert_eq!(report.accepted, 3);
     }

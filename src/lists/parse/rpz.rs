@@ -296,14 +296,6 @@ mod tests {
     use crate::lists::parse::{Format, ParseReport};
     use crate::lists::rule::{Action, Rule, Scope};
 
-    fn rule(name: &str, action: Action, scope: Scope) -> Rule {
-        Rule {
-            name: name.to_owned(),
-            action,
-            scope,
-        }
-    }
-
     fn rpz(input: &str) -> (Vec<Rule>, ParseReport) {
         parse_str(input, Format::Rpz)
     }
@@ -317,8 +309,8 @@ mod tests {
         assert_eq!(
             rules,
             [
-                rule("bunkr.ac", Action::Block, Scope::Exact),
-                rule("bunkr.ac", Action::Block, Scope::Subtree),
+                Rule::new("bunkr.ac", Action::Block, Scope::Exact),
+                Rule::new("bunkr.ac", Action::Block, Scope::Subtree),
             ]
         );
         assert_eq!(report.lines, 6);
@@ -338,13 +330,13 @@ mod tests {
         assert_eq!(
             rules,
             [
-                rule("a.com", Block, Exact),
-                rule("b.com", Block, Exact),
-                rule("c.com", Block, Subtree),
-                rule("d.com", Allow, Exact),
-                rule("e.com", Allow, Subtree),
-                rule("f.com", Block, Exact),
-                rule("g.com", Block, Exact),
+                Rule::new("a.com", Block, Exact),
+                Rule::new("b.com", Block, Exact),
+                Rule::new("c.com", Block, Subtree),
+                Rule::new("d.com", Allow, Exact),
+                Rule::new("e.com", Allow, Subtree),
+                Rule::new("f.com", Block, Exact),
+                Rule::new("g.com", Block, Exact),
             ]
         );
         assert!(report.rejected.is_empty(), "{:?}", report.rejected);
@@ -377,11 +369,11 @@ mod tests {
         assert_eq!(
             rules,
             [
-                rule("bad.com", Action::Block, Scope::Exact),
-                rule("www.bad2.com", Action::Block, Scope::Exact),
-                rule("bad3.com", Action::Block, Scope::Subtree),
-                rule("bad4.net", Action::Block, Scope::Exact),
-                rule("bad5.net", Action::Allow, Scope::Subtree),
+                Rule::new("bad.com", Action::Block, Scope::Exact),
+                Rule::new("www.bad2.com", Action::Block, Scope::Exact),
+                Rule::new("bad3.com", Action::Block, Scope::Subtree),
+                Rule::new("bad4.net", Action::Block, Scope::Exact),
+                Rule::new("bad5.net", Action::Allow, Scope::Subtree),
             ]
         );
         assert_eq!(report.rejected.get(&Reject::Malformed), Some(&1));
@@ -412,9 +404,9 @@ mod tests {
         assert_eq!(
             rules,
             [
-                rule("a.com", Action::Block, Scope::Exact),
-                rule("b.com", Action::Block, Scope::Subtree),
-                rule("b.com", Action::Block, Scope::Subtree),
+                Rule::new("a.com", Action::Block, Scope::Exact),
+                Rule::new("b.com", Action::Block, Scope::Subtree),
+                Rule::new("b.com", Action::Block, Scope::Subtree),
             ]
         );
         assert_eq!(report.unsupported, 1);
@@ -451,7 +443,7 @@ mod tests {
              a\\.b.com CNAME .\nok.com CNAME .\nunclosed.com SOA ( 1 2\n"
         );
         let (rules, report) = rpz(&input);
-        assert_eq!(rules, [rule("ok.com", Action::Block, Scope::Exact)]);
+        assert_eq!(rules, [Rule::new("ok.com", Action::Block, Scope::Exact)]);
         assert_eq!(report.rejected.get(&Reject::Malformed), Some(&8));
         assert_eq!(report.rejected.get(&Reject::BadCharacter), Some(&2));
         assert_eq!(report.unsupported, 0);
@@ -463,7 +455,7 @@ mod tests {
         // three records, the second an `$INCLUDE` it would follow. The guard refuses it.
         let input = "a\"b CNAME .\n$INCLUDE /etc/passwd\nc\" CNAME .\nok.com CNAME .\n";
         let (rules, report) = rpz(input);
-        assert_eq!(rules, [rule("ok.com", Action::Block, Scope::Exact)]);
+        assert_eq!(rules, [Rule::new("ok.com", Action::Block, Scope::Exact)]);
         assert_eq!(report.unsupported, 1);
         let (_, report) = rpz("a TXT \"x\n$INCLUDE /etc/passwd\n\"\n");
         assert_eq!(report.unsupported, 1);
@@ -473,7 +465,10 @@ mod tests {
     fn underscore_limitation_of_hickory_labels() {
         // Leading underscores pass hickory's label rules; inner ones do not (see module doc).
         let (rules, report) = rpz("_dmarc.x.com CNAME .\nad_server.x.com CNAME .\n");
-        assert_eq!(rules, [rule("_dmarc.x.com", Action::Block, Scope::Exact)]);
+        assert_eq!(
+            rules,
+            [Rule::new("_dmarc.x.com", Action::Block, Scope::Exact)]
+        );
         assert_eq!(report.rejected.get(&Reject::Malformed), Some(&1));
     }
 }
