@@ -104,7 +104,8 @@ start_dnsdist() {
   printf 'controlSocket("127.0.0.1:%s")\nsetKey("%s")\nsetSecurityPollSuffix("")\n' \
     "$CONSOLE" "$key" >>"$work/dnsdist.conf"
   dnsdist --check-config -C "$work/dnsdist.conf"
-  dnsdist --supervised --disable-syslog -C "$work/dnsdist.conf" >"$work/dnsdist.log" 2>&1 &
+  # Line-buffered, so the log shows the up/down transitions as they happen.
+  stdbuf -oL dnsdist --supervised --disable-syslog -C "$work/dnsdist.conf" >"$work/dnsdist.log" 2>&1 &
   pid[dnsdist]=$!
   wait_port "$FRONT" "$work/dnsdist.log"
 }
@@ -148,5 +149,5 @@ say "allowed names: kidsafe-dns's SERVFAIL + EDE 22 (no reachable upstream)"
 q wikipedia.org
 
 say "dnsdist's log"
-grep -iE 'marking|down|up' "$work/dnsdist.log" | grep -v '^$' || true
+grep "Marking" "$work/dnsdist.log" || true
 say "done"
