@@ -17,8 +17,10 @@ use crate::lists::manifest::{self, Manifest};
 use crate::lists::parse::Format;
 use crate::lists::rule::Rule;
 use crate::lists::swap::LiveBlocklist;
+use crate::metrics::Metrics;
 use crate::policy::decide::{Clock, GroupParts, Policy, system_clock};
 use crate::policy::safesearch::{SafeSearch, SafeSearchError, YouTubeMode};
+use crate::querylog::QueryLog;
 use crate::server::{self, Handler};
 use crate::shutdown::Drain;
 use crate::upstream::Forwarder;
@@ -58,6 +60,12 @@ pub enum StartError {
     /// Two groups claim the same network.
     #[error("client groups: {0}")]
     Groups(#[from] crate::policy::groups::GroupError),
+    /// The admin API's report store could not be opened.
+    #[error("{0}")]
+    Reports(#[from] crate::admin::reports::ReportError),
+    /// A DNS, DoT or DoH listener could not start.
+    #[error("{0}")]
+    Server(#[from] server::ListenError),
 }
 
 /// A started resolver.
@@ -66,6 +74,12 @@ pub struct Running {
     pub addrs: Vec<SocketAddrs>,
     /// The block page's bound addresses (empty when disabled).
     pub blockpage_addrs: Vec<SocketAddrs>,
+    /// DNS-over-TLS addresses (empty when not configured).
+    pub dot_addrs: Vec<SocketAddrs>,
+    /// DNS-over-HTTPS addresses (empty when not configured).
+    pub doh_addrs: Vec<SocketAddrs>,
+    /// Admin API addresses (empty without `[admin]`).
+    pub admin_addrs: Vec<SocketAddrs>,
     /// The serving blocklist (to inspect or reload).
     pub lists: Arc<LiveBlocklist>,
     /// Cancel to shut down gracefully.
@@ -320,20 +334,29 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         .as_ref()
         .map(|c| ResponseCache::new(c.cache.clone()));
     let prefetch = config.cache.as_ref().is_some_and(|c| c.prefetch);
-    let resolver = Resolver::new(forwarder, cache, prefetch);
+    let group_names: Vec<String> = policy.groups().iter().map(|g| g.name.clone()).collect();
+    let metrics = Arc::new(Metrics::new(&group_names));
+    let resolver = Resolver::new(forwarder, cache, prefetch).with_metrics(metrics.clone());
+    let admin_resolver = resolver.clone();
     let handler = Handler::new(
         lists.clone(),
         resolver,
         policy.clone(),
         drain.clone(),
         config.policy.safesearch_ttl,
+        metrics.clone(),
+    )
+    .with_querylog(match &config.querylog {
+        Some(q) => Some(QueryLog::start(q, metrics.clone())?),
+        None => None,
+    });
+    let listening = server::start(handler, &config.server, shutdown.clone())?;
+    let (addrs, dot_addrs, doh_addrs) = (
+        listening.dns.clone(),
+        listening.dot.clone(),
+        listening.doh.clone(),
     );
-    let (mut server, addrs) = server::start(
-        handler,
-        &config.server.listen,
-        config.server.tcp_idle,
-        shutdown.clone(),
-    )?;
+    let mut doh_server = listening.doh_server;
 
     let blockpage_addrs = match &config.blockpage {
         Some(bp) => {
@@ -357,20 +380,46 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         None => Vec::new(),
     };
 
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
+    let admin_addrs = match &config.admin {
+        Some(a) => {
+            let mut listeners = Vec::new();
+            let mut addrs = Vec::new();
+            for addr in &a.listen {
+                let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("admin API cannot listen on {addr}: {e}"))
+                })?;
+                addrs.push(l.local_addr()?);
+                listeners.push(l);
+            }
+            let admin = crate::admin::Admin::new(
+                lists.clone(),
+                policy.clone(),
+                metrics.clone(),
+                admin_resolver,
+                config.clone(),
+                reload_tx,
+            )?;
+            crate::admin::spawn(listeners, admin, shutdown.clone());
+            tracing::info!(?addrs, "admin API listening");
+            addrs
+        }
+        None => Vec::new(),
+    };
     let token = shutdown.clone();
     let grace = config.server.shutdown_grace;
     let hup_lists = lists.clone();
     let hup_policy = policy.clone();
     let hup_config = config.clone();
     let task = tokio::spawn(async move {
-        let hup = spawn_sighup(hup_config, hup_lists, hup_policy, token.clone());
+        let hup = spawn_reloader(hup_config, hup_lists, hup_policy, reload_rx, token.clone());
         token.cancelled().await;
         let left = drain.close_and_wait(grace).await;
         tracing::info!(unfinished = left, "draining done, closing listeners");
         // The last answers are queued in hickory's socket tasks, which flush them on their
         // next poll; cancelling at once could drop them with the socket. Give them a beat.
         tokio::time::sleep(FLUSH_BEFORE_CLOSE).await;
-        if let Err(error) = server.shutdown_gracefully().await {
+        if let Err(error) = doh_server.shutdown_gracefully().await {
             tracing::warn!(%error, "server shutdown");
         }
         if let Some(h) = hup {
@@ -380,6 +429,9 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     Ok(Running {
         addrs,
         blockpage_addrs,
+        dot_addrs,
+        doh_addrs,
+        admin_addrs,
         lists,
         shutdown,
         feeds,
@@ -387,39 +439,57 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     })
 }
 
-/// SIGHUP: recompile if a source changed, then reload the compiled list.
-fn spawn_sighup(
+/// SIGHUP or `POST /v1/reload`: recompile if a source changed, then reload the compiled
+/// list and the groups' own lists.
+fn spawn_reloader(
     config: Config,
     lists: Arc<LiveBlocklist>,
     policy: Arc<Policy>,
+    mut api: tokio::sync::mpsc::Receiver<crate::admin::ReloadRequest>,
     stop: CancellationToken,
 ) -> Option<JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).ok()?;
     Some(tokio::spawn(async move {
+        // Without [admin] the sender is gone at once: stop polling the channel then.
+        let mut api_open = true;
         loop {
-            tokio::select! {
+            let reply = tokio::select! {
                 _ = stop.cancelled() => break,
-                got = hup.recv() => if got.is_none() { break },
-            }
-            tracing::info!("SIGHUP: refreshing lists");
+                got = hup.recv() => if got.is_none() { break } else { None },
+                req = api.recv(), if api_open => match req {
+                    Some(r) => Some(r),
+                    None => {
+                        api_open = false;
+                        continue;
+                    }
+                },
+            };
+            tracing::info!(api = reply.is_some(), "reload: refreshing lists");
             if let Err(error) = refresh_compiled(&config).await {
                 tracing::error!(%error, "SIGHUP refresh failed");
             }
-            lists.reload_logged("SIGHUP").await;
+            lists.reload_logged("reload").await;
             // Groups' own lists: recompile (they are small) and swap.
             for (group, live) in config.policy.groups.iter().zip(policy.groups()) {
                 let Some(own) = &live.own else { continue };
                 let (cfg, g) = (config.clone(), group.clone());
                 match tokio::task::spawn_blocking(move || compile_group(&cfg, &g)).await {
                     Ok(Ok(_)) => {
-                        own.reload_logged("SIGHUP").await;
+                        own.reload_logged("reload").await;
                     }
                     Ok(Err(error)) => {
                         tracing::error!(group = %group.name, %error, "group list recompile failed")
                     }
                     Err(error) => tracing::error!(%error, "group list recompile panicked"),
                 }
+            }
+            if let Some(reply) = reply {
+                let list = lists.current();
+                let _ = reply.send(crate::admin::ReloadDone {
+                    serial: list.manifest().serial,
+                    entries: list.len() as u64,
+                });
             }
         }
     }))

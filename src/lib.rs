@@ -13,13 +13,16 @@
 //! [`shutdown`] (draining in-flight queries).
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod answer;
 pub mod app;
 pub mod blockpage;
 pub mod config;
 pub mod feed;
 pub mod lists;
+pub mod metrics;
 pub mod policy;
+pub mod querylog;
 pub mod server;
 pub mod shutdown;
 pub mod upstream;

@@ -6,6 +6,7 @@
 //! config works the same whatever directory the resolver is started from.
 
 mod feeds;
+mod ops;
 pub mod raw;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -13,7 +14,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use raw::{BlockingMode, RefuseAction};
+pub use ops::{AdminConfig, QueryLogConfig, TlsListeners};
+pub use raw::{BlockingMode, ClientPrivacy, RefuseAction};
 
 use ipnet::IpNet;
 
@@ -41,6 +43,10 @@ pub struct Config {
     pub blockpage: Option<BlockpageConfig>,
     /// `[cache]`; `None` when `max_entries = 0`.
     pub cache: Option<CacheSettings>,
+    /// `[admin]`; `None` when the section is absent.
+    pub admin: Option<AdminConfig>,
+    /// `[querylog]`; `None` unless enabled.
+    pub querylog: Option<QueryLogConfig>,
 }
 
 /// The response cache's settings.
@@ -154,6 +160,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Worker threads (0 = one per core).
     pub threads: usize,
+    /// Open TCP + DoT connections at most.
+    pub tcp_max_connections: usize,
+    /// DoT and DoH, if configured.
+    pub tls: Option<TlsListeners>,
 }
 
 /// Upstream resolvers.
@@ -375,16 +385,31 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         prefetch: c.prefetch,
     });
 
+    let tls = ops::tls_listeners(&raw.server, &resolve, &invalid)?;
+    if raw.server.tcp_max_connections == 0 {
+        return Err(invalid(
+            None,
+            Some("server.tcp_max_connections".into()),
+            "must be at least 1".into(),
+        ));
+    }
+    let admin = ops::admin(raw.admin.as_ref(), &resolve, &invalid)?;
+    let querylog = ops::querylog(raw.querylog.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
+
     Ok(Config {
         path: path.to_owned(),
         policy,
         blockpage,
         cache,
+        admin,
+        querylog,
         server: ServerConfig {
             listen: listen.clone(),
             tcp_idle: Duration::from_millis(raw.server.tcp_idle_ms),
             shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
             threads: raw.server.threads,
+            tcp_max_connections: raw.server.tcp_max_connections,
+            tls,
         },
         upstream: UpstreamConfig {
             servers: servers.clone(),

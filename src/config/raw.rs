@@ -33,6 +33,81 @@ pub struct RawConfig {
     /// `[cache]`
     #[serde(default)]
     pub cache: RawCache,
+    /// `[admin]`: metrics and the admin API; absent = off.
+    #[serde(default)]
+    pub admin: Option<RawAdmin>,
+    /// `[querylog]`: the optional privacy-preserving log of blocked queries.
+    #[serde(default)]
+    pub querylog: Option<RawQueryLog>,
+}
+
+/// `[admin]`: Prometheus metrics and the admin HTTP API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// HTTP listen addresses.
+    #[serde(default = "default_admin_listen")]
+    pub listen: toml::Spanned<Vec<SocketAddr>>,
+    /// Bearer token required on every request but /healthz and /readyz.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// A file holding the token (first line), instead of `token`.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Reports accepted per hour from one source address.
+    #[serde(default = "default_reports_per_hour")]
+    pub reports_per_hour: u32,
+}
+
+fn default_admin_listen() -> toml::Spanned<Vec<SocketAddr>> {
+    toml::Spanned::new(0..0, vec![SocketAddr::from(([127, 0, 0, 1], 9153))])
+}
+
+fn default_reports_per_hour() -> u32 {
+    10
+}
+
+/// `[querylog]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueryLog {
+    /// Off unless set.
+    #[serde(default)]
+    pub enabled: bool,
+    /// JSON-lines file; default `querylog.jsonl` in `lists.state_dir`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Rotate when the file reaches this size.
+    #[serde(default = "default_querylog_bytes")]
+    pub max_bytes: u64,
+    /// Rotated files kept (`.1` newest).
+    #[serde(default = "default_querylog_keep")]
+    pub keep: u32,
+    /// How the client address is written: truncate (/24, /56), hash (salted, salt
+    /// rotated daily) or omit.
+    #[serde(default)]
+    pub client: ClientPrivacy,
+}
+
+fn default_querylog_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+
+fn default_querylog_keep() -> u32 {
+    5
+}
+
+/// How a query log entry names the client.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientPrivacy {
+    /// The network only: IPv4 /24, IPv6 /56.
+    #[default]
+    Truncate,
+    /// A salted hash; the salt lives in memory and changes every day.
+    Hash,
+    /// No client field at all.
+    Omit,
 }
 
 /// `[cache]`: the response cache for forwarded answers.
@@ -171,6 +246,29 @@ pub struct RawServer {
     /// What an over-limit or refused client gets: refuse (REFUSED + EDE) or drop (silence).
     #[serde(default)]
     pub refuse_action: RefuseAction,
+    /// Open TCP + DoT connections at most; more are closed as they arrive.
+    #[serde(default = "default_tcp_max_connections")]
+    pub tcp_max_connections: usize,
+    /// DNS-over-TLS listen addresses (port 853).
+    #[serde(default = "no_addresses")]
+    pub dot_listen: toml::Spanned<Vec<SocketAddr>>,
+    /// DNS-over-HTTPS listen addresses (port 443, path /dns-query).
+    #[serde(default = "no_addresses")]
+    pub doh_listen: toml::Spanned<Vec<SocketAddr>>,
+    /// PEM certificate chain for DoT and DoH.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for DoT and DoH.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+}
+
+fn no_addresses() -> toml::Spanned<Vec<SocketAddr>> {
+    toml::Spanned::new(0..0, Vec::new())
+}
+
+fn default_tcp_max_connections() -> usize {
+    1024
 }
 
 /// What a client that may not be answered gets.

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -18,6 +19,8 @@ use crate::lists::manifest;
 pub struct LiveBlocklist {
     current: ArcSwap<Blocklist>,
     path: PathBuf,
+    /// When the serving list was swapped in (Unix seconds), for metrics.
+    loaded_at: AtomicU64,
 }
 
 /// What a reload did.
@@ -35,7 +38,13 @@ impl LiveBlocklist {
         LiveBlocklist {
             current: ArcSwap::from_pointee(list),
             path,
+            loaded_at: AtomicU64::new(crate::feed::state::now_unix()),
         }
+    }
+
+    /// When the serving list was loaded or swapped in, in Unix seconds.
+    pub fn loaded_at(&self) -> u64 {
+        self.loaded_at.load(Ordering::Relaxed)
     }
 
     /// The list serving now; hold the `Arc` for the whole query so a swap cannot change the
@@ -68,6 +77,8 @@ impl LiveBlocklist {
         }
         let serial = loaded.manifest().serial;
         self.current.store(Arc::new(loaded));
+        self.loaded_at
+            .store(crate::feed::state::now_unix(), Ordering::Relaxed);
         Ok(Reloaded::Swapped(serial))
     }
 

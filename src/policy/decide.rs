@@ -256,8 +256,13 @@ impl Policy {
 
     /// Step 2: the client's group.
     pub fn group_for(&self, ip: IpAddr) -> &Group {
+        &self.groups[self.group_index(ip)]
+    }
+
+    /// Step 2, as an index into [`Policy::groups`].
+    pub fn group_index(&self, ip: IpAddr) -> usize {
         let last = self.groups.len() - 1;
-        &self.groups[self.table.lookup(ip).unwrap_or(last)]
+        self.table.lookup(ip).unwrap_or(last)
     }
 
     /// All groups (the last is `default`).

@@ -22,7 +22,9 @@ use crate::answer::{EDE_OPTION, EdeCode, block_text, ede_payload};
 use crate::config::RefuseAction;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Verdict};
+use crate::metrics::{self, Metrics, Protocol};
 use crate::policy::decide::{Admission, Group, Outcome, Policy};
+use crate::querylog::{self as qlog, QueryLog};
 use crate::shutdown::Drain;
 use crate::upstream::forwarder::{EDNS_PAYLOAD, QueryFlags};
 use crate::upstream::resolve::{Resolved, Resolver};
@@ -36,6 +38,8 @@ pub struct Handler {
     policy: Arc<Policy>,
     pub(super) drain: Arc<Drain>,
     safesearch_ttl: u32,
+    metrics: Arc<Metrics>,
+    querylog: Option<QueryLog>,
 }
 
 /// A query as either transport decoded it.
@@ -49,6 +53,8 @@ pub struct Question<'a> {
     pub query: Option<(&'a Query, &'a Name)>,
     /// The client's address.
     pub client: IpAddr,
+    /// How the query arrived.
+    pub protocol: Protocol,
 }
 
 /// What [`Handler::step`] decided.
@@ -79,6 +85,7 @@ pub struct Pending {
     mask: u32,
     metadata: Metadata,
     edns: Option<Edns>,
+    client: IpAddr,
 }
 
 impl Handler {
@@ -89,6 +96,7 @@ impl Handler {
         policy: Arc<Policy>,
         drain: Arc<Drain>,
         safesearch_ttl: u32,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Handler {
             lists,
@@ -96,7 +104,20 @@ impl Handler {
             policy,
             drain,
             safesearch_ttl,
+            metrics,
+            querylog: None,
         }
+    }
+
+    /// Logs blocked queries to `log` (`[querylog]`).
+    pub fn with_querylog(mut self, log: Option<QueryLog>) -> Self {
+        self.querylog = log;
+        self
+    }
+
+    /// The metrics this handler counts into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 }
 
@@ -250,6 +271,8 @@ impl Handler {
     /// drain guard (shutdown) for as long as the query is being answered.
     pub fn step(&self, q: &Question<'_>) -> Step {
         let request = q.metadata;
+        self.metrics
+            .query(q.protocol, q.query.map(|(query, _)| query.query_type()));
         match self.policy.admit(q.client) {
             Admission::Admit => {}
             Admission::NotAllowed(RefuseAction::Refuse) => {
@@ -266,15 +289,18 @@ impl Handler {
             Admission::NotAllowed(RefuseAction::Drop)
             | Admission::RateLimited(RefuseAction::Drop) => return Step::Drop,
         }
+        let index = self.policy.group_index(q.client);
+        let group = &self.policy.groups()[index];
         if request.op_code != OpCode::Query {
+            self.metrics.answer(index, metrics::Verdict::Error);
             return Step::Reply(error(request, q.edns, ResponseCode::NotImp, None));
         }
         let Some((query, name)) = q.query else {
             // Not exactly one question.
+            self.metrics.answer(index, metrics::Verdict::Error);
             return Step::Reply(error(request, q.edns, ResponseCode::FormErr, None));
         };
         let list = self.lists.current();
-        let group = self.policy.group_for(q.client);
         let outcome = self.policy.decide(group, &list, || name.iter());
         let flags = QueryFlags {
             dnssec_ok: q.edns.is_some_and(|e| e.flags().dnssec_ok),
@@ -283,14 +309,19 @@ impl Handler {
         let edns = reply_edns(q.edns);
         let (ask, prefix) = match outcome {
             Outcome::Blocked(v) => {
+                let how = metrics::Verdict::Blocked;
+                self.count_block(index, &list, &v, how, query, q.client);
                 let m = block(request, edns, query, &list, group, &v, EdeCode::Blocked);
                 return Step::Reply(m);
             }
             Outcome::Filtered(v) => {
+                let how = metrics::Verdict::Filtered;
+                self.count_block(index, &list, &v, how, query, q.client);
                 let m = block(request, edns, query, &list, group, &v, EdeCode::Filtered);
                 return Step::Reply(m);
             }
             Outcome::SafeSearch(target) => {
+                self.metrics.answer(index, metrics::Verdict::SafeSearch);
                 let Ok(mut target) = Name::from_ascii(target) else {
                     return Step::Reply(error(request, q.edns, ResponseCode::ServFail, None));
                 };
@@ -311,11 +342,6 @@ impl Handler {
             }
             Outcome::Forward => (query.clone(), None),
         };
-        let groups = self.policy.groups();
-        let index = groups
-            .iter()
-            .position(|g| std::ptr::eq(g, group))
-            .unwrap_or(groups.len() - 1);
         let pending = Pending {
             original: query.clone(),
             mask: self.policy.mask(group, list.manifest()),
@@ -326,19 +352,28 @@ impl Handler {
             group: index,
             metadata: *request,
             edns,
+            client: q.client,
         };
         match self.resolver.cached(&pending.ask, flags) {
-            Some(resolved) => Step::Reply(self.conclude(pending, resolved)),
+            Some(resolved) => {
+                self.metrics.cache(true);
+                Step::Reply(self.conclude(pending, resolved))
+            }
             None => Step::Upstream(Box::new(pending)),
         }
     }
 
     /// The part of an answer that waits on upstream (or on a coalesced fetch).
     pub async fn finish(&self, pending: Box<Pending>) -> Message {
-        match self.resolver.resolve(&pending.ask, pending.flags).await {
+        let result = self.resolver.resolve(&pending.ask, pending.flags).await;
+        match result {
             Ok(resolved) => self.conclude(*pending, resolved),
             Err(error) => {
                 tracing::warn!(%error, "upstream unreachable");
+                if pending.prefix.is_none() {
+                    self.metrics
+                        .answer(pending.group, metrics::Verdict::ServFail);
+                }
                 unreachable(&pending.metadata, pending.edns)
             }
         }
@@ -354,6 +389,8 @@ impl Handler {
             let groups = self.policy.groups();
             let group = groups.get(p.group).or(groups.last());
             if let Some(group) = group {
+                let how = metrics::Verdict::BlockedCname;
+                self.count_block(p.group, &p.list, &verdict, how, &p.original, p.client);
                 return block(
                     &p.metadata,
                     p.edns,
@@ -365,7 +402,49 @@ impl Handler {
                 );
             }
         }
+        if p.prefix.is_none() {
+            self.metrics.answer(p.group, metrics::Verdict::Allowed);
+        }
         forwarded(&p.metadata, p.edns, resolved, p.prefix)
+    }
+
+    /// Counts a blocked answer, and logs it when the query log is on.
+    fn count_block(
+        &self,
+        group: usize,
+        list: &Blocklist,
+        v: &Verdict,
+        how: metrics::Verdict,
+        query: &Query,
+        client: IpAddr,
+    ) {
+        self.metrics.answer(group, how);
+        if how == metrics::Verdict::Filtered {
+            // The group's own deny list has no list categories.
+        } else {
+            self.metrics.blocked(group, v.categories, |bit| {
+                list.manifest().category_name(bit).map(str::to_owned)
+            });
+        }
+        let Some(log) = &self.querylog else { return };
+        let group = self.policy.groups().get(group).map(|g| g.name.clone());
+        let categories = match how {
+            metrics::Verdict::Filtered => vec!["deny list".to_owned()],
+            _ => list
+                .manifest()
+                .category_names(v.categories)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        };
+        log.blocked(qlog::Event {
+            name: query.name().to_lowercase().to_ascii(),
+            qtype: query.query_type().to_string(),
+            group: group.unwrap_or_default(),
+            verdict: how.as_str(),
+            categories,
+            client,
+        });
     }
 }
 
@@ -388,6 +467,12 @@ impl RequestHandler for Handler {
                 .as_ref()
                 .map(|i| (i.query.original(), &**i.query.name())),
             client: request.src().ip(),
+            protocol: match request.protocol() {
+                hickory_server::net::xfer::Protocol::Tcp => Protocol::Tcp,
+                hickory_server::net::xfer::Protocol::Tls => Protocol::Dot,
+                hickory_server::net::xfer::Protocol::Https => Protocol::Doh,
+                _ => Protocol::Udp,
+            },
         };
         let reply = match self.step(&question) {
             Step::Reply(m) => m,

@@ -44,7 +44,11 @@ fn bind_udp(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+/// A TCP listener on `addr` (IPv6-only for IPv6, address reuse, a backlog of 1024).
+///
+/// # Errors
+/// The address is in use, not local, or needs privileges.
+pub fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     let s = socket(addr, Type::STREAM, Protocol::TCP)?;
     s.set_reuse_address(true)?;
     s.bind(&addr.into())?;

@@ -1,55 +1,140 @@
-//! The DNS server: our own UDP receive loops ([`udp`]) and hickory's `Server` for TCP on
-//! every `server.listen` address, both answering through [`handler::Handler`].
+//! The DNS server: our own UDP receive loops ([`udp`]) and TCP/DoT connections
+//! ([`stream`]) on the configured addresses, and hickory-server's HTTP/2 listener for DoH,
+//! all answering through [`handler::Handler`].
 
 pub mod handler;
 pub mod listener;
+pub mod stream;
+pub mod tls;
 pub mod udp;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_server::Server;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 pub use handler::Handler;
 
-/// Bytes buffered per TCP connection for outgoing responses.
-const TCP_RESPONSE_BUFFER: usize = 32;
+use crate::config::ServerConfig;
 
-/// Binds every address (UDP + TCP): TCP is registered with a new hickory server, each UDP
-/// socket (one per runtime worker thread, sharing the address with `SO_REUSEPORT`) gets a
-/// receive loop that stops when `stop` is cancelled.
+/// The path DoH answers on (RFC 8484's example, what clients default to).
+pub const DOH_PATH: &str = "/dns-query";
+
+/// Why the server could not start listening.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// An address could not be bound; the message names it.
+    #[error("{0}")]
+    Bind(#[from] std::io::Error),
+    /// The DoT/DoH certificate or key is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+}
+
+/// What [`start`] bound.
+pub struct Listening {
+    /// hickory's server, holding the DoH listeners; shut it down to close them.
+    pub doh_server: Server<Handler>,
+    /// Plain DNS addresses (UDP and TCP each).
+    pub dns: Vec<SocketAddr>,
+    /// DoT addresses.
+    pub dot: Vec<SocketAddr>,
+    /// DoH addresses.
+    pub doh: Vec<SocketAddr>,
+}
+
+fn named(addr: SocketAddr, what: &str) -> impl FnOnce(std::io::Error) -> std::io::Error {
+    move |e| std::io::Error::new(e.kind(), format!("cannot listen for {what} on {addr}: {e}"))
+}
+
+/// Binds every address: UDP (one socket per runtime worker thread, sharing the address
+/// with `SO_REUSEPORT`) and TCP on each `server.listen` address, DoT and DoH on theirs.
+/// Our loops stop when `stop` is cancelled.
 ///
 /// # Errors
-/// An address that cannot be bound; the error names it.
+/// An address that cannot be bound (named), or an unusable certificate.
 pub fn start(
     handler: Handler,
-    listen: &[SocketAddr],
-    tcp_idle: Duration,
+    config: &ServerConfig,
     stop: CancellationToken,
-) -> Result<(Server<Handler>, Vec<SocketAddr>), std::io::Error> {
+) -> Result<Listening, ListenError> {
     let workers = tokio::runtime::Handle::try_current()
         .map(|h| h.metrics().num_workers())
         .unwrap_or(1);
     let shared = Arc::new(handler.clone());
-    let mut server = Server::new(handler);
+    let limits = stream::Limits::new(config.tcp_max_connections, config.tcp_idle);
     // Bind everything first: a failure must not leave loops running on the addresses
     // bound before it.
-    let mut bound = Vec::with_capacity(listen.len());
-    for &addr in listen {
-        let b = listener::bind(addr, workers)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        bound.push(b);
+    let mut bound = Vec::with_capacity(config.listen.len());
+    for &addr in &config.listen {
+        bound.push(listener::bind(addr, workers).map_err(named(addr, "DNS"))?);
     }
-    let mut bound_addrs = Vec::with_capacity(listen.len());
+    let mut dot = Vec::new();
+    let mut doh = Vec::new();
+    let mut dot_tls = None;
+    let mut doh_tls = None;
+    if let Some(t) = &config.tls {
+        for &addr in &t.dot_listen {
+            dot.push(listener::bind_tcp(addr).map_err(named(addr, "DoT"))?);
+        }
+        for &addr in &t.doh_listen {
+            doh.push(listener::bind_tcp(addr).map_err(named(addr, "DoH"))?);
+        }
+        if !dot.is_empty() {
+            dot_tls = Some(TlsAcceptor::from(tls::server_config(
+                &t.cert, &t.key, b"dot",
+            )?));
+        }
+        if !doh.is_empty() {
+            doh_tls = Some(tls::server_config(&t.cert, &t.key, b"h2")?);
+        }
+    }
+
+    let mut listening = Listening {
+        doh_server: Server::new(handler),
+        dns: Vec::new(),
+        dot: Vec::new(),
+        doh: Vec::new(),
+    };
     for b in bound {
         tracing::info!(addr = %b.addr, udp_sockets = b.udp.len(), "listening on UDP and TCP");
         for socket in b.udp {
             udp::spawn(socket, shared.clone(), stop.clone());
         }
-        server.register_listener(b.tcp, tcp_idle, TCP_RESPONSE_BUFFER);
-        bound_addrs.push(b.addr);
+        stream::spawn(b.tcp, None, shared.clone(), limits.clone(), stop.clone());
+        listening.dns.push(b.addr);
     }
-    Ok((server, bound_addrs))
+    for l in dot {
+        let addr = l.local_addr()?;
+        tracing::info!(%addr, "listening for DNS over TLS");
+        stream::spawn(
+            l,
+            dot_tls.clone(),
+            shared.clone(),
+            limits.clone(),
+            stop.clone(),
+        );
+        listening.dot.push(addr);
+    }
+    if let Some(tls) = doh_tls {
+        for l in doh {
+            let addr = l.local_addr()?;
+            tracing::info!(%addr, path = DOH_PATH, "listening for DNS over HTTPS");
+            listening
+                .doh_server
+                .register_https_listener_with_tls_config(
+                    l,
+                    config.tcp_idle.min(Duration::from_secs(10)),
+                    tls.clone(),
+                    None,
+                    DOH_PATH.to_owned(),
+                )?;
+            listening.doh.push(addr);
+        }
+    }
+    Ok(listening)
 }

@@ -5,28 +5,25 @@
 //! [`Handler::step`] can answer without waiting (blocked names, refusals, errors,
 //! SafeSearch CNAMEs, fresh cache hits) right where it received the query, and spawns a
 //! task only for a query that must wait on upstream; that task sends its reply on the same
-//! (shared) socket. TCP stays on hickory-server.
+//! (shared) socket.
 //!
-//! What hickory-server did before the handler ran is kept: datagrams shorter than a header
-//! are ignored, a header followed by something undecodable gets FORMERR (no question, no
-//! OPT), responses (QR=1) are ignored, and nothing is sent to port 0 or to an unspecified
-//! or broadcast address. Replies are encoded with hickory-proto's `emit_message_parts` (via
-//! `Message::emit`) under the client's UDP payload size (512 without EDNS), which truncates
-//! with TC=1 exactly as hickory-server's `MessageResponse::encode` does.
+//! Decoding and encoding are [`wire`]'s; nothing is sent to port 0 or to an unspecified or
+//! broadcast address. Replies are encoded under the client's UDP payload size (512 without
+//! EDNS), which truncates with TC=1 exactly as hickory-server's `MessageResponse::encode`
+//! does.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use hickory_proto::op::{Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode};
-use hickory_proto::op::{Query, ResponseCode};
-use hickory_proto::rr::Name;
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_proto::op::Message;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{Handler, Question, Step};
+use super::handler::Handler;
+use super::wire;
+use crate::metrics::Protocol;
 use crate::upstream::forwarder::EDNS_PAYLOAD;
 
 /// Largest query read (as hickory-server's UDP stream); longer datagrams are cut, and fail
@@ -93,54 +90,18 @@ async fn handle(
     if !answerable(src) {
         return;
     }
-    let mut decoder = BinDecoder::new(packet);
-    let Ok(header) = Header::read(&mut decoder) else {
-        // Shorter than a header: not a DNS query, no reply.
-        return;
-    };
-    let request = match Message::from_vec(packet) {
-        Ok(m) => m,
-        Err(error) => {
-            tracing::debug!(%error, %src, "malformed query");
-            let mut metadata = Metadata::response_from_request(&header.metadata);
-            metadata.response_code = ResponseCode::FormErr;
-            let mut reply = Message::new(metadata.id, MessageType::Response, metadata.op_code);
-            reply.metadata = metadata;
-            send(socket, out, &reply, src).await;
-            return;
-        }
-    };
-    if request.metadata.message_type == MessageType::Response {
-        // Never answer answers (reflection loops).
-        return;
-    }
     let Some(inflight) = handler.drain.enter() else {
         // Shutting down: drop it; the client retries another server.
         return;
     };
-    let lower: Option<(&Query, Name)> = match request.queries.as_slice() {
-        [q] => Some((q, q.name().to_lowercase())),
-        _ => None,
-    };
-    let question = Question {
-        metadata: &request.metadata,
-        edns: request.edns.as_ref(),
-        query: lower.as_ref().map(|(q, n)| (*q, n)),
-        client: src.ip(),
-    };
-    match handler.step(&question) {
-        Step::Reply(mut reply) => {
-            reply.queries = request.queries;
-            send(socket, out, &reply, src).await;
-        }
-        Step::Drop => {}
-        Step::Upstream(pending) => {
+    match wire::step(handler, packet, src.ip(), Protocol::Udp) {
+        wire::Packet::Reply(reply) => send(socket, out, &reply, src).await,
+        wire::Packet::Ignore => {}
+        wire::Packet::Upstream(upstream) => {
             let inflight = inflight.into_owned(handler.drain.clone());
             let (socket, handler) = (socket.clone(), handler.clone());
-            let queries = request.queries;
             tokio::spawn(async move {
-                let mut reply = handler.finish(pending).await;
-                reply.queries = queries;
+                let reply = wire::finish(&handler, upstream).await;
                 let mut out = Vec::with_capacity(512);
                 send(&socket, &mut out, &reply, src).await;
                 drop(inflight);
@@ -151,35 +112,9 @@ async fn handle(
 
 /// Encodes `reply` for UDP into `out` and sends it; a failure is logged, not fatal.
 async fn send(socket: &UdpSocket, out: &mut Vec<u8>, reply: &Message, dst: SocketAddr) {
-    encode(out, reply);
+    wire::encode(out, reply, wire::udp_limit(reply));
     if let Err(error) = socket.send_to(out, dst).await {
         tracing::debug!(%error, %dst, "could not send the response");
-    }
-}
-
-/// `reply` on the wire within the client's payload size (our OPT's, clamped to
-/// 512..=1232, or 512 without EDNS): records that do not fit are left out and TC=1 is set.
-/// A reply that cannot be encoded at all becomes a bare SERVFAIL, as in hickory-server.
-fn encode(out: &mut Vec<u8>, reply: &Message) {
-    out.clear();
-    let max = reply.edns.as_ref().map_or(512, Edns::max_payload);
-    let mut encoder = BinEncoder::new(out);
-    encoder.set_max_size(max);
-    let Err(error) = reply.emit(&mut encoder) else {
-        return;
-    };
-    tracing::error!(%error, "error encoding message");
-    out.clear();
-    let mut metadata = Metadata::new(reply.metadata.id, MessageType::Response, OpCode::Query);
-    metadata.response_code = ResponseCode::ServFail;
-    let header = Header {
-        metadata,
-        counts: HeaderCounts::default(),
-    };
-    let mut encoder = BinEncoder::new(out);
-    if let Err(error) = header.emit(&mut encoder) {
-        tracing::error!(%error, "cannot encode even a header");
-        out.clear();
     }
 }
 

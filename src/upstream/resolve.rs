@@ -4,8 +4,11 @@
 //! (serve-stale, RFC 8767).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use hickory_proto::op::{Message, Query, ResponseCode};
+
+use crate::metrics::{Metrics, UpstreamFailure};
 
 use crate::upstream::cache::{CacheKey, Cached, ResponseCache};
 use crate::upstream::forwarder::{Forwarder, QueryFlags, UpstreamError};
@@ -25,6 +28,7 @@ pub struct Resolver {
     forwarder: Forwarder,
     cache: Option<ResponseCache>,
     prefetch: bool,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Resolver {
@@ -34,7 +38,37 @@ impl Resolver {
             forwarder,
             cache,
             prefetch,
+            metrics: None,
         }
+    }
+
+    /// Counts cache misses, stale answers and upstream times and failures into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Whether an upstream answers at all: asks for the root's NS (any RCODE counts as
+    /// an answer), bypassing the cache.
+    pub async fn probe(&self) -> bool {
+        let query = Query::query(
+            hickory_proto::rr::Name::root(),
+            hickory_proto::rr::RecordType::NS,
+        );
+        self.forward(&query, QueryFlags::default()).await.is_ok()
+    }
+
+    /// One upstream exchange, timed and counted.
+    async fn forward(&self, query: &Query, flags: QueryFlags) -> Result<Message, UpstreamError> {
+        let start = Instant::now();
+        let result = self.forwarder.forward(query, flags).await;
+        if let Some(m) = &self.metrics {
+            match &result {
+                Ok(_) => m.upstream_answered(start.elapsed()),
+                Err(_) => m.upstream_failed(UpstreamFailure::Unreachable),
+            }
+        }
+        result
     }
 
     /// The cache, if enabled.
@@ -68,7 +102,7 @@ impl Resolver {
         let (me, query) = (self.clone(), query.clone());
         tokio::spawn(async move {
             if let Some(cache) = &me.cache {
-                let _ = fetch(cache, &me.forwarder, &key, &query, flags).await;
+                let _ = me.fetch(cache, &key, &query, flags).await;
             }
         });
     }
@@ -88,7 +122,6 @@ impl Resolver {
         };
         let Some(cache) = &self.cache else {
             return self
-                .forwarder
                 .forward(query, flags)
                 .await
                 .map(fresh)
@@ -100,16 +133,24 @@ impl Resolver {
                 self.maybe_prefetch(prefetch, key, query, flags);
                 Ok(fresh(message))
             }
-            Cached::Stale(old) => match fetch(cache, &self.forwarder, &key, query, flags).await {
+            Cached::Stale(old) => match self.fetch(cache, &key, query, flags).await {
                 Ok(m) if m.metadata.response_code != ResponseCode::ServFail => Ok(fresh(m)),
-                _ => Ok(Resolved {
-                    message: old,
-                    stale: true,
-                }),
+                _ => {
+                    if let Some(m) = &self.metrics {
+                        m.cache_stale();
+                    }
+                    Ok(Resolved {
+                        message: old,
+                        stale: true,
+                    })
+                }
             },
-            Cached::Miss => fetch(cache, &self.forwarder, &key, query, flags)
-                .await
-                .map(fresh),
+            Cached::Miss => {
+                if let Some(m) = &self.metrics {
+                    m.cache(false);
+                }
+                self.fetch(cache, &key, query, flags).await.map(fresh)
+            }
         }
     }
 }
@@ -118,18 +159,20 @@ fn key_of(query: &Query, flags: QueryFlags) -> CacheKey {
     CacheKey::new(query, flags.dnssec_ok).with_checking_disabled(flags.checking_disabled)
 }
 
-/// One upstream query per key at a time; the result is cached when cacheable.
-async fn fetch(
-    cache: &ResponseCache,
-    forwarder: &Forwarder,
-    key: &CacheKey,
-    query: &Query,
-    flags: QueryFlags,
-) -> Result<Message, Arc<UpstreamError>> {
-    cache
-        .fetch_coalesced(key, || {
-            let (forwarder, query) = (forwarder.clone(), query.clone());
-            async move { forwarder.forward(&query, flags).await.map_err(Arc::new) }
-        })
-        .await
+impl Resolver {
+    /// One upstream query per key at a time; the result is cached when cacheable.
+    async fn fetch(
+        &self,
+        cache: &ResponseCache,
+        key: &CacheKey,
+        query: &Query,
+        flags: QueryFlags,
+    ) -> Result<Message, Arc<UpstreamError>> {
+        cache
+            .fetch_coalesced(key, || {
+                let (me, query) = (self.clone(), query.clone());
+                async move { me.forward(&query, flags).await.map_err(Arc::new) }
+            })
+            .await
+    }
 }

@@ -1,0 +1,366 @@
+//! The admin HTTP API on `[admin] listen` (default 127.0.0.1:9153), with axum:
+//!
+//! - `GET /healthz`: the process answers;
+//! - `GET /readyz`: a list is loaded and an upstream answers (503 otherwise);
+//! - `GET /metrics`: Prometheus text exposition ([`crate::metrics`]);
+//! - `GET /v1/check?name=...`: is this site safe for children (per group);
+//! - `POST /v1/reports`, `GET /v1/reports`: reports of harmful sites from the public,
+//!   stored in SQLite under the state directory ([`reports`]);
+//! - `POST /v1/reload`: what SIGHUP does (recompile changed sources, swap the list).
+//!
+//! With `admin.token` set, every route but `/healthz` and `/readyz` needs
+//! `Authorization: Bearer <token>`; the config refuses a non-loopback address without one.
+//! Errors are JSON `{"error": "..."}` with a 4xx status for bad input.
+
+pub mod check;
+pub mod limit;
+pub mod reports;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::lists::swap::LiveBlocklist;
+use crate::metrics::Metrics;
+use crate::policy::decide::Policy;
+use crate::upstream::resolve::Resolver;
+use limit::ReportLimiter;
+use reports::{ListQuery, NewReport, ReportError, ReportStore};
+
+/// Largest request body (a report is a name, a category and a short note).
+const MAX_BODY: usize = 4096;
+/// An upstream answer this recent makes `/readyz` skip its probe.
+const RECENT_UPSTREAM: Duration = Duration::from_secs(30);
+
+/// A reload asked for over the API, answered when done.
+pub type ReloadRequest = oneshot::Sender<ReloadDone>;
+
+/// What a reload left serving.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct ReloadDone {
+    /// Serial of the serving list.
+    pub serial: u64,
+    /// Its rules.
+    pub entries: u64,
+}
+
+/// Everything the routes read.
+pub struct Admin {
+    /// The serving list.
+    pub lists: Arc<LiveBlocklist>,
+    /// Groups and their policies.
+    pub policy: Arc<Policy>,
+    /// The resolver's metrics.
+    pub metrics: Arc<Metrics>,
+    /// For the `/readyz` upstream probe.
+    pub resolver: Resolver,
+    /// The running config (feeds' state files, categories).
+    pub config: Config,
+    /// Where reloads are sent.
+    pub reload: mpsc::Sender<ReloadRequest>,
+    reports: Arc<Mutex<ReportStore>>,
+    limiter: ReportLimiter,
+    token: Option<String>,
+}
+
+impl Admin {
+    /// The API over these parts; opens (or creates) the report store at
+    /// `lists.state_dir/reports.sqlite`.
+    ///
+    /// # Errors
+    /// The report store cannot be opened (named in the error).
+    pub fn new(
+        lists: Arc<LiveBlocklist>,
+        policy: Arc<Policy>,
+        metrics: Arc<Metrics>,
+        resolver: Resolver,
+        config: Config,
+        reload: mpsc::Sender<ReloadRequest>,
+    ) -> Result<Self, ReportError> {
+        let mut store = ReportStore::open(&reports_path(&config))?;
+        let mut categories: Vec<String> = config
+            .lists
+            .sources
+            .iter()
+            .filter_map(|s| s.category.clone())
+            .collect();
+        categories.extend(lists.current().manifest().categories.iter().cloned());
+        categories.sort();
+        categories.dedup();
+        store.set_categories(Some(categories));
+        let admin = config.admin.as_ref();
+        Ok(Admin {
+            token: admin.and_then(|a| a.token.clone()),
+            limiter: ReportLimiter::new(admin.map_or(10, |a| a.reports_per_hour)),
+            reports: Arc::new(Mutex::new(store)),
+            lists,
+            policy,
+            metrics,
+            resolver,
+            config,
+            reload,
+        })
+    }
+}
+
+/// Where the report database lives.
+pub fn reports_path(config: &Config) -> std::path::PathBuf {
+    config.lists.feeds.state_dir.join("reports.sqlite")
+}
+
+/// Serves the API on each listener until `stop`.
+pub fn spawn(listeners: Vec<TcpListener>, admin: Admin, stop: CancellationToken) {
+    let admin = Arc::new(admin);
+    let upkeep = (admin.metrics.clone(), stop.clone());
+    tokio::spawn(async move {
+        // Histogram samples are drained into buckets here, not on the query path.
+        let (metrics, stop) = upkeep;
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = tick.tick() => metrics.upkeep(),
+            }
+        }
+    });
+    let app = axum::Router::new()
+        .route("/metrics", get(metrics))
+        .route("/v1/check", get(check_name))
+        .route("/v1/reports", post(submit_report).get(list_reports))
+        .route("/v1/reload", post(reload))
+        .route_layer(middleware::from_fn_with_state(admin.clone(), require_token))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(admin);
+    for listener in listeners {
+        let (app, stop) = (app.clone(), stop.clone());
+        tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "admin API stopped");
+            }
+        });
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
+    if let Some(token) = &admin.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| same(g.trim().as_bytes(), token.as_bytes())) {
+            let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            return r;
+        }
+    }
+    next.run(request).await
+}
+
+async fn ready(State(admin): State<Arc<Admin>>) -> Response {
+    let list = admin.lists.current();
+    let recent = admin
+        .metrics
+        .since_upstream_answer()
+        .is_some_and(|d| d < RECENT_UPSTREAM);
+    let upstream = recent || admin.resolver.probe().await;
+    let body = json!({
+        "ready": upstream,
+        "list": { "serial": list.manifest().serial, "entries": list.len() },
+        "upstream_reachable": upstream,
+    });
+    let status = if upstream {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
+    let m = &admin.metrics;
+    let list = admin.lists.current();
+    m.gauge("kidsafe_list_serial", &[], list.manifest().serial as f64);
+    m.gauge("kidsafe_list_entries", &[], list.len() as f64);
+    m.gauge(
+        "kidsafe_list_swapped_timestamp_seconds",
+        &[],
+        admin.lists.loaded_at() as f64,
+    );
+    let (refused, limited) = admin.policy.refusals();
+    m.counter_total(
+        crate::metrics::REFUSED,
+        &[("reason", "not_allowed")],
+        refused,
+    );
+    m.counter_total(
+        crate::metrics::REFUSED,
+        &[("reason", "rate_limited")],
+        limited,
+    );
+    if let Some(cache) = admin.resolver.cache() {
+        m.gauge("kidsafe_cache_entries", &[], cache.len() as f64);
+    }
+    let feeds = &admin.config.lists.feeds;
+    for source in &feeds.sources {
+        let path = crate::feed::state::status_path(&feeds.state_dir, &source.name);
+        let state: crate::feed::state::SourceState = crate::feed::state::read_json(&path);
+        for (guard, n) in &state.refused {
+            let labels = [("source", source.name.as_str()), ("guard", guard.as_str())];
+            m.counter_total("kidsafe_feed_refused_total", &labels, *n);
+        }
+        if let Some(t) = state.last_success_unix {
+            let labels = [("source", source.name.as_str())];
+            m.gauge(
+                "kidsafe_feed_last_success_timestamp_seconds",
+                &labels,
+                t as f64,
+            );
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        m.render(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct CheckParams {
+    name: Option<String>,
+}
+
+async fn check_name(State(admin): State<Arc<Admin>>, Query(p): Query<CheckParams>) -> Response {
+    let Some(name) = p.name.filter(|n| !n.trim().is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "give ?name=example.com");
+    };
+    let list = admin.lists.current();
+    match check::check(&name, &list, &admin.policy) {
+        Ok(report) => Json(report).into_response(),
+        Err(message) => error(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+async fn submit_report(
+    State(admin): State<Arc<Admin>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<NewReport>, JsonRejection>,
+) -> Response {
+    let report = match body {
+        Ok(Json(r)) => r,
+        Err(rejection) => {
+            let status = match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return error(status, rejection.body_text());
+        }
+    };
+    if !admin.limiter.allow(peer.ip(), Instant::now()) {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many reports from this address; try again later",
+        );
+    }
+    let store = admin.reports.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let mut store = store.lock().map_err(|_| "report store poisoned")?;
+        Ok::<_, &str>(store.submit(&report, SystemTime::now()))
+    })
+    .await;
+    match done {
+        Ok(Ok(Ok(submitted))) => {
+            let status = if submitted.new {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (status, Json(submitted)).into_response()
+        }
+        Ok(Ok(Err(e))) if e.is_client_error() => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "storing a report failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not store the report",
+            )
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn list_reports(
+    State(admin): State<Arc<Admin>>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(q) => q,
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    let store = admin.reports.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let store = store.lock().map_err(|_| "report store poisoned")?;
+        Ok::<_, &str>(store.list(&query))
+    })
+    .await;
+    match done {
+        Ok(Ok(Ok(reports))) => Json(json!({ "reports": reports })).into_response(),
+        Ok(Ok(Err(e))) if e.is_client_error() => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "listing reports failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not read the reports",
+            )
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn reload(State(admin): State<Arc<Admin>>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if admin.reload.send(tx).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    match rx.await {
+        Ok(done) => Json(done).into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "reload did not finish"),
+    }
+}

@@ -1,0 +1,159 @@
+//! The operations sections: encrypted listeners (`server.dot_listen`, `doh_listen`,
+//! `tls_*`), `[admin]` and `[querylog]`, checked like the rest: every error names the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::raw::{ClientPrivacy, RawAdmin, RawQueryLog, RawServer};
+use super::{ConfigError, Invalid};
+
+/// DNS over TLS and over HTTPS.
+#[derive(Clone, Debug)]
+pub struct TlsListeners {
+    /// DoT addresses.
+    pub dot_listen: Vec<SocketAddr>,
+    /// DoH addresses (`/dns-query`).
+    pub doh_listen: Vec<SocketAddr>,
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// `[admin]`, validated.
+#[derive(Clone, Debug)]
+pub struct AdminConfig {
+    /// HTTP listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// Bearer token; required when any address is not loopback.
+    pub token: Option<String>,
+    /// Reports accepted per hour from one source address.
+    pub reports_per_hour: u32,
+}
+
+/// `[querylog]`, when enabled.
+#[derive(Clone, Debug)]
+pub struct QueryLogConfig {
+    /// The JSON-lines file.
+    pub path: PathBuf,
+    /// Rotate at this size.
+    pub max_bytes: u64,
+    /// Rotated files kept.
+    pub keep: u32,
+    /// How clients are written.
+    pub client: ClientPrivacy,
+}
+
+/// The DoT/DoH part of `[server]`: both listen lists need the certificate and key.
+pub(super) fn tls_listeners(
+    raw: &RawServer,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    invalid: &Invalid<'_>,
+) -> Result<Option<TlsListeners>, ConfigError> {
+    let (dot, doh) = (raw.dot_listen.get_ref(), raw.doh_listen.get_ref());
+    if dot.is_empty() && doh.is_empty() {
+        return Ok(None);
+    }
+    let span = if dot.is_empty() {
+        raw.doh_listen.span()
+    } else {
+        raw.dot_listen.span()
+    };
+    let (Some(cert), Some(key)) = (&raw.tls_cert, &raw.tls_key) else {
+        let key = if raw.tls_cert.is_none() {
+            "server.tls_cert"
+        } else {
+            "server.tls_key"
+        };
+        return Err(invalid(
+            Some(span),
+            Some(key.into()),
+            "dot_listen/doh_listen need server.tls_cert and server.tls_key (PEM files)".into(),
+        ));
+    };
+    Ok(Some(TlsListeners {
+        dot_listen: dot.clone(),
+        doh_listen: doh.clone(),
+        cert: resolve(cert),
+        key: resolve(key),
+    }))
+}
+
+/// `[admin]`: a token is required unless every address is loopback.
+pub(super) fn admin(
+    raw: Option<&RawAdmin>,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    invalid: &Invalid<'_>,
+) -> Result<Option<AdminConfig>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let token = match (&raw.token, &raw.token_file) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                None,
+                Some("admin.token_file".into()),
+                "give admin.token or admin.token_file, not both".into(),
+            ));
+        }
+        (Some(t), None) => Some(t.trim().to_owned()),
+        (None, Some(file)) => {
+            let path = resolve(file);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                invalid(
+                    None,
+                    Some("admin.token_file".into()),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            Some(text.lines().next().unwrap_or("").trim().to_owned())
+        }
+        (None, None) => None,
+    };
+    if token.as_deref().is_some_and(|t| t.len() < 16) {
+        return Err(invalid(
+            None,
+            Some("admin.token".into()),
+            "the token must be at least 16 characters".into(),
+        ));
+    }
+    let listen = raw.listen.get_ref();
+    if token.is_none() && listen.iter().any(|a| !a.ip().is_loopback()) {
+        return Err(invalid(
+            Some(raw.listen.span()),
+            Some("admin.listen".into()),
+            "a non-loopback admin address needs admin.token or admin.token_file".into(),
+        ));
+    }
+    Ok(Some(AdminConfig {
+        listen: listen.clone(),
+        token,
+        reports_per_hour: raw.reports_per_hour,
+    }))
+}
+
+/// `[querylog]`, `None` unless `enabled = true`.
+pub(super) fn querylog(
+    raw: Option<&RawQueryLog>,
+    state_dir: &Path,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    invalid: &Invalid<'_>,
+) -> Result<Option<QueryLogConfig>, ConfigError> {
+    let Some(raw) = raw.filter(|r| r.enabled) else {
+        return Ok(None);
+    };
+    if raw.max_bytes < 4096 {
+        return Err(invalid(
+            None,
+            Some("querylog.max_bytes".into()),
+            "use at least 4096 bytes".into(),
+        ));
+    }
+    Ok(Some(QueryLogConfig {
+        path: raw
+            .path
+            .as_deref()
+            .map_or_else(|| state_dir.join("querylog.jsonl"), resolve),
+        max_bytes: raw.max_bytes,
+        keep: raw.keep,
+        client: raw.client,
+    }))
+}
