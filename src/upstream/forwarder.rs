@@ -5,7 +5,8 @@
 //! ignored, which is what defeats blind spoofing). The client's whole query shares one
 //! deadline; with several servers each gets a slice of it, so one silent server cannot
 //! starve the others, and a server that refuses outright (ICMP unreachable) moves the
-//! query on at once.
+//! query on at once. So does a truncated UDP reply whose TCP retry fails: a truncated
+//! reply is never returned as the answer.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -131,10 +132,14 @@ fn build_query(query: &Query, flags: QueryFlags) -> Message {
     msg
 }
 
-/// True when `reply` answers `sent`: same ID, a response, and the same question.
+/// True when `reply` answers `sent`: same ID, a response, the same opcode and the same
+/// question.
 fn matches(sent: &Message, reply: &Message) -> bool {
     reply.metadata.id == sent.metadata.id
         && reply.metadata.message_type == MessageType::Response
+        // A reply with another opcode (say NOTIFY) is not an answer to our QUERY, whatever
+        // its sections hold; it used to be relayed to the client (tests/faults.rs).
+        && reply.metadata.op_code == sent.metadata.op_code
         && reply.queries.len() == 1
         && sent.queries.first().is_some_and(|q| {
             let r = &reply.queries[0];
@@ -159,19 +164,18 @@ async fn exchange(
     if !reply.metadata.truncation {
         return Ok(reply);
     }
-    // Retry over TCP with a new ID; if that fails, the truncated reply is still an answer
-    // the client can act on (it will retry over TCP itself).
+    // Retry over TCP with a new ID. If that fails, this server failed: the truncated reply
+    // is not an answer (the client would get it without TC=1, as a complete NOERROR, and the
+    // cache refuses it), so the caller moves on to the next server or, if none is left,
+    // answers SERVFAIL with EDE 22 (tests/faults.rs).
     let sent = build_query(query, flags);
     let bytes = sent
         .to_vec()
         .map_err(|e| UpstreamError::Encode(e.to_string()))?;
-    match exchange_tcp(server, &sent, &bytes).await {
-        Ok(full) => Ok(full),
-        Err(error) => {
-            tracing::debug!(%server, %error, "TCP retry after truncation failed");
-            Ok(reply)
-        }
-    }
+    exchange_tcp(server, &sent, &bytes).await.map_err(|error| {
+        tracing::debug!(%server, %error, "TCP retry after truncation failed");
+        io(error)
+    })
 }
 
 async fn exchange_udp(
@@ -193,14 +197,19 @@ async fn exchange_udp(
     // ignoring it; the datagram is cut, fails to parse and is ignored like any bad reply.
     let mut buf = [0u8; 4096];
     let mut wait = RETRANSMIT_AFTER;
+    // An absolute time, not a timeout per receive: datagrams that are ignored (garbage,
+    // spoofs) must not push the retransmission back, or a server sending junk more often
+    // than `wait` would stop it for good (tests/faults.rs).
+    let mut resend_at = Instant::now() + wait;
     loop {
         // UDP loses packets (and servers drop under rate limiting): resend the same query,
         // backing off, until the caller's deadline for this server ends the exchange.
-        let n = match timeout(wait, socket.recv(&mut buf)).await {
+        let n = match timeout_at(resend_at, socket.recv(&mut buf)).await {
             Ok(got) => got?,
             Err(_) => {
                 socket.send(bytes).await?;
                 wait = (wait * 2).min(Duration::from_secs(2));
+                resend_at = Instant::now() + wait;
                 continue;
             }
         };
