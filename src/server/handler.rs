@@ -438,7 +438,12 @@ impl Handler {
                 .collect(),
         };
         log.blocked(qlog::Event {
-            name: query.name().to_lowercase().to_ascii(),
+            name: query
+                .name()
+                .to_lowercase()
+                .to_ascii()
+                .trim_end_matches('.')
+                .to_owned(),
             qtype: query.query_type().to_string(),
             group: group.unwrap_or_default(),
             verdict: how.as_str(),
