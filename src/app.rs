@@ -282,6 +282,35 @@ pub fn build_policy(config: &Config, clock: Clock) -> Result<Policy, StartError>
     Ok(Policy::new(&config.policy, &config.blocking, parts, clock)?)
 }
 
+/// The request handler `config` describes, without sockets, feeds or signal handlers:
+/// compiles the list if needed, loads it and builds the policy (for the fuzzer, and to
+/// embed the decision path elsewhere). Queries that need upstream go to
+/// `upstream.servers` when finished inside a tokio runtime.
+///
+/// # Errors
+/// [`StartError`] for a list that cannot be compiled or loaded, or a bad policy.
+pub fn offline_handler(config: &Config) -> Result<Handler, StartError> {
+    if !config.lists.sources.is_empty() && needs_compile(config) {
+        compile_configured(config)?;
+    }
+    let path = config.lists.compiled.clone();
+    let lists = Arc::new(LiveBlocklist::new(Blocklist::open(&path)?, path));
+    let policy = Arc::new(build_policy(config, system_clock())?);
+    let names: Vec<String> = policy.groups().iter().map(|g| g.name.clone()).collect();
+    let metrics = Arc::new(Metrics::new(&names));
+    let forwarder = Forwarder::new(config.upstream.servers.clone(), config.upstream.timeout);
+    let cache = config.cache.as_ref().map(|c| ResponseCache::new(c.cache.clone()));
+    let resolver = Resolver::new(forwarder, cache, false).with_metrics(metrics.clone());
+    Ok(Handler::new(
+        lists,
+        resolver,
+        policy,
+        Arc::new(Drain::default()),
+        config.policy.safesearch_ttl,
+        metrics,
+    ))
+}
+
 /// Starts the resolver described by `config` and returns once it is answering.
 ///
 /// # Errors
