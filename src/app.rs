@@ -299,7 +299,10 @@ pub fn offline_handler(config: &Config) -> Result<Handler, StartError> {
     let names: Vec<String> = policy.groups().iter().map(|g| g.name.clone()).collect();
     let metrics = Arc::new(Metrics::new(&names));
     let forwarder = Forwarder::new(config.upstream.servers.clone(), config.upstream.timeout);
-    let cache = config.cache.as_ref().map(|c| ResponseCache::new(c.cache.clone()));
+    let cache = config
+        .cache
+        .as_ref()
+        .map(|c| ResponseCache::new(c.cache.clone()));
     let resolver = Resolver::new(forwarder, cache, false).with_metrics(metrics.clone());
     Ok(Handler::new(
         lists,
