@@ -10,7 +10,7 @@
 //! The SOA is owned by the listed name that matched, so a cache never applies it wider
 //! than the rule does.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA, SOA};
@@ -95,16 +95,10 @@ impl SinkholeBuilder {
     /// The reply for `qname`/`qtype`, blocked by the rule on `listed` (a suffix of `qname`);
     /// `serial` goes into the SOA.
     pub fn build(&self, qname: &Name, qtype: RecordType, listed: &str, serial: u32) -> Sinkhole {
-        let address = match (self.mode, qtype) {
-            (BlockingMode::Nxdomain, _) => None,
-            (BlockingMode::Null, RecordType::A) => Some(RData::A(A(Ipv4Addr::UNSPECIFIED))),
-            (BlockingMode::Null, RecordType::AAAA) => {
-                Some(RData::AAAA(AAAA(Ipv6Addr::UNSPECIFIED)))
-            }
-            (BlockingMode::Ip, RecordType::A) => self.ipv4.map(|a| RData::A(A(a))),
-            (BlockingMode::Ip, RecordType::AAAA) => self.ipv6.map(|a| RData::AAAA(AAAA(a))),
-            _ => None,
-        };
+        let address = self.address(qtype).map(|ip| match ip {
+            IpAddr::V4(a) => RData::A(A(a)),
+            IpAddr::V6(a) => RData::AAAA(AAAA(a)),
+        });
         if let Some(rdata) = address {
             return Sinkhole {
                 rcode: ResponseCode::NoError,
@@ -112,15 +106,52 @@ impl SinkholeBuilder {
                 soa: None,
             };
         }
-        let rcode = if self.mode == BlockingMode::Nxdomain {
+        Sinkhole {
+            rcode: self.negative_rcode(),
+            answers: Vec::new(),
+            soa: Some(self.soa(qname, listed, serial)),
+        }
+    }
+
+    /// The address a blocked `qtype` query is answered with (modes `null` and `ip`, A and
+    /// AAAA only); `None`: NXDOMAIN or NODATA with the SOA.
+    pub fn address(&self, qtype: RecordType) -> Option<IpAddr> {
+        match (self.mode, qtype) {
+            (BlockingMode::Nxdomain, _) => None,
+            (BlockingMode::Null, RecordType::A) => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            (BlockingMode::Null, RecordType::AAAA) => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+            (BlockingMode::Ip, RecordType::A) => self.ipv4.map(IpAddr::V4),
+            (BlockingMode::Ip, RecordType::AAAA) => self.ipv6.map(IpAddr::V6),
+            _ => None,
+        }
+    }
+
+    /// The RCODE when no address is given: NXDOMAIN in that mode, NODATA otherwise.
+    pub fn negative_rcode(&self) -> ResponseCode {
+        if self.mode == BlockingMode::Nxdomain {
             ResponseCode::NXDomain
         } else {
             ResponseCode::NoError
-        };
-        Sinkhole {
-            rcode,
-            answers: Vec::new(),
-            soa: Some(self.soa(qname, listed, serial)),
+        }
+    }
+
+    /// TTL of sinkhole records (and the SOA's negative TTL).
+    pub fn ttl(&self) -> u32 {
+        self.ttl
+    }
+
+    /// The SOA's RDATA on the wire for `serial`: what [`SinkholeBuilder::build`] puts in
+    /// its SOA record, uncompressed.
+    pub fn soa_rdata(&self, serial: u32, out: &mut Vec<u8>) {
+        for name in [&self.mname, &self.rname] {
+            for label in name.iter() {
+                out.push(label.len() as u8);
+                out.extend_from_slice(label);
+            }
+            out.push(0);
+        }
+        for n in [serial, 3600, 600, 86_400, self.ttl] {
+            out.extend_from_slice(&n.to_be_bytes());
         }
     }
 

@@ -115,6 +115,16 @@ impl Handler {
         self
     }
 
+    /// The per-client policy.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// The serving list.
+    pub fn lists(&self) -> &Arc<LiveBlocklist> {
+        &self.lists
+    }
+
     /// The metrics this handler counts into.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -213,17 +223,33 @@ fn block(
         .build(query.name(), query.query_type(), listed, serial);
     let mut metadata = reply_metadata(request, hole.rcode);
     metadata.authoritative = true;
-    let text = match code {
+    let text = block_ede_text(list, group, verdict, code);
+    let mut m = message(metadata, with_ede(edns, code, &text));
+    m.answers = hole.answers;
+    m.authorities = hole.soa.into_iter().collect();
+    m
+}
+
+/// A query's name and type as the query log writes them.
+fn log_name(query: &Query) -> (String, RecordType) {
+    let name = query.name().to_lowercase().to_ascii();
+    (name.trim_end_matches('.').to_owned(), query.query_type())
+}
+
+/// The EDE text of a block: the categories (or the deny list) and the group.
+pub(super) fn block_ede_text(
+    list: &Blocklist,
+    group: &Group,
+    verdict: &Verdict,
+    code: EdeCode,
+) -> String {
+    match code {
         EdeCode::Filtered => format!("blocked: deny list ({})", group.label()),
         _ => {
             let categories = list.manifest().category_names(verdict.categories);
             block_text(&categories).replace("(kidsafe-dns)", &format!("({})", group.label()))
         }
-    };
-    let mut m = message(metadata, with_ede(edns, code, &text));
-    m.answers = hole.answers;
-    m.authorities = hole.soa.into_iter().collect();
-    m
+    }
 }
 
 /// Upstream failed: SERVFAIL with EDE 22, never silence.
@@ -270,10 +296,17 @@ impl Handler {
     /// Everything that can be answered without waiting; see [`Step`]. The caller holds the
     /// drain guard (shutdown) for as long as the query is being answered.
     pub fn step(&self, q: &Question<'_>) -> Step {
-        let request = q.metadata;
         self.metrics
             .query(q.protocol, q.query.map(|(query, _)| query.query_type()));
-        match self.policy.admit(q.client) {
+        self.step_admitted(q, self.policy.admit(q.client))
+    }
+
+    /// [`Handler::step`] for a query already counted and judged by
+    /// [`Policy::admit`](crate::policy::decide::Policy::admit) (which must run once per
+    /// query: it spends rate-limit tokens).
+    pub fn step_admitted(&self, q: &Question<'_>, admission: Admission) -> Step {
+        let request = q.metadata;
+        match admission {
             Admission::Admit => {}
             Admission::NotAllowed(RefuseAction::Refuse) => {
                 let ede = (
@@ -310,13 +343,13 @@ impl Handler {
         let (ask, prefix) = match outcome {
             Outcome::Blocked(v) => {
                 let how = metrics::Verdict::Blocked;
-                self.count_block(index, &list, &v, how, query, q.client);
+                self.count_block(index, &list, &v, how, &|| log_name(query), q.client);
                 let m = block(request, edns, query, &list, group, &v, EdeCode::Blocked);
                 return Step::Reply(m);
             }
             Outcome::Filtered(v) => {
                 let how = metrics::Verdict::Filtered;
-                self.count_block(index, &list, &v, how, query, q.client);
+                self.count_block(index, &list, &v, how, &|| log_name(query), q.client);
                 let m = block(request, edns, query, &list, group, &v, EdeCode::Filtered);
                 return Step::Reply(m);
             }
@@ -390,7 +423,8 @@ impl Handler {
             let group = groups.get(p.group).or(groups.last());
             if let Some(group) = group {
                 let how = metrics::Verdict::BlockedCname;
-                self.count_block(p.group, &p.list, &verdict, how, &p.original, p.client);
+                let name = || log_name(&p.original);
+                self.count_block(p.group, &p.list, &verdict, how, &name, p.client);
                 return block(
                     &p.metadata,
                     p.edns,
@@ -409,13 +443,13 @@ impl Handler {
     }
 
     /// Counts a blocked answer, and logs it when the query log is on.
-    fn count_block(
+    pub(super) fn count_block(
         &self,
         group: usize,
         list: &Blocklist,
         v: &Verdict,
         how: metrics::Verdict,
-        query: &Query,
+        query: &dyn Fn() -> (String, RecordType),
         client: IpAddr,
     ) {
         self.metrics.answer(group, how);
@@ -437,14 +471,10 @@ impl Handler {
                 .map(str::to_owned)
                 .collect(),
         };
+        let (name, qtype) = query();
         log.blocked(qlog::Event {
-            name: query
-                .name()
-                .to_lowercase()
-                .to_ascii()
-                .trim_end_matches('.')
-                .to_owned(),
-            qtype: query.query_type().to_string(),
+            name,
+            qtype: qtype.to_string(),
             group: group.unwrap_or_default(),
             verdict: how.as_str(),
             categories,

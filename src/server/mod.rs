@@ -1,7 +1,9 @@
-//! The DNS server: our own UDP receive loops ([`udp`]) and TCP/DoT connections
-//! ([`stream`]) on the configured addresses, and hickory-server's HTTP/2 listener for DoH,
-//! all answering through [`handler::Handler`].
+//! The DNS server: our own UDP receive loops ([`udp`]) and TCP/DoT/DoH connections
+//! ([`stream`], [`doh`]) on the configured addresses, all answering through
+//! [`handler::Handler`].
 
+mod doh;
+pub mod fastpath;
 pub mod handler;
 pub mod listener;
 pub mod stream;
@@ -11,9 +13,7 @@ pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use hickory_server::Server;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -37,8 +37,6 @@ pub enum ListenError {
 
 /// What [`start`] bound.
 pub struct Listening {
-    /// hickory's server, holding the DoH listeners; shut it down to close them.
-    pub doh_server: Server<Handler>,
     /// Plain DNS addresses (UDP and TCP each).
     pub dns: Vec<SocketAddr>,
     /// DoT addresses.
@@ -65,7 +63,7 @@ pub fn start(
     let workers = tokio::runtime::Handle::try_current()
         .map(|h| h.metrics().num_workers())
         .unwrap_or(1);
-    let shared = Arc::new(handler.clone());
+    let shared = Arc::new(handler);
     let limits = stream::Limits::new(config.tcp_max_connections, config.tcp_idle);
     // Bind everything first: a failure must not leave loops running on the addresses
     // bound before it.
@@ -90,12 +88,13 @@ pub fn start(
             )?));
         }
         if !doh.is_empty() {
-            doh_tls = Some(tls::server_config(&t.cert, &t.key, b"h2")?);
+            doh_tls = Some(TlsAcceptor::from(tls::server_config(
+                &t.cert, &t.key, b"h2",
+            )?));
         }
     }
 
     let mut listening = Listening {
-        doh_server: Server::new(handler),
         dns: Vec::new(),
         dot: Vec::new(),
         doh: Vec::new(),
@@ -105,34 +104,44 @@ pub fn start(
         for socket in b.udp {
             udp::spawn(socket, shared.clone(), stop.clone());
         }
-        stream::spawn(b.tcp, None, shared.clone(), limits.clone(), stop.clone());
-        listening.dns.push(b.addr);
-    }
-    for l in dot {
-        let addr = l.local_addr()?;
-        tracing::info!(%addr, "listening for DNS over TLS");
         stream::spawn(
-            l,
-            dot_tls.clone(),
+            b.tcp,
+            stream::Transport::Tcp,
             shared.clone(),
             limits.clone(),
             stop.clone(),
         );
-        listening.dot.push(addr);
+        listening.dns.push(b.addr);
     }
-    if let Some(tls) = doh_tls {
+    if let Some(acceptor) = dot_tls {
+        for l in dot {
+            let addr = l.local_addr()?;
+            tracing::info!(%addr, "listening for DNS over TLS");
+            stream::spawn(
+                l,
+                stream::Transport::Dot(acceptor.clone()),
+                shared.clone(),
+                limits.clone(),
+                stop.clone(),
+            );
+            listening.dot.push(addr);
+        }
+    }
+    // DoH is ours too ([`doh`]), not hickory-server's: hickory 0.26 answers POST only
+    // (RFC 8484 requires GET too), resets the stream instead of sending a 4xx, and refuses
+    // `Accept: */*` (curl's default). Taking DoH through our accept loop also puts it under
+    // the connection limit and idle timeout, which hickory's listener did not.
+    if let Some(acceptor) = doh_tls {
         for l in doh {
             let addr = l.local_addr()?;
             tracing::info!(%addr, path = DOH_PATH, "listening for DNS over HTTPS");
-            listening
-                .doh_server
-                .register_https_listener_with_tls_config(
-                    l,
-                    config.tcp_idle.min(Duration::from_secs(10)),
-                    tls.clone(),
-                    None,
-                    DOH_PATH.to_owned(),
-                )?;
+            stream::spawn(
+                l,
+                stream::Transport::Doh(acceptor.clone()),
+                shared.clone(),
+                limits.clone(),
+                stop.clone(),
+            );
             listening.doh.push(addr);
         }
     }

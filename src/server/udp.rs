@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::Handler;
-use super::wire;
+use super::{fastpath, wire};
 use crate::metrics::Protocol;
 use crate::upstream::forwarder::EDNS_PAYLOAD;
 
@@ -94,7 +94,19 @@ async fn handle(
         // Shutting down: drop it; the client retries another server.
         return;
     };
-    match wire::step(handler, packet, src.ip(), Protocol::Udp) {
+    let mut admission = None;
+    if let Some(request) = fastpath::Request::parse(packet) {
+        match fastpath::answer(handler, &request, src, Protocol::Udp, out) {
+            fastpath::Fast::Replied => {
+                if let Err(error) = socket.send_to(out, src).await {
+                    tracing::debug!(%error, dst = %src, "could not send the response");
+                }
+                return;
+            }
+            fastpath::Fast::General(a) => admission = Some(a),
+        }
+    }
+    match wire::step_with(handler, packet, src.ip(), Protocol::Udp, admission) {
         wire::Packet::Reply(reply) => send(socket, out, &reply, src).await,
         wire::Packet::Ignore => {}
         wire::Packet::Upstream(upstream) => {

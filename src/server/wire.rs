@@ -19,6 +19,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, B
 
 use super::handler::{Handler, Pending, Question, Step};
 use crate::metrics::Protocol;
+use crate::policy::decide::Admission;
 
 /// What became of a packet.
 pub enum Packet {
@@ -40,6 +41,18 @@ pub struct Upstream {
 /// Decodes `packet` from `client` and answers what can be answered now. The caller holds a
 /// drain guard ([`crate::shutdown::Drain::enter`]) until the reply is sent.
 pub fn step(handler: &Handler, packet: &[u8], client: IpAddr, protocol: Protocol) -> Packet {
+    step_with(handler, packet, client, protocol, None)
+}
+
+/// [`step`] for a query the fast path ([`super::fastpath`]) already counted and admitted
+/// (`Some`), or not (`None`).
+pub fn step_with(
+    handler: &Handler,
+    packet: &[u8],
+    client: IpAddr,
+    protocol: Protocol,
+    admission: Option<Admission>,
+) -> Packet {
     let mut decoder = BinDecoder::new(packet);
     let Ok(header) = Header::read(&mut decoder) else {
         // Shorter than a header: not a DNS query, no reply.
@@ -71,7 +84,11 @@ pub fn step(handler: &Handler, packet: &[u8], client: IpAddr, protocol: Protocol
         client,
         protocol,
     };
-    match handler.step(&question) {
+    let step = match admission {
+        Some(a) => handler.step_admitted(&question, a),
+        None => handler.step(&question),
+    };
+    match step {
         Step::Reply(mut reply) => {
             reply.queries = request.queries;
             Packet::Reply(reply)

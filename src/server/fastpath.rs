@@ -1,0 +1,498 @@
+//! Blocked names answered straight from the request bytes.
+//!
+//! Decoding a request into a hickory `Message` and encoding a `Message` reply cost more than
+//! the blocklist lookup itself (names allocated, a compression map built). The common query
+//! (one question, class IN, at most an OPT record, nothing else) is read here in place: its
+//! labels are lowercased into a stack buffer for the policy, and when the verdict is a block
+//! the reply is written directly: the header, the client's question copied byte for byte,
+//! the sinkhole address or SOA (its owner a compression pointer into the question), and our
+//! OPT with the Extended DNS Error. Anything else, and every name that is not blocked, goes
+//! on to the general path ([`super::wire`]) with the admission already decided. The tests
+//! check that both paths give the same reply.
+//!
+//! Hand-written on purpose: hickory-proto has no borrowed view of a message. What is read
+//! is the fixed RFC 1035 header and question layout and the RFC 6891 OPT record; every
+//! length is checked, and anything unexpected (compression in the question, other
+//! sections, EDNS versions above 0, trailing bytes) is left to hickory's parser.
+
+use std::net::{IpAddr, SocketAddr};
+
+use hickory_proto::rr::RecordType;
+
+use super::handler::{Handler, block_ede_text};
+use crate::answer::{EDE_OPTION, EdeCode};
+use crate::metrics::{self, Protocol};
+use crate::policy::decide::{Admission, Outcome};
+use crate::upstream::forwarder::EDNS_PAYLOAD;
+
+const HEADER: usize = 12;
+const TYPE_OPT: u16 = 41;
+const CLASS_IN: u16 = 1;
+const MAX_LABELS: usize = 128;
+
+/// A request read in place.
+pub struct Request<'a> {
+    packet: &'a [u8],
+    id: u16,
+    /// RD and CD, as the client set them.
+    rd: bool,
+    cd: bool,
+    /// The question's name, lowercased, in wire form without the root label.
+    lower: [u8; 255],
+    /// (start, length) of each label in `lower`, leftmost first.
+    labels: [(u8, u8); MAX_LABELS],
+    label_count: usize,
+    qtype: u16,
+    /// End of the question section in `packet`.
+    question_end: usize,
+    /// The client's OPT: UDP payload size and DO bit.
+    edns: Option<(u16, bool)>,
+}
+
+fn u16_at(p: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*p.get(at)?, *p.get(at + 1)?]))
+}
+
+impl<'a> Request<'a> {
+    /// Reads `packet` if it is a plain query; `None` sends it to the general path.
+    pub fn parse(packet: &'a [u8]) -> Option<Request<'a>> {
+        let header = packet.get(..HEADER)?;
+        let (flags1, flags2) = (header[2], header[3]);
+        // QR=0, opcode QUERY, TC=0; Z bit clear.
+        if flags1 & 0xFA != 0 || flags2 & 0x40 != 0 {
+            return None;
+        }
+        let counts = [
+            u16_at(header, 4)?,
+            u16_at(header, 6)?,
+            u16_at(header, 8)?,
+            u16_at(header, 10)?,
+        ];
+        if counts[0] != 1 || counts[1] != 0 || counts[2] != 0 || counts[3] > 1 {
+            return None;
+        }
+        let mut r = Request {
+            packet,
+            id: u16_at(header, 0)?,
+            rd: flags1 & 0x01 != 0,
+            cd: flags2 & 0x10 != 0,
+            lower: [0; 255],
+            labels: [(0, 0); MAX_LABELS],
+            label_count: 0,
+            qtype: 0,
+            question_end: 0,
+            edns: None,
+        };
+        let mut at = HEADER;
+        let mut len = 0usize;
+        loop {
+            let n = usize::from(*packet.get(at)?);
+            if n == 0 {
+                at += 1;
+                break;
+            }
+            // 0xC0: a compression pointer; 0x40/0x80: obsolete label types.
+            if n > 63 || r.label_count == MAX_LABELS || len + n + 1 > 254 {
+                return None;
+            }
+            let label = packet.get(at + 1..at + 1 + n)?;
+            r.lower[len] = n as u8;
+            for (dst, src) in r.lower[len + 1..len + 1 + n].iter_mut().zip(label) {
+                *dst = src.to_ascii_lowercase();
+            }
+            r.labels[r.label_count] = ((len + 1) as u8, n as u8);
+            r.label_count += 1;
+            len += n + 1;
+            at += n + 1;
+        }
+        r.qtype = u16_at(packet, at)?;
+        if u16_at(packet, at + 2)? != CLASS_IN || r.label_count == 0 {
+            return None;
+        }
+        at += 4;
+        r.question_end = at;
+        if counts[3] == 1 {
+            // OPT: root owner, type 41, CLASS = payload, TTL = ext-RCODE, version, flags.
+            if *packet.get(at)? != 0 || u16_at(packet, at + 1)? != TYPE_OPT {
+                return None;
+            }
+            let payload = u16_at(packet, at + 3)?;
+            let (ext_rcode, version) = (*packet.get(at + 5)?, *packet.get(at + 6)?);
+            if ext_rcode != 0 || version != 0 {
+                return None;
+            }
+            let dnssec_ok = packet.get(at + 7)? & 0x80 != 0;
+            let rdlen = usize::from(u16_at(packet, at + 9)?);
+            at += 11 + rdlen;
+            r.edns = Some((payload, dnssec_ok));
+        }
+        (at == packet.len()).then_some(r)
+    }
+
+    /// The question's labels, lowercased, leftmost first.
+    fn labels(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
+        self.labels[..self.label_count]
+            .iter()
+            .map(|&(start, len)| &self.lower[usize::from(start)..][..usize::from(len)])
+    }
+
+    /// The question's name as text, lowercased, without the trailing dot.
+    fn name_text(&self) -> String {
+        let labels: Vec<String> = self
+            .labels()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        labels.join(".")
+    }
+
+    /// Offset in the packet of the label where the last `count` labels start.
+    fn suffix_offset(&self, count: usize) -> Option<usize> {
+        if count == 0 {
+            return None;
+        }
+        let first = self.label_count.checked_sub(count)?;
+        let (start, _) = self.labels.get(first)?;
+        // `lower` mirrors the packet's name from offset HEADER, length bytes included.
+        Some(HEADER + usize::from(*start) - 1)
+    }
+}
+
+/// What the fast path did.
+pub enum Fast {
+    /// A reply is in `out`: send it.
+    Replied,
+    /// Not answered here: take the general path with this admission.
+    General(Admission),
+}
+
+/// Answers `request` into `out` if the client is admitted and the name is blocked. The
+/// query is counted in the metrics either way.
+pub fn answer(
+    handler: &Handler,
+    request: &Request<'_>,
+    client: SocketAddr,
+    protocol: Protocol,
+    out: &mut Vec<u8>,
+) -> Fast {
+    let metrics = handler.metrics();
+    metrics.query(protocol, Some(RecordType::from(request.qtype)));
+    let policy = handler.policy();
+    let admission = policy.admit(client.ip());
+    if !matches!(admission, Admission::Admit) {
+        return Fast::General(admission);
+    }
+    let index = policy.group_index(client.ip());
+    let group = &policy.groups()[index];
+    let list = handler.lists().current();
+    let (verdict, code, how) = match policy.decide(group, &list, || request.labels()) {
+        Outcome::Blocked(v) => (v, EdeCode::Blocked, metrics::Verdict::Blocked),
+        Outcome::Filtered(v) => (v, EdeCode::Filtered, metrics::Verdict::Filtered),
+        _ => return Fast::General(admission),
+    };
+    let listed_labels = verdict
+        .rule
+        .as_ref()
+        .map_or(0, |r| r.name.split('.').count());
+    let Some(soa_owner) = request.suffix_offset(listed_labels) else {
+        return Fast::General(admission);
+    };
+    let text = block_ede_text(&list, group, &verdict, code);
+    let serial = list.manifest().serial as u32;
+    write_block(request, group, soa_owner, serial, code, &text, out);
+    let limit = request
+        .edns
+        .map_or(512, |(p, _)| p.clamp(512, EDNS_PAYLOAD));
+    if out.len() > usize::from(limit) {
+        // Too big for the client's buffer: the general path truncates it properly.
+        return Fast::General(admission);
+    }
+    let client_ip: IpAddr = client.ip();
+    let name = || (request.name_text(), RecordType::from(request.qtype));
+    handler.count_block(index, &list, &verdict, how, &name, client_ip);
+    Fast::Replied
+}
+
+fn write_block(
+    request: &Request<'_>,
+    group: &crate::policy::decide::Group,
+    soa_owner: usize,
+    serial: u32,
+    code: EdeCode,
+    text: &str,
+    out: &mut Vec<u8>,
+) {
+    let hole = &group.sinkhole;
+    let address = hole.address(RecordType::from(request.qtype));
+    let rcode = if address.is_some() {
+        0
+    } else {
+        u16::from(hole.negative_rcode()) as u8
+    };
+    out.clear();
+    out.extend_from_slice(&request.id.to_be_bytes());
+    // QR, opcode QUERY, AA, RD as asked; RA, CD as asked, the RCODE.
+    out.push(0x80 | 0x04 | u8::from(request.rd));
+    let cd = if request.cd { 0x10 } else { 0 };
+    out.push(0x80 | cd | (rcode & 0x0F));
+    let (answers, authorities) = if address.is_some() {
+        (1u16, 0u16)
+    } else {
+        (0, 1)
+    };
+    for count in [1, answers, authorities, u16::from(request.edns.is_some())] {
+        out.extend_from_slice(&count.to_be_bytes());
+    }
+    out.extend_from_slice(&request.packet[HEADER..request.question_end]);
+    let ttl = hole.ttl().to_be_bytes();
+    match address {
+        Some(ip) => {
+            out.extend_from_slice(&[0xC0, HEADER as u8]);
+            let (rtype, rdata): (u16, Vec<u8>) = match ip {
+                IpAddr::V4(a) => (1, a.octets().to_vec()),
+                IpAddr::V6(a) => (28, a.octets().to_vec()),
+            };
+            out.extend_from_slice(&rtype.to_be_bytes());
+            out.extend_from_slice(&CLASS_IN.to_be_bytes());
+            out.extend_from_slice(&ttl);
+            out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            out.extend_from_slice(&rdata);
+        }
+        None => {
+            out.extend_from_slice(&(0xC000 | soa_owner as u16).to_be_bytes());
+            out.extend_from_slice(&6u16.to_be_bytes());
+            out.extend_from_slice(&CLASS_IN.to_be_bytes());
+            out.extend_from_slice(&ttl);
+            let len_at = out.len();
+            out.extend_from_slice(&[0, 0]);
+            hole.soa_rdata(serial, out);
+            let rdlen = (out.len() - len_at - 2) as u16;
+            out[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+        }
+    }
+    if let Some((payload, dnssec_ok)) = request.edns {
+        out.push(0);
+        out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+        out.extend_from_slice(&payload.clamp(512, EDNS_PAYLOAD).to_be_bytes());
+        out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
+        let option_len = 2 + text.len();
+        out.extend_from_slice(&((4 + option_len) as u16).to_be_bytes());
+        out.extend_from_slice(&EDE_OPTION.to_be_bytes());
+        out.extend_from_slice(&(option_len as u16).to_be_bytes());
+        out.extend_from_slice(&(code as u16).to_be_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::wire;
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::Name;
+    use proptest::prelude::*;
+
+    /// A handler over a small list with three groups in the three modes.
+    fn handler() -> (tempfile::TempDir, Handler) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("adult.txt"),
+            "bad.test\nporn.example\nxn--bcher-kva.example\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("gambling.txt"), "||casino.example^\n||bad.test^\n").unwrap();
+        std::fs::write(d.join("allow.txt"), "safe.bad.test\n").unwrap();
+        let text = r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+servers = ["127.0.0.1:9"]
+[blocking]
+mode = "nxdomain"
+ipv4 = "192.0.2.1"
+ipv6 = "2001:db8::1"
+[lists]
+compiled = "list.fst"
+[[lists.source]]
+category = "adult"
+path = "adult.txt"
+[[lists.source]]
+category = "gambling"
+path = "gambling.txt"
+[[lists.allow]]
+path = "allow.txt"
+[[groups]]
+name = "nulls"
+clients = ["10.0.0.1/32"]
+mode = "null"
+deny = ["games.test"]
+[[groups]]
+name = "ips"
+clients = ["10.0.0.2/32"]
+mode = "ip"
+[[groups]]
+name = "default"
+"#;
+        std::fs::write(d.join("k.toml"), text).unwrap();
+        let config = crate::config::load(&d.join("k.toml")).unwrap();
+        let handler = crate::app::offline_handler(&config).unwrap();
+        (dir, handler)
+    }
+
+    fn query(name: &str, qtype: RecordType, edns: Option<(u16, bool)>, rd: bool) -> Vec<u8> {
+        let mut m = Message::new(0x1234, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = rd;
+        m.metadata.checking_disabled = !rd;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+        if let Some((payload, dnssec_ok)) = edns {
+            let mut e = Edns::new();
+            e.set_max_payload(payload);
+            e.set_dnssec_ok(dnssec_ok);
+            m.edns = Some(e);
+        }
+        m.to_vec().unwrap()
+    }
+
+    /// The reply the general path gives, as bytes.
+    fn general(h: &Handler, packet: &[u8], client: IpAddr) -> Option<Vec<u8>> {
+        match wire::step(h, packet, client, Protocol::Udp) {
+            wire::Packet::Reply(reply) => {
+                let mut out = Vec::new();
+                wire::encode(&mut out, &reply, wire::udp_limit(&reply));
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+
+    fn fast(h: &Handler, packet: &[u8], client: IpAddr) -> Option<Vec<u8>> {
+        let request = Request::parse(packet)?;
+        let mut out = Vec::new();
+        match answer(
+            h,
+            &request,
+            SocketAddr::new(client, 5353),
+            Protocol::Udp,
+            &mut out,
+        ) {
+            Fast::Replied => Some(out),
+            Fast::General(_) => None,
+        }
+    }
+
+    fn same_reply(fast: &[u8], general: &[u8]) {
+        let (a, b) = (
+            Message::from_vec(fast).unwrap(),
+            Message::from_vec(general).unwrap(),
+        );
+        assert_eq!(a.metadata, b.metadata);
+        assert_eq!(a.queries, b.queries);
+        assert_eq!(a.answers, b.answers);
+        assert_eq!(a.authorities, b.authorities);
+        assert_eq!(a.additionals, b.additionals);
+        assert_eq!(a.edns, b.edns);
+    }
+
+    #[test]
+    fn blocked_replies_match_the_general_path() {
+        let (_dir, h) = handler();
+        let clients: [IpAddr; 3] = [
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            "10.0.0.3".parse().unwrap(),
+        ];
+        let names = [
+            "bad.test.",
+            "WWW.Bad.Test.",
+            "a.b.c.casino.example.",
+            "porn.example.",
+            "xn--bcher-kva.example.",
+            "games.test.",
+        ];
+        let types = [
+            RecordType::A,
+            RecordType::AAAA,
+            RecordType::MX,
+            RecordType::HTTPS,
+        ];
+        let ednses = [
+            None,
+            Some((4096, true)),
+            Some((512, false)),
+            Some((1232, false)),
+        ];
+        let mut answered = 0;
+        for client in clients {
+            for name in names {
+                for t in types {
+                    for edns in ednses {
+                        for rd in [true, false] {
+                            let packet = query(name, t, edns, rd);
+                            let f = fast(&h, &packet, client);
+                            match general(&h, &packet, client) {
+                                Some(g) => {
+                                    if let Some(f) = f {
+                                        same_reply(&f, &g);
+                                        answered += 1;
+                                    }
+                                }
+                                None => assert!(f.is_none(), "{name} answered, not forwarded"),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // games.test is only denied for 10.0.0.1; everything else here is blocked.
+        assert!(
+            answered >= 3 * 5 * 4 * 4 * 2,
+            "{answered} answered on the fast path"
+        );
+    }
+
+    #[test]
+    fn other_queries_are_left_to_the_general_path() {
+        let (_dir, h) = handler();
+        let client: IpAddr = "10.0.0.3".parse().unwrap();
+        for name in ["allowed.test.", "safe.bad.test."] {
+            assert!(fast(&h, &query(name, RecordType::A, None, true), client).is_none());
+        }
+        let mut two = Message::new(1, MessageType::Query, OpCode::Query);
+        two.add_query(Query::query(
+            Name::from_ascii("bad.test.").unwrap(),
+            RecordType::A,
+        ));
+        two.add_query(Query::query(
+            Name::from_ascii("bad.test.").unwrap(),
+            RecordType::A,
+        ));
+        assert!(Request::parse(&two.to_vec().unwrap()).is_none());
+        let mut packet = query("bad.test.", RecordType::A, None, true);
+        packet.push(0);
+        assert!(Request::parse(&packet).is_none(), "trailing bytes");
+        let packet = query("bad.test.", RecordType::A, Some((1232, false)), true);
+        assert!(
+            Request::parse(&packet[..packet.len() - 1]).is_none(),
+            "cut OPT"
+        );
+    }
+
+    proptest! {
+        /// Any bytes: never a panic, and whatever the fast path answers, it answers as the
+        /// general path would.
+        #[test]
+        fn random_packets(mut bytes in proptest::collection::vec(any::<u8>(), 0..300), blocked in any::<bool>()) {
+            let (_dir, h) = handler();
+            if blocked && bytes.len() > 12 {
+                let q = query("casino.example.", RecordType::A, Some((1232, true)), true);
+                let n = bytes.len().min(q.len());
+                bytes[..n].copy_from_slice(&q[..n]);
+            }
+            let client: IpAddr = "10.0.0.3".parse().unwrap();
+            if let Some(f) = fast(&h, &bytes, client) {
+                let g = general(&h, &bytes, client).unwrap();
+                same_reply(&f, &g);
+            }
+        }
+    }
+}
