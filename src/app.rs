@@ -388,7 +388,6 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         listening.dot.clone(),
         listening.doh.clone(),
     );
-    let mut doh_server = listening.doh_server;
 
     let blockpage_addrs = match &config.blockpage {
         Some(bp) => {
@@ -451,9 +450,6 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         // The last answers are queued in hickory's socket tasks, which flush them on their
         // next poll; cancelling at once could drop them with the socket. Give them a beat.
         tokio::time::sleep(FLUSH_BEFORE_CLOSE).await;
-        if let Err(error) = doh_server.shutdown_gracefully().await {
-            tracing::warn!(%error, "server shutdown");
-        }
         if let Some(h) = hup {
             h.abort();
         }

@@ -137,9 +137,9 @@ pub struct Metrics {
     cache_hits: Counter,
     cache_misses: Counter,
     cache_stale: Counter,
-    /// TCP and DoT connections open now.
+    /// TCP, DoT and DoH connections open now.
     pub tcp_connections: Gauge,
-    /// TCP and DoT connections closed at once because `server.tcp_max_connections` were open.
+    /// TCP/DoT/DoH connections closed at once because `server.tcp_max_connections` were open.
     pub tcp_rejected: Counter,
     /// Query log events dropped because the writer fell behind.
     pub querylog_dropped: Counter,
@@ -356,10 +356,10 @@ fn describe(recorder: &PrometheusRecorder) {
         ),
         (UPSTREAM_ERRORS, "Forwarded queries no upstream answered."),
         (CACHE, "Response cache lookups, by result."),
-        ("kidsafe_tcp_connections", "TCP and DoT connections open."),
+        ("kidsafe_tcp_connections", "TCP/DoT/DoH connections open."),
         (
             "kidsafe_tcp_rejected_total",
-            "TCP/DoT connections refused at the limit.",
+            "TCP/DoT/DoH connections refused at the limit.",
         ),
         (
             "kidsafe_querylog_dropped_total",

@@ -160,7 +160,7 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Worker threads (0 = one per core).
     pub threads: usize,
-    /// Open TCP + DoT connections at most.
+    /// Open TCP + DoT + DoH connections at most.
     pub tcp_max_connections: usize,
     /// DoT and DoH, if configured.
     pub tls: Option<TlsListeners>,

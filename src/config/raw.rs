@@ -246,7 +246,7 @@ pub struct RawServer {
     /// What an over-limit or refused client gets: refuse (REFUSED + EDE) or drop (silence).
     #[serde(default)]
     pub refuse_action: RefuseAction,
-    /// Open TCP + DoT connections at most; more are closed as they arrive.
+    /// Open TCP + DoT + DoH connections at most; more are closed as they arrive.
     #[serde(default = "default_tcp_max_connections")]
     pub tcp_max_connections: usize,
     /// DNS-over-TLS listen addresses (port 853).

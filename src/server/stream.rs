@@ -1,9 +1,10 @@
-//! DNS over TCP and over TLS (RFC 7766, RFC 7858): our own accept loop and connections.
+//! DNS over TCP and over TLS (RFC 7766, RFC 7858): our own accept loop and connections; the
+//! same loop takes DNS-over-HTTPS connections to [`super::doh`].
 //!
 //! hickory-server's TCP listener spawns a task for every connection it accepts, without
 //! bound: 10,000 clients that connect and send nothing would hold 10,000 tasks and buffers
 //! until each idle timeout. Here a connection first takes a permit from a fixed pool
-//! (`server.tcp_max_connections`, shared by TCP and DoT); at the limit a new connection is
+//! (`server.tcp_max_connections`, shared by TCP, DoT and DoH); at the limit a new connection is
 //! closed at once, so memory stays bounded and UDP is never starved. A connection is closed
 //! when it stays idle for `server.tcp_idle_ms` (between queries, or mid-message), and a TLS
 //! handshake gets the same time.
@@ -25,7 +26,7 @@ use super::handler::Handler;
 use super::wire;
 use crate::metrics::Protocol;
 
-/// Limits shared by every TCP and DoT listener of a server.
+/// Limits shared by every TCP, DoT and DoH listener of a server.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// One permit per open connection.
@@ -44,20 +45,31 @@ impl Limits {
     }
 }
 
-/// Serves DNS over TCP on `listener` (or over TLS when `tls` is given) until `stop`.
+/// What a listener speaks.
+#[derive(Clone)]
+pub enum Transport {
+    /// DNS over TCP.
+    Tcp,
+    /// DNS over TLS, with this acceptor (ALPN `dot`).
+    Dot(TlsAcceptor),
+    /// DNS over HTTPS, with this acceptor (ALPN `h2`).
+    Doh(TlsAcceptor),
+}
+
+/// Serves `transport` on `listener` until `stop`.
 pub fn spawn(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    transport: Transport,
     handler: Arc<Handler>,
     limits: Limits,
     stop: CancellationToken,
 ) {
-    tokio::spawn(accept_loop(listener, tls, handler, limits, stop));
+    tokio::spawn(accept_loop(listener, transport, handler, limits, stop));
 }
 
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    transport: Transport,
     handler: Arc<Handler>,
     limits: Limits,
     stop: CancellationToken,
@@ -83,12 +95,12 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (handler, stop, tls) = (handler.clone(), stop.clone(), tls.clone());
+        let (handler, stop, transport) = (handler.clone(), stop.clone(), transport.clone());
         let idle = limits.idle;
         tokio::spawn(async move {
             let gauge = &handler.metrics().tcp_connections;
             gauge.increment(1.0);
-            let served = serve(stream, peer, tls, &handler, idle, &stop).await;
+            let served = serve(stream, peer, transport, &handler, idle, &stop).await;
             if let Err(error) = served {
                 tracing::debug!(%error, %peer, "connection closed");
             }
@@ -101,20 +113,33 @@ async fn accept_loop(
 async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
-    handler: &Handler,
+    transport: Transport,
+    handler: &Arc<Handler>,
     idle: Duration,
     stop: &CancellationToken,
 ) -> io::Result<()> {
-    match tls {
-        None => connection(stream, peer, Protocol::Tcp, handler, idle, stop).await,
-        Some(acceptor) => {
-            let stream = tokio::time::timeout(idle, acceptor.accept(stream))
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake"))??;
+    match transport {
+        Transport::Tcp => connection(stream, peer, Protocol::Tcp, handler, idle, stop).await,
+        Transport::Dot(acceptor) => {
+            let stream = handshake(&acceptor, stream, idle).await?;
             connection(stream, peer, Protocol::Dot, handler, idle, stop).await
         }
+        Transport::Doh(acceptor) => {
+            let stream = handshake(&acceptor, stream, idle).await?;
+            super::doh::connection(stream, peer, handler, idle, stop).await
+        }
     }
+}
+
+/// The TLS handshake, given `idle` to complete.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    idle: Duration,
+) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+    tokio::time::timeout(idle, acceptor.accept(stream))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake"))?
 }
 
 /// Reads length-prefixed queries and writes the replies until the client closes, stays
