@@ -1,0 +1,524 @@
+//! DNS over TLS (RFC 7858) and DNS over HTTPS (RFC 8484) end to end: a certificate made at
+//! test time (rcgen, SANs `localhost` and 127.0.0.1), real TLS clients (tokio-rustls,
+//! reqwest over HTTP/2, and `kdig`/`curl` where installed), the test lists and the
+//! in-process upstream of `tests/common`.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use data_encoding::BASE64URL_NOPAD;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+const ALLOWED_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+const DNS_MESSAGE: &str = "application/dns-message";
+
+/// A self-signed certificate for `localhost` and 127.0.0.1: `cert.pem` and `key.pem` in
+/// `dir` (the certificate is its own root, so `cert.pem` is also the clients' CA file).
+fn write_cert(dir: &Path) -> CertificateDer<'static> {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), signing_key.serialize_pem()).unwrap();
+    cert.der().clone()
+}
+
+fn config(upstream: SocketAddr, server_extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+dot_listen = ["127.0.0.1:0"]
+doh_listen = ["127.0.0.1:0"]
+tls_cert = "cert.pem"
+tls_key = "key.pem"
+shutdown_grace_ms = 1000
+{server_extra}
+[upstream]
+servers = ["{upstream}"]
+timeout_ms = 1000
+[blocking]
+mode = "nxdomain"
+ttl = 120
+[lists]
+compiled = "var/blocklist.fst"
+[[lists.source]]
+category = "adult"
+path = "adult.txt"
+[[lists.source]]
+category = "gambling"
+path = "gambling.txt"
+[[lists.allow]]
+path = "allow.txt"
+"#
+    )
+}
+
+/// kidsafe-dns with DoT and DoH on ephemeral ports, and the certificate it serves.
+async fn start_tls(upstream: SocketAddr, server_extra: &str) -> (Kidsafe, CertificateDer<'static>) {
+    let dir = list_dir();
+    let cert = write_cert(dir.path());
+    let k = start_from_text(dir, &config(upstream, server_extra), None).await;
+    assert_eq!(k.running.dot_addrs.len(), 1);
+    assert_eq!(k.running.doh_addrs.len(), 1);
+    (k, cert)
+}
+
+/// A rustls client config (ring) trusting only `root`, announcing `alpn`.
+fn client_tls(root: &CertificateDer<'static>, alpn: &[u8]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    config
+}
+
+async fn dot_connect(
+    addr: SocketAddr,
+    root: &CertificateDer<'static>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let connector = TlsConnector::from(Arc::new(client_tls(root, b"dot")));
+    let server = ServerName::try_from("localhost").unwrap();
+    tokio::time::timeout(Duration::from_secs(3), connector.connect(server, tcp))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))?
+}
+
+/// Writes every query (2-byte length framing) in one write — pipelined — then reads as
+/// many replies, in the order they arrive.
+async fn dot_exchange(stream: &mut TlsStream<TcpStream>, queries: &[Message]) -> Vec<Message> {
+    let mut out = Vec::new();
+    for q in queries {
+        let bytes = q.to_vec().unwrap();
+        out.extend_from_slice(&u16::try_from(bytes.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    stream.write_all(&out).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut replies = Vec::new();
+    for _ in queries {
+        let read = async {
+            let mut len = [0u8; 2];
+            stream.read_exact(&mut len).await?;
+            let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            stream.read_exact(&mut body).await?;
+            std::io::Result::Ok(body)
+        };
+        let body = tokio::time::timeout(Duration::from_secs(3), read)
+            .await
+            .expect("DoT reply in time")
+            .expect("DoT reply");
+        replies.push(Message::from_vec(&body).unwrap());
+    }
+    replies
+}
+
+async fn dot_query(addr: SocketAddr, root: &CertificateDer<'static>, n: &str) -> Message {
+    let mut s = dot_connect(addr, root).await.expect("DoT handshake");
+    let q = query_msg(n, RecordType::A, true);
+    let r = dot_exchange(&mut s, std::slice::from_ref(&q))
+        .await
+        .remove(0);
+    assert_eq!(r.metadata.id, q.metadata.id);
+    r
+}
+
+fn assert_sinkholed(m: &Message, n: &str) {
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NXDomain,
+        "{n}: {m:?}"
+    );
+    assert!(m.answers.is_empty(), "{n}");
+    assert_eq!(ede(m).map(|e| e.0), Some(15), "{n}: EDE 15 (Blocked)");
+}
+
+fn assert_forwarded(m: &Message, n: &str) {
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "{n}: {m:?}"
+    );
+    assert_eq!(a_records(m), [ALLOWED_IP], "{n}");
+    assert!(ede(m).is_none(), "{n}");
+}
+
+/// A DoH client: HTTP/2 only (ALPN h2), trusting only `root`, with `localhost` pinned to
+/// the server's address.
+fn doh_client(root: &CertificateDer<'static>, doh: SocketAddr) -> reqwest::Client {
+    kidsafe_dns::feed::http::install_crypto_provider();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(client_tls(root, b"h2"))
+        .resolve("localhost", doh)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+fn doh_url(doh: SocketAddr) -> String {
+    format!("https://localhost:{}/dns-query", doh.port())
+}
+
+/// A DoH query message: ID 0, as RFC 8484 §4.1 recommends (cache friendly).
+fn doh_msg(n: &str) -> Message {
+    let mut q = query_msg(n, RecordType::A, true);
+    q.metadata.id = 0;
+    q
+}
+
+/// Checks an RFC 8484 reply (200, HTTP/2, application/dns-message) and decodes it.
+async fn doh_reply(r: reqwest::Response) -> Message {
+    assert_eq!(r.status(), 200, "{r:?}");
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(ctype, DNS_MESSAGE);
+    let body = r.bytes().await.unwrap();
+    Message::from_vec(&body).expect("the body is a DNS message")
+}
+
+async fn doh_get(client: &reqwest::Client, doh: SocketAddr, n: &str) -> Message {
+    let q = doh_msg(n).to_vec().unwrap();
+    let url = format!("{}?dns={}", doh_url(doh), BASE64URL_NOPAD.encode(&q));
+    let r = client
+        .get(url)
+        .header("accept", DNS_MESSAGE)
+        .send()
+        .await
+        .expect("DoH GET");
+    doh_reply(r).await
+}
+
+async fn doh_post(client: &reqwest::Client, doh: SocketAddr, n: &str) -> Message {
+    let q = doh_msg(n).to_vec().unwrap();
+    let r = client
+        .post(doh_url(doh))
+        .header("content-type", DNS_MESSAGE)
+        .header("accept", DNS_MESSAGE)
+        .body(q)
+        .send()
+        .await
+        .expect("DoH POST");
+    doh_reply(r).await
+}
+
+fn on_path(tool: &str) -> bool {
+    std::process::Command::new("which")
+        .arg(tool)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn dot_sinkholes_blocked_names_forwards_allowed_and_answers_pipelined_queries_in_order() {
+    let up = Upstream::start(Zone::standard()).await;
+    let (k, cert) = start_tls(up.addr, "").await;
+    let dot = k.running.dot_addrs[0];
+
+    // The handshake negotiates the DoT ALPN.
+    let s = dot_connect(dot, &cert).await.expect("DoT handshake");
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"dot"[..]));
+    drop(s);
+
+    for n in ["bad.test.", "www.bad.test.", "casino.example."] {
+        assert_sinkholed(&dot_query(dot, &cert, n).await, n);
+    }
+    assert_forwarded(
+        &dot_query(dot, &cert, "allowed.test.").await,
+        "allowed.test.",
+    );
+
+    // Two queries written back to back on one connection: both answered, in order.
+    let mut s = dot_connect(dot, &cert).await.unwrap();
+    let queries = [
+        query_msg("innocent.test.", RecordType::A, true),
+        query_msg("casino.example.", RecordType::A, true),
+    ];
+    let replies = dot_exchange(&mut s, &queries).await;
+    assert_eq!(replies[0].metadata.id, queries[0].metadata.id);
+    assert_eq!(replies[1].metadata.id, queries[1].metadata.id);
+    assert_eq!(replies[0].queries[0].name(), &name("innocent.test."));
+    assert_eq!(a_records(&replies[0]), [Ipv4Addr::new(192, 0, 2, 30)]);
+    assert_sinkholed(&replies[1], "casino.example.");
+    // The connection stays usable after the pipelined pair.
+    let more = dot_exchange(&mut s, &[query_msg("allowed.test.", RecordType::A, true)]).await;
+    assert_forwarded(&more[0], "allowed.test.");
+    drop(s);
+    assert_eq!(
+        up.queries_for("bad.test.") + up.queries_for("casino.example."),
+        0
+    );
+
+    // kdig, a DoT client we did not write.
+    if on_path("kdig") {
+        let ca = k.dir.path().join("cert.pem");
+        let kdig = |n: &'static str| {
+            tokio::process::Command::new("kdig")
+                .arg("@127.0.0.1")
+                .args(["-p", &dot.port().to_string()])
+                .arg("+tls")
+                .arg(format!("+tls-ca={}", ca.display()))
+                .arg("+tls-hostname=localhost")
+                .args(["+timeout=3", "+retry=0", n])
+                .output()
+        };
+        let out = kdig("bad.test").await.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "kdig: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("status: NXDOMAIN"), "kdig bad.test:\n{text}");
+        assert!(text.contains("TLS"), "kdig used TLS:\n{text}");
+        let out = kdig("allowed.test").await.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("status: NOERROR"),
+            "kdig allowed.test:\n{text}"
+        );
+        assert!(text.contains("192.0.2.10"), "kdig allowed.test:\n{text}");
+    } else {
+        println!("NOTE: kdig not on PATH, skipping the kdig +tls check (CI installs knot)");
+    }
+    k.running.stop().await;
+    up.stop().await;
+}
+
+#[tokio::test]
+async fn doh_get_and_post_sinkhole_blocked_names_and_forward_allowed() {
+    let up = Upstream::start(Zone::standard()).await;
+    let (k, cert) = start_tls(up.addr, "").await;
+    let doh = k.running.doh_addrs[0];
+    let client = doh_client(&cert, doh);
+
+    for n in ["bad.test.", "casino.example."] {
+        assert_sinkholed(&doh_post(&client, doh, n).await, n);
+    }
+    assert_forwarded(
+        &doh_post(&client, doh, "allowed.test.").await,
+        "allowed.test.",
+    );
+    for n in ["www.bad.test.", "casino.example."] {
+        assert_sinkholed(&doh_get(&client, doh, n).await, n);
+    }
+    assert_forwarded(
+        &doh_get(&client, doh, "allowed.test.").await,
+        "allowed.test.",
+    );
+    assert_eq!(
+        up.queries_for("bad.test.") + up.queries_for("casino.example."),
+        0
+    );
+    // A GET answer may be cached by HTTP caches, never longer than its smallest TTL.
+    let q = BASE64URL_NOPAD.encode(&doh_msg("allowed.test.").to_vec().unwrap());
+    let r = client
+        .get(format!("{}?dns={q}", doh_url(doh)))
+        .send()
+        .await
+        .unwrap();
+    let max_age = r.headers()["cache-control"].to_str().unwrap().to_owned();
+    let max_age: u32 = max_age.strip_prefix("max-age=").unwrap().parse().unwrap();
+    assert!(max_age <= 3600, "max-age={max_age}");
+    assert_forwarded(&doh_reply(r).await, "allowed.test. (no Accept header)");
+
+    curl_check(&k, doh).await;
+    k.running.stop().await;
+    up.stop().await;
+}
+
+async fn curl_check(k: &Kidsafe, doh: SocketAddr) {
+    // curl, an HTTP/2 client we did not write, with the command line a user would type.
+    if on_path("curl") {
+        let dir = k.dir.path();
+        std::fs::write(dir.join("q.bin"), doh_msg("bad.test.").to_vec().unwrap()).unwrap();
+        let port = doh.port();
+        let out = tokio::process::Command::new("curl")
+            .current_dir(dir)
+            .args(["-sS", "--http2", "--cacert", "cert.pem"])
+            .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+            .args(["-H", "content-type: application/dns-message"])
+            .args(["--data-binary", "@q.bin", "-o", "a.bin"])
+            .args(["-w", "%{http_code} %{http_version} %{content_type}"])
+            .arg(format!("https://localhost:{port}/dns-query"))
+            .output()
+            .await
+            .unwrap();
+        let status = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "curl: {status} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(status, "200 2 application/dns-message");
+        let reply = Message::from_vec(&std::fs::read(dir.join("a.bin")).unwrap()).unwrap();
+        assert_sinkholed(&reply, "bad.test. (curl)");
+    } else {
+        println!("NOTE: curl not on PATH, skipping the curl DoH check");
+    }
+}
+
+#[tokio::test]
+async fn bad_clients_are_turned_away_and_the_server_keeps_answering() {
+    let up = Upstream::start(Zone::standard()).await;
+    // A short idle time: it is also the TLS handshake deadline.
+    let (k, cert) = start_tls(up.addr, "tcp_idle_ms = 1000").await;
+    let (dot, doh) = (k.running.dot_addrs[0], k.running.doh_addrs[0]);
+
+    // Plain DNS over TCP to the DoT port: not a ClientHello, the server hangs up (a TLS
+    // alert at most, never a DNS answer), well before the idle time.
+    let mut plain = TcpStream::connect(dot).await.unwrap();
+    let q = query_msg("allowed.test.", RecordType::A, false)
+        .to_vec()
+        .unwrap();
+    let mut framed = u16::try_from(q.len()).unwrap().to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    plain.write_all(&framed).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(3), plain.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "a plain TCP client on the DoT port is closed");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "closed at once, not at idle"
+    );
+    assert!(
+        got.first().is_none_or(|&b| b == 0x15),
+        "nothing but a TLS alert comes back: {got:02x?}"
+    );
+
+    // A TCP client that says nothing on the DoT port: closed at the handshake deadline.
+    let mut silent = TcpStream::connect(dot).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(4), silent.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "a silent client is closed: {read:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "not before the deadline"
+    );
+
+    // A TLS client that does not trust the certificate fails the handshake, on both ports.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let untrusted = other.cert.der().clone();
+    let err = dot_connect(dot, &untrusted)
+        .await
+        .expect_err("untrusted DoT");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "a certificate error: {err}"
+    );
+    let r = doh_client(&untrusted, doh)
+        .post(doh_url(doh))
+        .header("content-type", DNS_MESSAGE)
+        .body(doh_msg("allowed.test.").to_vec().unwrap())
+        .send()
+        .await;
+    assert!(r.is_err(), "untrusted DoH: {r:?}");
+
+    // DoH GET with a `dns` parameter that is not base64url, or not a DNS message: 4xx.
+    let client = doh_client(&cert, doh);
+    for garbage in ["%%%not-base64%%%", "!!", "AAAA", ""] {
+        let r = client
+            .get(format!("{}?dns={garbage}", doh_url(doh)))
+            .header("accept", DNS_MESSAGE)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DoH GET dns={garbage}: {e:?}"));
+        assert!(r.status().is_client_error(), "dns={garbage}: {r:?}");
+    }
+    // No `dns` parameter at all; a POST of another content type; another path.
+    let r = client.get(doh_url(doh)).send().await.unwrap();
+    assert_eq!(r.status(), 400, "no dns parameter: {r:?}");
+    let r = client
+        .post(doh_url(doh))
+        .header("content-type", "text/plain")
+        .body("bad.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415, "{r:?}");
+    let r = client
+        .get(format!("https://localhost:{}/other", doh.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "{r:?}");
+
+    // After all that, both still answer.
+    let client = doh_client(&cert, doh);
+    assert_sinkholed(&dot_query(dot, &cert, "bad.test.").await, "bad.test. (DoT)");
+    assert_forwarded(
+        &dot_query(dot, &cert, "allowed.test.").await,
+        "allowed.test.",
+    );
+    assert_sinkholed(
+        &doh_post(&client, doh, "bad.test.").await,
+        "bad.test. (DoH)",
+    );
+    assert_forwarded(
+        &doh_get(&client, doh, "allowed.test.").await,
+        "allowed.test.",
+    );
+    // And plain DNS too.
+    let m = raw_udp(
+        k.addr,
+        &query_msg("bad.test.", RecordType::A, true)
+            .to_vec()
+            .unwrap(),
+    )
+    .await
+    .expect("UDP answer");
+    assert_sinkholed(&m, "bad.test. (UDP)");
+    k.running.stop().await;
+    up.stop().await;
+}
+
+#[tokio::test]
+async fn dot_without_a_certificate_is_a_config_error() {
+    let dir = list_dir();
+    let text = config("127.0.0.1:53".parse().unwrap(), "")
+        .replace("tls_cert = \"cert.pem\"\n", "")
+        .replace("tls_key = \"key.pem\"\n", "")
+        .replace("doh_listen = [\"127.0.0.1:0\"]\n", "");
+    let path = dir.path().join("kidsafe.toml");
+    std::fs::write(&path, text).unwrap();
+    let err = kidsafe_dns::config::load(&path).expect_err("dot_listen needs a certificate");
+    let msg = err.to_string();
+    assert!(msg.contains("server.tls_cert"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_certificate_file_that_is_not_pem_stops_the_start_naming_the_file() {
+    let dir = list_dir();
+    write_cert(dir.path());
+    let bogus = dir.path().join("cert.pem");
+    std::fs::write(&bogus, "this is not a certificate\n").unwrap();
+    let path = dir.path().join("kidsafe.toml");
+    std::fs::write(&path, config("127.0.0.1:53".parse().unwrap(), "")).unwrap();
+    let cfg = kidsafe_dns::config::load(&path).unwrap();
+    let Err(err) = kidsafe_dns::app::start(cfg).await else {
+        panic!("started with a certificate that is not PEM");
+    };
+    let msg = err.to_string();
+    assert!(msg.contains(&bogus.display().to_string()), "{msg}");
+}

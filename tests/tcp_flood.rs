@@ -1,0 +1,342 @@
+//! 10,000 TCP connections that never send a byte, against `server.tcp_max_connections =
+//! 200`: the server keeps at most 200 open, closes the rest at once, closes the 200 at the
+//! idle timeout, and keeps answering UDP throughout.
+//!
+//! Needs about 10,500 file descriptors (the client ends stay open in this process; the
+//! server's are bounded by the limit): `ulimit -n` of at least 10,500 (it is 20,000 on the
+//! dev box and in CI). With fewer the test prints why and passes without running.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::StreamExt;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+const FLOOD: usize = 10_000;
+const MAX_CONNECTIONS: usize = 200;
+const IDLE: Duration = Duration::from_millis(2000);
+const FDS_NEEDED: u64 = 10_500;
+
+/// The soft `RLIMIT_NOFILE` minus the descriptors open now.
+fn fds_available() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()?;
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some(soft.saturating_sub(open))
+}
+
+fn rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l["VmRSS:".len()..].trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `kidsafe_tcp_connections` and `kidsafe_tcp_rejected_total` from the admin API.
+async fn scrape(client: &reqwest::Client, admin: SocketAddr) -> (f64, f64) {
+    let text = client
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |metric: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{metric} not in /metrics"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (
+        value("kidsafe_tcp_connections"),
+        value("kidsafe_tcp_rejected_total"),
+    )
+}
+
+/// Server-side TCP sockets in ESTABLISHED on `port` (accepted and held, or still in the
+/// accept queue), from /proc/net/tcp: an outside view, independent of our own gauge.
+fn established_on(port: u16) -> usize {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return 0;
+    };
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let mut f = l.split_whitespace();
+            let (Some(local_addr), Some(_), Some(state)) = (f.nth(1), f.next(), f.next()) else {
+                return false;
+            };
+            local_addr.ends_with(&local) && state == "01"
+        })
+        .count()
+}
+
+/// A UDP query for `n`, checked: blocked names are sinkholed, the others forwarded.
+async fn udp_check(addr: SocketAddr, n: &str) -> Duration {
+    let started = Instant::now();
+    let q = query_msg(n, RecordType::A, true).to_vec().unwrap();
+    let m = raw_udp(addr, &q)
+        .await
+        .unwrap_or_else(|| panic!("UDP query for {n} unanswered during the flood"));
+    if n.contains("bad") || n.contains("casino") {
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{n}");
+        assert_eq!(ede(&m).map(|e| e.0), Some(15), "{n}");
+    } else {
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{n}");
+        assert!(!a_records(&m).is_empty(), "{n}");
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_silent_connections_cannot_exhaust_the_server() {
+    match fds_available() {
+        Some(n) if n >= FDS_NEEDED => {}
+        n => {
+            println!(
+                "SKIPPED: this test holds {FLOOD} TCP connections and needs {FDS_NEEDED} free \
+                 file descriptors, {n:?} are available: raise `ulimit -n` (soft RLIMIT_NOFILE)"
+            );
+            return;
+        }
+    }
+    let test_started = Instant::now();
+    let up = Upstream::start(Zone::standard()).await;
+    let dir = list_dir();
+    let text = format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+tcp_max_connections = {MAX_CONNECTIONS}
+tcp_idle_ms = {}
+shutdown_grace_ms = 1000
+[upstream]
+servers = ["{}"]
+timeout_ms = 1000
+[blocking]
+mode = "nxdomain"
+[lists]
+compiled = "var/blocklist.fst"
+[[lists.source]]
+category = "adult"
+path = "adult.txt"
+[[lists.source]]
+category = "gambling"
+path = "gambling.txt"
+[[lists.allow]]
+path = "allow.txt"
+[admin]
+listen = ["127.0.0.1:0"]
+"#,
+        IDLE.as_millis(),
+        up.addr
+    );
+    let k = start_from_text(dir, &text, None).await;
+    let (dns, admin) = (k.addr, k.running.admin_addrs[0]);
+    kidsafe_dns::feed::http::install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    assert_eq!(scrape(&http, admin).await, (0.0, 0.0));
+    println!("VmRSS before the flood: {}", rss());
+
+    // The gauge, sampled every 50 ms from the flood's start until the idle closes are done.
+    let sampling = Arc::new(AtomicBool::new(true));
+    let max_gauge = Arc::new(AtomicU64::new(0));
+    let sampler = tokio::spawn({
+        let (http, sampling, max_gauge) = (http.clone(), sampling.clone(), max_gauge.clone());
+        async move {
+            let mut samples = 0u32;
+            while sampling.load(Ordering::SeqCst) {
+                let (open, _) = scrape(&http, admin).await;
+                max_gauge.fetch_max(open as u64, Ordering::SeqCst);
+                samples += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            samples
+        }
+    });
+    // UDP keeps being answered while the connections pile up and stay: one query every
+    // 10 ms, blocked and allowed names in turn, until told to stop (at least 50).
+    let probing = Arc::new(AtomicBool::new(true));
+    let prober = tokio::spawn({
+        let probing = probing.clone();
+        async move {
+            let names = [
+                "bad.test.",
+                "allowed.test.",
+                "casino.example.",
+                "innocent.test.",
+            ];
+            let (mut sent, mut slowest) = (0usize, Duration::ZERO);
+            while sent < 50 || probing.load(Ordering::SeqCst) {
+                slowest = slowest.max(udp_check(dns, names[sent % names.len()]).await);
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (sent, slowest)
+        }
+    });
+
+    // The flood: 10,000 connections, 256 connects in flight (well under the listen backlog
+    // of 1024, so no SYN is dropped and retried a second later). Zero linger: dropping a
+    // client end sends a RST, so however this test ends it leaves no TIME_WAIT on client
+    // ports (which would make later binds of random ports fail, in other tests too).
+    let flood_started = Instant::now();
+    let mut conns: Vec<TcpStream> = futures_util::stream::iter(0..FLOOD)
+        .map(|_| async {
+            let c = TcpStream::connect(dns).await?;
+            c.set_zero_linger()?;
+            std::io::Result::Ok(c)
+        })
+        .buffer_unordered(256)
+        .map(|c| c.expect("connect"))
+        .collect()
+        .await;
+    let flood_time = flood_started.elapsed();
+    println!(
+        "{FLOOD} connections open in {flood_time:?}; VmRSS during the flood: {}",
+        rss()
+    );
+
+    // Let the accept loop drain its queue (connections waiting in it look open to their
+    // clients), then sort the client ends: closed by the server (EOF or reset) or still
+    // open. None may have received a byte.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut server_side = established_on(dns.port());
+    while server_side > MAX_CONNECTIONS && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        server_side = established_on(dns.port());
+    }
+    let states = futures_util::future::join_all(conns.iter_mut().map(|c| async move {
+        let mut buf = [0u8; 16];
+        match tokio::time::timeout(Duration::from_millis(300), c.read(&mut buf)).await {
+            Err(_) => None, // still open
+            Ok(Ok(n)) => Some(n),
+            Ok(Err(_)) => Some(0), // reset: closed too
+        }
+    }))
+    .await;
+    let classified_at = Instant::now();
+    assert!(
+        states.iter().all(|s| s.is_none_or(|n| n == 0)),
+        "a silent client got data"
+    );
+    let held: Vec<usize> = (0..FLOOD).filter(|&i| states[i].is_none()).collect();
+    let (open, rejected) = scrape(&http, admin).await;
+    println!(
+        "held open: {} (server ESTABLISHED sockets: {server_side}), closed at once: {}, \
+         gauge: {open}, rejected_total: {rejected}",
+        held.len(),
+        FLOOD - held.len()
+    );
+    assert!(
+        !held.is_empty() && held.len() <= MAX_CONNECTIONS,
+        "{} held",
+        held.len()
+    );
+    assert!(
+        server_side <= MAX_CONNECTIONS,
+        "{server_side} server sockets"
+    );
+    assert!(open <= MAX_CONNECTIONS as f64, "gauge {open}");
+    // Every connection beyond the limit was rejected, except those that took the permit of
+    // a connection closed at the idle timeout while the flood went on.
+    let rotations = 1 + (flood_time.as_millis() / IDLE.as_millis()) as usize;
+    let floor = FLOOD.saturating_sub(MAX_CONNECTIONS * (rotations + 1)) as f64;
+    assert!(rejected >= floor, "rejected_total {rejected} < {floor}");
+
+    // The held connections are closed by the server at the idle timeout: reads see EOF.
+    let closes = futures_util::future::join_all(held.iter().map(|&i| {
+        let c = &conns[i];
+        async move {
+            let mut buf = [0u8; 16];
+            tokio::time::timeout(IDLE + Duration::from_millis(1500), async {
+                loop {
+                    c.readable().await?;
+                    match c.try_read(&mut buf) {
+                        Ok(n) => return Ok((n, Instant::now())),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                            return Ok((0, Instant::now()));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            })
+            .await
+        }
+    }))
+    .await;
+    let mut first_close = None::<Instant>;
+    for (i, r) in held.iter().zip(&closes) {
+        let Ok(Ok((0, at))) = r else {
+            panic!("held connection {i} not closed at the idle timeout: {r:?}");
+        };
+        first_close = Some(first_close.map_or(*at, |f| f.min(*at)));
+    }
+    // Each was accepted after the flood started: none may close before the idle time.
+    let first_close = first_close.unwrap() - flood_started;
+    println!(
+        "held connections closed from {first_close:?} after the flood started, all by {:?} \
+         after they were seen open",
+        classified_at.elapsed()
+    );
+    assert!(
+        first_close >= IDLE,
+        "closed after {first_close:?}, before the idle timeout"
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while scrape(&http, admin).await.0 > 0.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(scrape(&http, admin).await.0, 0.0, "the gauge is back to 0");
+
+    probing.store(false, Ordering::SeqCst);
+    let (sent, slowest) = prober.await.unwrap();
+    println!("UDP during the flood: {sent} queries, all answered, slowest {slowest:?}");
+    assert!(sent >= 50);
+
+    // A fresh TCP client is served again.
+    let mut tcp = tcp_client(dns).await;
+    let m = query(&mut tcp, "allowed.test.", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(!a_records(&m).is_empty());
+    let m = query(&mut tcp, "bad.test.", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+
+    sampling.store(false, Ordering::SeqCst);
+    let samples = sampler.await.unwrap();
+    let max = max_gauge.load(Ordering::SeqCst);
+    println!("kidsafe_tcp_connections: at most {max} over {samples} samples");
+    assert!(max <= MAX_CONNECTIONS as u64, "gauge reached {max}");
+    drop(conns);
+    println!("VmRSS after: {}", rss());
+    k.running.stop().await;
+    up.stop().await;
+    println!("total {:?}", test_started.elapsed());
+}
