@@ -268,16 +268,14 @@ listen = ["127.0.0.1:0"]
     for t in tasks {
         let (c, connected, closed) = t.await.unwrap();
         let after = closed - connected;
-        if after < IDLE / 2 {
-            at_once += 1;
-        } else {
-            // The server accepted it after it connected, so cannot close it sooner (a few
-            // ms of slack: this task may note `connected` a little after the accept).
-            assert!(
-                after >= IDLE - Duration::from_millis(50),
-                "a connection closed {after:?} after it connected: neither at once nor idle"
-            );
+        // The server accepted it after it connected, so a held one cannot close before the
+        // idle time (a few ms of slack: this task may note `connected` a little after the
+        // accept). A rejected one may wait in the kernel's accept queue first, on a busy
+        // machine for a second or more, but is closed as soon as it is accepted.
+        if after >= IDLE - Duration::from_millis(50) {
             held.push(closed);
+        } else {
+            at_once += 1;
         }
         conns.push(c);
     }

@@ -5,18 +5,16 @@
 //! [`Handler::step`] decides without waiting: it answers everything it can (blocks,
 //! refusals, errors, SafeSearch CNAMEs, fresh cache hits) and hands back a [`Pending`] only
 //! when upstream must be asked; [`Handler::finish`] does that part. The UDP fast path
-//! ([`super::udp`]) and hickory's `RequestHandler` (TCP) both go through these two.
+//! ([`super::udp`]) and the stream transports (TCP, DoT, DoH, via [`super::wire`]) go
+//! through these two.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hickory_proto::op::{Edns, Header, Message, Metadata, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use hickory_server::net::runtime::Time;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
 
 use crate::answer::{EDE_OPTION, EdeCode, block_text, ede_payload};
 use crate::config::RefuseAction;
@@ -166,16 +164,6 @@ fn blocked_in_chain(list: &Blocklist, mask: u32, reply: &Message) -> Option<Verd
         }
     }
     None
-}
-
-fn fallback_info(request: &Request, code: ResponseCode) -> ResponseInfo {
-    let mut metadata = Metadata::response_from_request(&request.metadata);
-    metadata.response_code = code;
-    Header {
-        metadata,
-        counts: Default::default(),
-    }
-    .into()
 }
 
 fn reply_metadata(request: &Metadata, code: ResponseCode) -> Metadata {
@@ -480,58 +468,5 @@ impl Handler {
             categories,
             client,
         });
-    }
-}
-
-#[async_trait::async_trait]
-impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        mut response: R,
-    ) -> ResponseInfo {
-        let Some(_inflight) = self.drain.enter() else {
-            // Shutting down: drop it; the client retries another server.
-            return fallback_info(request, ResponseCode::Refused);
-        };
-        let info = request.request_info().ok();
-        let question = Question {
-            metadata: &request.metadata,
-            edns: request.edns.as_ref(),
-            query: info
-                .as_ref()
-                .map(|i| (i.query.original(), &**i.query.name())),
-            client: request.src().ip(),
-            protocol: match request.protocol() {
-                hickory_server::net::xfer::Protocol::Tcp => Protocol::Tcp,
-                hickory_server::net::xfer::Protocol::Tls => Protocol::Dot,
-                hickory_server::net::xfer::Protocol::Https => Protocol::Doh,
-                _ => Protocol::Udp,
-            },
-        };
-        let reply = match self.step(&question) {
-            Step::Reply(m) => m,
-            Step::Drop => return fallback_info(request, ResponseCode::Refused),
-            Step::Upstream(p) => self.finish(p).await,
-        };
-        let mut builder = MessageResponseBuilder::new(&request.queries, None);
-        if let Some(e) = reply.edns.as_ref() {
-            builder.edns(e);
-        }
-        let code = reply.metadata.response_code;
-        let message = builder.build(
-            reply.metadata,
-            reply.answers.iter(),
-            reply.authorities.iter(),
-            [].iter(),
-            reply.additionals.iter(),
-        );
-        match response.send_response(message).await {
-            Ok(info) => info,
-            Err(error) => {
-                tracing::debug!(%error, "could not send the response");
-                fallback_info(request, code)
-            }
-        }
     }
 }

@@ -179,9 +179,20 @@ impl RequestHandler for UpstreamHandler {
 
 impl Upstream {
     pub async fn start(zone: Zone) -> Upstream {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = udp.local_addr().unwrap();
-        let tcp = TcpListener::bind(addr).await.unwrap();
+        // The UDP port's number may be taken for TCP by another process: try another.
+        let mut attempt = 0;
+        let (udp, addr, tcp) = loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let addr = udp.local_addr().unwrap();
+            match TcpListener::bind(addr).await {
+                Ok(tcp) => break (udp, addr, tcp),
+                Err(e) if attempt < 20 => {
+                    attempt += 1;
+                    eprintln!("upstream: TCP {addr} taken ({e}), trying another port");
+                }
+                Err(e) => panic!("no free port pair for the test upstream: {e}"),
+            }
+        };
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut server = Server::new(UpstreamHandler {
             zone,
