@@ -7,14 +7,16 @@
 //! - Each following token is one name matching only itself ([`Scope::Exact`]): a hosts file
 //!   has no notion of subdomains.
 //! - The loopback boilerplate many hosts lists start with (`localhost`, `broadcasthost`,
-//!   `ip6-allnodes`, `0.0.0.0 0.0.0.0`, ...) is skipped, neither accepted nor rejected.
+//!   `ip6-allnodes`, `0.0.0.0 0.0.0.0`, ...) is skipped, neither accepted nor rejected. So is
+//!   any spelling that normalizes to one of those names (`ｌｏｃａｌｈｏｓｔ`, or a name with a
+//!   code point IDNA drops, such as U+FEFF), so no rule ever names the local host.
 
 use std::net::IpAddr;
 
 use super::line::BLANKS;
 use super::sink::Sink;
-use crate::lists::normalize::Reject;
-use crate::lists::rule::{Action, Scope};
+use crate::lists::normalize::{Reject, normalize};
+use crate::lists::rule::{Action, Rule, Scope};
 
 /// Names from the standard hosts-file preamble; blocking them would break the host itself.
 const LOCAL_NAMES: [&str; 5] = [
@@ -39,8 +41,14 @@ pub(crate) fn parse_line(line: &str, sink: &mut Sink<'_>) {
     let mut names = 0;
     for name in tokens {
         names += 1;
-        if !is_local_name(name) {
-            sink.name(name, Action::Block, Scope::Exact);
+        if is_local_name(name) {
+            continue; // also covers `0.0.0.0`, which `normalize` rejects as an address
+        }
+        match normalize(name) {
+            // IDNA mapping can turn another spelling into a local name.
+            Ok(name) if is_local_name(&name) => {}
+            Ok(name) => sink.accept(Rule::new(name, Action::Block, Scope::Exact)),
+            Err(reason) => sink.reject(reason),
         }
     }
     if names == 0 {
@@ -123,6 +131,20 @@ mod tests {
         // `fe80::1%lo0` has a zone id, which std does not parse: the line is malformed.
         assert_eq!(report.rejected.get(&Reject::Malformed), Some(&1));
         assert_eq!(report.rejected_total(), 1);
+    }
+
+    #[test]
+    fn spellings_that_normalize_to_a_local_name_are_skipped_too() {
+        // Found by the parse_hosts fuzz target (first line, as minimized): IDNA drops U+FEFF,
+        // so `broad\u{feff}casthost` normalized to `broadcasthost` and became a rule.
+        // Fullwidth letters and a soft hyphen map to local names the same way.
+        let input = "55.255.2.5 broad\u{feff}casthost\n\
+                     127.0.0.1 ｌｏｃａｌｈｏｓｔ LOCAL\u{ad}HOST.localdomain ｉｐ6-ｌｏｃａｌｈｏｓｔ\n\
+                     0.0.0.0 ｌｏｃａｌｈｏｓｔ.example\n";
+        let (rules, report) = hosts(input);
+        assert_eq!(rules, [exact("localhost.example")]);
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        assert_eq!(report.unsupported, 0);
     }
 
     #[test]
