@@ -2,15 +2,19 @@
 //!
 //! A query's path, top to bottom:
 //!
-//! 1. [`server`]: hickory's UDP/TCP listeners hand each request to [`server::handler`];
-//! 2. the handler asks [`lists`] (the compiled FST behind an `ArcSwap`) for a verdict;
+//! 1. [`server`]: our UDP loops, TCP/DoT/DoH connections hand each request to
+//!    [`server::handler`] (blocked names on UDP take [`server::fastpath`]);
+//! 2. the handler asks [`policy`] (which client group, which categories) and [`lists`]
+//!    (the compiled FST behind an `ArcSwap`) for a verdict;
 //! 3. a blocked name is answered by [`answer`] (the sinkhole, with an Extended DNS Error);
-//! 4. anything else goes to [`upstream`], whose reply is checked again (CNAME cloaking) and
-//!    relayed as is.
+//! 4. anything else goes to [`upstream`] (cache, forwarder), whose reply is checked again
+//!    (CNAME cloaking) and relayed as is.
 //!
 //! Around it: [`config`] (TOML in, typed config out), [`feed`] (lists fetched over HTTP or
-//! transferred from an RPZ primary, recompiled and swapped live), [`app`] (wiring and signals),
-//! [`shutdown`] (draining in-flight queries).
+//! transferred from an RPZ primary, recompiled and swapped live), [`admin`] (the HTTP API:
+//! health, [`metrics`], safety check, reports, reload), [`querylog`] (blocked events only,
+//! privacy-preserving), [`app`] (wiring and signals), [`shutdown`] (draining in-flight
+//! queries).
 #![warn(missing_docs)]
 
 pub mod admin;
