@@ -160,18 +160,7 @@ pub fn spawn(
             let app = axum::Router::new()
                 .fallback(handle)
                 .with_state(page.clone());
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let served = axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-                if let Err(error) = served {
-                    tracing::error!(%error, "block page server stopped");
-                }
-            })
+            crate::shutdown::serve_http(listener, app, stop.clone(), "block page")
         })
         .collect()
 }

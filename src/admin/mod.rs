@@ -148,18 +148,7 @@ pub fn spawn(listeners: Vec<TcpListener>, admin: Admin, stop: CancellationToken)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(admin);
     for listener in listeners {
-        let (app, stop) = (app.clone(), stop.clone());
-        tokio::spawn(async move {
-            let served = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "admin API stopped");
-            }
-        });
+        crate::shutdown::serve_http(listener, app.clone(), stop.clone(), "admin API");
     }
 }
 
