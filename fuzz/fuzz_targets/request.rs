@@ -1,18 +1,19 @@
-//! Arbitrary bytes as a DNS request, through the same path UDP, TCP and DoT take
-//! (`src/server/wire.rs` → `Handler::step` → the policy, the matcher, the sinkhole, the
-//! cache), and the reply encoded as UDP and as TCP would send it.
+//! Arbitrary bytes as a DNS request, through the path UDP takes (`src/server/fastpath.rs`
+//! for plain queries, then `src/server/wire.rs`, which TCP, DoT and DoH share →
+//! `Handler::step` → the policy, the matcher, the sinkhole, the cache), and the reply
+//! encoded as UDP and as TCP would send it.
 //!
 //! The first byte picks the client address (so the groups, the allow list and the rate
 //! limiter all see traffic), the rest is the packet. Queries that would wait on upstream
 //! are dropped: the fuzzer stays off the network.
 #![no_main]
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
 
 use hickory_proto::op::{Message, MessageType};
 use kidsafe_dns::metrics::Protocol;
-use kidsafe_dns::server::{Handler, wire};
+use kidsafe_dns::server::{Handler, fastpath, wire};
 use libfuzzer_sys::fuzz_target;
 
 /// A handler over the shipped sample lists, with groups, SafeSearch, an allow list of
@@ -82,7 +83,28 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let handler = handler();
-    let reply = match wire::step(handler, packet, client(selector), Protocol::Udp) {
+    let client = client(selector);
+    // As the UDP loop does: the fast path for plain queries first (a blocked name is
+    // written straight into `out`), the general path for the rest.
+    let mut admission = None;
+    if let Some(request) = fastpath::Request::parse(packet) {
+        let mut out = Vec::new();
+        let from = SocketAddr::new(client, 5353);
+        match fastpath::answer(handler, &request, from, Protocol::Udp, &mut out) {
+            fastpath::Fast::Replied => {
+                let decoded = Message::from_vec(&out).expect("a fast-path reply decodes");
+                assert_eq!(
+                    decoded.metadata.id,
+                    u16::from_be_bytes([packet[0], packet[1]])
+                );
+                assert_eq!(decoded.metadata.message_type, MessageType::Response);
+                assert_eq!(decoded.queries.len(), 1);
+                return;
+            }
+            fastpath::Fast::General(a) => admission = Some(a),
+        }
+    }
+    let reply = match wire::step_with(handler, packet, client, Protocol::Udp, admission) {
         wire::Packet::Reply(reply) => reply,
         wire::Packet::Ignore | wire::Packet::Upstream(_) => return,
     };
