@@ -296,6 +296,27 @@ pub fn offline_handler(config: &Config) -> Result<Handler, StartError> {
     let path = config.lists.compiled.clone();
     let lists = Arc::new(LiveBlocklist::new(Blocklist::open(&path)?, path));
     let policy = Arc::new(build_policy(config, system_clock())?);
+    // No prefetch: it spawns tasks, and this handler may live outside a runtime.
+    let parts = assemble(config, lists, policy, Arc::new(Drain::default()), false);
+    Ok(parts.handler)
+}
+
+/// The query path over a loaded list and policy.
+struct Assembled {
+    handler: Handler,
+    /// The handler's resolver (cache + forwarder), for `/readyz`.
+    resolver: Resolver,
+    metrics: Arc<Metrics>,
+}
+
+/// Metrics for the policy's groups, the resolver (cache, forwarder) and the handler.
+fn assemble(
+    config: &Config,
+    lists: Arc<LiveBlocklist>,
+    policy: Arc<Policy>,
+    drain: Arc<Drain>,
+    prefetch: bool,
+) -> Assembled {
     let names: Vec<String> = policy.groups().iter().map(|g| g.name.clone()).collect();
     let metrics = Arc::new(Metrics::new(&names));
     let forwarder = Forwarder::new(config.upstream.servers.clone(), config.upstream.timeout);
@@ -303,15 +324,37 @@ pub fn offline_handler(config: &Config) -> Result<Handler, StartError> {
         .cache
         .as_ref()
         .map(|c| ResponseCache::new(c.cache.clone()));
-    let resolver = Resolver::new(forwarder, cache, false).with_metrics(metrics.clone());
-    Ok(Handler::new(
+    let resolver = Resolver::new(forwarder, cache, prefetch).with_metrics(metrics.clone());
+    let handler = Handler::new(
         lists,
-        resolver,
+        resolver.clone(),
         policy,
-        Arc::new(Drain::default()),
+        drain,
         config.policy.safesearch_ttl,
+        metrics.clone(),
+    );
+    Assembled {
+        handler,
+        resolver,
         metrics,
-    ))
+    }
+}
+
+/// Binds an HTTP listener on each of `addrs`; an error names `what` and the address.
+async fn bind_http(
+    addrs: &[std::net::SocketAddr],
+    what: &str,
+) -> std::io::Result<(Vec<tokio::net::TcpListener>, Vec<SocketAddrs>)> {
+    let mut listeners = Vec::with_capacity(addrs.len());
+    let mut bound = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("{what} cannot listen on {addr}: {e}"))
+        })?;
+        bound.push(l.local_addr()?);
+        listeners.push(l);
+    }
+    Ok((listeners, bound))
 }
 
 /// Starts the resolver described by `config` and returns once it is answering.
@@ -354,31 +397,25 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     let feeds = crate::feed::spawn(&config, lists.clone(), shutdown.clone()).await;
 
     let drain = Arc::new(Drain::default());
-    let forwarder = Forwarder::new(config.upstream.servers.clone(), config.upstream.timeout);
     let cfg = config.clone();
     let policy = tokio::task::spawn_blocking(move || build_policy(&cfg, clock))
         .await
         .map_err(|e| StartError::Listen(std::io::Error::other(e)))??;
     let policy = Arc::new(policy);
     policy.spawn_refusal_log(shutdown.clone());
-    let cache = config
-        .cache
-        .as_ref()
-        .map(|c| ResponseCache::new(c.cache.clone()));
     let prefetch = config.cache.as_ref().is_some_and(|c| c.prefetch);
-    let group_names: Vec<String> = policy.groups().iter().map(|g| g.name.clone()).collect();
-    let metrics = Arc::new(Metrics::new(&group_names));
-    let resolver = Resolver::new(forwarder, cache, prefetch).with_metrics(metrics.clone());
-    let admin_resolver = resolver.clone();
-    let handler = Handler::new(
+    let Assembled {
+        handler,
+        resolver: admin_resolver,
+        metrics,
+    } = assemble(
+        &config,
         lists.clone(),
-        resolver,
         policy.clone(),
         drain.clone(),
-        config.policy.safesearch_ttl,
-        metrics.clone(),
-    )
-    .with_querylog(match &config.querylog {
+        prefetch,
+    );
+    let handler = handler.with_querylog(match &config.querylog {
         Some(q) => Some(QueryLog::start(q, metrics.clone())?),
         None => None,
     });
@@ -391,18 +428,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
 
     let blockpage_addrs = match &config.blockpage {
         Some(bp) => {
-            let mut listeners = Vec::new();
-            let mut addrs = Vec::new();
-            for addr in &bp.listen {
-                let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!("block page cannot listen on {addr}: {e}"),
-                    )
-                })?;
-                addrs.push(l.local_addr()?);
-                listeners.push(l);
-            }
+            let (listeners, addrs) = bind_http(&bp.listen, "block page").await?;
             let page = BlockPage::new(lists.clone(), policy.clone(), bp.review_url.clone());
             blockpage::spawn(listeners, page, shutdown.clone());
             tracing::info!(?addrs, "block page listening");
@@ -414,15 +440,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
     let admin_addrs = match &config.admin {
         Some(a) => {
-            let mut listeners = Vec::new();
-            let mut addrs = Vec::new();
-            for addr in &a.listen {
-                let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("admin API cannot listen on {addr}: {e}"))
-                })?;
-                addrs.push(l.local_addr()?);
-                listeners.push(l);
-            }
+            let (listeners, addrs) = bind_http(&a.listen, "admin API").await?;
             let admin = crate::admin::Admin::new(
                 lists.clone(),
                 policy.clone(),
