@@ -247,15 +247,20 @@ fn write_block(
     match address {
         Some(ip) => {
             out.extend_from_slice(&[0xC0, HEADER as u8]);
-            let (rtype, rdata): (u16, Vec<u8>) = match ip {
-                IpAddr::V4(a) => (1, a.octets().to_vec()),
-                IpAddr::V6(a) => (28, a.octets().to_vec()),
-            };
+            let rtype: u16 = if ip.is_ipv4() { 1 } else { 28 };
             out.extend_from_slice(&rtype.to_be_bytes());
             out.extend_from_slice(&CLASS_IN.to_be_bytes());
             out.extend_from_slice(&ttl);
-            out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-            out.extend_from_slice(&rdata);
+            match ip {
+                IpAddr::V4(a) => {
+                    out.extend_from_slice(&4u16.to_be_bytes());
+                    out.extend_from_slice(&a.octets());
+                }
+                IpAddr::V6(a) => {
+                    out.extend_from_slice(&16u16.to_be_bytes());
+                    out.extend_from_slice(&a.octets());
+                }
+            }
         }
         None => {
             out.extend_from_slice(&(0xC000 | soa_owner as u16).to_be_bytes());
