@@ -87,6 +87,7 @@ pub struct Running {
     /// The list feeds (`None` without sources).
     pub feeds: Option<crate::feed::Feeds>,
     task: JoinHandle<()>,
+    _stop_on_drop: tokio_util::sync::DropGuard,
 }
 
 /// Alias kept short for the field above.
@@ -388,6 +389,9 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     );
     let lists = Arc::new(LiveBlocklist::new(list, path));
     let shutdown = CancellationToken::new();
+    // The UDP receive threads outlive the caller's runtime unless told: dropping the
+    // `Running` (or failing to start) stops them like a shutdown does.
+    let stop_on_drop = shutdown.clone().drop_guard();
     if config.lists.watch
         && let Err(error) = lists.spawn_watcher(Duration::from_millis(200), shutdown.clone())
     {
@@ -482,6 +486,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         shutdown,
         feeds,
         task,
+        _stop_on_drop: stop_on_drop,
     })
 }
 

@@ -142,6 +142,7 @@ fn main() -> ExitCode {
 fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
     let config = config::load(&path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server.worker_threads())
         .enable_all()
         .build()?;
     runtime.block_on(async {

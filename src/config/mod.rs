@@ -158,12 +158,23 @@ pub struct ServerConfig {
     pub tcp_idle: Duration,
     /// How long in-flight queries may take to finish on SIGTERM.
     pub shutdown_grace: Duration,
-    /// Worker threads (0 = one per core).
+    /// Worker threads (0 = one per core); see [`ServerConfig::worker_threads`].
     pub threads: usize,
     /// Open TCP + DoT + DoH connections at most.
     pub tcp_max_connections: usize,
     /// DoT and DoH, if configured.
     pub tls: Option<TlsListeners>,
+}
+
+impl ServerConfig {
+    /// `threads` with 0 resolved to the number of cores: how many UDP receive threads
+    /// each address gets, and how many async workers serve TCP, DoT, DoH and the rest.
+    pub fn worker_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        }
+    }
 }
 
 /// Upstream resolvers.

@@ -4,19 +4,22 @@
 //! configured) and TCP reuses the address (a restart does not wait out TIME_WAIT). Port 0
 //! picks a free port and uses the same number for UDP and TCP, which is what tests want.
 //!
-//! UDP can be several sockets on one address with `SO_REUSEPORT`, one per worker thread,
-//! so the kernel spreads the datagrams and every core receives.
+//! UDP can be several sockets on one address with `SO_REUSEPORT`, one per receive thread
+//! ([`super::udp`]), so the kernel spreads the datagrams and every core receives. They are
+//! returned as std sockets: each is registered with its own thread's runtime.
 
 use std::io;
 use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
+
+use tokio::net::TcpListener;
 
 /// One address served over both transports.
 #[derive(Debug)]
 pub struct Bound {
-    /// The UDP sockets (several share the address with `SO_REUSEPORT`).
+    /// The UDP sockets, non-blocking (several share the address with `SO_REUSEPORT`).
     pub udp: Vec<UdpSocket>,
     /// The TCP listener.
     pub tcp: TcpListener,
@@ -41,7 +44,7 @@ fn bind_udp(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
     // Room for a burst of queries while the workers are busy.
     let _ = s.set_recv_buffer_size(4 << 20);
     s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
+    Ok(s.into())
 }
 
 /// A TCP listener on `addr` (IPv6-only for IPv6, address reuse, a backlog of 1024).

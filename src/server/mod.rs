@@ -6,6 +6,7 @@ mod doh;
 pub mod fastpath;
 pub mod handler;
 pub mod listener;
+mod mmsg;
 pub mod stream;
 pub mod tls;
 pub mod udp;
@@ -49,9 +50,9 @@ fn named(addr: SocketAddr, what: &str) -> impl FnOnce(std::io::Error) -> std::io
     move |e| std::io::Error::new(e.kind(), format!("cannot listen for {what} on {addr}: {e}"))
 }
 
-/// Binds every address: UDP (one socket per runtime worker thread, sharing the address
-/// with `SO_REUSEPORT`) and TCP on each `server.listen` address, DoT and DoH on theirs.
-/// Our loops stop when `stop` is cancelled.
+/// Binds every address: UDP (one socket and receive thread per `server.threads`, sharing
+/// the address with `SO_REUSEPORT`) and TCP on each `server.listen` address, DoT and DoH
+/// on theirs. Our loops stop when `stop` is cancelled.
 ///
 /// # Errors
 /// An address that cannot be bound (named), or an unusable certificate.
@@ -60,9 +61,7 @@ pub fn start(
     config: &ServerConfig,
     stop: CancellationToken,
 ) -> Result<Listening, ListenError> {
-    let workers = tokio::runtime::Handle::try_current()
-        .map(|h| h.metrics().num_workers())
-        .unwrap_or(1);
+    let workers = config.worker_threads();
     let shared = Arc::new(handler);
     let limits = stream::Limits::new(config.tcp_max_connections, config.tcp_idle);
     // Bind everything first: a failure must not leave loops running on the addresses
@@ -101,8 +100,16 @@ pub fn start(
     };
     for b in bound {
         tracing::info!(addr = %b.addr, udp_sockets = b.udp.len(), "listening on UDP and TCP");
-        for socket in b.udp {
-            udp::spawn(socket, shared.clone(), stop.clone());
+        for (i, socket) in b.udp.into_iter().enumerate() {
+            let name = format!("kidsafe-udp-{}-{i}", b.addr.port());
+            udp::spawn(
+                socket,
+                shared.clone(),
+                stop.clone(),
+                config.shutdown_grace,
+                name,
+            )
+            .map_err(named(b.addr, "DNS (UDP thread)"))?;
         }
         stream::spawn(
             b.tcp,

@@ -1,11 +1,13 @@
-//! The UDP fast path: kidsafe-dns's own receive loop per UDP socket.
+//! The UDP path: kidsafe-dns's own receive loop per UDP socket, each on a thread of its own.
 //!
-//! hickory-server spawns a task per UDP request and passes every answer back to the socket
-//! task through a channel (a task wake-up per answer). This loop instead answers whatever
-//! [`Handler::step`] can answer without waiting (blocked names, refusals, errors,
-//! SafeSearch CNAMEs, fresh cache hits) right where it received the query, and spawns a
-//! task only for a query that must wait on upstream; that task sends its reply on the same
-//! (shared) socket.
+//! Every `SO_REUSEPORT` socket gets a dedicated thread running a current-thread runtime:
+//! the kernel spreads datagrams over the sockets, and each thread stays on its own socket
+//! (as Unbound's threads do) instead of tokio's scheduler placing two receive loops on one
+//! worker. The loop reads datagrams in batches ([`mmsg`]), answers whatever
+//! [`Handler::step`] can answer without waiting (blocked names through [`fastpath`],
+//! refusals, errors, SafeSearch CNAMEs, fresh cache hits) and sends those replies in one
+//! batch. A query that must wait on upstream becomes a task on the same thread; it sends
+//! its reply on the same socket.
 //!
 //! Decoding and encoding are [`wire`]'s; nothing is sent to port 0 or to an unspecified or
 //! broadcast address. Replies are encoded under the client's UDP payload size (512 without
@@ -15,13 +17,16 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use hickory_proto::op::Message;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::handler::Handler;
+use super::mmsg::{self, BATCH};
 use super::{fastpath, wire};
 use crate::metrics::Protocol;
 use crate::upstream::forwarder::EDNS_PAYLOAD;
@@ -30,29 +35,75 @@ use crate::upstream::forwarder::EDNS_PAYLOAD;
 /// to decode.
 const RECEIVE_BUFFER: usize = 4096;
 
-/// Datagrams handled in a row before the loop yields to the other tasks of its thread
-/// (upstream tasks, TCP): reading with `try_recv_from` does not use tokio's budget.
-const BURST: u32 = 64;
+/// Batches handled in a row before the loop lets the thread's upstream tasks run: reading
+/// with `try_io` does not use tokio's budget.
+const BURST: u32 = 1;
 
-/// Starts the receive loop on `socket`; it stops receiving when `stop` is cancelled (tasks
-/// it spawned still send their replies, which the drain waits for).
-pub fn spawn(socket: UdpSocket, handler: Arc<Handler>, stop: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(serve(Arc::new(socket), handler, stop))
+/// Starts the receive thread for `socket` (non-blocking, from [`super::listener`]). It
+/// stops receiving when `stop` is cancelled, then keeps running its upstream tasks for up
+/// to `grace` so their replies still go out, and ends.
+///
+/// # Errors
+/// The thread, its runtime or the socket's registration could not be set up.
+pub fn spawn(
+    socket: std::net::UdpSocket,
+    handler: Arc<Handler>,
+    stop: CancellationToken,
+    grace: Duration,
+    name: String,
+) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let socket = {
+        let _in_runtime = runtime.enter();
+        UdpSocket::from_std(socket)?
+    };
+    std::thread::Builder::new().name(name).spawn(move || {
+        runtime.block_on(async move {
+            let tasks = TaskTracker::new();
+            serve(Arc::new(socket), &handler, &stop, &tasks).await;
+            tasks.close();
+            // The app waits up to `grace` for in-flight queries; the tasks answering them
+            // live here, so keep them running as long (plus a beat to send).
+            let _ = tokio::time::timeout(grace + Duration::from_millis(200), tasks.wait()).await;
+        });
+    })?;
+    Ok(())
 }
 
-async fn serve(socket: Arc<UdpSocket>, handler: Arc<Handler>, stop: CancellationToken) {
-    let mut buf = vec![0u8; RECEIVE_BUFFER];
-    let mut out = Vec::with_capacity(usize::from(EDNS_PAYLOAD));
+async fn serve(
+    socket: Arc<UdpSocket>,
+    handler: &Arc<Handler>,
+    stop: &CancellationToken,
+    tasks: &TaskTracker,
+) {
+    let mut receiver = mmsg::Receiver::new(RECEIVE_BUFFER);
+    let mut sender = mmsg::Sender::default();
+    let mut outs: Vec<Vec<u8>> = (0..BATCH)
+        .map(|_| Vec::with_capacity(usize::from(EDNS_PAYLOAD)))
+        .collect();
+    let mut dsts: Vec<SocketAddr> = Vec::with_capacity(BATCH);
     let mut burst = 0u32;
     loop {
         if stop.is_cancelled() {
             break;
         }
-        match socket.try_recv_from(&mut buf) {
-            Ok((len, src)) => {
-                if let Some(packet) = buf.get(..len) {
-                    handle(&socket, &handler, packet, src, &mut out).await;
+        match socket.try_io(Interest::READABLE, || receiver.receive(&*socket)) {
+            Ok(n) => {
+                dsts.clear();
+                for i in 0..n {
+                    let Some((packet, src)) = receiver.datagram(i) else {
+                        continue;
+                    };
+                    let Some(out) = outs.get_mut(dsts.len()) else {
+                        break;
+                    };
+                    if handle(&socket, handler, tasks, packet, src, out) {
+                        dsts.push(src);
+                    }
                 }
+                send_batch(&socket, &mut sender, &outs[..dsts.len()], &dsts).await;
                 burst += 1;
                 if burst >= BURST {
                     burst = 0;
@@ -79,45 +130,75 @@ async fn serve(socket: Arc<UdpSocket>, handler: Arc<Handler>, stop: Cancellation
     }
 }
 
-/// One datagram: answered inline, handed to a task, or ignored.
-async fn handle(
+/// Sends `replies[i]` to `dsts[i]`, in batches; when the socket's buffer is full, waits
+/// for room one datagram at a time. A datagram that cannot be sent is logged and skipped.
+async fn send_batch(
+    socket: &UdpSocket,
+    sender: &mut mmsg::Sender,
+    replies: &[Vec<u8>],
+    dsts: &[SocketAddr],
+) {
+    let mut done = 0;
+    while let (Some(rest), Some(to)) = (replies.get(done..), dsts.get(done..)) {
+        if rest.is_empty() {
+            break;
+        }
+        match socket.try_io(Interest::WRITABLE, || sender.send(socket, rest, to)) {
+            Ok(0) => break,
+            Ok(k) => done += k,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(error) = socket.send_to(&rest[0], to[0]).await {
+                    tracing::debug!(%error, dst = %to[0], "could not send the response");
+                }
+                done += 1;
+            }
+            Err(error) => {
+                tracing::debug!(%error, dst = %to[0], "could not send the response");
+                done += 1;
+            }
+        }
+    }
+}
+
+/// One datagram: answered into `out` (true: send it), handed to a task, or ignored.
+fn handle(
     socket: &Arc<UdpSocket>,
     handler: &Arc<Handler>,
+    tasks: &TaskTracker,
     packet: &[u8],
     src: SocketAddr,
     out: &mut Vec<u8>,
-) {
+) -> bool {
     if !answerable(src) {
-        return;
+        return false;
     }
     let Some(inflight) = handler.drain.enter() else {
         // Shutting down: drop it; the client retries another server.
-        return;
+        return false;
     };
     let mut admission = None;
     if let Some(request) = fastpath::Request::parse(packet) {
         match fastpath::answer(handler, &request, src, Protocol::Udp, out) {
-            fastpath::Fast::Replied => {
-                if let Err(error) = socket.send_to(out, src).await {
-                    tracing::debug!(%error, dst = %src, "could not send the response");
-                }
-                return;
-            }
+            fastpath::Fast::Replied => return true,
             fastpath::Fast::General(a) => admission = Some(a),
         }
     }
     match wire::step_with(handler, packet, src.ip(), Protocol::Udp, admission) {
-        wire::Packet::Reply(reply) => send(socket, out, &reply, src).await,
-        wire::Packet::Ignore => {}
+        wire::Packet::Reply(reply) => {
+            wire::encode(out, &reply, wire::udp_limit(&reply));
+            true
+        }
+        wire::Packet::Ignore => false,
         wire::Packet::Upstream(upstream) => {
             let inflight = inflight.into_owned(handler.drain.clone());
             let (socket, handler) = (socket.clone(), handler.clone());
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 let reply = wire::finish(&handler, upstream).await;
                 let mut out = Vec::with_capacity(512);
                 send(&socket, &mut out, &reply, src).await;
                 drop(inflight);
             });
+            false
         }
     }
 }
