@@ -147,18 +147,24 @@ wait_answer() {  # port -> seconds until it answers
 }
 
 perf() {  # port file -> "qps p50 p99"
-  dnsperf -s 127.0.0.1 -p "$1" -d "$2" -c 4 -l "$SECS" -q 256 -v 2>/dev/null | python3 -c '
-import sys, statistics
-lat = []; qps = "0"
-for line in sys.stdin:
+  # Two passes: qps without -v (per-query output costs dnsperf, which shares the two
+  # cores, a third of its speed), then latency with -v written to a file and read after
+  # dnsperf has exited (parsing it live would compete for the same cores).
+  local qps
+  qps=$(dnsperf -s 127.0.0.1 -p "$1" -d "$2" -c 4 -l "$SECS" -q 256 2>/dev/null | awk '/Queries per second/ { print $4 }')
+  dnsperf -s 127.0.0.1 -p "$1" -d "$2" -c 4 -l "$SECS" -q 256 -v > "$WORK/latency.out" 2>/dev/null
+  python3 - "$WORK/latency.out" "${qps:-0}" <<'PY'
+import sys
+lat = []
+for line in open(sys.argv[1]):
     p = line.split()
     if line.startswith("> ") and len(p) >= 5:
         try: lat.append(float(p[-1]))
         except ValueError: pass
-    if "Queries per second" in line: qps = p[3]
 lat.sort()
 pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
-print(qps, "%.3f" % pct(0.5), "%.3f" % pct(0.99))'
+print(sys.argv[2], "%.3f" % pct(0.5), "%.3f" % pct(0.99))
+PY
 }
 
 RESULTS="$WORK/results.tsv"
