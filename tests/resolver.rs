@@ -339,3 +339,73 @@ async fn a_lost_upstream_packet_is_retransmitted() {
     assert!(count.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     k.running.stop().await;
 }
+
+/// Many queries queued before the server reads any: the UDP loop reads and answers them
+/// in batches (`recvmmsg`/`sendmmsg`), and each client must still get exactly one reply per
+/// query, with its own ID and question, whether it was blocked, forwarded or cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_queued_queries_gets_one_right_reply_each() {
+    use std::collections::HashMap;
+    let up = Upstream::start(Zone::standard()).await;
+    let k = start_kidsafe(&[up.addr], NXDOMAIN_MODE, "").await;
+    let names = [
+        ("bad.test.", RecordType::A),
+        ("allowed.test.", RecordType::A),
+        ("www.bad.test.", RecordType::AAAA),
+        ("innocent.test.", RecordType::A),
+    ];
+    let mut sockets = Vec::new();
+    for _ in 0..8 {
+        sockets.push(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    let mut expected: Vec<HashMap<u16, (&str, RecordType)>> = vec![HashMap::new(); 8];
+    for i in 0..40usize {
+        for (s, socket) in sockets.iter().enumerate() {
+            let (n, t) = names[(i + s) % names.len()];
+            let mut msg = query_msg(n, t, i % 2 == 0);
+            let id = (s * 1000 + i) as u16;
+            msg.metadata.id = id;
+            socket
+                .send_to(&msg.to_vec().unwrap(), k.addr)
+                .await
+                .unwrap();
+            expected[s].insert(id, (n, t));
+            if i % 10 == 0 {
+                // Junk without a header: dropped, and must not shift the replies after it.
+                socket.send_to(&[0xde, 0xad], k.addr).await.unwrap();
+            }
+        }
+    }
+    for (s, socket) in sockets.iter().enumerate() {
+        let mut buf = vec![0u8; 4096];
+        while !expected[s].is_empty() {
+            let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("socket {s}: {} replies missing", expected[s].len()))
+                .unwrap();
+            let m = hickory_proto::op::Message::from_vec(&buf[..n]).unwrap();
+            let (name, qtype) = expected[s].remove(&m.metadata.id).unwrap_or_else(|| {
+                panic!("socket {s}: unexpected or repeated ID {}", m.metadata.id)
+            });
+            assert_eq!(m.queries[0].name().to_ascii(), name);
+            assert_eq!(m.queries[0].query_type(), qtype);
+            match name {
+                "bad.test." | "www.bad.test." => {
+                    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{name}")
+                }
+                "allowed.test." => {
+                    assert_eq!(a_records(&m), [std::net::Ipv4Addr::new(192, 0, 2, 10)])
+                }
+                _ => assert_eq!(a_records(&m), [std::net::Ipv4Addr::new(192, 0, 2, 30)]),
+            }
+        }
+    }
+    // Nothing more: no reply for the junk, no duplicate.
+    for socket in &sockets {
+        let mut buf = [0u8; 512];
+        let extra = tokio::time::timeout(Duration::from_millis(200), socket.recv(&mut buf)).await;
+        assert!(extra.is_err(), "an extra datagram arrived");
+    }
+    k.running.stop().await;
+    up.stop().await;
+}
