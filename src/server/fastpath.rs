@@ -1,4 +1,5 @@
-//! Blocked names answered straight from the request bytes.
+//! Blocked names (and, through [`super::hitpath`], cache hits) answered straight from the
+//! request bytes.
 //!
 //! Decoding a request into a hickory `Message` and encoding a `Message` reply cost more than
 //! the blocklist lookup itself (names allocated, a compression map built). The common query
@@ -6,9 +7,10 @@
 //! labels are lowercased into a stack buffer for the policy, and when the verdict is a block
 //! the reply is written directly: the header, the client's question copied byte for byte,
 //! the sinkhole address or SOA (its owner a compression pointer into the question), and our
-//! OPT with the Extended DNS Error. Anything else, and every name that is not blocked, goes
-//! on to the general path ([`super::wire`]) with the admission already decided. The tests
-//! check that both paths give the same reply.
+//! OPT with the Extended DNS Error. A name that is not blocked may be a cache hit, answered
+//! from its stored wire reply by [`super::hitpath`]. Anything else goes on to the general
+//! path ([`super::wire`]) with the admission already decided. The tests check that both
+//! paths give the same reply.
 //!
 //! Hand-written on purpose: hickory-proto has no borrowed view of a message. What is read
 //! is the fixed RFC 1035 header and question layout and the RFC 6891 OPT record; every
@@ -20,33 +22,35 @@ use std::net::{IpAddr, SocketAddr};
 use hickory_proto::rr::RecordType;
 
 use super::handler::{Handler, block_ede_text};
+use super::hitpath;
 use crate::answer::{EDE_OPTION, EdeCode};
 use crate::metrics::{self, Protocol};
 use crate::policy::decide::{Admission, Outcome};
 use crate::upstream::forwarder::EDNS_PAYLOAD;
 
-const HEADER: usize = 12;
+/// DNS header length.
+pub(super) const HEADER: usize = 12;
 const TYPE_OPT: u16 = 41;
 const CLASS_IN: u16 = 1;
 const MAX_LABELS: usize = 128;
 
 /// A request read in place.
 pub struct Request<'a> {
-    packet: &'a [u8],
-    id: u16,
+    pub(super) packet: &'a [u8],
+    pub(super) id: u16,
     /// RD and CD, as the client set them.
-    rd: bool,
-    cd: bool,
+    pub(super) rd: bool,
+    pub(super) cd: bool,
     /// The question's name, lowercased, in wire form without the root label.
     lower: [u8; 255],
     /// (start, length) of each label in `lower`, leftmost first.
     labels: [(u8, u8); MAX_LABELS],
     label_count: usize,
-    qtype: u16,
+    pub(super) qtype: u16,
     /// End of the question section in `packet`.
-    question_end: usize,
+    pub(super) question_end: usize,
     /// The client's OPT: UDP payload size and DO bit.
-    edns: Option<(u16, bool)>,
+    pub(super) edns: Option<(u16, bool)>,
 }
 
 fn u16_at(p: &[u8], at: usize) -> Option<u16> {
@@ -130,7 +134,7 @@ impl<'a> Request<'a> {
     }
 
     /// The question's labels, lowercased, leftmost first.
-    fn labels(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
+    pub(super) fn labels(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
         self.labels[..self.label_count]
             .iter()
             .map(|&(start, len)| &self.lower[usize::from(start)..][..usize::from(len)])
@@ -187,6 +191,9 @@ pub fn answer(
     let (verdict, code, how) = match policy.decide(group, &list, || request.labels()) {
         Outcome::Blocked(v) => (v, EdeCode::Blocked, metrics::Verdict::Blocked),
         Outcome::Filtered(v) => (v, EdeCode::Filtered, metrics::Verdict::Filtered),
+        Outcome::Forward if hitpath::answer(handler, request, index, group, &list, out) => {
+            return Fast::Replied;
+        }
         _ => return Fast::General(admission),
     };
     let listed_labels = verdict
@@ -453,6 +460,133 @@ name = "default"
             answered >= 3 * 5 * 4 * 4 * 2,
             "{answered} answered on the fast path"
         );
+    }
+
+    /// Cached upstream replies for the hit-path tests, stored for every DO/CD key.
+    fn fill_cache(h: &Handler) {
+        use hickory_proto::rr::rdata::{A, CNAME, NS, SOA, TXT};
+        use hickory_proto::rr::{RData, Record};
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let reply = |q: &str, t: RecordType| {
+            let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+            m.metadata.recursion_desired = true;
+            m.metadata.recursion_available = true;
+            m.add_query(Query::query(n(q), t));
+            m
+        };
+        let a = |owner: &str, ip: [u8; 4]| {
+            Record::from_rdata(
+                n(owner),
+                300,
+                RData::A(A::from(std::net::Ipv4Addr::from(ip))),
+            )
+        };
+        let mut entries = Vec::new();
+        let mut m = reply("allowed.test.", RecordType::A);
+        m.answers.push(a("allowed.test.", [192, 0, 2, 10]));
+        m.authorities.push(Record::from_rdata(
+            n("test."),
+            3600,
+            RData::NS(NS(n("ns.test."))),
+        ));
+        m.additionals.push(a("ns.test.", [192, 0, 2, 53]));
+        m.metadata.authentic_data = true;
+        entries.push(m);
+        // An alias to a listed name: cloaking, which only the general path answers.
+        let mut m = reply("alias.test.", RecordType::A);
+        m.answers.push(Record::from_rdata(
+            n("alias.test."),
+            300,
+            RData::CNAME(CNAME(n("porn.example."))),
+        ));
+        m.answers.push(a("porn.example.", [192, 0, 2, 66]));
+        entries.push(m);
+        // Over 512 bytes: clients without EDNS get it truncated by the general path.
+        let mut m = reply("big.test.", RecordType::TXT);
+        for i in 0..8 {
+            let text = format!("{i}{}", "x".repeat(90));
+            m.answers.push(Record::from_rdata(
+                n("big.test."),
+                60,
+                RData::TXT(TXT::new(vec![text])),
+            ));
+        }
+        entries.push(m);
+        let mut m = reply("nx.test.", RecordType::A);
+        m.metadata.response_code = hickory_proto::op::ResponseCode::NXDomain;
+        let soa = SOA::new(n("ns.test."), n("admin.test."), 1, 3600, 600, 86400, 120);
+        m.authorities
+            .push(Record::from_rdata(n("test."), 120, RData::SOA(soa)));
+        entries.push(m);
+        let cache = h.cache().unwrap();
+        for m in entries {
+            for (dnssec_ok, cd) in [(false, false), (true, false), (false, true), (true, true)] {
+                let key = crate::upstream::cache::CacheKey::new(&m.queries[0], dnssec_ok)
+                    .with_checking_disabled(cd);
+                assert!(cache.insert(key, &m));
+            }
+        }
+    }
+
+    /// Two rounds 5 s apart (paused clock): the memoized bytes must follow the TTLs down.
+    #[tokio::test(start_paused = true)]
+    async fn cache_hits_match_the_general_path() {
+        let (_dir, h) = handler();
+        fill_cache(&h);
+        let clients: [IpAddr; 2] = ["10.0.0.1".parse().unwrap(), "10.0.0.3".parse().unwrap()];
+        let ednses = [
+            None,
+            Some((4096, true)),
+            Some((512, false)),
+            Some((1232, false)),
+        ];
+        let mut answered = std::collections::HashMap::new();
+        for round in 0..2u32 {
+            if round == 1 {
+                tokio::time::advance(std::time::Duration::from_secs(5)).await;
+            }
+            for client in clients {
+                for (name, t) in [
+                    ("allowed.test.", RecordType::A),
+                    ("ALLOWED.Test.", RecordType::A),
+                    ("alias.test.", RecordType::A),
+                    ("big.test.", RecordType::TXT),
+                    ("nx.test.", RecordType::A),
+                    ("allowed.test.", RecordType::AAAA),
+                ] {
+                    for edns in ednses {
+                        for rd in [true, false] {
+                            let packet = query(name, t, edns, rd);
+                            let f = fast(&h, &packet, client);
+                            let g = general(&h, &packet, client);
+                            if let Some(f) = f {
+                                let g = g.expect("answered by the general path too");
+                                same_reply(&f, &g);
+                                // The client's own spelling of the question, byte for byte.
+                                let end = Request::parse(&packet).unwrap().question_end;
+                                assert_eq!(f[HEADER..end], packet[HEADER..end]);
+                                let m = Message::from_vec(&f).unwrap();
+                                if let Some(a) = m.answers.first() {
+                                    assert!(a.ttl <= 300 - 5 * round, "{name}: TTL {}", a.ttl);
+                                }
+                                *answered.entry((name, t, edns.is_some())).or_insert(0) += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let count = |name, t, edns| answered.get(&(name, t, edns)).copied().unwrap_or(0);
+        // 2 rounds x 2 clients x 2 RD values, for each of the 3 EDNS shapes or for none.
+        assert_eq!(count("allowed.test.", RecordType::A, true), 24);
+        assert_eq!(count("allowed.test.", RecordType::A, false), 8);
+        assert_eq!(count("ALLOWED.Test.", RecordType::A, true), 24);
+        assert_eq!(count("nx.test.", RecordType::A, true), 24);
+        // Cloaked, too big for the client, or not cached: the general path's.
+        assert_eq!(count("alias.test.", RecordType::A, true), 0);
+        assert_eq!(count("big.test.", RecordType::TXT, false), 0);
+        assert_eq!(count("allowed.test.", RecordType::AAAA, true), 0);
+        assert!(count("big.test.", RecordType::TXT, true) > 0);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hickory_proto::op::{Edns, Message, Metadata, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -428,6 +428,46 @@ impl Handler {
             self.metrics.answer(p.group, metrics::Verdict::Allowed);
         }
         forwarded(&p.metadata, p.edns, resolved, p.prefix)
+    }
+
+    /// The resolver's response cache, if configured.
+    pub(super) fn cache(&self) -> Option<&crate::upstream::cache::ResponseCache> {
+        self.resolver.cache()
+    }
+
+    /// What [`Handler::step`] answers a plain query for `query` with a cache hit `message`
+    /// (ID 0, RD set, CD `cd`; an OPT with payload and DO bit `edns` when set), encoded
+    /// without a size limit: the bytes [`super::hitpath`] memoizes. `None` when the answer's
+    /// CNAME chain is blocked for `mask`; the general path answers and counts that.
+    pub(super) fn encode_hit(
+        query: Query,
+        cd: bool,
+        edns: Option<(u16, bool)>,
+        list: &Blocklist,
+        mask: u32,
+        message: Message,
+    ) -> Option<Vec<u8>> {
+        if blocked_in_chain(list, mask, &message).is_some() {
+            return None;
+        }
+        let mut request = Metadata::new(0, MessageType::Query, OpCode::Query);
+        request.recursion_desired = true;
+        request.checking_disabled = cd;
+        let theirs = edns.map(|(payload, dnssec_ok)| {
+            let mut e = Edns::new();
+            e.set_max_payload(payload);
+            e.set_dnssec_ok(dnssec_ok);
+            e
+        });
+        let resolved = Resolved {
+            message,
+            stale: false,
+        };
+        let mut reply = forwarded(&request, reply_edns(theirs.as_ref()), resolved, None);
+        reply.queries = vec![query];
+        let mut out = Vec::with_capacity(512);
+        super::wire::encode(&mut out, &reply, u16::MAX);
+        Some(out)
     }
 
     /// Counts a blocked answer, and logs it when the query log is on.

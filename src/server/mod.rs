@@ -5,6 +5,7 @@
 mod doh;
 pub mod fastpath;
 pub mod handler;
+mod hitpath;
 pub mod listener;
 mod mmsg;
 pub mod stream;

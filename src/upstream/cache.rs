@@ -201,9 +201,44 @@ impl CacheKey {
         })
     }
 
+    /// Longest packed key: the header and a 255-byte wire name.
+    pub const MAX_PACKED: usize = KEY_HEADER + 255;
+
+    /// The packed form of a key, written into `buf` without allocating, for
+    /// [`ResponseCache::get_encoded`]: `labels` must already be lowercased (the UDP fast
+    /// path's). `None` when the name does not fit.
+    pub fn pack<'b, 'l>(
+        buf: &'b mut [u8; Self::MAX_PACKED],
+        dnssec_ok: bool,
+        checking_disabled: bool,
+        query_type: u16,
+        query_class: u16,
+        labels: impl Iterator<Item = &'l [u8]>,
+    ) -> Option<&'b [u8]> {
+        buf[0] = if dnssec_ok { KEY_DO } else { 0 } | if checking_disabled { KEY_CD } else { 0 };
+        buf[1..3].copy_from_slice(&query_type.to_be_bytes());
+        buf[3..5].copy_from_slice(&query_class.to_be_bytes());
+        let mut at = KEY_HEADER;
+        for label in labels {
+            let end = at + 1 + label.len();
+            *buf.get_mut(at)? = u8::try_from(label.len()).ok()?;
+            buf.get_mut(at + 1..end)?.copy_from_slice(label);
+            at = end;
+        }
+        buf.get(..at)
+    }
+
     /// Whether `query` asks this key's question.
     fn matches(&self, query: &Query) -> bool {
         CacheKey::new(query, false).packed[1..] == self.packed[1..]
+    }
+}
+
+// Lookups by packed bytes ([`CacheKey::pack`]) hash the same as the key: the derived
+// `Hash` of a struct with one `Box<[u8]>` field is the slice's hash.
+impl std::borrow::Borrow<[u8]> for CacheKey {
+    fn borrow(&self) -> &[u8] {
+        &self.packed
     }
 }
 
@@ -248,6 +283,16 @@ struct Entry {
     ttl: u32,
     /// A hit has already reported `prefetch: true`.
     prefetch_claimed: AtomicBool,
+    /// The last reply encoded from it by [`ResponseCache::get_encoded`].
+    encoded: Mutex<Option<Encoded>>,
+}
+
+/// A hit already on the wire: valid while the entry's age in whole seconds (its TTLs) and
+/// the caller's variant are the same.
+struct Encoded {
+    age: u32,
+    variant: [u64; 3],
+    bytes: Arc<[u8]>,
 }
 
 impl Entry {
@@ -516,6 +561,51 @@ impl ResponseCache {
         Cached::Miss
     }
 
+    /// A fresh hit as the caller's wire reply, without cloning the message: `encode` turns
+    /// the cached reply (TTLs decremented) into bytes for requests of kind `variant`, or
+    /// declines (`None`). The bytes are kept with the entry and reused while its age in whole
+    /// seconds and `variant` stay the same, so a busy name is encoded about once a second.
+    ///
+    /// `None` for a miss, an expired entry, a declined encoding, and an entry due for
+    /// prefetch (left for [`ResponseCache::get`], which reports it).
+    pub fn get_encoded(
+        &self,
+        key: &[u8],
+        variant: [u64; 3],
+        encode: impl FnOnce(Message) -> Option<Vec<u8>>,
+    ) -> Option<Arc<[u8]>> {
+        let entry = self.inner.entries.get(key)?;
+        let elapsed = Instant::now().saturating_duration_since(entry.stored_at);
+        let lifetime = entry.lifetime();
+        let remaining = lifetime.checked_sub(elapsed).filter(|r| !r.is_zero())?;
+        let due = entry.ttl >= PREFETCH_MIN_TTL
+            && remaining.saturating_mul(10) <= lifetime
+            && !entry.prefetch_claimed.load(Ordering::Relaxed);
+        if due {
+            return None;
+        }
+        // elapsed < lifetime <= u32::MAX seconds.
+        let age = u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX);
+        let memo = || entry.encoded.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(e) = memo().as_ref()
+            && e.age == age
+            && e.variant == variant
+        {
+            return Some(e.bytes.clone());
+        }
+        let mut message = entry.message.clone();
+        for record in records_mut(&mut message) {
+            record.ttl = record.ttl.saturating_sub(age);
+        }
+        let bytes: Arc<[u8]> = encode(message)?.into();
+        *memo() = Some(Encoded {
+            age,
+            variant,
+            bytes: bytes.clone(),
+        });
+        Some(bytes)
+    }
+
     /// Stores an upstream reply if it is cacheable; returns whether it was stored (replacing
     /// any entry of `key`).
     ///
@@ -556,6 +646,7 @@ impl ResponseCache {
             stored_at: Instant::now(),
             ttl,
             prefetch_claimed: AtomicBool::new(false),
+            encoded: Mutex::new(None),
         };
         self.inner.entries.insert(key, Arc::new(entry));
         true
