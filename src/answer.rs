@@ -45,15 +45,6 @@ pub fn ede_payload(code: EdeCode, text: &str) -> Vec<u8> {
     v
 }
 
-/// EXTRA-TEXT for a block: `blocked: adult, gambling (kidsafe-dns)`.
-pub fn block_text(categories: &[&str]) -> String {
-    if categories.is_empty() {
-        "blocked (kidsafe-dns)".to_owned()
-    } else {
-        format!("blocked: {} (kidsafe-dns)", categories.join(", "))
-    }
-}
-
 /// A sinkhole reply's content, before it is put on the wire.
 #[derive(Debug)]
 pub struct Sinkhole {
@@ -229,6 +220,5 @@ mod tests {
     #[test]
     fn ede_payload_is_code_then_text() {
         assert_eq!(ede_payload(EdeCode::Blocked, "x"), vec![0, 15, b'x']);
-        assert_eq!(block_text(&["adult"]), "blocked: adult (kidsafe-dns)");
     }
 }

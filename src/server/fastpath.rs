@@ -21,7 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::rr::RecordType;
 
-use super::handler::{Handler, block_ede_text};
+use super::handler::{Handler, push_block_ede_text};
 use super::hitpath;
 use crate::answer::{EDE_OPTION, EdeCode};
 use crate::metrics::{self, Protocol};
@@ -203,9 +203,9 @@ pub fn answer(
     let Some(soa_owner) = request.suffix_offset(listed_labels) else {
         return Fast::General(admission);
     };
-    let text = block_ede_text(&list, group, &verdict, code);
     let serial = list.manifest().serial as u32;
-    write_block(request, group, soa_owner, serial, code, &text, out);
+    let text = |out: &mut Vec<u8>| push_block_ede_text(out, &list, group, &verdict, code);
+    write_block(request, group, soa_owner, serial, code, text, out);
     let limit = request
         .edns
         .map_or(512, |(p, _)| p.clamp(512, EDNS_PAYLOAD));
@@ -225,7 +225,7 @@ fn write_block(
     soa_owner: usize,
     serial: u32,
     code: EdeCode,
-    text: &str,
+    text: impl FnOnce(&mut Vec<u8>),
     out: &mut Vec<u8>,
 ) {
     let hole = &group.sinkhole;
@@ -286,12 +286,16 @@ fn write_block(
         out.extend_from_slice(&TYPE_OPT.to_be_bytes());
         out.extend_from_slice(&payload.clamp(512, EDNS_PAYLOAD).to_be_bytes());
         out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
-        let option_len = 2 + text.len();
-        out.extend_from_slice(&((4 + option_len) as u16).to_be_bytes());
+        // RDLENGTH and OPTION-LENGTH are filled in once the text is written.
+        let rdlen_at = out.len();
+        out.extend_from_slice(&[0, 0]);
         out.extend_from_slice(&EDE_OPTION.to_be_bytes());
-        out.extend_from_slice(&(option_len as u16).to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
         out.extend_from_slice(&(code as u16).to_be_bytes());
-        out.extend_from_slice(text.as_bytes());
+        text(out);
+        let option_len = (out.len() - rdlen_at - 6) as u16;
+        out[rdlen_at..rdlen_at + 2].copy_from_slice(&(option_len + 4).to_be_bytes());
+        out[rdlen_at + 4..rdlen_at + 6].copy_from_slice(&option_len.to_be_bytes());
     }
 }
 

@@ -16,7 +16,7 @@ use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::answer::{EDE_OPTION, EdeCode, block_text, ede_payload};
+use crate::answer::{EDE_OPTION, EdeCode, ede_payload};
 use crate::config::RefuseAction;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Verdict};
@@ -231,13 +231,42 @@ pub(super) fn block_ede_text(
     verdict: &Verdict,
     code: EdeCode,
 ) -> String {
-    match code {
-        EdeCode::Filtered => format!("blocked: deny list ({})", group.label()),
-        _ => {
-            let categories = list.manifest().category_names(verdict.categories);
-            block_text(&categories).replace("(kidsafe-dns)", &format!("({})", group.label()))
+    let mut text = Vec::with_capacity(64);
+    push_block_ede_text(&mut text, list, group, verdict, code);
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Appends [`block_ede_text`] to `out` without allocating on its own (the UDP fast path
+/// writes it straight into the reply): `blocked: adult, gambling (group school)`,
+/// `blocked (kidsafe-dns)` without categories, `blocked: deny list (...)` for `Filtered`.
+pub(super) fn push_block_ede_text(
+    out: &mut Vec<u8>,
+    list: &Blocklist,
+    group: &Group,
+    verdict: &Verdict,
+    code: EdeCode,
+) {
+    out.extend_from_slice(b"blocked");
+    if code == EdeCode::Filtered {
+        out.extend_from_slice(b": deny list");
+    } else {
+        let manifest = list.manifest();
+        let names = (0..32)
+            .filter(|b| verdict.categories & (1 << b) != 0)
+            .filter_map(|b| manifest.category_name(b));
+        for (i, name) in names.enumerate() {
+            out.extend_from_slice(if i == 0 { b": " } else { b", " });
+            out.extend_from_slice(name.as_bytes());
         }
     }
+    out.extend_from_slice(b" (");
+    if group.named {
+        out.extend_from_slice(b"group ");
+        out.extend_from_slice(group.name.as_bytes());
+    } else {
+        out.extend_from_slice(b"kidsafe-dns");
+    }
+    out.push(b')');
 }
 
 /// Upstream failed: SERVFAIL with EDE 22, never silence.
