@@ -12,11 +12,14 @@
 # - both servers get the same number of threads (1, then 2), and dnsperf -c 4 runs against
 #   each in turn, alternating, for three mixes: (a) 100% blocked, (b) allowed names that are
 #   all cache hits, (c) 20% blocked / 70% cached / 10% never-seen names;
-# - prints one table: qps, p50/p99 latency, RSS, and the ratio kidsafe-dns/Unbound.
+# - prints one table at full load: qps, p50/p99 latency, server CPU per query, and the
+#   ratios kidsafe-dns/Unbound; one of latency at a fixed RATE (default 40000 qps, env);
+#   RSS and time to first answer.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS="${1:-10}"
 ROUNDS="${2:-2}"
+RATE="${RATE:-40000}"
 WORK="${WORK:-/tmp/kidsafe-compare}"
 UNION=../shared/data/scale/blocklist-union-domains.txt.gz
 KPORT=5401; UPORT=5402; NPORT=5400
@@ -146,14 +149,25 @@ wait_answer() {  # port -> seconds until it answers
   echo "$(date +%s.%N) - $start" | bc
 }
 
-perf() {  # port file -> "qps p50 p99"
+cpu_ticks() {  # pid -> user+system clock ticks so far
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+perf() {  # port file -> "qps p50 p99 cpu-us-per-query"
   # Two passes: qps without -v (per-query output costs dnsperf, which shares the two
   # cores, a third of its speed), then latency with -v written to a file and read after
-  # dnsperf has exited (parsing it live would compete for the same cores).
-  local qps
-  qps=$(dnsperf -s 127.0.0.1 -p "$1" -d "$2" -c 4 -l "$SECS" -q 256 2>/dev/null | awk '/Queries per second/ { print $4 }')
+  # dnsperf has exited (parsing it live would compete for the same cores). The server's
+  # CPU time per answered query is taken over the first pass: dnsperf shares the cores,
+  # so when it is the bottleneck qps understates the faster server; CPU per query does not.
+  local out qps done t0 t1 us
+  t0=$(cpu_ticks "$PID")
+  out=$(dnsperf -s 127.0.0.1 -p "$1" -d "$2" -c 4 -l "$SECS" -q 256 2>/dev/null)
+  t1=$(cpu_ticks "$PID")
+  qps=$(awk '/Queries per second/ { print $4 }' <<<"$out")
+  done=$(awk '/Queries completed/ { print $3 }' <<<"$out")
+  us=$(python3 -c "import os; print('%.2f' % (($t1 - $t0) / os.sysconf('SC_CLK_TCK') * 1e6 / max(1, int('${done:-0}'))))")
   dnsperf -s 127.0.0.1 -p "$1" -d "$2" -c 4 -l "$SECS" -q 256 -v > "$WORK/latency.out" 2>/dev/null
-  python3 - "$WORK/latency.out" "${qps:-0}" <<'PY'
+  python3 - "$WORK/latency.out" "${qps:-0}" "$us" <<'PY'
 import sys
 lat = []
 for line in open(sys.argv[1]):
@@ -163,7 +177,18 @@ for line in open(sys.argv[1]):
         except ValueError: pass
 lat.sort()
 pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
-print(sys.argv[2], "%.3f" % pct(0.5), "%.3f" % pct(0.99))
+print(sys.argv[2], "%.3f" % pct(0.5), "%.3f" % pct(0.99), sys.argv[3])
+PY
+}
+
+fixed() {  # port file -> "p50 p99" at $RATE queries per second (below both servers' peak)
+  dnsperf -s 127.0.0.1 -p "$1" -d "$2" -c 4 -l "$SECS" -q 256 -Q "$RATE" -v > "$WORK/latency.out" 2>/dev/null
+  python3 - "$WORK/latency.out" <<'PY'
+import sys
+lat = sorted(float(l.split()[-1]) for l in open(sys.argv[1])
+             if l.startswith("> ") and len(l.split()) >= 5 and l.split()[-1][0].isdigit())
+pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
+print("%.3f" % pct(0.5), "%.3f" % pct(0.99))
 PY
 }
 
@@ -188,27 +213,36 @@ for threads in 1 2; do
       dnsperf -s 127.0.0.1 -p $PORT -d "$WORK/q_cached.txt" -c 4 -n 1 >/dev/null 2>&1
       rss=$(ps -o rss= -p $PID | tr -d ' ')
       for mix in blocked cached mix; do
-        read -r qps p50 p99 < <(perf $PORT "$WORK/q_$mix.txt")
-        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$threads" "$round" "$server" "$mix" "$qps" "$p50" "$p99" "$rss" "$first" | tee -a "$RESULTS"
+        read -r qps p50 p99 cpu < <(perf $PORT "$WORK/q_$mix.txt")
+        read -r f50 f99 < <(fixed $PORT "$WORK/q_$mix.txt")
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$threads" "$round" "$server" "$mix" "$qps" "$p50" "$p99" "$rss" "$first" "$cpu" "$f50" "$f99" | tee -a "$RESULTS"
       done
       kill $PID; wait $PID 2>/dev/null || true
     done
   done
 done
 
-python3 - "$RESULTS" <<'PY'
+python3 - "$RESULTS" "$RATE" <<'PY'
 import sys, collections, statistics
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 agg = collections.defaultdict(list)
-for t, r, s, m, qps, p50, p99, rss, first in rows:
-    agg[(t, m, s)].append((float(qps), float(p50), float(p99), int(rss), float(first)))
+for t, r, s, m, qps, p50, p99, rss, first, cpu, f50, f99 in rows:
+    agg[(t, m, s)].append(tuple(map(float, (qps, p50, p99, rss, first, cpu, f50, f99))))
+med = lambda t, m, s: [statistics.median(x) for x in zip(*agg[(t, m, s)])]
 print()
-print(f"{'threads':>7} {'mix':>8} | {'kidsafe qps':>11} {'p50 ms':>7} {'p99 ms':>7} | {'unbound qps':>11} {'p50 ms':>7} {'p99 ms':>7} | {'qps ratio':>9} {'p99 ratio':>9}")
+print("At full load (dnsperf -q 256; cpu = server CPU microseconds per answered query):")
+print(f"{'threads':>7} {'mix':>8} | {'kidsafe qps':>11} {'p50 ms':>7} {'p99 ms':>7} {'cpu us':>7} | {'unbound qps':>11} {'p50 ms':>7} {'p99 ms':>7} {'cpu us':>7} | {'qps ratio':>9} {'p99 ratio':>9} {'cpu ratio':>9}")
 for t in sorted({k[0] for k in agg}):
     for m in ["blocked", "cached", "mix"]:
-        k = [statistics.median(x) for x in zip(*agg[(t, m, "kidsafe")])]
-        u = [statistics.median(x) for x in zip(*agg[(t, m, "unbound")])]
-        print(f"{t:>7} {m:>8} | {k[0]:>11.0f} {k[1]:>7.3f} {k[2]:>7.3f} | {u[0]:>11.0f} {u[1]:>7.3f} {u[2]:>7.3f} | {k[0]/u[0]:>9.2f} {k[2]/u[2]:>9.2f}")
+        k, u = med(t, m, "kidsafe"), med(t, m, "unbound")
+        print(f"{t:>7} {m:>8} | {k[0]:>11.0f} {k[1]:>7.3f} {k[2]:>7.3f} {k[5]:>7.2f} | {u[0]:>11.0f} {u[1]:>7.3f} {u[2]:>7.3f} {u[5]:>7.2f} | {k[0]/u[0]:>9.2f} {k[2]/u[2]:>9.2f} {k[5]/u[5]:>9.2f}")
+print()
+print(f"At a fixed {sys.argv[2]} queries per second (dnsperf -Q), latency in ms:")
+print(f"{'threads':>7} {'mix':>8} | {'kidsafe p50':>11} {'p99':>7} | {'unbound p50':>11} {'p99':>7} | {'p99 ratio':>9}")
+for t in sorted({k[0] for k in agg}):
+    for m in ["blocked", "cached", "mix"]:
+        k, u = med(t, m, "kidsafe"), med(t, m, "unbound")
+        print(f"{t:>7} {m:>8} | {k[6]:>11.3f} {k[7]:>7.3f} | {u[6]:>11.3f} {u[7]:>7.3f} | {k[7]/u[7]:>9.2f}")
 for s in ["kidsafe", "unbound"]:
     rss = statistics.median(v[3] for k, vs in agg.items() if k[2] == s for v in vs)
     first = statistics.median(v[4] for k, vs in agg.items() if k[2] == s for v in vs)
