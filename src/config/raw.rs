@@ -229,7 +229,8 @@ pub struct RawServer {
     /// On SIGTERM, how long in-flight queries get to finish.
     #[serde(default = "default_shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
-    /// Worker threads answering queries; 0 = one per CPU core.
+    /// UDP receive threads per listen address, and async workers (TCP, DoT, DoH, admin);
+    /// 0 = one per CPU core.
     #[serde(default)]
     pub threads: usize,
     /// Who may query (CIDRs); absent = loopback, RFC 1918, CGNAT, link-local and ULA.
