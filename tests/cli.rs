@@ -140,3 +140,98 @@ fn check_for_a_client_uses_its_group() {
     let (_, out) = check("10.10.200.5", "www.youtube.com");
     assert!(out.contains("restrictmoderate.youtube.com"), "{out}");
 }
+
+/// `kidsafe-dns serve` with `server.threads = 3`: three UDP receive threads (one per
+/// `SO_REUSEPORT` socket; not the core count, which is what an ignored setting gives), and
+/// every query answered whichever socket the kernel hands it to.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_runs_the_configured_number_of_threads() {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RecordType};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("adult.txt"), "bad.test\n").unwrap();
+    // A free port for UDP and TCP both (port 0 would get a single socket).
+    let port = loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            break port;
+        }
+    };
+    let config = dir.path().join("k.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = 3\n[upstream]\nservers = [\"127.0.0.1:9\"]\n[blocking]\nmode = \"nxdomain\"\n[lists]\ncompiled = \"var/list.fst\"\n[[lists.source]]\ncategory = \"adult\"\npath = \"adult.txt\"\n"
+        ),
+    )
+    .unwrap();
+    /// Killed if the test fails before its own SIGTERM.
+    struct Serving(std::process::Child);
+    impl Drop for Serving {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Serving(
+        bin()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let ask = |socket: &std::net::UdpSocket, id: u16| -> Option<Message> {
+        let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(
+            Name::from_ascii("www.bad.test.").unwrap(),
+            RecordType::A,
+        ));
+        socket.send(&m.to_vec().unwrap()).ok()?;
+        let mut buf = [0u8; 1500];
+        let n = socket.recv(&mut buf).ok()?;
+        Message::from_vec(&buf[..n]).ok()
+    };
+    let client = || {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        s
+    };
+    let start = Instant::now();
+    while ask(&client(), 1).is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "serve never answered"
+        );
+    }
+
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", child.0.id()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_owned())
+        .collect();
+    let count = |prefix: &str| threads.iter().filter(|t| t.starts_with(prefix)).count();
+    assert_eq!(count("kidsafe-udp"), 3, "{threads:?}");
+
+    // Many client ports, so the kernel spreads them over the three sockets.
+    for id in 0..60u16 {
+        let reply = ask(&client(), id).expect("every query answered");
+        assert_eq!(reply.metadata.id, id);
+        assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+    }
+
+    // SIGTERM: a graceful stop, exit status 0.
+    Command::new("kill")
+        .arg(child.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.0.wait().unwrap().success());
+}
