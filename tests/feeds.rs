@@ -275,10 +275,21 @@ minisign_pubkey = "{}"
     assert!(blocked(k.addr, "www.bad.test.").await);
     assert!(!blocked(k.addr, "innocent.test.").await);
 
-    // Unchanged: the next polls are answered 304.
+    // Unchanged: the next polls are answered 304, and the source's status counts them
+    // (written just after the 304 arrives: wait for it rather than race it).
     wait_for(Duration::from_secs(5), "a 304", || async {
         feed.not_modified() >= 1
     })
+    .await;
+    wait_for(
+        Duration::from_secs(5),
+        "the 304 in the status file",
+        || async {
+            source_status(&dir, "adult-feed")["unchanged"]
+                .as_u64()
+                .is_some_and(|n| n >= 1)
+        },
+    )
     .await;
     let status = source_status(&dir, "adult-feed");
     assert_eq!(status["etag"], "\"v1\"");
