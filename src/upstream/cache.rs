@@ -300,6 +300,31 @@ impl Entry {
         Duration::from_secs(self.ttl.into())
     }
 
+    fn elapsed(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.stored_at)
+    }
+
+    /// While the entry lives at `elapsed` after it was stored: its age in whole seconds,
+    /// and whether it is in the last 10% of its TTL (the prefetch window). `None` once it
+    /// has expired.
+    fn live_at(&self, elapsed: Duration) -> Option<(u32, bool)> {
+        let lifetime = self.lifetime();
+        let remaining = lifetime.checked_sub(elapsed).filter(|r| !r.is_zero())?;
+        // elapsed < lifetime <= u32::MAX seconds.
+        let age = u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX);
+        let window = self.ttl >= PREFETCH_MIN_TTL && remaining.saturating_mul(10) <= lifetime;
+        Some((age, window))
+    }
+
+    /// A copy of the stored reply with every record's TTL mapped by `ttl`.
+    fn message_with_ttls(&self, ttl: impl Fn(u32) -> u32) -> Message {
+        let mut message = self.message.clone();
+        for record in records_mut(&mut message) {
+            record.ttl = ttl(record.ttl);
+        }
+        message
+    }
+
     /// True for the first caller only.
     fn claim_prefetch(&self) -> bool {
         !self.prefetch_claimed.load(Ordering::Relaxed)
@@ -536,27 +561,15 @@ impl ResponseCache {
         let Some(entry) = self.inner.entries.get(key) else {
             return Cached::Miss;
         };
-        let elapsed = Instant::now().saturating_duration_since(entry.stored_at);
-        let lifetime = entry.lifetime();
-        if let Some(remaining) = lifetime.checked_sub(elapsed).filter(|r| !r.is_zero()) {
-            // elapsed < lifetime <= u32::MAX seconds.
-            let age = u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX);
-            let prefetch = entry.ttl >= PREFETCH_MIN_TTL
-                && remaining.saturating_mul(10) <= lifetime
-                && entry.claim_prefetch();
-            let mut message = entry.message.clone();
-            for record in records_mut(&mut message) {
-                record.ttl = record.ttl.saturating_sub(age);
-            }
+        let elapsed = entry.elapsed();
+        if let Some((age, window)) = entry.live_at(elapsed) {
+            let prefetch = window && entry.claim_prefetch();
+            let message = entry.message_with_ttls(|ttl| ttl.saturating_sub(age));
             return Cached::Fresh { message, prefetch };
         }
         let config = &self.inner.config;
-        if config.serve_stale && elapsed < lifetime.saturating_add(config.stale_max) {
-            let mut message = entry.message.clone();
-            for record in records_mut(&mut message) {
-                record.ttl = STALE_TTL;
-            }
-            return Cached::Stale(message);
+        if config.serve_stale && elapsed < entry.lifetime().saturating_add(config.stale_max) {
+            return Cached::Stale(entry.message_with_ttls(|_| STALE_TTL));
         }
         Cached::Miss
     }
@@ -575,17 +588,10 @@ impl ResponseCache {
         encode: impl FnOnce(Message) -> Option<Vec<u8>>,
     ) -> Option<Arc<[u8]>> {
         let entry = self.inner.entries.get(key)?;
-        let elapsed = Instant::now().saturating_duration_since(entry.stored_at);
-        let lifetime = entry.lifetime();
-        let remaining = lifetime.checked_sub(elapsed).filter(|r| !r.is_zero())?;
-        let due = entry.ttl >= PREFETCH_MIN_TTL
-            && remaining.saturating_mul(10) <= lifetime
-            && !entry.prefetch_claimed.load(Ordering::Relaxed);
-        if due {
+        let (age, window) = entry.live_at(entry.elapsed())?;
+        if window && !entry.prefetch_claimed.load(Ordering::Relaxed) {
             return None;
         }
-        // elapsed < lifetime <= u32::MAX seconds.
-        let age = u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX);
         let memo = || entry.encoded.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(e) = memo().as_ref()
             && e.age == age
@@ -593,10 +599,7 @@ impl ResponseCache {
         {
             return Some(e.bytes.clone());
         }
-        let mut message = entry.message.clone();
-        for record in records_mut(&mut message) {
-            record.ttl = record.ttl.saturating_sub(age);
-        }
+        let message = entry.message_with_ttls(|ttl| ttl.saturating_sub(age));
         let bytes: Arc<[u8]> = encode(message)?.into();
         *memo() = Some(Encoded {
             age,
