@@ -153,21 +153,13 @@ cpu_ticks() {  # pid -> user+system clock ticks so far
   awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
-perf() {  # port file -> "qps p50 p99 cpu-us-per-query"
-  # Two passes: qps without -v (per-query output costs dnsperf, which shares the two
-  # cores, a third of its speed), then latency with -v written to a file and read after
-  # dnsperf has exited (parsing it live would compete for the same cores). The server's
-  # CPU time per answered query is taken over the first pass: dnsperf shares the cores,
-  # so when it is the bottleneck qps understates the faster server; CPU per query does not.
-  local out qps done t0 t1 us
-  t0=$(cpu_ticks "$PID")
-  out=$(dnsperf -s 127.0.0.1 -p "$1" -d "$2" -c 4 -l "$SECS" -q 256 2>/dev/null)
-  t1=$(cpu_ticks "$PID")
-  qps=$(awk '/Queries per second/ { print $4 }' <<<"$out")
-  done=$(awk '/Queries completed/ { print $3 }' <<<"$out")
-  us=$(python3 -c "import os; print('%.2f' % (($t1 - $t0) / os.sysconf('SC_CLK_TCK') * 1e6 / max(1, int('${done:-0}'))))")
-  dnsperf -s 127.0.0.1 -p "$1" -d "$2" -c 4 -l "$SECS" -q 256 -v > "$WORK/latency.out" 2>/dev/null
-  python3 - "$WORK/latency.out" "${qps:-0}" "$us" <<'PY'
+latency() {  # port file [dnsperf options] -> "p50 p99" in ms
+  # Per-query latencies from dnsperf -v, written to a file and read after dnsperf has
+  # exited (parsing them live would compete for the same two cores).
+  local port=$1 file=$2
+  shift 2
+  dnsperf -s 127.0.0.1 -p "$port" -d "$file" -c 4 -l "$SECS" -q 256 "$@" -v > "$WORK/latency.out" 2>/dev/null
+  python3 - "$WORK/latency.out" <<'PY'
 import sys
 lat = []
 for line in open(sys.argv[1]):
@@ -177,19 +169,27 @@ for line in open(sys.argv[1]):
         except ValueError: pass
 lat.sort()
 pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
-print(sys.argv[2], "%.3f" % pct(0.5), "%.3f" % pct(0.99), sys.argv[3])
+print("%.3f" % pct(0.5), "%.3f" % pct(0.99))
 PY
 }
 
+perf() {  # port file -> "qps p50 p99 cpu-us-per-query"
+  # Two passes: qps without -v (per-query output costs dnsperf, which shares the two
+  # cores, a third of its speed), then latency with -v. The server's CPU time per
+  # answered query is taken over the first pass: dnsperf shares the cores, so when it is
+  # the bottleneck qps understates the faster server; CPU per query does not.
+  local out qps done t0 t1 us
+  t0=$(cpu_ticks "$PID")
+  out=$(dnsperf -s 127.0.0.1 -p "$1" -d "$2" -c 4 -l "$SECS" -q 256 2>/dev/null)
+  t1=$(cpu_ticks "$PID")
+  qps=$(awk '/Queries per second/ { print $4 }' <<<"$out")
+  done=$(awk '/Queries completed/ { print $3 }' <<<"$out")
+  us=$(python3 -c "import os; print('%.2f' % (($t1 - $t0) / os.sysconf('SC_CLK_TCK') * 1e6 / max(1, int('${done:-0}'))))")
+  echo "${qps:-0} $(latency "$1" "$2") $us"
+}
+
 fixed() {  # port file -> "p50 p99" at $RATE queries per second (below both servers' peak)
-  dnsperf -s 127.0.0.1 -p "$1" -d "$2" -c 4 -l "$SECS" -q 256 -Q "$RATE" -v > "$WORK/latency.out" 2>/dev/null
-  python3 - "$WORK/latency.out" <<'PY'
-import sys
-lat = sorted(float(l.split()[-1]) for l in open(sys.argv[1])
-             if l.startswith("> ") and len(l.split()) >= 5 and l.split()[-1][0].isdigit())
-pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
-print("%.3f" % pct(0.5), "%.3f" % pct(0.99))
-PY
+  latency "$1" "$2" -Q "$RATE"
 }
 
 RESULTS="$WORK/results.tsv"
