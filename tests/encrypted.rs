@@ -51,16 +51,7 @@ timeout_ms = 1000
 [blocking]
 mode = "nxdomain"
 ttl = 120
-[lists]
-compiled = "var/blocklist.fst"
-[[lists.source]]
-category = "adult"
-path = "adult.txt"
-[[lists.source]]
-category = "gambling"
-path = "gambling.txt"
-[[lists.allow]]
-path = "allow.txt"
+{STANDARD_LISTS}
 "#
     )
 }

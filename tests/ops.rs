@@ -20,16 +20,7 @@ listen = ["127.0.0.1:0"]
 [upstream]
 servers = ["{upstream}"]
 timeout_ms = 500
-[lists]
-compiled = "var/blocklist.fst"
-[[lists.source]]
-category = "adult"
-path = "adult.txt"
-[[lists.source]]
-category = "gambling"
-path = "gambling.txt"
-[[lists.allow]]
-path = "allow.txt"
+{STANDARD_LISTS}
 [[groups]]
 name = "kids"
 clients = ["127.0.0.2/32"]

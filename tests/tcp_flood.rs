@@ -155,16 +155,7 @@ servers = ["{}"]
 timeout_ms = 1000
 [blocking]
 mode = "nxdomain"
-[lists]
-compiled = "var/blocklist.fst"
-[[lists.source]]
-category = "adult"
-path = "adult.txt"
-[[lists.source]]
-category = "gambling"
-path = "gambling.txt"
-[[lists.allow]]
-path = "allow.txt"
+{STANDARD_LISTS}
 [admin]
 listen = ["127.0.0.1:0"]
 "#,

@@ -260,10 +260,7 @@ pub async fn start_kidsafe_on(
     extra_lists: &str,
 ) -> Kidsafe {
     let listen: Vec<String> = listen.iter().map(|a| format!("\"{a}\"")).collect();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("adult.txt"), ADULT).unwrap();
-    std::fs::write(dir.path().join("gambling.txt"), GAMBLING).unwrap();
-    std::fs::write(dir.path().join("allow.txt"), ALLOW).unwrap();
+    let dir = list_dir();
     let servers: Vec<String> = upstreams.iter().map(|a| format!("\"{a}\"")).collect();
     let text = format!(
         r#"
@@ -275,7 +272,18 @@ servers = [{}]
 timeout_ms = 1000
 [blocking]
 {blocking}
-[lists]
+{STANDARD_LISTS}
+{extra_lists}
+"#,
+        servers.join(", "),
+        listen = listen.join(", ")
+    );
+    start_from_text(dir, &text, None).await
+}
+
+/// The `[lists]` section for the files [`list_dir`] writes: the adult and gambling
+/// sources and the allow list, compiled to `var/blocklist.fst`.
+pub const STANDARD_LISTS: &str = r#"[lists]
 compiled = "var/blocklist.fst"
 [[lists.source]]
 category = "adult"
@@ -285,13 +293,7 @@ category = "gambling"
 path = "gambling.txt"
 [[lists.allow]]
 path = "allow.txt"
-{extra_lists}
-"#,
-        servers.join(", "),
-        listen = listen.join(", ")
-    );
-    start_from_text(dir, &text, None).await
-}
+"#;
 
 /// Writes the test lists into a new temp dir (for a config written by the caller).
 pub fn list_dir() -> tempfile::TempDir {
