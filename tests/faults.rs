@@ -962,3 +962,85 @@ async fn an_upstream_servfail_or_refused_moves_on_to_the_next_server() {
     both.running.stop().await;
     alone.running.stop().await;
 }
+
+/// FORMERR to `q`: the bare header (no question, no OPT) as old servers send it, or with
+/// the question echoed; with an OPT when `opt` (a server that knows EDNS).
+fn formerr(q: &Message, echo: bool, opt: bool) -> Vec<u8> {
+    if !echo && !opt {
+        let mut h = header(q, 0, 0);
+        h[3] = 0x81; // RA, RCODE 1
+        return h;
+    }
+    let mut r = reply(q, SPOOF);
+    r.answers.clear();
+    r.metadata.response_code = ResponseCode::FormErr;
+    if !echo {
+        r.queries.clear();
+    }
+    if opt {
+        r.edns = Some(hickory_proto::op::Edns::new());
+    }
+    wire(&r)
+}
+
+#[tokio::test]
+async fn an_upstream_that_rejects_edns_is_asked_again_without_it() {
+    // An old server: FORMERR to any query with an OPT record. "always" rejects the plain
+    // query too; "knows" answers FORMERR with an OPT (it speaks EDNS and objects to
+    // something else, so dropping EDNS is not the cure).
+    let legacy = Fake::udp(|q, _| {
+        let with_edns = q.edns.is_some();
+        let out = match label(q).as_str() {
+            "bare" if with_edns => formerr(q, false, false),
+            "echo" if with_edns => formerr(q, true, false),
+            "always" => formerr(q, true, false),
+            "knows" if with_edns => formerr(q, true, true),
+            _ => wire(&reply(q, GOOD)),
+        };
+        vec![now(out)]
+    })
+    .await;
+    let good = Fake::udp(|q, _| vec![now(wire(&reply(q, GOOD2)))]).await;
+    let alone = start_kidsafe(&[legacy.addr], NXDOMAIN_MODE, "").await;
+    let both = start_kidsafe(&[legacy.addr, good.addr], NXDOMAIN_MODE, "").await;
+    let asked = |n: &str, edns: bool| {
+        let n = name(n);
+        let seen = legacy.udp_seen.lock().unwrap();
+        seen.iter()
+            .filter(|m| m.queries[0].name() == &n && m.edns.is_some() == edns)
+            .count()
+    };
+
+    for l in ["bare", "echo"] {
+        let n = format!("{l}.faults.test.");
+        let (m, took) = ask(alone.addr, &n, RecordType::A).await;
+        assert_answer(&m, GOOD, l);
+        assert!(took < Duration::from_millis(300), "{l}: {took:?}");
+        // The client asked with EDNS and gets EDNS back, whatever the upstream spoke.
+        assert!(m.edns.is_some(), "{l}");
+        assert_eq!((asked(&n, true), asked(&n, false)), (1, 1), "{l}");
+        // The answer got without EDNS is cached like any other.
+        let (m, _) = ask(alone.addr, &n, RecordType::A).await;
+        assert_answer(&m, GOOD, l);
+        assert_eq!((asked(&n, true), asked(&n, false)), (1, 1), "{l}: cached");
+    }
+
+    // FORMERR to the plain query too, or FORMERR from a server that speaks EDNS: that
+    // server failed the query. It is never relayed (the client's query was well formed);
+    // the next server answers, or with none left, SERVFAIL at once.
+    for l in ["always", "knows"] {
+        let n = format!("{l}.faults.test.");
+        let (m, took) = ask(alone.addr, &n, RecordType::A).await;
+        assert_ne!(m.metadata.response_code, ResponseCode::FormErr, "{l}");
+        assert_unreachable(&m, took, l);
+        assert!(took < Duration::from_millis(300), "{l}: {took:?}");
+        let (m, took) = ask(both.addr, &n, RecordType::A).await;
+        assert_answer(&m, GOOD2, l);
+        assert!(took < Duration::from_millis(300), "{l}: {took:?}");
+    }
+    assert_eq!(asked("knows.faults.test.", false), 0, "EDNS kept");
+    assert_eq!(asked("always.faults.test.", false), 2);
+    assert_blocks(alone.addr).await;
+    alone.running.stop().await;
+    both.running.stop().await;
+}

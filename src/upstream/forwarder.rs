@@ -7,6 +7,11 @@
 //! starve the others, and a server that refuses outright (ICMP unreachable) moves the
 //! query on at once. So does a truncated UDP reply whose TCP retry fails: a truncated
 //! reply is never returned as the answer.
+//!
+//! A server that does not speak EDNS (RFC 6891 §7) answers our EDNS query with FORMERR,
+//! often without echoing the question; that one query is asked again without EDNS. A
+//! server that says FORMERR to the plain query too has failed it, like SERVFAIL: the
+//! client's query was well formed, so FORMERR is never relayed.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -38,6 +43,9 @@ pub enum UpstreamError {
         #[source]
         source: std::io::Error,
     },
+    /// A server answered FORMERR, to the query with EDNS and to the one without.
+    #[error("upstream {0} answered FORMERR, with and without EDNS")]
+    FormErr(SocketAddr),
     /// The question could not be encoded (a bug or an absurd name).
     #[error("cannot encode the upstream query: {0}")]
     Encode(String),
@@ -96,6 +104,10 @@ impl Forwarder {
                 (now + slice).min(deadline)
             };
             match timeout_at(until, exchange(server, query, flags)).await {
+                Ok(Ok(reply)) if reply.metadata.response_code == ResponseCode::FormErr => {
+                    tracing::debug!(%server, "upstream answered FORMERR with and without EDNS");
+                    last_error = UpstreamError::FormErr(server);
+                }
                 Ok(Ok(reply)) => {
                     let code = reply.metadata.response_code;
                     if code == ResponseCode::ServFail || code == ResponseCode::Refused {
@@ -119,34 +131,62 @@ impl Forwarder {
     }
 }
 
-/// Builds the upstream query: a fresh random ID, RD set, EDNS with our payload size.
-fn build_query(query: &Query, flags: QueryFlags) -> Message {
+/// Whether the upstream query carries an EDNS OPT record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Edns0 {
+    /// EDNS with our payload size and the client's DO bit: what every server gets first.
+    On,
+    /// No OPT: the retry for a server that rejected EDNS with FORMERR.
+    Off,
+}
+
+/// Builds the upstream query: a fresh random ID, RD set, EDNS with our payload size unless
+/// `edns` is off.
+fn build_query(query: &Query, flags: QueryFlags, edns: Edns0) -> Message {
     let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = true;
     msg.metadata.checking_disabled = flags.checking_disabled;
     msg.add_query(query.clone());
-    let mut edns = Edns::new();
-    edns.set_max_payload(EDNS_PAYLOAD);
-    edns.set_dnssec_ok(flags.dnssec_ok);
-    msg.set_edns(edns);
+    if edns == Edns0::On {
+        let mut edns = Edns::new();
+        edns.set_max_payload(EDNS_PAYLOAD);
+        edns.set_dnssec_ok(flags.dnssec_ok);
+        msg.set_edns(edns);
+    }
     msg
 }
 
 /// True when `reply` answers `sent`: same ID, a response, the same opcode and the same
-/// question.
+/// question; or a FORMERR that rejects the whole query, which need not echo the question.
 fn matches(sent: &Message, reply: &Message) -> bool {
     reply.metadata.id == sent.metadata.id
         && reply.metadata.message_type == MessageType::Response
         // A reply with another opcode (say NOTIFY) is not an answer to our QUERY, whatever
         // its sections hold; it used to be relayed to the client (tests/faults.rs).
         && reply.metadata.op_code == sent.metadata.op_code
-        && reply.queries.len() == 1
-        && sent.queries.first().is_some_and(|q| {
-            let r = &reply.queries[0];
-            r.query_type() == q.query_type()
-                && r.query_class() == q.query_class()
-                && r.name() == q.name()
-        })
+        && match reply.queries.as_slice() {
+            [r] => sent.queries.first().is_some_and(|q| {
+                r.query_type() == q.query_type()
+                    && r.query_class() == q.query_class()
+                    && r.name() == q.name()
+            }),
+            // Only a FORMERR can stand without the question, and it carries no answer.
+            [] => {
+                reply.metadata.response_code == ResponseCode::FormErr
+                    && reply.answers.is_empty()
+                    && reply.authorities.is_empty()
+            }
+            _ => false,
+        }
+}
+
+/// True when `reply` is a server rejecting the EDNS of `sent` (RFC 6891 §7): FORMERR to a
+/// query with an OPT, and no OPT in the reply (a server that knows EDNS answers FORMERR
+/// with an OPT, and then EDNS is not what it objects to).
+fn rejects_edns(sent: &Message, reply: &Message) -> bool {
+    reply.metadata.response_code == ResponseCode::FormErr
+        && sent.edns.is_some()
+        && reply.edns.is_none()
 }
 
 /// One server: UDP, then TCP if the UDP reply is truncated.
@@ -155,12 +195,21 @@ async fn exchange(
     query: &Query,
     flags: QueryFlags,
 ) -> Result<Message, UpstreamError> {
-    let sent = build_query(query, flags);
-    let bytes = sent
-        .to_vec()
-        .map_err(|e| UpstreamError::Encode(e.to_string()))?;
     let io = |source| UpstreamError::Io { server, source };
-    let reply = exchange_udp(server, &sent, &bytes).await.map_err(io)?;
+    let mut edns = Edns0::On;
+    let reply = loop {
+        let sent = build_query(query, flags, edns);
+        let bytes = sent
+            .to_vec()
+            .map_err(|e| UpstreamError::Encode(e.to_string()))?;
+        let reply = exchange_udp(server, &sent, &bytes).await.map_err(io)?;
+        if edns == Edns0::On && rejects_edns(&sent, &reply) {
+            tracing::debug!(%server, "upstream rejects EDNS; asking again without it");
+            edns = Edns0::Off;
+            continue;
+        }
+        break reply;
+    };
     if !reply.metadata.truncation {
         return Ok(reply);
     }
@@ -168,7 +217,7 @@ async fn exchange(
     // is not an answer (the client would get it without TC=1, as a complete NOERROR, and the
     // cache refuses it), so the caller moves on to the next server or, if none is left,
     // answers SERVFAIL with EDE 22 (tests/faults.rs).
-    let sent = build_query(query, flags);
+    let sent = build_query(query, flags, edns);
     let bytes = sent
         .to_vec()
         .map_err(|e| UpstreamError::Encode(e.to_string()))?;
