@@ -143,6 +143,9 @@ pub struct Metrics {
     pub tcp_rejected: Counter,
     /// Query log events dropped because the writer fell behind.
     pub querylog_dropped: Counter,
+    /// Datagrams and connections from a `server.proxy_protocol_from` balancer dropped for
+    /// want of a valid PROXY v2 header.
+    pub proxy_invalid: Counter,
     /// When an upstream last answered (Unix milliseconds; 0 = never), for `/readyz`.
     last_upstream_answer: AtomicU64,
 }
@@ -199,6 +202,7 @@ impl Metrics {
                 .register_gauge(&Key::from_name("kidsafe_tcp_connections"), &METADATA),
             tcp_rejected: counter(&recorder, "kidsafe_tcp_rejected_total", Vec::new()),
             querylog_dropped: counter(&recorder, "kidsafe_querylog_dropped_total", Vec::new()),
+            proxy_invalid: counter(&recorder, "kidsafe_proxy_invalid_total", Vec::new()),
             last_upstream_answer: AtomicU64::new(0),
             recorder,
             handle,
@@ -336,7 +340,7 @@ fn counter(recorder: &PrometheusRecorder, name: &'static str, labels: Vec<Label>
 }
 
 fn describe(recorder: &PrometheusRecorder) {
-    let help: [(&'static str, &'static str); 15] = [
+    let help: [(&'static str, &'static str); 16] = [
         (QUERIES, "Queries received, by protocol and question type."),
         (
             ANSWERS,
@@ -364,6 +368,10 @@ fn describe(recorder: &PrometheusRecorder) {
         (
             "kidsafe_querylog_dropped_total",
             "Query log events dropped (writer behind).",
+        ),
+        (
+            "kidsafe_proxy_invalid_total",
+            "Datagrams and connections from a PROXY protocol balancer without a valid header.",
         ),
         (
             "kidsafe_list_serial",

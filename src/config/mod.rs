@@ -164,6 +164,9 @@ pub struct ServerConfig {
     pub tcp_max_connections: usize,
     /// DoT and DoH, if configured.
     pub tls: Option<TlsListeners>,
+    /// Load balancers that prefix every datagram and connection with a PROXY protocol v2
+    /// header; the client it names is the one policy applies to.
+    pub proxy_protocol_from: Vec<IpNet>,
 }
 
 impl ServerConfig {
@@ -404,6 +407,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             "must be at least 1".into(),
         ));
     }
+    let proxy_protocol_from = nets(
+        &raw.server.proxy_protocol_from,
+        "server.proxy_protocol_from",
+        &invalid,
+    )?;
     let admin = ops::admin(raw.admin.as_ref(), &resolve, &invalid)?;
     let querylog = ops::querylog(raw.querylog.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
 
@@ -421,6 +429,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             threads: raw.server.threads,
             tcp_max_connections: raw.server.tcp_max_connections,
             tls,
+            proxy_protocol_from,
         },
         upstream: UpstreamConfig {
             servers: servers.clone(),
@@ -451,6 +460,19 @@ fn parse_net(text: &str) -> Result<IpNet, String> {
         })
 }
 
+/// The networks in `list` (the value of `key`), each error naming its place in the file.
+fn nets(
+    list: &[toml::Spanned<String>],
+    key: &str,
+    invalid: &Invalid<'_>,
+) -> Result<Vec<IpNet>, ConfigError> {
+    list.iter()
+        .map(|s| {
+            parse_net(s.get_ref()).map_err(|m| invalid(Some(s.span()), Some(key.to_owned()), m))
+        })
+        .collect()
+}
+
 fn validate_policy(
     raw: &raw::RawConfig,
     _text: &str,
@@ -458,13 +480,7 @@ fn validate_policy(
     resolve: &dyn Fn(&Path) -> PathBuf,
     invalid: &Invalid<'_>,
 ) -> Result<PolicyConfig, ConfigError> {
-    let nets = |list: &[toml::Spanned<String>], key: &str| -> Result<Vec<IpNet>, ConfigError> {
-        list.iter()
-            .map(|s| {
-                parse_net(s.get_ref()).map_err(|m| invalid(Some(s.span()), Some(key.to_owned()), m))
-            })
-            .collect()
-    };
+    let nets = |list: &[toml::Spanned<String>], key: &str| nets(list, key, invalid);
     let allow_clients = match &raw.server.allow_clients {
         Some(list) => nets(list, "server.allow_clients")?,
         None => crate::policy::access::default_private_nets(),
@@ -674,5 +690,31 @@ path = "/etc/allow.txt"
         );
         let e = err("[server\n");
         assert!(e.starts_with("conf/k.toml:1:"), "{e}");
+        let e = err(&GOOD.replace(
+            "listen = [",
+            "proxy_protocol_from = [\"127.0.0.1/32\", \"dnsdist.lan\"]\nlisten = [",
+        ));
+        assert!(
+            e.starts_with("conf/k.toml:3:")
+                && e.contains("server.proxy_protocol_from")
+                && e.contains("`dnsdist.lan` is not an IP network"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn proxy_protocol_sources_are_read() {
+        let text = GOOD.replace(
+            "listen = [",
+            "proxy_protocol_from = [\"10.0.0.53\", \"fd00::/64\"]\nlisten = [",
+        );
+        let c = parse(&text, Path::new("k.toml")).unwrap();
+        let want: Vec<IpNet> = vec![
+            "10.0.0.53/32".parse().unwrap(),
+            "fd00::/64".parse().unwrap(),
+        ];
+        assert_eq!(c.server.proxy_protocol_from, want);
+        let c = parse(GOOD, Path::new("k.toml")).unwrap();
+        assert!(c.server.proxy_protocol_from.is_empty());
     }
 }

@@ -235,6 +235,10 @@ pub struct RawServer {
     pub threads: usize,
     /// Who may query (CIDRs); absent = loopback, RFC 1918, CGNAT, link-local and ULA.
     pub allow_clients: Option<Vec<toml::Spanned<String>>>,
+    /// Load balancers (CIDRs) whose datagrams and connections start with a PROXY protocol
+    /// v2 header naming the real client (dnsdist `useProxyProtocol`); empty = none.
+    #[serde(default)]
+    pub proxy_protocol_from: Vec<toml::Spanned<String>>,
     /// Queries per second per client address (/64 for IPv6); 0 = no limit.
     #[serde(default)]
     pub rate_limit_qps: u32,

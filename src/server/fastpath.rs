@@ -17,7 +17,7 @@
 //! length is checked, and anything unexpected (compression in the question, other
 //! sections, EDNS versions above 0, trailing bytes) is left to hickory's parser.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use hickory_proto::rr::RecordType;
 
@@ -174,18 +174,18 @@ pub enum Fast {
 pub fn answer(
     handler: &Handler,
     request: &Request<'_>,
-    client: SocketAddr,
+    client: IpAddr,
     protocol: Protocol,
     out: &mut Vec<u8>,
 ) -> Fast {
     let metrics = handler.metrics();
     metrics.query(protocol, Some(RecordType::from(request.qtype)));
     let policy = handler.policy();
-    let admission = policy.admit(client.ip());
+    let admission = policy.admit(client);
     if !matches!(admission, Admission::Admit) {
         return Fast::General(admission);
     }
-    let index = policy.group_index(client.ip());
+    let index = policy.group_index(client);
     let group = &policy.groups()[index];
     let list = handler.lists().current();
     let (verdict, code, how) = match policy.decide(group, &list, || request.labels()) {
@@ -213,9 +213,8 @@ pub fn answer(
         // Too big for the client's buffer: the general path truncates it properly.
         return Fast::General(admission);
     }
-    let client_ip: IpAddr = client.ip();
     let name = || (request.name_text(), RecordType::from(request.qtype));
-    handler.count_block(index, &list, &verdict, how, &name, client_ip);
+    handler.count_block(index, &list, &verdict, how, &name, client);
     Fast::Replied
 }
 
@@ -384,13 +383,7 @@ name = "default"
     fn fast(h: &Handler, packet: &[u8], client: IpAddr) -> Option<Vec<u8>> {
         let request = Request::parse(packet)?;
         let mut out = Vec::new();
-        match answer(
-            h,
-            &request,
-            SocketAddr::new(client, 5353),
-            Protocol::Udp,
-            &mut out,
-        ) {
+        match answer(h, &request, client, Protocol::Udp, &mut out) {
             Fast::Replied => Some(out),
             Fast::General(_) => None,
         }

@@ -8,6 +8,7 @@ pub mod handler;
 mod hitpath;
 pub mod listener;
 mod mmsg;
+pub mod proxy;
 pub mod stream;
 pub mod tls;
 pub mod udp;
@@ -65,6 +66,7 @@ pub fn start(
     let workers = config.worker_threads();
     let shared = Arc::new(handler);
     let limits = stream::Limits::new(config.tcp_max_connections, config.tcp_idle);
+    let proxies = Arc::new(proxy::TrustedProxies::new(&config.proxy_protocol_from));
     // Bind everything first: a failure must not leave loops running on the addresses
     // bound before it.
     let mut bound = Vec::with_capacity(config.listen.len());
@@ -106,6 +108,7 @@ pub fn start(
             udp::spawn(
                 socket,
                 shared.clone(),
+                proxies.clone(),
                 stop.clone(),
                 config.shutdown_grace,
                 name,
@@ -117,6 +120,7 @@ pub fn start(
             stream::Transport::Tcp,
             shared.clone(),
             limits.clone(),
+            proxies.clone(),
             stop.clone(),
         );
         listening.dns.push(b.addr);
@@ -130,6 +134,7 @@ pub fn start(
                 stream::Transport::Dot(acceptor.clone()),
                 shared.clone(),
                 limits.clone(),
+                proxies.clone(),
                 stop.clone(),
             );
             listening.dot.push(addr);
@@ -148,6 +153,7 @@ pub fn start(
                 stream::Transport::Doh(acceptor.clone()),
                 shared.clone(),
                 limits.clone(),
+                proxies.clone(),
                 stop.clone(),
             );
             listening.doh.push(addr);

@@ -23,6 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::Handler;
+use super::proxy::{self, TrustedProxies};
 use super::wire;
 use crate::metrics::Protocol;
 
@@ -56,15 +57,19 @@ pub enum Transport {
     Doh(TlsAcceptor),
 }
 
-/// Serves `transport` on `listener` until `stop`.
+/// Serves `transport` on `listener` until `stop`. Connections from `proxies` start with
+/// a PROXY v2 header naming the client (before the TLS handshake, for DoT and DoH).
 pub fn spawn(
     listener: TcpListener,
     transport: Transport,
     handler: Arc<Handler>,
     limits: Limits,
+    proxies: Arc<TrustedProxies>,
     stop: CancellationToken,
 ) {
-    tokio::spawn(accept_loop(listener, transport, handler, limits, stop));
+    tokio::spawn(accept_loop(
+        listener, transport, handler, limits, proxies, stop,
+    ));
 }
 
 async fn accept_loop(
@@ -72,6 +77,7 @@ async fn accept_loop(
     transport: Transport,
     handler: Arc<Handler>,
     limits: Limits,
+    proxies: Arc<TrustedProxies>,
     stop: CancellationToken,
 ) {
     loop {
@@ -97,10 +103,11 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let (handler, stop, transport) = (handler.clone(), stop.clone(), transport.clone());
         let idle = limits.idle;
+        let proxied = proxies.expects_header(peer.ip());
         tokio::spawn(async move {
             let gauge = &handler.metrics().tcp_connections;
             gauge.increment(1.0);
-            let served = serve(stream, peer, transport, &handler, idle, &stop).await;
+            let served = serve(stream, peer, proxied, transport, &handler, idle, &stop).await;
             if let Err(error) = served {
                 tracing::debug!(%error, %peer, "connection closed");
             }
@@ -110,14 +117,22 @@ async fn accept_loop(
     }
 }
 
+/// One connection from `peer`; with `proxied`, it starts with a PROXY v2 header and the
+/// client it names is who the queries are from.
 async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
+    mut stream: TcpStream,
+    mut peer: SocketAddr,
+    proxied: bool,
     transport: Transport,
     handler: &Arc<Handler>,
     idle: Duration,
     stop: &CancellationToken,
 ) -> io::Result<()> {
+    if proxied {
+        peer = proxy::read_header(&mut stream, peer, idle)
+            .await
+            .inspect_err(|_| handler.metrics().proxy_invalid.increment(1))?;
+    }
     match transport {
         Transport::Tcp => connection(stream, peer, Protocol::Tcp, handler, idle, stop).await,
         Transport::Dot(acceptor) => {

@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use super::handler::Handler;
 use super::mmsg::{self, BATCH};
+use super::proxy::{self, TrustedProxies};
 use super::{fastpath, wire};
 use crate::metrics::Protocol;
 use crate::upstream::forwarder::EDNS_PAYLOAD;
@@ -43,13 +44,15 @@ const BURST: u32 = 8;
 
 /// Starts the receive thread for `socket` (non-blocking, from [`super::listener`]). It
 /// stops receiving when `stop` is cancelled, then keeps running its upstream tasks for up
-/// to `grace` so their replies still go out, and ends.
+/// to `grace` so their replies still go out, and ends. Datagrams from `proxies` carry
+/// the client's address in a PROXY v2 header ([`proxy`]).
 ///
 /// # Errors
 /// The thread, its runtime or the socket's registration could not be set up.
 pub fn spawn(
     socket: std::net::UdpSocket,
     handler: Arc<Handler>,
+    proxies: Arc<TrustedProxies>,
     stop: CancellationToken,
     grace: Duration,
     name: String,
@@ -64,7 +67,7 @@ pub fn spawn(
     std::thread::Builder::new().name(name).spawn(move || {
         runtime.block_on(async move {
             let tasks = TaskTracker::new();
-            serve(Arc::new(socket), &handler, &stop, &tasks).await;
+            serve(Arc::new(socket), &handler, &proxies, &stop, &tasks).await;
             tasks.close();
             // The app waits up to `grace` for in-flight queries; the tasks answering them
             // live here, so keep them running as long (plus a beat to send).
@@ -77,6 +80,7 @@ pub fn spawn(
 async fn serve(
     socket: Arc<UdpSocket>,
     handler: &Arc<Handler>,
+    proxies: &TrustedProxies,
     stop: &CancellationToken,
     tasks: &TaskTracker,
 ) {
@@ -101,7 +105,11 @@ async fn serve(
                     let Some(out) = outs.get_mut(dsts.len()) else {
                         break;
                     };
-                    if handle(&socket, handler, tasks, packet, src, out) {
+                    let Some((client, packet)) = proxy::datagram(proxies, packet, src) else {
+                        handler.metrics().proxy_invalid.increment(1);
+                        continue;
+                    };
+                    if handle(&socket, handler, tasks, packet, src, client.ip(), out) {
                         dsts.push(src);
                     }
                 }
@@ -162,13 +170,15 @@ async fn send_batch(
     }
 }
 
-/// One datagram: answered into `out` (true: send it), handed to a task, or ignored.
+/// One datagram from `src` (on behalf of `client`, which differs behind a PROXY protocol
+/// balancer): answered into `out` (true: send it to `src`), handed to a task, or ignored.
 fn handle(
     socket: &Arc<UdpSocket>,
     handler: &Arc<Handler>,
     tasks: &TaskTracker,
     packet: &[u8],
     src: SocketAddr,
+    client: IpAddr,
     out: &mut Vec<u8>,
 ) -> bool {
     if !answerable(src) {
@@ -180,12 +190,12 @@ fn handle(
     };
     let mut admission = None;
     if let Some(request) = fastpath::Request::parse(packet) {
-        match fastpath::answer(handler, &request, src, Protocol::Udp, out) {
+        match fastpath::answer(handler, &request, client, Protocol::Udp, out) {
             fastpath::Fast::Replied => return true,
             fastpath::Fast::General(a) => admission = Some(a),
         }
     }
-    match wire::step_with(handler, packet, src.ip(), Protocol::Udp, admission) {
+    match wire::step_with(handler, packet, client, Protocol::Udp, admission) {
         wire::Packet::Reply(reply) => {
             wire::encode(out, &reply, wire::udp_limit(&reply));
             true
