@@ -3,9 +3,12 @@
 #   - a stand-in upstream resolver: a second dnsdist answering every A with 192.0.2.1
 #     (127.0.0.1:5310; kidsafe-dns never talks to a real resolver here);
 #   - two kidsafe-dns instances built from config/family.toml, on 127.0.0.1:5301 and :5302,
-#     each with its own compiled list and state dir in a temp dir;
+#     each with its own compiled list and state dir in a temp dir, reading the PROXY
+#     protocol header dnsdist sends (server.proxy_protocol_from), with the "kids" group
+#     moved to subscriber 127.0.0.2;
 #   - dnsdist with a copy of deploy/dnsdist/dnsdist.conf on 127.0.0.1:5300 (console :5309).
-# Then: a blocked and an allowed name through dnsdist; backend 1 killed (marked down, the
+# Then: a blocked and an allowed name through dnsdist; SafeSearch for subscriber 127.0.0.2
+# and not for 127.0.0.3 (the backends see each subscriber's own address); backend 1 killed (marked down, the
 # queries still answered), restarted (marked up again); the upstream stopped (both marked
 # down, blocked names still answered). Everything started is stopped at exit.
 #
@@ -36,7 +39,7 @@ trap 'exit 130' INT TERM
 say() { printf '\n== %s\n' "$*"; }
 q() {  # q NAME [dig options]: ask dnsdist, show the status, EDE and records
   dig @127.0.0.1 -p "$FRONT" +time=3 +tries=1 "$@" 2>&1 |
-    grep -E 'status:|EDE|^[^;].*IN[[:space:]]+(A|SOA)[[:space:]]|timed out|no servers' || true
+    grep -E 'status:|EDE|^[^;].*IN[[:space:]]+(A|SOA|CNAME)[[:space:]]|timed out|no servers' || true
 }
 console() { dnsdist -C "$work/dnsdist.conf" -c -e "$1"; }
 servers() { console 'showServers()'; }
@@ -56,8 +59,9 @@ wait_state() {  # wait_state NAME up|down: poll dnsdist's view of a backend, 30 
 }
 wait_port() {  # wait_port PORT LOG: until something answers DNS on the port
   local i
+  # From 127.0.0.2: the backends expect a PROXY protocol header from 127.0.0.1 (dnsdist).
   for i in $(seq 100); do
-    dig @127.0.0.1 -p "$1" +time=1 +tries=1 health.kidsafe-dns.invalid >/dev/null 2>&1 && return 0
+    dig -b 127.0.0.2 @127.0.0.1 -p "$1" +time=1 +tries=1 health.kidsafe-dns.invalid >/dev/null 2>&1 && return 0
     sleep 0.2
   done
   echo "try.sh: nothing answers on 127.0.0.1:$1; log $2:" >&2
@@ -81,7 +85,10 @@ EOF
 start_backend() {  # start_backend N PORT
   local dir=$work/backend$1
   mkdir -p "$dir"
-  sed -e "s|^listen = .*|listen = [\"127.0.0.1:$2\"]|" \
+  # The first listen is [server]'s; the admin API's moves to a free port.
+  sed -e "0,/^listen = .*/s||listen = [\"127.0.0.1:$2\"]\nproxy_protocol_from = [\"127.0.0.1/32\"]|" \
+      -e "s|^listen = \[\"127.0.0.1:9153\"\]|listen = [\"127.0.0.1:0\"]|" \
+      -e "s|^clients = \[\"192.168.1.50/31\", \"192.168.1.52\"\]|clients = [\"127.0.0.2\"]|" \
       -e "s|^servers = .*|servers = [\"127.0.0.1:$UPSTREAM\"]|" \
       -e "s|^timeout_ms = .*|timeout_ms = 1000|" \
       -e "s|^compiled = .*|compiled = \"$dir/family.fst\"\nstate_dir = \"$dir\"|" \
@@ -124,6 +131,9 @@ say "over TCP"
 q bet365.com +tcp
 say "an allowed name: forwarded to the (stand-in) upstream"
 q wikipedia.org
+say "subscriber 127.0.0.2 (the kids group): SafeSearch; 127.0.0.3: the real answer"
+q www.google.com -b 127.0.0.2
+q www.google.com -b 127.0.0.3
 for i in $(seq 10); do q "n$i.example.org" >/dev/null; done
 say "both backends take queries (Queries column)"
 servers
