@@ -45,14 +45,9 @@ tls_cert = "cert.pem"
 tls_key = "key.pem"
 shutdown_grace_ms = 1000
 {server_extra}
-[upstream]
-servers = ["{upstream}"]
-timeout_ms = 1000
-[blocking]
-mode = "nxdomain"
-ttl = 120
-{STANDARD_LISTS}
-"#
+{}
+"#,
+        upstream_and_lists(upstream)
     )
 }
 

@@ -29,13 +29,7 @@ proxy_protocol_from = ["127.0.0.1/32"]
 allow_clients = ["127.0.0.0/8", "10.0.0.0/8", "192.168.0.0/16"]
 rate_limit_qps = 10
 rate_limit_burst = 10
-[upstream]
-servers = ["{upstream}"]
-timeout_ms = 1000
-[blocking]
-mode = "nxdomain"
-ttl = 120
-{STANDARD_LISTS}
+{}
 [admin]
 listen = ["127.0.0.1:0"]
 [[groups]]
@@ -44,7 +38,8 @@ clients = ["{pupils}"]
 deny = ["games.test"]
 [[groups]]
 name = "default"
-"#
+"#,
+        upstream_and_lists(upstream)
     )
 }
 

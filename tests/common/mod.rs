@@ -295,6 +295,20 @@ path = "gambling.txt"
 path = "allow.txt"
 "#;
 
+/// The sections most test configs share after their own `[server]`: one upstream with a
+/// 1 s budget, NXDOMAIN blocking (TTL 120) and [`STANDARD_LISTS`].
+pub fn upstream_and_lists(upstream: SocketAddr) -> String {
+    format!(
+        r#"[upstream]
+servers = ["{upstream}"]
+timeout_ms = 1000
+[blocking]
+mode = "nxdomain"
+ttl = 120
+{STANDARD_LISTS}"#
+    )
+}
+
 /// Writes the test lists into a new temp dir (for a config written by the caller).
 pub fn list_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
