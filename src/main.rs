@@ -133,10 +133,28 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", report(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// `error` and its causes joined by `: `, like `{:#}`, but a cause whose text its parent
+/// already ends with is not said twice (our error types print their source themselves).
+fn report(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut parent = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !parent.ends_with(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        parent = text;
+    }
+    out
 }
 
 fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
@@ -244,6 +262,22 @@ fn compile_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The compiled list of `config`, compiled first from the configured sources when it is
+/// missing or older than they are (as `serve` does at start), so `check` works on a fresh
+/// machine and answers for the lists as configured.
+fn open_configured(config: &config::Config) -> anyhow::Result<Blocklist> {
+    let path = &config.lists.compiled;
+    if !config.lists.sources.is_empty() && app::needs_compile(config) {
+        let m = app::compile_configured(config).context("compiling the configured lists")?;
+        eprintln!(
+            "compiled the configured lists first: {} entries into {}",
+            m.entries,
+            path.display()
+        );
+    }
+    Blocklist::open(path).with_context(|| format!("loading {}", path.display()))
+}
+
 /// `check --config FILE --client IP`: the verdict the resolver would give that client.
 fn check_client(
     config_path: Option<PathBuf>,
@@ -255,12 +289,7 @@ fn check_client(
         bail!("--client needs --config FILE");
     };
     let config = config::load(&path)?;
-    let list = Blocklist::open(&config.lists.compiled).with_context(|| {
-        format!(
-            "loading {} (run `kidsafe-dns compile --config` first)",
-            config.lists.compiled.display()
-        )
-    })?;
+    let list = open_configured(&config)?;
     let policy = app::build_policy(&config, system_clock())?;
     let group = policy.group_for(ip);
     let mut any_blocked = false;
@@ -310,12 +339,13 @@ fn check(
     config_path: Option<PathBuf>,
     names: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let path = match (blocklist, config_path) {
-        (Some(p), _) => p,
-        (None, Some(c)) => config::load(&c)?.lists.compiled,
+    let list = match (blocklist, config_path) {
+        (Some(path), _) => {
+            Blocklist::open(&path).with_context(|| format!("loading {}", path.display()))?
+        }
+        (None, Some(c)) => open_configured(&config::load(&c)?)?,
         (None, None) => bail!("give --blocklist FILE or --config FILE"),
     };
-    let list = Blocklist::open(&path).with_context(|| format!("loading {}", path.display()))?;
     let mut any_blocked = false;
     for name in &names {
         let v = list.lookup(name);

@@ -62,6 +62,10 @@ fn compile_then_check_with_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
+    // The cause is said once, not once per error that wraps it.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(err.contains("/nonexistent.fst"), "{err}");
     // A list that does not exist fails the compile, naming it.
     let o = bin()
         .args(["compile", "--list", "adult=/nonexistent/list.txt", "--out"])
@@ -108,14 +112,19 @@ fn check_for_a_client_uses_its_group() {
         );
     let path = dir.path().join("school.toml");
     std::fs::write(&path, cfg).unwrap();
-    assert!(
-        bin()
-            .args(["compile", "--config"])
-            .arg(&path)
-            .status()
-            .unwrap()
-            .success()
-    );
+    // A fresh machine: nothing compiled yet. `check` compiles the configured lists first,
+    // as `serve` would, and says so on stderr.
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&path)
+        .arg("bet365.com")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("compiled the configured lists first"), "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("gambling"));
+    assert!(dir.path().join("s.fst").exists());
     let check = |ip: &str, name: &str| {
         let o = bin()
             .args(["check", "--config"])
@@ -129,7 +138,7 @@ fn check_for_a_client_uses_its_group() {
         )
     };
     let (code, out) = check("10.10.1.5", "roblox.com");
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("deny list") && out.contains("group pupils"),
         "{out}"
