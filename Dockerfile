@@ -20,7 +20,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 # --- Runtime -------------------------------------------------------------------------
 FROM debian:bookworm-slim
-# ca-certificates: HTTPS list feeds (lists.source url = "https://...").
+# ca-certificates: HTTPS list feeds (lists.source url = "https://...") and tls:// upstreams.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \

@@ -66,6 +66,9 @@ pub enum StartError {
     /// A DNS, DoT or DoH listener could not start.
     #[error("{0}")]
     Server(#[from] server::ListenError),
+    /// TLS to the upstream resolvers cannot be set up.
+    #[error("{0}")]
+    UpstreamTls(#[from] crate::upstream::tls::TlsClientError),
 }
 
 /// A started resolver.
@@ -298,7 +301,7 @@ pub fn offline_handler(config: &Config) -> Result<Handler, StartError> {
     let lists = Arc::new(LiveBlocklist::new(Blocklist::open(&path)?, path));
     let policy = Arc::new(build_policy(config, system_clock())?);
     // No prefetch: it spawns tasks, and this handler may live outside a runtime.
-    let parts = assemble(config, lists, policy, Arc::new(Drain::default()), false);
+    let parts = assemble(config, lists, policy, Arc::new(Drain::default()), false)?;
     Ok(parts.handler)
 }
 
@@ -317,10 +320,22 @@ fn assemble(
     policy: Arc<Policy>,
     drain: Arc<Drain>,
     prefetch: bool,
-) -> Assembled {
+) -> Result<Assembled, StartError> {
     let names: Vec<String> = policy.groups().iter().map(|g| g.name.clone()).collect();
     let metrics = Arc::new(Metrics::new(&names));
-    let forwarder = Forwarder::new(config.upstream.servers.clone(), config.upstream.timeout);
+    let upstream = &config.upstream;
+    let any_tls = upstream
+        .servers
+        .iter()
+        .any(|s| matches!(s, crate::upstream::Server::Tls { .. }));
+    let tls = if any_tls {
+        Some(crate::upstream::tls::client_config(
+            upstream.tls_ca.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let forwarder = Forwarder::new(&upstream.servers, upstream.timeout, tls)?;
     let cache = config
         .cache
         .as_ref()
@@ -334,11 +349,11 @@ fn assemble(
         config.policy.safesearch_ttl,
         metrics.clone(),
     );
-    Assembled {
+    Ok(Assembled {
         handler,
         resolver,
         metrics,
-    }
+    })
 }
 
 /// Binds an HTTP listener on each of `addrs`; an error names `what` and the address.
@@ -418,7 +433,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         policy.clone(),
         drain.clone(),
         prefetch,
-    );
+    )?;
     let handler = handler.with_querylog(match &config.querylog {
         Some(q) => Some(QueryLog::start(q, metrics.clone())?),
         None => None,

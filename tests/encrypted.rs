@@ -508,3 +508,147 @@ async fn a_certificate_file_that_is_not_pem_stops_the_start_naming_the_file() {
     let msg = err.to_string();
     assert!(msg.contains(&bogus.display().to_string()), "{msg}");
 }
+
+/// Metrics of `k` (it must have an `[admin]` listener) as text.
+async fn metrics(k: &Kidsafe) -> String {
+    kidsafe_dns::feed::http::install_crypto_provider();
+    reqwest::get(format!("http://{}/metrics", k.running.admin_addrs[0]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the sample `line` starts (`name{labels}`), 0 when absent.
+fn sample(text: &str, line: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// kidsafe-dns forwarding only to `server` (an `upstream.servers` entry) with `tls_ca`.
+async fn forwarding_to(server: &str, tls_ca: Option<&Path>) -> Result<Kidsafe, String> {
+    let ca = tls_ca.map_or(String::new(), |p| format!("tls_ca = \"{}\"", p.display()));
+    let text = format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+servers = ["{server}"]
+{ca}
+timeout_ms = 1000
+[blocking]
+mode = "nxdomain"
+{STANDARD_LISTS}
+"#
+    );
+    let dir = list_dir();
+    let path = dir.path().join("kidsafe.toml");
+    std::fs::write(&path, text).unwrap();
+    let cfg = kidsafe_dns::config::load(&path).map_err(|e| e.to_string())?;
+    let running = kidsafe_dns::app::start(cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Kidsafe {
+        addr: running.addrs[0],
+        dir,
+        running,
+    })
+}
+
+#[tokio::test]
+async fn a_dot_upstream_is_asked_over_tls_on_a_kept_connection() {
+    let up = Upstream::start(Zone::standard()).await;
+    // The DoT server is another kidsafe-dns, in front of the plain test upstream; it closes
+    // connections idle for 500 ms and has an admin listener to count them.
+    let (front, _) = start_tls(
+        up.addr,
+        "tcp_idle_ms = 500\n[admin]\nlisten = [\"127.0.0.1:0\"]",
+    )
+    .await;
+    let dot = front.running.dot_addrs[0];
+    let ca = front.dir.path().join("cert.pem");
+    let k = forwarding_to(&format!("tls://{dot}#localhost"), Some(&ca))
+        .await
+        .unwrap();
+
+    // Twenty misses in a row: each answered through TLS, all on one kept connection.
+    let mut client = udp_client(k.addr);
+    for i in 0..20 {
+        let name = format!("n{i}.allowed.test.");
+        let m = query(&mut client, &name, RecordType::A).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{name}");
+    }
+    let m = query(&mut client, "allowed.test.", RecordType::A).await;
+    assert_eq!(a_records(&m), [ALLOWED_IP]);
+    let seen = metrics(&front).await;
+    let asked = sample(&seen, "kidsafe_queries_total{protocol=\"dot\",qtype=\"A\"}");
+    assert_eq!(asked, 21.0, "the DoT server saw every miss");
+    assert_eq!(
+        sample(&seen, "kidsafe_tcp_connections"),
+        1.0,
+        "one kept connection"
+    );
+    // Blocked names never leave: nothing more reaches the DoT server.
+    let m = query(&mut client, "www.bad.test.", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(ede(&m).map(|e| e.0), Some(15));
+
+    // The server closes the kept connection while it idles; the next miss opens another.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let m = query(&mut client, "innocent.test.", RecordType::A).await;
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "after idle close"
+    );
+    let seen = metrics(&front).await;
+    assert_eq!(
+        sample(&seen, "kidsafe_queries_total{protocol=\"dot\",qtype=\"A\"}"),
+        22.0
+    );
+    k.running.stop().await;
+
+    // A certificate that is not for the configured name: SERVFAIL (EDE 22), never clear
+    // text, and the DoT server is never asked.
+    let wrong = forwarding_to(&format!("tls://{dot}#resolver.example"), Some(&ca))
+        .await
+        .unwrap();
+    let mut client = udp_client(wrong.addr);
+    let m = query(&mut client, "games.test.", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(ede(&m).map(|e| e.0), Some(22));
+    wrong.running.stop().await;
+    // Without tls_ca the test certificate chains to nothing in the system store.
+    match forwarding_to(&format!("tls://{dot}#localhost"), None).await {
+        Ok(system) => {
+            let mut client = udp_client(system.addr);
+            let m = query(&mut client, "games.test.", RecordType::A).await;
+            assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+            system.running.stop().await;
+        }
+        Err(e) => assert!(e.contains("no trusted root certificates"), "{e}"),
+    }
+    let seen = metrics(&front).await;
+    assert_eq!(
+        sample(&seen, "kidsafe_queries_total{protocol=\"dot\",qtype=\"A\"}"),
+        22.0,
+        "an unverified server was asked"
+    );
+    assert!(up.queries_for("games.test.") == 0);
+
+    // A CA file that is not PEM stops the start, naming it.
+    let junk = front.dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let e = forwarding_to(&format!("tls://{dot}#localhost"), Some(&junk))
+        .await
+        .err()
+        .expect("a junk CA file is refused");
+    assert!(
+        e.contains("upstream.tls_ca") && e.contains("junk.pem"),
+        "{e}"
+    );
+    front.running.stop().await;
+    up.stop().await;
+}

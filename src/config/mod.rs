@@ -184,7 +184,9 @@ impl ServerConfig {
 #[derive(Clone, Debug)]
 pub struct UpstreamConfig {
     /// Tried in order.
-    pub servers: Vec<SocketAddr>,
+    pub servers: Vec<crate::upstream::Server>,
+    /// CA bundle for TLS upstreams (`None`: the system's roots).
+    pub tls_ca: Option<PathBuf>,
     /// Total budget for one client query.
     pub timeout: Duration,
 }
@@ -327,7 +329,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             "needs at least one address, e.g. [\"127.0.0.1:5353\"]".into(),
         ));
     }
-    let servers = raw.upstream.servers.get_ref();
+    let servers = raw
+        .upstream
+        .servers
+        .get_ref()
+        .iter()
+        .map(|s| {
+            s.get_ref()
+                .parse::<crate::upstream::Server>()
+                .map_err(|m| invalid(Some(s.span()), Some("upstream.servers".into()), m))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if servers.is_empty() {
         return Err(invalid(
             Some(raw.upstream.servers.span()),
@@ -432,7 +444,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             proxy_protocol_from,
         },
         upstream: UpstreamConfig {
-            servers: servers.clone(),
+            servers,
+            tls_ca: raw.upstream.tls_ca.as_deref().map(&resolve),
             timeout: Duration::from_millis(timeout_ms),
         },
         blocking: BlockingConfig {
@@ -676,6 +689,13 @@ path = "/etc/allow.txt"
             e.contains("conf/k.toml:5:") && e.contains("upstream.servers"),
             "{e}"
         );
+        let e = err(&GOOD.replace("\"9.9.9.9:53\"", "\"9.9.9.9:53\", \"tls://9.9.9.9:853\""));
+        assert!(
+            e.contains("conf/k.toml:5:")
+                && e.contains("upstream.servers")
+                && e.contains("needs the name on the resolver's certificate"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("servers = [\"9.9.9.9:53\"]", "servers = []"));
         assert!(e.contains("conf/k.toml:5:"), "{e}");
         let e = err(&GOOD.replace("timeout_ms = 2000", "timeout_ms = 0"));
@@ -700,6 +720,21 @@ path = "/etc/allow.txt"
                 && e.contains("`dnsdist.lan` is not an IP network"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tls_upstreams_and_their_ca_are_read() {
+        let text = GOOD.replace(
+            "servers = [\"9.9.9.9:53\"]",
+            "servers = [\"tls://9.9.9.9#dns.quad9.net\", \"9.9.9.9:53\"]\ntls_ca = \"ca.pem\"",
+        );
+        let c = parse(&text, Path::new("conf/k.toml")).unwrap();
+        let want: Vec<crate::upstream::Server> = vec![
+            "tls://9.9.9.9:853#dns.quad9.net".parse().unwrap(),
+            "9.9.9.9:53".parse().unwrap(),
+        ];
+        assert_eq!(c.upstream.servers, want);
+        assert_eq!(c.upstream.tls_ca.as_deref(), Some(Path::new("conf/ca.pem")));
     }
 
     #[test]

@@ -291,8 +291,13 @@ pub enum RefuseAction {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
-    /// Upstream resolvers, tried in order.
-    pub servers: toml::Spanned<Vec<SocketAddr>>,
+    /// Upstream resolvers, tried in order: `ip:port`, or `tls://ip:port#name` for DNS
+    /// over TLS.
+    pub servers: toml::Spanned<Vec<toml::Spanned<String>>>,
+    /// PEM bundle of the CAs that TLS upstreams' certificates must chain to; absent = the
+    /// system's root store.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
     /// Total time a query may wait for upstream before SERVFAIL.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: toml::Spanned<u64>,

@@ -6,7 +6,8 @@
 //! deadline; with several servers each gets a slice of it, so one silent server cannot
 //! starve the others, and a server that refuses outright (ICMP unreachable) moves the
 //! query on at once. So does a truncated UDP reply whose TCP retry fails: a truncated
-//! reply is never returned as the answer.
+//! reply is never returned as the answer. A DNS-over-TLS server ([`super::tls`]) is asked
+//! on a kept connection instead, with the same matching.
 //!
 //! A server that does not speak EDNS (RFC 6891 §7) answers our EDNS query with FORMERR,
 //! often without echoing the question; that one query is asked again without EDNS. A
@@ -14,12 +15,16 @@
 //! client's query was well formed, so FORMERR is never relayed.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout, timeout_at};
+
+use super::server::Server;
+use super::tls::{TlsClientError, TlsUpstream};
 
 /// First UDP retransmission after this long without a reply (then doubling). Loopback and
 /// LAN resolvers answer in well under a millisecond; a distant one in tens.
@@ -63,14 +68,51 @@ pub struct QueryFlags {
 /// Forwards questions to a list of upstream resolvers.
 #[derive(Clone, Debug)]
 pub struct Forwarder {
-    servers: Vec<SocketAddr>,
+    servers: Vec<Target>,
     timeout: Duration,
 }
 
+/// A server and how it is reached.
+#[derive(Clone, Debug)]
+enum Target {
+    Plain(SocketAddr),
+    Tls(Arc<TlsUpstream>),
+}
+
+impl Target {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Target::Plain(addr) => *addr,
+            Target::Tls(tls) => tls.addr(),
+        }
+    }
+}
+
 impl Forwarder {
-    /// A forwarder trying `servers` in order within `timeout` per client query.
-    pub fn new(servers: Vec<SocketAddr>, timeout: Duration) -> Self {
-        Forwarder { servers, timeout }
+    /// A forwarder trying `servers` in order within `timeout` per client query; TLS servers
+    /// verify their certificates against `tls` (see [`super::tls::client_config`]), which
+    /// is only needed when some are.
+    ///
+    /// # Errors
+    /// A TLS server without `tls`, or with a name rustls refuses.
+    pub fn new(
+        servers: &[Server],
+        timeout: Duration,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Self, TlsClientError> {
+        let servers = servers
+            .iter()
+            .map(|s| match s {
+                Server::Plain(addr) => Ok(Target::Plain(*addr)),
+                Server::Tls { addr, name } => {
+                    let config = tls.clone().ok_or(TlsClientError::NoRoots)?;
+                    Ok(Target::Tls(Arc::new(TlsUpstream::new(
+                        *addr, name, config,
+                    )?)))
+                }
+            })
+            .collect::<Result<_, TlsClientError>>()?;
+        Ok(Forwarder { servers, timeout })
     }
 
     /// The total time budget of one query.
@@ -93,7 +135,8 @@ impl Forwarder {
         let slice = self.timeout / self.servers.len().max(1) as u32;
         let mut last_error = UpstreamError::Timeout(self.timeout);
         let mut last_reply = None;
-        for (i, &server) in self.servers.iter().enumerate() {
+        for (i, target) in self.servers.iter().enumerate() {
+            let server = target.addr();
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -103,7 +146,7 @@ impl Forwarder {
             } else {
                 (now + slice).min(deadline)
             };
-            match timeout_at(until, exchange(server, query, flags)).await {
+            match timeout_at(until, exchange(target, query, flags)).await {
                 Ok(Ok(reply)) if reply.metadata.response_code == ResponseCode::FormErr => {
                     tracing::debug!(%server, "upstream answered FORMERR with and without EDNS");
                     last_error = UpstreamError::FormErr(server);
@@ -189,12 +232,13 @@ fn rejects_edns(sent: &Message, reply: &Message) -> bool {
         && reply.edns.is_none()
 }
 
-/// One server: UDP, then TCP if the UDP reply is truncated.
+/// One server: UDP, then TCP if the UDP reply is truncated; or its TLS connection.
 async fn exchange(
-    server: SocketAddr,
+    target: &Target,
     query: &Query,
     flags: QueryFlags,
 ) -> Result<Message, UpstreamError> {
+    let server = target.addr();
     let io = |source| UpstreamError::Io { server, source };
     let mut edns = Edns0::On;
     let reply = loop {
@@ -202,7 +246,11 @@ async fn exchange(
         let bytes = sent
             .to_vec()
             .map_err(|e| UpstreamError::Encode(e.to_string()))?;
-        let reply = exchange_udp(server, &sent, &bytes).await.map_err(io)?;
+        let reply = match target {
+            Target::Plain(_) => exchange_udp(server, &sent, &bytes).await,
+            Target::Tls(tls) => tls.exchange(&sent, &bytes).await,
+        }
+        .map_err(io)?;
         if edns == Edns0::On && rejects_edns(&sent, &reply) {
             tracing::debug!(%server, "upstream rejects EDNS; asking again without it");
             edns = Edns0::Off;
@@ -210,7 +258,8 @@ async fn exchange(
         }
         break reply;
     };
-    if !reply.metadata.truncation {
+    // A stream carries any size: only a UDP reply is retried over TCP.
+    if !reply.metadata.truncation || matches!(target, Target::Tls(_)) {
         return Ok(reply);
     }
     // Retry over TCP with a new ID. If that fails, this server failed: the truncated reply
@@ -279,12 +328,27 @@ async fn exchange_tcp(
     sent: &Message,
     bytes: &[u8],
 ) -> std::io::Result<Message> {
-    let len = u16::try_from(bytes.len()).map_err(std::io::Error::other)?;
     let mut stream = TcpStream::connect(server).await?;
+    ask_stream(&mut stream, sent, bytes).await
+}
+
+/// Sends `bytes` (the encoding of `sent`) on a TCP or TLS stream, two-byte length first,
+/// and reads until the reply that matches it.
+///
+/// # Errors
+/// The stream failed or closed, or 30 s passed without a message.
+pub(super) async fn ask_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    sent: &Message,
+    bytes: &[u8],
+) -> std::io::Result<Message> {
+    let len = u16::try_from(bytes.len()).map_err(std::io::Error::other)?;
     let mut framed = Vec::with_capacity(bytes.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(bytes);
     stream.write_all(&framed).await?;
+    // TLS holds written records until flushed.
+    stream.flush().await?;
     // A server may send unrelated messages first (it should not); read until ours.
     loop {
         let n = timeout(Duration::from_secs(30), stream.read_u16())

@@ -3,10 +3,14 @@
 //! [`forwarder`] sends the client's question to the configured resolvers and returns their
 //! reply message whole (RCODE, answer, authority with its SOA, AD bit, TTLs), because a
 //! filtering forwarder must be transparent: hickory's `TokioResolver::lookup` would drop the
-//! authority section and hide the RCODE.
+//! authority section and hide the RCODE. A server is plain DNS or DNS over TLS
+//! ([`server`], [`tls`]).
 
 pub mod cache;
 pub mod forwarder;
 pub mod resolve;
+pub mod server;
+pub mod tls;
 
 pub use forwarder::{Forwarder, UpstreamError};
+pub use server::Server;
