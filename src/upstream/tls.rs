@@ -5,10 +5,11 @@
 //! trips to every miss. Each server has a pool of idle connections; a query takes one (or
 //! opens one), sends, reads its reply and puts it back. One query per connection at a time
 //! keeps replies in order without a demultiplexer; concurrent misses open more connections,
-//! of which [`MAX_IDLE`] are kept. A kept connection the server has closed since fails on
-//! first use, and the query is asked once more on a fresh one. There is never a fallback
-//! to clear text: a certificate that does not verify for the configured name fails the
-//! server like silence does.
+//! up to [`MAX_CONNECTIONS`], and beyond that wait for one to come back (within the
+//! query's deadline) rather than pay a handshake for a connection that could not be kept.
+//! A kept connection the server has closed since fails on first use, and the query is
+//! asked once more on a fresh one. There is never a fallback to clear text: a certificate
+//! that does not verify for the configured name fails the server like silence does.
 
 use std::io;
 use std::net::SocketAddr;
@@ -19,11 +20,19 @@ use hickory_proto::op::Message;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-/// Idle connections kept per server.
-pub const MAX_IDLE: usize = 8;
+/// Connections open at once per server, idle or busy.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// A connection and its place among the server's [`MAX_CONNECTIONS`] (given back when
+/// the connection is dropped).
+struct Conn {
+    stream: TlsStream<TcpStream>,
+    slot: OwnedSemaphorePermit,
+}
 
 /// Why TLS to upstreams cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +102,10 @@ pub struct TlsUpstream {
     addr: SocketAddr,
     name: ServerName<'static>,
     connector: TlsConnector,
-    idle: Mutex<Vec<TlsStream<TcpStream>>>,
+    idle: Mutex<Vec<Conn>>,
+    slots: Arc<Semaphore>,
+    /// Woken when a connection goes back to `idle`.
+    returned: Notify,
 }
 
 impl std::fmt::Debug for TlsUpstream {
@@ -123,6 +135,8 @@ impl TlsUpstream {
             name,
             connector: TlsConnector::from(config),
             idle: Mutex::new(Vec::new()),
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            returned: Notify::new(),
         })
     }
 
@@ -141,32 +155,65 @@ impl TlsUpstream {
     /// # Errors
     /// The connection, the handshake (certificate included) or the exchange failed.
     pub async fn exchange(&self, sent: &Message, bytes: &[u8]) -> io::Result<Message> {
-        let kept = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        if let Some(mut stream) = kept {
-            match super::forwarder::ask_stream(&mut stream, sent, bytes).await {
-                Ok(reply) => {
-                    self.keep(stream);
-                    return Ok(reply);
-                }
-                // Closed by the server while idle (or broken): one fresh try below.
-                Err(error) => {
-                    tracing::debug!(server = %self.addr, %error, "kept TLS connection failed")
+        let slot = match self.checkout().await? {
+            Checkout::Kept(mut conn) => {
+                match super::forwarder::ask_stream(&mut conn.stream, sent, bytes).await {
+                    Ok(reply) => {
+                        self.keep(conn);
+                        return Ok(reply);
+                    }
+                    // Closed by the server while idle (or broken): its slot gets a fresh
+                    // connection.
+                    Err(error) => {
+                        tracing::debug!(server = %self.addr, %error, "kept TLS connection failed");
+                        conn.slot
+                    }
                 }
             }
-        }
+            Checkout::Slot(slot) => slot,
+        };
         let tcp = TcpStream::connect(self.addr).await?;
         let _ = tcp.set_nodelay(true);
-        let mut stream = self.connector.connect(self.name.clone(), tcp).await?;
-        let reply = super::forwarder::ask_stream(&mut stream, sent, bytes).await?;
-        self.keep(stream);
+        let stream = self.connector.connect(self.name.clone(), tcp).await?;
+        let mut conn = Box::new(Conn { stream, slot });
+        let reply = super::forwarder::ask_stream(&mut conn.stream, sent, bytes).await?;
+        self.keep(conn);
         Ok(reply)
     }
 
-    fn keep(&self, stream: TlsStream<TcpStream>) {
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < MAX_IDLE
-        {
-            idle.push(stream);
+    /// An idle connection, or room for a new one; at [`MAX_CONNECTIONS`], waits for
+    /// either.
+    async fn checkout(&self) -> io::Result<Checkout> {
+        loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            // Registered before looking, so a connection put back meanwhile wakes us.
+            returned.as_mut().enable();
+            if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+                return Ok(Checkout::Kept(Box::new(conn)));
+            }
+            if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                return Ok(Checkout::Slot(slot));
+            }
+            tokio::select! {
+                () = &mut returned => {}
+                slot = self.slots.clone().acquire_owned() => {
+                    return slot.map(Checkout::Slot).map_err(io::Error::other);
+                }
+            }
         }
     }
+
+    fn keep(&self, conn: Box<Conn>) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(*conn);
+        }
+        self.returned.notify_one();
+    }
+}
+
+/// What [`TlsUpstream::checkout`] found.
+enum Checkout {
+    Kept(Box<Conn>),
+    Slot(OwnedSemaphorePermit),
 }
