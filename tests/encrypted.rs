@@ -590,6 +590,24 @@ async fn a_dot_upstream_is_asked_over_tls_on_a_kept_connection() {
         1.0,
         "one kept connection"
     );
+    // 100 misses at once: every one answered, on at most 64 connections.
+    let burst = (0..100).map(|i| {
+        let q = query_msg(&format!("b{i}.allowed.test."), RecordType::A, true);
+        let addr = k.addr;
+        tokio::spawn(async move { raw_udp(addr, &q.to_vec().unwrap()).await })
+    });
+    for reply in futures_util::future::join_all(burst).await {
+        let m = reply.unwrap().expect("a burst query answered");
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    }
+    let seen = metrics(&front).await;
+    assert_eq!(
+        sample(&seen, "kidsafe_queries_total{protocol=\"dot\",qtype=\"A\"}"),
+        121.0
+    );
+    let open = sample(&seen, "kidsafe_tcp_connections");
+    println!("after a burst of 100 misses: {open} TLS connections open");
+    assert!((1.0..=64.0).contains(&open), "{open} connections open");
     // Blocked names never leave: nothing more reaches the DoT server.
     let m = query(&mut client, "www.bad.test.", RecordType::A).await;
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
@@ -606,7 +624,7 @@ async fn a_dot_upstream_is_asked_over_tls_on_a_kept_connection() {
     let seen = metrics(&front).await;
     assert_eq!(
         sample(&seen, "kidsafe_queries_total{protocol=\"dot\",qtype=\"A\"}"),
-        22.0
+        122.0
     );
     k.running.stop().await;
 
@@ -633,7 +651,7 @@ async fn a_dot_upstream_is_asked_over_tls_on_a_kept_connection() {
     let seen = metrics(&front).await;
     assert_eq!(
         sample(&seen, "kidsafe_queries_total{protocol=\"dot\",qtype=\"A\"}"),
-        22.0,
+        122.0,
         "an unverified server was asked"
     );
     assert!(up.queries_for("games.test.") == 0);
