@@ -4,10 +4,11 @@
 
 mod common;
 
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hickory_proto::op::ResponseCode;
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
 const NXDOMAIN_MODE: &str = "mode = \"nxdomain\"\nttl = 120";
@@ -408,4 +409,64 @@ async fn a_burst_of_queued_queries_gets_one_right_reply_each() {
     }
     k.running.stop().await;
     up.stop().await;
+}
+
+/// Pipelined TCP queries are answered as each is ready (RFC 7766 §6.2.1.1): a blocked name
+/// and a second slow miss behind a slow miss on the same connection do not wait in line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_tcp_queries_are_not_held_behind_a_slow_miss() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let slow = slow_upstream(Duration::from_millis(600)).await;
+    let k = start_kidsafe(&[slow], "mode = \"nxdomain\"", "").await;
+    let queries = [
+        query_msg("slow1.test.", RecordType::A, true),
+        query_msg("www.bad.test.", RecordType::A, true),
+        query_msg("slow2.test.", RecordType::A, true),
+        query_msg("casino.example.", RecordType::A, true),
+    ];
+    let mut wire = Vec::new();
+    for q in &queries {
+        let b = q.to_vec().unwrap();
+        wire.extend_from_slice(&(b.len() as u16).to_be_bytes());
+        wire.extend_from_slice(&b);
+    }
+    let mut s = tokio::net::TcpStream::connect(k.addr).await.unwrap();
+    let sent = Instant::now();
+    s.write_all(&wire).await.unwrap();
+    let mut got = Vec::new();
+    for _ in &queries {
+        let len = s.read_u16().await.unwrap();
+        let mut body = vec![0u8; usize::from(len)];
+        s.read_exact(&mut body).await.unwrap();
+        got.push((Message::from_vec(&body).unwrap(), sent.elapsed()));
+    }
+    let by_id = |q: &Message| {
+        got.iter()
+            .find(|(m, _)| m.metadata.id == q.metadata.id)
+            .unwrap_or_else(|| panic!("no reply to {:?}", q.queries))
+    };
+    // The blocks come first, before the upstream has answered anything.
+    for blocked in [&queries[1], &queries[3]] {
+        let (m, at) = by_id(blocked);
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+        assert!(*at < Duration::from_millis(500), "a block waited {at:?}");
+    }
+    // The two misses went upstream side by side: both back about one delay after sending,
+    // not one after the other.
+    for miss in [&queries[0], &queries[2]] {
+        let (m, at) = by_id(miss);
+        assert_eq!(a_records(m), [Ipv4Addr::new(192, 0, 2, 77)]);
+        assert!(*at < Duration::from_millis(1100), "a miss waited {at:?}");
+    }
+    // The connection still answers afterwards.
+    let q = query_msg("bad.test.", RecordType::A, false);
+    let b = q.to_vec().unwrap();
+    s.write_all(&[&(b.len() as u16).to_be_bytes()[..], &b].concat())
+        .await
+        .unwrap();
+    let len = s.read_u16().await.unwrap();
+    let mut body = vec![0u8; usize::from(len)];
+    s.read_exact(&mut body).await.unwrap();
+    assert_eq!(Message::from_vec(&body).unwrap().metadata.id, q.metadata.id);
+    k.running.stop().await;
 }

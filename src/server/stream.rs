@@ -9,16 +9,20 @@
 //! when it stays idle for `server.tcp_idle_ms` (between queries, or mid-message), and a TLS
 //! handshake gets the same time.
 //!
-//! Queries on one connection are answered in order, one at a time.
+//! Queries on one connection are answered concurrently, each reply written when ready
+//! (RFC 7766 §6.2.1.1), at most [`MAX_PENDING`] waiting on upstream at once.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
+use hickory_proto::op::Message;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +30,7 @@ use super::handler::Handler;
 use super::proxy::{self, TrustedProxies};
 use super::wire;
 use crate::metrics::Protocol;
+use crate::shutdown::InFlightOwned;
 
 /// Limits shared by every TCP, DoT and DoH listener of a server.
 #[derive(Clone, Debug)]
@@ -159,51 +164,107 @@ async fn handshake(
 
 /// Reads length-prefixed queries and writes the replies until the client closes, stays
 /// idle too long, or the server stops.
+///
+/// Queries are answered concurrently and each reply is written when it is ready (RFC 7766
+/// §6.2.1.1: clients match replies by ID): a blocked name or a cache hit pipelined behind a
+/// slow upstream miss is not held back by it. That matters for DoT clients that send
+/// everything over one connection (Android's Private DNS does). At most [`MAX_PENDING`]
+/// queries of a connection wait on upstream at once; past that it is not read until one
+/// is answered. Reading is cancel-safe (whole frames are cut from a buffer), so a reply
+/// that becomes ready mid-message loses nothing.
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     peer: SocketAddr,
     protocol: Protocol,
-    handler: &Handler,
+    handler: &Arc<Handler>,
     idle: Duration,
     stop: &CancellationToken,
 ) -> io::Result<()> {
-    let mut packet = Vec::with_capacity(512);
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut buf = BytesMut::with_capacity(4096);
     let mut out = Vec::with_capacity(512);
-    let mut body = Vec::with_capacity(512);
+    // Each reply with the drain guard that keeps shutdown waiting until it is written.
+    let mut pending: JoinSet<(Message, InFlightOwned)> = JoinSet::new();
+    // No more reading: the client closed its side, or the server is stopping.
+    let mut done_reading = false;
     loop {
-        let mut len = [0u8; 2];
-        let first = tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            r = tokio::time::timeout(idle, stream.read_exact(&mut len)) => r,
-        };
-        match first {
-            Err(_) => return Ok(()), // idle
-            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-            Ok(r) => r?,
-        };
-        packet.resize(usize::from(u16::from_be_bytes(len)), 0);
-        tokio::time::timeout(idle, stream.read_exact(&mut packet))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "message not completed"))??;
-        let Some(_inflight) = handler.drain.enter() else {
+        while pending.len() < MAX_PENDING
+            && let Some(packet) = next_frame(&mut buf)
+        {
+            let Some(inflight) = handler.drain.enter() else {
+                return Ok(());
+            };
+            match wire::step(handler, &packet, peer.ip(), protocol) {
+                wire::Packet::Ignore => {}
+                wire::Packet::Reply(reply) => {
+                    write_reply(&mut writer, &mut out, &reply, idle).await?;
+                }
+                wire::Packet::Upstream(upstream) => {
+                    let inflight = inflight.into_owned(handler.drain.clone());
+                    let handler = handler.clone();
+                    pending.spawn(async move {
+                        let reply = wire::finish(&handler, upstream).await;
+                        (reply, inflight)
+                    });
+                }
+            }
+        }
+        if done_reading && pending.is_empty() {
             return Ok(());
-        };
-        let reply = match wire::step(handler, &packet, peer.ip(), protocol) {
-            wire::Packet::Ignore => continue,
-            wire::Packet::Reply(reply) => reply,
-            wire::Packet::Upstream(upstream) => wire::finish(handler, upstream).await,
-        };
-        out.clear();
-        out.extend_from_slice(&[0, 0]);
-        wire::encode(&mut body, &reply, u16::MAX);
-        let Ok(n) = u16::try_from(body.len()) else {
-            continue;
-        };
-        out[..2].copy_from_slice(&n.to_be_bytes());
-        out.extend_from_slice(&body);
-        tokio::time::timeout(idle, stream.write_all(&out))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client not reading"))??;
-        stream.flush().await?;
+        }
+        let can_read = !done_reading && pending.len() < MAX_PENDING;
+        tokio::select! {
+            () = stop.cancelled(), if !done_reading => done_reading = true,
+            Some(joined) = pending.join_next(), if !pending.is_empty() => {
+                if let Ok((reply, _inflight)) = joined {
+                    write_reply(&mut writer, &mut out, &reply, idle).await?;
+                }
+            }
+            read = tokio::time::timeout(idle, reader.read_buf(&mut buf)), if can_read => match read {
+                // Idle (between messages or mid-message) with nothing owed: close.
+                Err(_) if pending.is_empty() => return Ok(()),
+                Err(_) => {}
+                Ok(Ok(0)) => done_reading = true,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => done_reading = true,
+                Ok(Err(e)) => return Err(e),
+            },
+        }
     }
+}
+
+/// Queries of one connection waiting on upstream at once.
+pub const MAX_PENDING: usize = 32;
+
+/// The next whole length-prefixed message in `buf`, cut from it.
+fn next_frame(buf: &mut BytesMut) -> Option<BytesMut> {
+    let len = usize::from(u16::from_be_bytes([*buf.first()?, *buf.get(1)?]));
+    if buf.len() < 2 + len {
+        return None;
+    }
+    let mut frame = buf.split_to(2 + len);
+    Some(frame.split_off(2))
+}
+
+/// Writes `reply`, length first; the client gets `idle` to take it.
+async fn write_reply<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    out: &mut Vec<u8>,
+    reply: &Message,
+    idle: Duration,
+) -> io::Result<()> {
+    let mut body = Vec::with_capacity(512);
+    wire::encode(&mut body, reply, u16::MAX);
+    let Ok(n) = u16::try_from(body.len()) else {
+        return Ok(());
+    };
+    out.clear();
+    out.extend_from_slice(&n.to_be_bytes());
+    out.extend_from_slice(&body);
+    tokio::time::timeout(idle, async {
+        writer.write_all(out).await?;
+        writer.flush().await
+    })
+    .await
+    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client not reading"))?
 }
