@@ -113,10 +113,14 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// True when the compiled list is missing or unreadable, was built from other sources than
-/// the configured ones (a list added, removed or moved to another category), or is older
-/// than one of them. Other config edits (threads, modes, ...) do not force a recompile.
+/// True when there are sources to compile from and the compiled list is missing or
+/// unreadable, was built from other sources than the configured ones (a list added, removed
+/// or moved to another category), or is older than one of them. Other config edits
+/// (threads, modes, ...) do not force a recompile.
 pub fn needs_compile(config: &Config) -> bool {
+    if config.lists.sources.is_empty() {
+        return false;
+    }
     let compiled = &config.lists.compiled;
     let manifest_path = manifest::path_for(compiled);
     let Some(built) = modified(&manifest_path).min(modified(compiled)) else {
@@ -169,7 +173,7 @@ pub fn compile_configured(config: &Config) -> Result<Manifest, CompileError> {
 /// already on disk is logged and the old list is used: a broken source must not take
 /// filtering down.
 async fn refresh_compiled(config: &Config) -> Result<(), StartError> {
-    if config.lists.sources.is_empty() || !needs_compile(config) {
+    if !needs_compile(config) {
         return Ok(());
     }
     let cfg = config.clone();
@@ -294,7 +298,7 @@ pub fn build_policy(config: &Config, clock: Clock) -> Result<Policy, StartError>
 /// # Errors
 /// [`StartError`] for a list that cannot be compiled or loaded, or a bad policy.
 pub fn offline_handler(config: &Config) -> Result<Handler, StartError> {
-    if !config.lists.sources.is_empty() && needs_compile(config) {
+    if needs_compile(config) {
         compile_configured(config)?;
     }
     let path = config.lists.compiled.clone();

@@ -267,7 +267,7 @@ fn compile_cmd(
 /// machine and answers for the lists as configured.
 fn open_configured(config: &config::Config) -> anyhow::Result<Blocklist> {
     let path = &config.lists.compiled;
-    if !config.lists.sources.is_empty() && app::needs_compile(config) {
+    if app::needs_compile(config) {
         let m = app::compile_configured(config).context("compiling the configured lists")?;
         eprintln!(
             "compiled the configured lists first: {} entries into {}",
