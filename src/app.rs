@@ -328,18 +328,11 @@ fn assemble(
     let names: Vec<String> = policy.groups().iter().map(|g| g.name.clone()).collect();
     let metrics = Arc::new(Metrics::new(&names));
     let upstream = &config.upstream;
-    let any_tls = upstream
-        .servers
-        .iter()
-        .any(|s| matches!(s, crate::upstream::Server::Tls { .. }));
-    let tls = if any_tls {
-        Some(crate::upstream::tls::client_config(
-            upstream.tls_ca.as_deref(),
-        )?)
-    } else {
-        None
-    };
-    let forwarder = Forwarder::new(&upstream.servers, upstream.timeout, tls)?;
+    let forwarder = Forwarder::new(
+        &upstream.servers,
+        upstream.timeout,
+        upstream.tls_ca.as_deref(),
+    )?;
     let cache = config
         .cache
         .as_ref()

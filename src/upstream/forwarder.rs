@@ -15,6 +15,7 @@
 //! client's query was well formed, so FORMERR is never relayed.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::server::Server;
-use super::tls::{TlsClientError, TlsUpstream};
+use super::tls::{TlsClientError, TlsUpstream, client_config};
 
 /// First UDP retransmission after this long without a reply (then doubling). Loopback and
 /// LAN resolvers answer in well under a millisecond; a distant one in tens.
@@ -89,30 +90,35 @@ impl Target {
 }
 
 impl Forwarder {
-    /// A forwarder trying `servers` in order within `timeout` per client query; TLS servers
-    /// verify their certificates against `tls` (see [`super::tls::client_config`]), which
-    /// is only needed when some are.
+    /// A forwarder trying `servers` in order within `timeout` per client query. TLS servers
+    /// verify their certificates against `tls_ca`, or the system's roots without it
+    /// ([`client_config`], set up only when some server is TLS).
     ///
     /// # Errors
-    /// A TLS server without `tls`, or with a name rustls refuses.
+    /// The roots cannot be loaded, or rustls refuses a server's name.
     pub fn new(
         servers: &[Server],
         timeout: Duration,
-        tls: Option<Arc<rustls::ClientConfig>>,
+        tls_ca: Option<&Path>,
     ) -> Result<Self, TlsClientError> {
-        let servers = servers
-            .iter()
-            .map(|s| match s {
-                Server::Plain(addr) => Ok(Target::Plain(*addr)),
+        let mut tls = None;
+        let mut targets = Vec::with_capacity(servers.len());
+        for server in servers {
+            targets.push(match server {
+                Server::Plain(addr) => Target::Plain(*addr),
                 Server::Tls { addr, name } => {
-                    let config = tls.clone().ok_or(TlsClientError::NoRoots)?;
-                    Ok(Target::Tls(Arc::new(TlsUpstream::new(
-                        *addr, name, config,
-                    )?)))
+                    let config = match &tls {
+                        Some(config) => Arc::clone(config),
+                        None => Arc::clone(tls.insert(client_config(tls_ca)?)),
+                    };
+                    Target::Tls(Arc::new(TlsUpstream::new(*addr, name, config)?))
                 }
-            })
-            .collect::<Result<_, TlsClientError>>()?;
-        Ok(Forwarder { servers, timeout })
+            });
+        }
+        Ok(Forwarder {
+            servers: targets,
+            timeout,
+        })
     }
 
     /// The total time budget of one query.
