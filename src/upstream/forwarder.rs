@@ -189,9 +189,13 @@ enum Edns0 {
     Off,
 }
 
-/// Builds the upstream query: a fresh random ID, RD set, EDNS with our payload size unless
-/// `edns` is off.
-fn build_query(query: &Query, flags: QueryFlags, edns: Edns0) -> Message {
+/// Builds the upstream query and its encoding: a fresh random ID, RD set, EDNS with our
+/// payload size unless `edns` is off.
+fn build_query(
+    query: &Query,
+    flags: QueryFlags,
+    edns: Edns0,
+) -> Result<(Message, Vec<u8>), UpstreamError> {
     let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = true;
     msg.metadata.checking_disabled = flags.checking_disabled;
@@ -202,7 +206,10 @@ fn build_query(query: &Query, flags: QueryFlags, edns: Edns0) -> Message {
         edns.set_dnssec_ok(flags.dnssec_ok);
         msg.set_edns(edns);
     }
-    msg
+    let bytes = msg
+        .to_vec()
+        .map_err(|e| UpstreamError::Encode(e.to_string()))?;
+    Ok((msg, bytes))
 }
 
 /// True when `reply` answers `sent`: same ID, a response, the same opcode and the same
@@ -248,10 +255,7 @@ async fn exchange(
     let io = |source| UpstreamError::Io { server, source };
     let mut edns = Edns0::On;
     let reply = loop {
-        let sent = build_query(query, flags, edns);
-        let bytes = sent
-            .to_vec()
-            .map_err(|e| UpstreamError::Encode(e.to_string()))?;
+        let (sent, bytes) = build_query(query, flags, edns)?;
         let reply = match target {
             Target::Plain(_) => exchange_udp(server, &sent, &bytes).await,
             Target::Tls(tls) => tls.exchange(&sent, &bytes).await,
@@ -272,10 +276,7 @@ async fn exchange(
     // is not an answer (the client would get it without TC=1, as a complete NOERROR, and the
     // cache refuses it), so the caller moves on to the next server or, if none is left,
     // answers SERVFAIL with EDE 22 (tests/faults.rs).
-    let sent = build_query(query, flags, edns);
-    let bytes = sent
-        .to_vec()
-        .map_err(|e| UpstreamError::Encode(e.to_string()))?;
+    let (sent, bytes) = build_query(query, flags, edns)?;
     exchange_tcp(server, &sent, &bytes).await.map_err(|error| {
         tracing::debug!(%server, %error, "TCP retry after truncation failed");
         io(error)
