@@ -145,11 +145,6 @@ impl TlsUpstream {
         self.addr
     }
 
-    /// Idle connections now (for tests and debugging).
-    pub fn idle_connections(&self) -> usize {
-        self.idle.lock().map_or(0, |idle| idle.len())
-    }
-
     /// Sends `bytes` (the encoding of `sent`) and returns the matching reply.
     ///
     /// # Errors
