@@ -182,7 +182,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(4096);
-    let mut out = Vec::with_capacity(512);
+    let mut framed = Framed::default();
     // Each reply with the drain guard that keeps shutdown waiting until it is written.
     let mut pending: JoinSet<(Message, InFlightOwned)> = JoinSet::new();
     // No more reading: the client closed its side, or the server is stopping.
@@ -197,7 +197,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             match wire::step(handler, &packet, peer.ip(), protocol) {
                 wire::Packet::Ignore => {}
                 wire::Packet::Reply(reply) => {
-                    write_reply(&mut writer, &mut out, &reply, idle).await?;
+                    framed.write(&mut writer, &reply, idle).await?;
                 }
                 wire::Packet::Upstream(upstream) => {
                     let inflight = inflight.into_owned(handler.drain.clone());
@@ -217,7 +217,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             () = stop.cancelled(), if !done_reading => done_reading = true,
             Some(joined) = pending.join_next(), if !pending.is_empty() => {
                 if let Ok((reply, _inflight)) = joined {
-                    write_reply(&mut writer, &mut out, &reply, idle).await?;
+                    framed.write(&mut writer, &reply, idle).await?;
                 }
             }
             read = tokio::time::timeout(idle, reader.read_buf(&mut buf)), if can_read => match read {
@@ -246,25 +246,33 @@ fn next_frame(buf: &mut BytesMut) -> Option<BytesMut> {
     Some(frame.split_off(2))
 }
 
-/// Writes `reply`, length first; the client gets `idle` to take it.
-async fn write_reply<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    out: &mut Vec<u8>,
-    reply: &Message,
-    idle: Duration,
-) -> io::Result<()> {
-    let mut body = Vec::with_capacity(512);
-    wire::encode(&mut body, reply, u16::MAX);
-    let Ok(n) = u16::try_from(body.len()) else {
-        return Ok(());
-    };
-    out.clear();
-    out.extend_from_slice(&n.to_be_bytes());
-    out.extend_from_slice(&body);
-    tokio::time::timeout(idle, async {
-        writer.write_all(out).await?;
-        writer.flush().await
-    })
-    .await
-    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client not reading"))?
+/// A connection's reply buffers, reused for every reply it writes.
+#[derive(Default)]
+struct Framed {
+    body: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Framed {
+    /// Writes `reply`, length first, in one write; the client gets `idle` to take it.
+    async fn write<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        reply: &Message,
+        idle: Duration,
+    ) -> io::Result<()> {
+        wire::encode(&mut self.body, reply, u16::MAX);
+        let Ok(n) = u16::try_from(self.body.len()) else {
+            return Ok(());
+        };
+        self.out.clear();
+        self.out.extend_from_slice(&n.to_be_bytes());
+        self.out.extend_from_slice(&self.body);
+        tokio::time::timeout(idle, async {
+            writer.write_all(&self.out).await?;
+            writer.flush().await
+        })
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client not reading"))?
+    }
 }
