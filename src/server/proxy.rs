@@ -31,22 +31,21 @@ const MINIMUM_LENGTH: usize = 16;
 /// The load balancers whose traffic carries a PROXY v2 header.
 #[derive(Clone, Debug, Default)]
 pub struct TrustedProxies {
-    nets: AccessList,
-    any: bool,
+    /// `None` when the PROXY protocol is off: no lookup per datagram then.
+    nets: Option<AccessList>,
 }
 
 impl TrustedProxies {
     /// Trusts `nets` (`server.proxy_protocol_from`); empty turns the PROXY protocol off.
     pub fn new(nets: &[IpNet]) -> Self {
         TrustedProxies {
-            nets: AccessList::new(nets),
-            any: !nets.is_empty(),
+            nets: (!nets.is_empty()).then(|| AccessList::new(nets)),
         }
     }
 
     /// True when traffic from `peer` must start with a PROXY v2 header.
     pub fn expects_header(&self, peer: IpAddr) -> bool {
-        self.any && self.nets.allows(peer)
+        self.nets.as_ref().is_some_and(|nets| nets.allows(peer))
     }
 }
 
