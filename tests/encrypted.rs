@@ -90,12 +90,7 @@ async fn dot_connect(
 /// Writes every query (2-byte length framing) in one write — pipelined — then reads as
 /// many replies, in the order they arrive.
 async fn dot_exchange(stream: &mut TlsStream<TcpStream>, queries: &[Message]) -> Vec<Message> {
-    let mut out = Vec::new();
-    for q in queries {
-        let bytes = q.to_vec().unwrap();
-        out.extend_from_slice(&u16::try_from(bytes.len()).unwrap().to_be_bytes());
-        out.extend_from_slice(&bytes);
-    }
+    let out: Vec<u8> = queries.iter().flat_map(framed_msg).collect();
     stream.write_all(&out).await.unwrap();
     stream.flush().await.unwrap();
     let mut replies = Vec::new();
@@ -376,12 +371,8 @@ async fn bad_clients_are_turned_away_and_the_server_keeps_answering() {
     // Plain DNS over TCP to the DoT port: not a ClientHello, the server hangs up (a TLS
     // alert at most, never a DNS answer), well before the idle time.
     let mut plain = TcpStream::connect(dot).await.unwrap();
-    let q = query_msg("allowed.test.", RecordType::A, false)
-        .to_vec()
-        .unwrap();
-    let mut framed = u16::try_from(q.len()).unwrap().to_be_bytes().to_vec();
-    framed.extend_from_slice(&q);
-    plain.write_all(&framed).await.unwrap();
+    let q = query_msg("allowed.test.", RecordType::A, false);
+    plain.write_all(&framed_msg(&q)).await.unwrap();
     let started = std::time::Instant::now();
     let mut got = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(3), plain.read_to_end(&mut got)).await;

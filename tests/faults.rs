@@ -275,13 +275,6 @@ fn wire(m: &Message) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
-/// A TCP frame: the two-byte length, then the message.
-fn framed(bytes: &[u8]) -> Vec<u8> {
-    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(bytes);
-    out
-}
-
 /// Deterministic noise (xorshift64).
 fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut s = seed | 1;

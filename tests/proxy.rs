@@ -236,11 +236,6 @@ async fn over_tcp(k: &Kidsafe, pieces: &[Vec<u8>], n: usize) -> Vec<Message> {
     replies
 }
 
-fn framed(m: &Message) -> Vec<u8> {
-    let b = m.to_vec().unwrap();
-    [(b.len() as u16).to_be_bytes().as_slice(), &b].concat()
-}
-
 #[tokio::test]
 async fn tcp_from_the_balancer_starts_with_the_header() {
     let up = Upstream::start(Zone::standard()).await;
@@ -250,7 +245,7 @@ async fn tcp_from_the_balancer_starts_with_the_header() {
 
     // One header, then several queries on the connection, all the pupil's.
     let pupil = header(PpCommand::Proxy, Protocol::Stream, "10.10.1.5:40001");
-    let all = [pupil.clone(), framed(&games), framed(&allowed)].concat();
+    let all = [pupil.clone(), framed_msg(&games), framed_msg(&allowed)].concat();
     let replies = over_tcp(&k, &[all], 2).await;
     assert_eq!(replies.len(), 2);
     assert_denied_for_pupils(&replies[0], "pupil over TCP");
@@ -259,21 +254,21 @@ async fn tcp_from_the_balancer_starts_with_the_header() {
     // The header in small pieces, as a slow network delivers it.
     let home = header(PpCommand::Proxy, Protocol::Stream, "192.168.1.9:40002");
     let mut pieces: Vec<Vec<u8>> = home.chunks(3).map(<[u8]>::to_vec).collect();
-    pieces.push(framed(&games));
+    pieces.push(framed_msg(&games));
     let replies = over_tcp(&k, &pieces, 1).await;
     assert_resolved(&replies[0], "home over TCP");
 
     // From the balancer without a header: closed, nothing answered.
-    let replies = over_tcp(&k, &[framed(&games)], 1).await;
+    let replies = over_tcp(&k, &[framed_msg(&games)], 1).await;
     assert!(replies.is_empty(), "{replies:?}");
     let mut bad = pupil.clone();
     bad[0] = b'X';
-    let replies = over_tcp(&k, &[[bad, framed(&games)].concat()], 1).await;
+    let replies = over_tcp(&k, &[[bad, framed_msg(&games)].concat()], 1).await;
     assert!(replies.is_empty(), "{replies:?}");
 
     // A plain client elsewhere is plain TCP.
     let mut client = tcp_client_from("127.0.0.2", k.addr).await;
-    client.write_all(&framed(&games)).await.unwrap();
+    client.write_all(&framed_msg(&games)).await.unwrap();
     let len = client.read_u16().await.unwrap();
     let mut buf = vec![0u8; usize::from(len)];
     client.read_exact(&mut buf).await.unwrap();
@@ -376,7 +371,7 @@ newServer({{address="{backend}", useProxyProtocol=true, checkInterval=1}})
         }
         // And over TCP through dnsdist.
         let mut s = tcp_client_from(from, front).await;
-        s.write_all(&framed(&q)).await.unwrap();
+        s.write_all(&framed_msg(&q)).await.unwrap();
         let len = s.read_u16().await.unwrap();
         let mut buf = vec![0u8; usize::from(len)];
         s.read_exact(&mut buf).await.unwrap();

@@ -424,12 +424,7 @@ async fn pipelined_tcp_queries_are_not_held_behind_a_slow_miss() {
         query_msg("slow2.test.", RecordType::A, true),
         query_msg("casino.example.", RecordType::A, true),
     ];
-    let mut wire = Vec::new();
-    for q in &queries {
-        let b = q.to_vec().unwrap();
-        wire.extend_from_slice(&(b.len() as u16).to_be_bytes());
-        wire.extend_from_slice(&b);
-    }
+    let wire: Vec<u8> = queries.iter().flat_map(framed_msg).collect();
     let mut s = tokio::net::TcpStream::connect(k.addr).await.unwrap();
     let sent = Instant::now();
     s.write_all(&wire).await.unwrap();
@@ -460,10 +455,7 @@ async fn pipelined_tcp_queries_are_not_held_behind_a_slow_miss() {
     }
     // The connection still answers afterwards.
     let q = query_msg("bad.test.", RecordType::A, false);
-    let b = q.to_vec().unwrap();
-    s.write_all(&[&(b.len() as u16).to_be_bytes()[..], &b].concat())
-        .await
-        .unwrap();
+    s.write_all(&framed_msg(&q)).await.unwrap();
     let len = s.read_u16().await.unwrap();
     let mut body = vec![0u8; usize::from(len)];
     s.read_exact(&mut body).await.unwrap();

@@ -309,6 +309,18 @@ ttl = 120
     )
 }
 
+/// A TCP/DoT frame: the two-byte length, then the message bytes.
+pub fn framed(bytes: &[u8]) -> Vec<u8> {
+    let mut out = u16::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// `m` encoded and framed for TCP/DoT.
+pub fn framed_msg(m: &Message) -> Vec<u8> {
+    framed(&m.to_vec().unwrap())
+}
+
 /// Writes the test lists into a new temp dir (for a config written by the caller).
 pub fn list_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
