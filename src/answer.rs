@@ -147,14 +147,18 @@ impl SinkholeBuilder {
     }
 
     fn soa(&self, qname: &Name, listed: &str, serial: u32) -> Record {
-        // The listed name is a normalized suffix of the query, so it parses; fall back to
-        // the query name itself rather than fail the answer.
+        // The owner is the listed name when it is the query name or an ancestor of it (a
+        // resolver caching the SOA applies it no wider than the rule). A CNAME-cloaking block
+        // lists a name elsewhere in the chain, which is no ancestor of the question: an SOA
+        // owned by it would be out of zone for this answer, so the query name owns it.
         let owner = Name::from_ascii(listed)
+            .ok()
             .map(|mut n| {
                 n.set_fqdn(true);
                 n
             })
-            .unwrap_or_else(|_| qname.clone());
+            .filter(|n| n.zone_of(qname))
+            .unwrap_or_else(|| qname.clone());
         let (mname, rname) = (self.mname.clone(), self.rname.clone());
         let soa = SOA::new(mname, rname, serial, 3600, 600, 86_400, self.ttl);
         Record::from_rdata(owner, self.ttl, RData::SOA(soa))

@@ -345,7 +345,11 @@ fn assemble(
         drain,
         config.policy.safesearch_ttl,
         metrics.clone(),
-    );
+    )
+    .with_chaos(server::ChaosAnswers {
+        version: config.server.chaos_version.clone(),
+        identity: config.server.chaos_identity.clone(),
+    });
     Ok(Assembled {
         handler,
         resolver,

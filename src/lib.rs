@@ -22,6 +22,7 @@ pub mod answer;
 pub mod app;
 pub mod blockpage;
 pub mod config;
+pub mod dns;
 pub mod feed;
 pub mod lists;
 pub mod metrics;

@@ -91,7 +91,9 @@ fuzz_target!(|data: &[u8]| {
         let mut out = Vec::new();
         match fastpath::answer(handler, &request, client, Protocol::Udp, &mut out) {
             fastpath::Fast::Replied => {
-                let decoded = Message::from_vec(&out).expect("a fast-path reply decodes");
+                let decoded = kidsafe_dns_fuzz::strict_reply(&out);
+                let asked = Message::from_vec(packet).expect("the fast path only takes valid queries");
+                assert_eq!(decoded.edns.is_some(), asked.edns.is_some(), "OPT iff the query had one");
                 assert_eq!(
                     decoded.metadata.id,
                     u16::from_be_bytes([packet[0], packet[1]])
@@ -120,8 +122,15 @@ fuzz_target!(|data: &[u8]| {
             "{} bytes for max {max}",
             out.len()
         );
-        // What we send decodes again, with the same ID.
-        let decoded = Message::from_vec(&out).expect("our reply decodes");
+        // What we send decodes again, strictly (no byte after the counted records), with
+        // the same ID, and keeps the OPT record when the query had one (RFC 6891 §7, even
+        // when truncated).
+        let decoded = kidsafe_dns_fuzz::strict_reply(&out);
         assert_eq!(decoded.metadata.id, id);
+        if let Ok(asked) = Message::from_vec(packet)
+            && asked.edns.is_some()
+        {
+            assert!(decoded.edns.is_some(), "the query's OPT was answered without one");
+        }
     }
 });

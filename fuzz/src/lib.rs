@@ -324,3 +324,13 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     out.extend((data.len() as u32).to_le_bytes());
     out
 }
+
+/// Decodes a reply we sent the way a strict client does: it must decode, and no byte may
+/// follow its last counted record (dig's "extra bytes at end").
+pub fn strict_reply(bytes: &[u8]) -> hickory_proto::op::Message {
+    use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+    let mut decoder = BinDecoder::new(bytes);
+    let message = hickory_proto::op::Message::read(&mut decoder).expect("our reply decodes");
+    assert_eq!(decoder.len(), 0, "bytes after the last counted record");
+    message
+}

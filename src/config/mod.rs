@@ -167,6 +167,12 @@ pub struct ServerConfig {
     /// Load balancers that prefix every datagram and connection with a PROXY protocol v2
     /// header; the client it names is the one policy applies to.
     pub proxy_protocol_from: Vec<IpNet>,
+    /// The TXT answer to `version.bind`/`version.server` in class CH; `None` refuses it
+    /// (the default: it reveals nothing about the software).
+    pub chaos_version: Option<String>,
+    /// The TXT answer to `hostname.bind`/`id.server` in class CH (which node of a fleet
+    /// answered); `None` refuses it.
+    pub chaos_identity: Option<String>,
 }
 
 impl ServerConfig {
@@ -442,6 +448,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             tcp_max_connections: raw.server.tcp_max_connections,
             tls,
             proxy_protocol_from,
+            chaos_version: raw.server.chaos_version.clone(),
+            chaos_identity: raw.server.chaos_identity.clone(),
         },
         upstream: UpstreamConfig {
             servers,

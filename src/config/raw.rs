@@ -239,6 +239,10 @@ pub struct RawServer {
     /// v2 header naming the real client (dnsdist `useProxyProtocol`); empty = none.
     #[serde(default)]
     pub proxy_protocol_from: Vec<toml::Spanned<String>>,
+    /// TXT answer to `version.bind` (class CH); absent = REFUSED.
+    pub chaos_version: Option<String>,
+    /// TXT answer to `hostname.bind` / `id.server` (class CH); absent = REFUSED.
+    pub chaos_identity: Option<String>,
     /// Queries per second per client address (/64 for IPv6); 0 = no limit.
     #[serde(default)]
     pub rate_limit_qps: u32,

@@ -15,7 +15,7 @@
 //! Hand-written on purpose: hickory-proto has no borrowed view of a message. What is read
 //! is the fixed RFC 1035 header and question layout and the RFC 6891 OPT record; every
 //! length is checked, and anything unexpected (compression in the question, other
-//! sections, EDNS versions above 0, trailing bytes) is left to hickory's parser.
+//! sections, EDNS versions above 0, meta-types, trailing bytes) is left to hickory's parser.
 
 use std::net::IpAddr;
 
@@ -24,9 +24,9 @@ use hickory_proto::rr::RecordType;
 use super::handler::{Handler, push_block_ede_text};
 use super::hitpath;
 use crate::answer::{EDE_OPTION, EdeCode};
+use crate::dns::EDNS_PAYLOAD;
 use crate::metrics::{self, Protocol};
 use crate::policy::decide::{Admission, Outcome};
-use crate::upstream::forwarder::EDNS_PAYLOAD;
 
 /// DNS header length.
 pub(super) const HEADER: usize = 12;
@@ -38,9 +38,10 @@ const MAX_LABELS: usize = 128;
 pub struct Request<'a> {
     pub(super) packet: &'a [u8],
     pub(super) id: u16,
-    /// RD and CD, as the client set them.
+    /// RD, CD and AD, as the client set them.
     pub(super) rd: bool,
     pub(super) cd: bool,
+    pub(super) ad: bool,
     /// The question's name, lowercased, in wire form without the root label.
     lower: [u8; 255],
     /// (start, length) of each label in `lower`, leftmost first.
@@ -80,6 +81,7 @@ impl<'a> Request<'a> {
             id: u16_at(header, 0)?,
             rd: flags1 & 0x01 != 0,
             cd: flags2 & 0x10 != 0,
+            ad: flags2 & 0x20 != 0,
             lower: [0; 255],
             labels: [(0, 0); MAX_LABELS],
             label_count: 0,
@@ -111,6 +113,11 @@ impl<'a> Request<'a> {
         }
         r.qtype = u16_at(packet, at)?;
         if u16_at(packet, at + 2)? != CLASS_IN || r.label_count == 0 {
+            return None;
+        }
+        // Meta-types (OPT, 128..=254) are answered by the protocol rules of the general
+        // path (`super::local`), never from the list or the cache.
+        if r.qtype == TYPE_OPT || (128..=254).contains(&r.qtype) {
             return None;
         }
         at += 4;

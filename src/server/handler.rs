@@ -16,15 +16,19 @@ use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use hickory_proto::rr::rdata::tsig::TSIG;
+
+use super::local::{self, ChaosAnswers, Local};
 use crate::answer::{EDE_OPTION, EdeCode, ede_payload};
 use crate::config::RefuseAction;
+use crate::dns::EDNS_PAYLOAD;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Verdict};
 use crate::metrics::{self, Metrics, Protocol};
 use crate::policy::decide::{Admission, Group, Outcome, Policy};
 use crate::querylog::{self as qlog, QueryLog};
 use crate::shutdown::Drain;
-use crate::upstream::forwarder::{EDNS_PAYLOAD, QueryFlags};
+use crate::upstream::forwarder::QueryFlags;
 use crate::upstream::resolve::{Resolved, Resolver};
 
 /// Answers every query: policy first, then sinkhole, SafeSearch or upstream. Cloning is
@@ -38,6 +42,7 @@ pub struct Handler {
     safesearch_ttl: u32,
     metrics: Arc<Metrics>,
     querylog: Option<QueryLog>,
+    chaos: Arc<ChaosAnswers>,
 }
 
 /// A query as either transport decoded it.
@@ -46,6 +51,8 @@ pub struct Question<'a> {
     pub metadata: &'a Metadata,
     /// The request's OPT record, if any.
     pub edns: Option<&'a Edns>,
+    /// The request's TSIG record, if it was signed.
+    pub tsig: Option<&'a Record<TSIG>>,
     /// The single question with the client's spelling and its lowercased name, or `None`
     /// when the request does not carry exactly one question.
     pub query: Option<(&'a Query, &'a Name)>,
@@ -104,7 +111,14 @@ impl Handler {
             safesearch_ttl,
             metrics,
             querylog: None,
+            chaos: Arc::default(),
         }
+    }
+
+    /// Answers CHAOS-class identity queries with `chaos` (`server.chaos_*`).
+    pub fn with_chaos(mut self, chaos: ChaosAnswers) -> Self {
+        self.chaos = Arc::new(chaos);
+        self
     }
 
     /// Logs blocked queries to `log` (`[querylog]`).
@@ -192,6 +206,26 @@ fn error(
         edns = with_ede(edns, c, text);
     }
     message(reply_metadata(request, code), edns)
+}
+
+/// The reply to a query the protocol rules answer ([`local::check`]).
+fn local_reply(request: &Metadata, edns: Option<&Edns>, local: Local) -> Message {
+    let code = match &local {
+        Local::Code(code) => *code,
+        Local::BadVers => ResponseCode::BADVERS,
+        Local::BadKey(_) => ResponseCode::NotAuth,
+        Local::Chaos(_) | Local::Pass => ResponseCode::NoError,
+    };
+    let mut reply = error(request, edns, code, None);
+    if matches!(local, Local::BadVers) && reply.edns.is_none() {
+        // BADVERS only exists in the OPT record's extended RCODE.
+        reply.edns = Some(Edns::new());
+    }
+    if let Local::Chaos(_) = local {
+        reply.metadata.authoritative = true;
+    }
+    local::fill(&mut reply, local);
+    reply
 }
 
 /// The sinkhole reply for a blocked name, in the group's mode, with the EDE `code`.
@@ -285,7 +319,11 @@ fn forwarded(
 ) -> Message {
     let reply = resolved.message;
     let mut metadata = reply_metadata(request, reply.metadata.response_code);
-    metadata.authentic_data = reply.metadata.authentic_data;
+    // AD only to a client that asked for it, with AD or DO (RFC 6840 §5.7); upstream is
+    // always asked with AD set, so its reply says what it validated.
+    let dnssec_ok = edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+    metadata.authentic_data =
+        reply.metadata.authentic_data && (request.authentic_data || dnssec_ok);
     // Pass the upstream's own Extended DNS Errors on (e.g. a DNSSEC failure reason).
     if let (Some(ours), Some(theirs)) = (edns.as_mut(), reply.edns.as_ref())
         && let Some(ede) = theirs.option(EdnsCode::Unknown(EDE_OPTION))
@@ -344,6 +382,16 @@ impl Handler {
         if request.op_code != OpCode::Query {
             self.metrics.answer(index, metrics::Verdict::Error);
             return Step::Reply(error(request, q.edns, ResponseCode::NotImp, None));
+        }
+        let asked = q
+            .query
+            .map(|(query, name)| (query.query_type(), query.query_class(), name));
+        match local::check(q.edns, q.tsig, asked, &self.chaos) {
+            Local::Pass => {}
+            other => {
+                self.metrics.answer(index, metrics::Verdict::Error);
+                return Step::Reply(local_reply(request, q.edns, other));
+            }
         }
         let Some((query, name)) = q.query else {
             // Not exactly one question.
@@ -465,7 +513,7 @@ impl Handler {
     }
 
     /// What [`Handler::step`] answers a plain query for `query` with a cache hit `message`
-    /// (ID 0, RD set, CD `cd`; an OPT with payload and DO bit `edns` when set), encoded
+    /// (ID 0, RD and AD set, CD `cd`; an OPT with payload and DO bit `edns` when set), encoded
     /// without a size limit: the bytes [`super::hitpath`] memoizes. `None` when the answer's
     /// CNAME chain is blocked for `mask`; the general path answers and counts that.
     pub(super) fn encode_hit(
@@ -482,6 +530,9 @@ impl Handler {
         let mut request = Metadata::new(0, MessageType::Query, OpCode::Query);
         request.recursion_desired = true;
         request.checking_disabled = cd;
+        // Encoded as for a client that set AD: the bytes carry the upstream's AD, and
+        // hitpath clears it for a client that asked with neither AD nor DO.
+        request.authentic_data = true;
         let theirs = edns.map(|(payload, dnssec_ok)| {
             let mut e = Edns::new();
             e.set_max_payload(payload);

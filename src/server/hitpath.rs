@@ -5,7 +5,7 @@
 //! Here the UDP fast path asks the cache for the encoded reply instead
 //! ([`ResponseCache::get_encoded`](crate::upstream::cache::ResponseCache::get_encoded)),
 //! which keeps it with the entry while the TTLs (whole seconds) and the kind of request stay
-//! the same, and patches only what belongs to this client: the ID, the RD and CD bits, and
+//! the same, and patches only what belongs to this client: the ID, the RD, CD and AD bits, and
 //! the letter case of the question. The bytes are the general path's own encoding
 //! ([`Handler::encode_hit`]), so the two agree by construction; tests compare them.
 
@@ -14,11 +14,11 @@ use hickory_proto::rr::{Name, RecordType};
 
 use super::fastpath::{HEADER, Request};
 use super::handler::Handler;
+use crate::dns::EDNS_PAYLOAD;
 use crate::lists::Blocklist;
 use crate::metrics;
 use crate::policy::decide::Group;
 use crate::upstream::cache::CacheKey;
-use crate::upstream::forwarder::EDNS_PAYLOAD;
 
 const CLASS_IN: u16 = 1;
 
@@ -82,6 +82,11 @@ pub(super) fn answer(
     out[..2].copy_from_slice(&request.id.to_be_bytes());
     out[2] = (out[2] & !0x01) | u8::from(request.rd);
     out[3] = (out[3] & !0x10) | if request.cd { 0x10 } else { 0 };
+    if !(request.ad || dnssec_ok) {
+        // RFC 6840 §5.7: AD only to a client that set AD or DO (the bytes carry the
+        // upstream's AD, encoded as if it had).
+        out[3] &= !0x20;
+    }
     out[question.clone()].copy_from_slice(&request.packet[question]);
     let metrics = handler.metrics();
     metrics.cache(true);

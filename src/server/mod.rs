@@ -7,6 +7,7 @@ pub mod fastpath;
 pub mod handler;
 mod hitpath;
 pub mod listener;
+mod local;
 mod mmsg;
 pub mod proxy;
 pub mod stream;
@@ -21,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 pub use handler::Handler;
+pub use local::ChaosAnswers;
 
 use crate::config::ServerConfig;
 

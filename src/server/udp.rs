@@ -29,8 +29,8 @@ use super::handler::Handler;
 use super::mmsg::{self, BATCH};
 use super::proxy::{self, TrustedProxies};
 use super::{fastpath, wire};
+use crate::dns::EDNS_PAYLOAD;
 use crate::metrics::Protocol;
-use crate::upstream::forwarder::EDNS_PAYLOAD;
 
 /// Largest query read (as hickory-server's UDP stream); longer datagrams are cut, and fail
 /// to decode.

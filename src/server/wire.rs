@@ -13,9 +13,9 @@
 use std::net::IpAddr;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::op::{Header, HeaderCounts, Message, MessageType, Metadata, OpCode, Query};
+use hickory_proto::op::{Header, Message, MessageType, Metadata, Query};
 use hickory_proto::rr::Name;
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::handler::{Handler, Pending, Question, Step};
 use crate::metrics::Protocol;
@@ -68,6 +68,7 @@ pub fn step_with(
             tracing::debug!(%error, "malformed query");
             let mut metadata = Metadata::response_from_request(&header.metadata);
             metadata.response_code = ResponseCode::FormErr;
+            metadata.recursion_available = true;
             let mut reply = Message::new(metadata.id, MessageType::Response, metadata.op_code);
             reply.metadata = metadata;
             return Packet::Reply(reply);
@@ -80,6 +81,7 @@ pub fn step_with(
     let question = Question {
         metadata: &request.metadata,
         edns: request.edns.as_ref(),
+        tsig: request.signature.as_deref(),
         query: lower.as_ref().map(|(q, n)| (*q, n)),
         client,
         protocol,
@@ -111,30 +113,14 @@ pub async fn finish(handler: &Handler, upstream: Upstream) -> Message {
 /// The largest reply a UDP client takes: our OPT's payload size (already clamped to
 /// 512..=1232 from the client's), or 512 without EDNS (RFC 1035).
 pub fn udp_limit(reply: &Message) -> u16 {
-    reply.edns.as_ref().map_or(512, |e| e.max_payload())
+    reply
+        .edns
+        .as_ref()
+        .map_or(crate::dns::PLAIN_UDP_PAYLOAD, |e| e.max_payload())
 }
 
-/// `reply` on the wire in at most `max` bytes: records that do not fit are left out and
-/// TC=1 is set (hickory-proto's `emit_message_parts`). A reply that cannot be encoded at
-/// all becomes a bare SERVFAIL, as in hickory-server.
+/// `reply` on the wire in at most `max` bytes, truncated as a strict client accepts
+/// ([`crate::dns::encode`]).
 pub fn encode(out: &mut Vec<u8>, reply: &Message, max: u16) {
-    out.clear();
-    let mut encoder = BinEncoder::new(out);
-    encoder.set_max_size(max);
-    let Err(error) = reply.emit(&mut encoder) else {
-        return;
-    };
-    tracing::error!(%error, "error encoding message");
-    out.clear();
-    let mut metadata = Metadata::new(reply.metadata.id, MessageType::Response, OpCode::Query);
-    metadata.response_code = ResponseCode::ServFail;
-    let header = Header {
-        metadata,
-        counts: HeaderCounts::default(),
-    };
-    let mut encoder = BinEncoder::new(out);
-    if let Err(error) = header.emit(&mut encoder) {
-        tracing::error!(%error, "cannot encode even a header");
-        out.clear();
-    }
+    crate::dns::encode::encode(out, reply, max);
 }

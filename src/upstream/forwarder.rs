@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::dns::EDNS_PAYLOAD;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -30,9 +31,6 @@ use super::tls::{TlsClientError, TlsUpstream, client_config};
 /// First UDP retransmission after this long without a reply (then doubling). Loopback and
 /// LAN resolvers answer in well under a millisecond; a distant one in tens.
 const RETRANSMIT_AFTER: Duration = Duration::from_millis(250);
-
-/// EDNS UDP payload we offer upstream and advertise to clients (the DNS Flag Day 2020 value).
-pub const EDNS_PAYLOAD: u16 = 1232;
 
 /// Why no upstream answered.
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +197,10 @@ fn build_query(
     let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = true;
     msg.metadata.checking_disabled = flags.checking_disabled;
+    // AD in a query asks a validating upstream to say whether the answer is authentic
+    // even without DO (RFC 6840 §5.7). It is asked always, so one cached reply serves
+    // clients that set AD and clients that did not; the handler clears AD for the latter.
+    msg.metadata.authentic_data = true;
     msg.add_query(query.clone());
     if edns == Edns0::On {
         let mut edns = Edns::new();

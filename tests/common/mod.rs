@@ -84,7 +84,19 @@ impl Zone {
                 )
             })
             .collect();
-        z.records.insert((name("big.test."), RecordType::TXT), big);
+        z.records
+            .insert((name("big.test."), RecordType::TXT), big.clone());
+        // The same behind a CNAME: two RRsets, the second too big for 512 bytes.
+        let alias = Record::from_rdata(
+            name("alias-big.test."),
+            60,
+            RData::CNAME(CNAME(name("big.test."))),
+        );
+        z.records.insert(
+            (name("alias-big.test."), RecordType::TXT),
+            std::iter::once(alias).chain(big).collect(),
+        );
+        z.add(a("secure.test.", [192, 0, 2, 50]));
         z
     }
 
@@ -137,6 +149,11 @@ impl RequestHandler for UpstreamHandler {
         let mut md = Metadata::response_from_request(&request.metadata);
         md.authoritative = true;
         md.recursion_available = true;
+        // As a validating resolver would for a signed zone: AD to a query that set AD or DO
+        // (RFC 6840 §5.7), for names under secure.test.
+        let asked_ad = request.metadata.authentic_data
+            || request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+        md.authentic_data = asked_ad && name("secure.test.").zone_of(q.name());
         let mut edns = Edns::new();
         edns.set_max_payload(
             request
@@ -527,4 +544,31 @@ pub async fn lossy_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
         }
     });
     (addr, count)
+}
+
+/// Sends `bytes` over raw UDP and decodes the reply strictly: every byte must belong to a
+/// counted record (no trailing bytes), as a strict client (dnspython, dig) demands.
+pub async fn strict_udp(addr: SocketAddr, bytes: &[u8]) -> Option<(Message, usize)> {
+    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    s.send_to(bytes, addr).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    let n = tokio::time::timeout(Duration::from_secs(3), s.recv(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    Some((strict_decode(&buf[..n]), n))
+}
+
+/// Decodes `bytes` as one DNS message, panicking on any error or byte left over.
+pub fn strict_decode(bytes: &[u8]) -> Message {
+    use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+    let mut decoder = BinDecoder::new(bytes);
+    let m = Message::read(&mut decoder).expect("reply decodes");
+    assert_eq!(
+        decoder.len(),
+        0,
+        "{} bytes after the last counted record",
+        decoder.len()
+    );
+    m
 }

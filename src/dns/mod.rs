@@ -1,0 +1,19 @@
+//! The DNS wire, once: constants every layer shares and the size-limited encoder whose
+//! truncation rules every transport follows.
+//!
+//! Server, upstream and feed code take these from here instead of each writing its own.
+
+pub mod encode;
+
+/// The UDP payload size we advertise and accept at most (the DNS Flag Day 2020 value):
+/// replies to clients are capped at it, and upstream is offered it.
+pub const EDNS_PAYLOAD: u16 = 1232;
+
+/// The largest UDP reply without EDNS (RFC 1035 §4.2.1).
+pub const PLAIN_UDP_PAYLOAD: u16 = 512;
+
+/// DNS header length (RFC 1035 §4.1.1).
+pub const HEADER_LEN: usize = 12;
+
+/// CLASS IN.
+pub const CLASS_IN: u16 = 1;
