@@ -4,6 +4,7 @@
 //! Server, upstream and feed code take these from here instead of each writing its own.
 
 pub mod encode;
+pub mod frame;
 
 /// The UDP payload size we advertise and accept at most (the DNS Flag Day 2020 value):
 /// replies to clients are capped at it, and upstream is offered it.

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::Name;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::dns::frame;
 use crate::feed::xfr::{is_notify_for, notify_response, notify_serial};
 
 /// How long a TCP NOTIFY connection may take to deliver its message.
@@ -148,24 +148,11 @@ async fn serve_tcp(tcp: TcpListener, router: Arc<NotifyRouter>, stop: Cancellati
 
 /// Answers NOTIFYs on one connection (a primary may send several) until it closes.
 async fn serve_conn(mut conn: TcpStream, from: IpAddr, router: &NotifyRouter) {
-    loop {
-        let mut len = [0u8; 2];
-        if conn.read_exact(&mut len).await.is_err() {
-            return;
-        }
-        let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        if conn.read_exact(&mut msg).await.is_err() {
-            return;
-        }
+    while let Ok(Some(msg)) = frame::read(&mut conn).await {
         let Some(ack) = router.handle(from, &msg) else {
             return;
         };
-        let Ok(n) = u16::try_from(ack.len()) else {
-            return;
-        };
-        let mut out = n.to_be_bytes().to_vec();
-        out.extend_from_slice(&ack);
-        if conn.write_all(&out).await.is_err() {
+        if frame::write(&mut conn, &ack).await.is_err() {
             return;
         }
     }
@@ -238,13 +225,8 @@ mod tests {
 
         let mut tcp = TcpStream::connect(addr).await.unwrap();
         let q = notify("kidsafe.rpz.");
-        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
-        framed.extend_from_slice(&q);
-        tcp.write_all(&framed).await.unwrap();
-        let mut len = [0u8; 2];
-        tcp.read_exact(&mut len).await.unwrap();
-        let mut ack = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        tcp.read_exact(&mut ack).await.unwrap();
+        frame::write(&mut tcp, &q).await.unwrap();
+        let ack = frame::read(&mut tcp).await.unwrap().unwrap();
         assert_eq!(Message::from_vec(&ack).unwrap().id, 4321);
         stop.cancel();
     }

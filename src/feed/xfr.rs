@@ -42,9 +42,10 @@ use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigVerifier, TSigner};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
+
+use crate::dns::frame;
 
 /// Upper bound on the records of one transfer (all messages together); a
 /// primary sending more is treated as broken rather than exhausting memory.
@@ -396,8 +397,8 @@ impl XfrSource {
             .map_err(|e| self.io(e))?;
         let (id, bytes, mut verifier) = self.build_query(RecordType::SOA, None, signer.as_ref())?;
         let answer = timeout_at(deadline, async {
-            write_frame(&mut conn, &bytes).await?;
-            read_frame(&mut conn).await
+            frame::write(&mut conn, &bytes).await?;
+            frame::read(&mut conn).await
         })
         .await
         .map_err(|_| self.timeout("SOA query", timeout))?
@@ -616,13 +617,13 @@ impl XfrSource {
                 .await
                 .map_err(|e| self.io(e))?;
             let (id, bytes, mut verifier) = self.build_query(qtype, have, signer)?;
-            write_frame(&mut conn, &bytes)
+            frame::write(&mut conn, &bytes)
                 .await
                 .map_err(|e| self.io(e))?;
             let mut parser = XfrParser::new(self.zone(), have);
             let mut first = true;
             loop {
-                let Some(frame) = read_frame(&mut conn).await.map_err(|e| self.io(e))? else {
+                let Some(frame) = frame::read(&mut conn).await.map_err(|e| self.io(e))? else {
                     return Err(self.malformed("connection closed before the transfer ended"));
                 };
                 let msg = self.check_response(&frame, id, qtype, first, &mut verifier)?;
@@ -662,28 +663,6 @@ impl XfrSource {
             },
         }
     }
-}
-
-async fn write_frame(conn: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
-    let len = u16::try_from(msg.len())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "message too long"))?;
-    let mut out = Vec::with_capacity(msg.len() + 2);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(msg);
-    conn.write_all(&out).await
-}
-
-/// Reads one length-prefixed message; `None` on a clean EOF between messages.
-async fn read_frame(conn: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 2];
-    match conn.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    conn.read_exact(&mut buf).await?;
-    Ok(Some(buf))
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::DOH_PATH;
 use super::handler::Handler;
 use super::wire;
+use crate::dns::HEADER_LEN;
 use crate::metrics::Protocol;
 
 const DNS_MESSAGE: &str = "application/dns-message";
@@ -37,8 +38,6 @@ const DNS_MESSAGE: &str = "application/dns-message";
 const MAX_MESSAGE: usize = 65_535;
 /// Concurrent requests on one connection.
 const MAX_STREAMS: u32 = 100;
-/// A DNS header: anything shorter is not a query.
-const HEADER_LEN: usize = 12;
 
 /// Serves HTTP/2 on an established TLS stream until the client closes, no request is open
 /// for `idle`, or the server stops (then open requests are finished first).

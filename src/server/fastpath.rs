@@ -24,14 +24,11 @@ use hickory_proto::rr::RecordType;
 use super::handler::{Handler, push_block_ede_text};
 use super::hitpath;
 use crate::answer::{EDE_OPTION, EdeCode};
-use crate::dns::EDNS_PAYLOAD;
+use crate::dns::{CLASS_IN, EDNS_PAYLOAD, HEADER_LEN as HEADER};
 use crate::metrics::{self, Protocol};
 use crate::policy::decide::{Admission, Outcome};
 
-/// DNS header length.
-pub(super) const HEADER: usize = 12;
 const TYPE_OPT: u16 = 41;
-const CLASS_IN: u16 = 1;
 const MAX_LABELS: usize = 128;
 
 /// A request read in place.

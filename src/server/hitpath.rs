@@ -12,15 +12,13 @@
 use hickory_proto::op::Query;
 use hickory_proto::rr::{Name, RecordType};
 
-use super::fastpath::{HEADER, Request};
+use super::fastpath::Request;
 use super::handler::Handler;
-use crate::dns::EDNS_PAYLOAD;
+use crate::dns::{CLASS_IN, EDNS_PAYLOAD, HEADER_LEN as HEADER};
 use crate::lists::Blocklist;
 use crate::metrics;
 use crate::policy::decide::Group;
 use crate::upstream::cache::CacheKey;
-
-const CLASS_IN: u16 = 1;
 
 /// Answers `request` into `out` from a fresh cache entry; false (nothing written that
 /// counts) when there is none, it is due for prefetch, its CNAME chain is blocked, or the

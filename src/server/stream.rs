@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::handler::Handler;
 use super::proxy::{self, TrustedProxies};
 use super::wire;
+use crate::dns::frame;
 use crate::metrics::Protocol;
 use crate::shutdown::InFlightOwned;
 
@@ -189,7 +190,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut done_reading = false;
     loop {
         while pending.len() < MAX_PENDING
-            && let Some(packet) = next_frame(&mut buf)
+            && let Some(packet) = frame::split(&mut buf)
         {
             let Some(inflight) = handler.drain.enter() else {
                 return Ok(());
@@ -236,16 +237,6 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
 /// Queries of one connection waiting on upstream at once.
 pub const MAX_PENDING: usize = 32;
 
-/// The next whole length-prefixed message in `buf`, cut from it.
-fn next_frame(buf: &mut BytesMut) -> Option<BytesMut> {
-    let len = usize::from(u16::from_be_bytes([*buf.first()?, *buf.get(1)?]));
-    if buf.len() < 2 + len {
-        return None;
-    }
-    let mut frame = buf.split_to(2 + len);
-    Some(frame.split_off(2))
-}
-
 /// A connection's reply buffers, reused for every reply it writes.
 #[derive(Default)]
 struct Framed {
@@ -262,12 +253,11 @@ impl Framed {
         idle: Duration,
     ) -> io::Result<()> {
         wire::encode(&mut self.body, reply, u16::MAX);
-        let Ok(n) = u16::try_from(self.body.len()) else {
-            return Ok(());
-        };
         self.out.clear();
-        self.out.extend_from_slice(&n.to_be_bytes());
-        self.out.extend_from_slice(&self.body);
+        if frame::put(&mut self.out, &self.body).is_err() {
+            // The encoder caps at 65535, so this cannot happen; never send a bad frame.
+            return Ok(());
+        }
         tokio::time::timeout(idle, async {
             writer.write_all(&self.out).await?;
             writer.flush().await

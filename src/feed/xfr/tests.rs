@@ -495,11 +495,11 @@ async fn scripted_primary(script: Script) -> (SocketAddr, tokio::task::JoinHandl
             };
             let script = script.clone();
             tokio::spawn(async move {
-                if let Ok(Some(q)) = read_frame(&mut conn).await {
+                if let Ok(Some(q)) = frame::read(&mut conn).await {
                     let query = Message::from_vec(&q).unwrap();
                     for mut m in script(&query) {
                         m.metadata.id = query.id;
-                        if write_frame(&mut conn, &m.to_vec().unwrap()).await.is_err() {
+                        if frame::write(&mut conn, &m.to_vec().unwrap()).await.is_err() {
                             return;
                         }
                     }
@@ -655,8 +655,8 @@ async fn soa_query_falls_back_to_tcp_when_truncated() {
     });
     let tcp_task = tokio::spawn(async move {
         let (mut conn, _) = tcp.accept().await.unwrap();
-        let q = Message::from_vec(&read_frame(&mut conn).await.unwrap().unwrap()).unwrap();
-        write_frame(&mut conn, &reply(&q, vec![soa(31)]).to_vec().unwrap())
+        let q = Message::from_vec(&frame::read(&mut conn).await.unwrap().unwrap()).unwrap();
+        frame::write(&mut conn, &reply(&q, vec![soa(31)]).to_vec().unwrap())
             .await
             .unwrap();
     });
@@ -1216,9 +1216,9 @@ async fn receive_notify(udp: &UdpSocket, tcp: &TcpListener, deadline: Instant) -
         }
         r = timeout_at(deadline, tcp.accept()) => {
             let (mut conn, _) = r.ok()?.unwrap();
-            let q = read_frame(&mut conn).await.unwrap().unwrap();
+            let q = frame::read(&mut conn).await.unwrap().unwrap();
             let ack = notify_response(&q).expect("a NOTIFY");
-            write_frame(&mut conn, &ack).await.unwrap();
+            frame::write(&mut conn, &ack).await.unwrap();
             Message::from_vec(&q).ok()
         }
     }
