@@ -5,6 +5,7 @@
 
 pub mod encode;
 pub mod frame;
+pub mod request;
 
 /// The UDP payload size we advertise and accept at most (the DNS Flag Day 2020 value):
 /// replies to clients are capped at it, and upstream is offered it.

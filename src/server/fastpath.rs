@@ -12,10 +12,8 @@
 //! path ([`super::wire`]) with the admission already decided. The tests check that both
 //! paths give the same reply.
 //!
-//! Hand-written on purpose: hickory-proto has no borrowed view of a message. What is read
-//! is the fixed RFC 1035 header and question layout and the RFC 6891 OPT record; every
-//! length is checked, and anything unexpected (compression in the question, other
-//! sections, EDNS versions above 0, meta-types, trailing bytes) is left to hickory's parser.
+//! The request is read by [`crate::dns::request::Request`], hand-written because
+//! hickory-proto has no borrowed view of a message.
 
 use std::net::IpAddr;
 
@@ -24,146 +22,12 @@ use hickory_proto::rr::RecordType;
 use super::handler::{Handler, push_block_ede_text};
 use super::hitpath;
 use crate::answer::{EDE_OPTION, EdeCode};
+pub use crate::dns::request::Request;
 use crate::dns::{CLASS_IN, EDNS_PAYLOAD, HEADER_LEN as HEADER};
 use crate::metrics::{self, Protocol};
 use crate::policy::decide::{Admission, Outcome};
 
 const TYPE_OPT: u16 = 41;
-const MAX_LABELS: usize = 128;
-
-/// A request read in place.
-pub struct Request<'a> {
-    pub(super) packet: &'a [u8],
-    pub(super) id: u16,
-    /// RD, CD and AD, as the client set them.
-    pub(super) rd: bool,
-    pub(super) cd: bool,
-    pub(super) ad: bool,
-    /// The question's name, lowercased, in wire form without the root label.
-    lower: [u8; 255],
-    /// (start, length) of each label in `lower`, leftmost first.
-    labels: [(u8, u8); MAX_LABELS],
-    label_count: usize,
-    pub(super) qtype: u16,
-    /// End of the question section in `packet`.
-    pub(super) question_end: usize,
-    /// The client's OPT: UDP payload size and DO bit.
-    pub(super) edns: Option<(u16, bool)>,
-}
-
-fn u16_at(p: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*p.get(at)?, *p.get(at + 1)?]))
-}
-
-impl<'a> Request<'a> {
-    /// Reads `packet` if it is a plain query; `None` sends it to the general path.
-    pub fn parse(packet: &'a [u8]) -> Option<Request<'a>> {
-        let header = packet.get(..HEADER)?;
-        let (flags1, flags2) = (header[2], header[3]);
-        // QR=0, opcode QUERY, TC=0; Z bit clear.
-        if flags1 & 0xFA != 0 || flags2 & 0x40 != 0 {
-            return None;
-        }
-        let counts = [
-            u16_at(header, 4)?,
-            u16_at(header, 6)?,
-            u16_at(header, 8)?,
-            u16_at(header, 10)?,
-        ];
-        if counts[0] != 1 || counts[1] != 0 || counts[2] != 0 || counts[3] > 1 {
-            return None;
-        }
-        let mut r = Request {
-            packet,
-            id: u16_at(header, 0)?,
-            rd: flags1 & 0x01 != 0,
-            cd: flags2 & 0x10 != 0,
-            ad: flags2 & 0x20 != 0,
-            lower: [0; 255],
-            labels: [(0, 0); MAX_LABELS],
-            label_count: 0,
-            qtype: 0,
-            question_end: 0,
-            edns: None,
-        };
-        let mut at = HEADER;
-        let mut len = 0usize;
-        loop {
-            let n = usize::from(*packet.get(at)?);
-            if n == 0 {
-                at += 1;
-                break;
-            }
-            // 0xC0: a compression pointer; 0x40/0x80: obsolete label types.
-            if n > 63 || r.label_count == MAX_LABELS || len + n + 1 > 254 {
-                return None;
-            }
-            let label = packet.get(at + 1..at + 1 + n)?;
-            r.lower[len] = n as u8;
-            for (dst, src) in r.lower[len + 1..len + 1 + n].iter_mut().zip(label) {
-                *dst = src.to_ascii_lowercase();
-            }
-            r.labels[r.label_count] = ((len + 1) as u8, n as u8);
-            r.label_count += 1;
-            len += n + 1;
-            at += n + 1;
-        }
-        r.qtype = u16_at(packet, at)?;
-        if u16_at(packet, at + 2)? != CLASS_IN || r.label_count == 0 {
-            return None;
-        }
-        // Meta-types (OPT, 128..=254) are answered by the protocol rules of the general
-        // path (`super::local`), never from the list or the cache.
-        if r.qtype == TYPE_OPT || (128..=254).contains(&r.qtype) {
-            return None;
-        }
-        at += 4;
-        r.question_end = at;
-        if counts[3] == 1 {
-            // OPT: root owner, type 41, CLASS = payload, TTL = ext-RCODE, version, flags.
-            if *packet.get(at)? != 0 || u16_at(packet, at + 1)? != TYPE_OPT {
-                return None;
-            }
-            let payload = u16_at(packet, at + 3)?;
-            let (ext_rcode, version) = (*packet.get(at + 5)?, *packet.get(at + 6)?);
-            if ext_rcode != 0 || version != 0 {
-                return None;
-            }
-            let dnssec_ok = packet.get(at + 7)? & 0x80 != 0;
-            let rdlen = usize::from(u16_at(packet, at + 9)?);
-            at += 11 + rdlen;
-            r.edns = Some((payload, dnssec_ok));
-        }
-        (at == packet.len()).then_some(r)
-    }
-
-    /// The question's labels, lowercased, leftmost first.
-    pub(super) fn labels(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
-        self.labels[..self.label_count]
-            .iter()
-            .map(|&(start, len)| &self.lower[usize::from(start)..][..usize::from(len)])
-    }
-
-    /// The question's name as text, lowercased, without the trailing dot.
-    fn name_text(&self) -> String {
-        let labels: Vec<String> = self
-            .labels()
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .collect();
-        labels.join(".")
-    }
-
-    /// Offset in the packet of the label where the last `count` labels start.
-    fn suffix_offset(&self, count: usize) -> Option<usize> {
-        if count == 0 {
-            return None;
-        }
-        let first = self.label_count.checked_sub(count)?;
-        let (start, _) = self.labels.get(first)?;
-        // `lower` mirrors the packet's name from offset HEADER, length bytes included.
-        Some(HEADER + usize::from(*start) - 1)
-    }
-}
 
 /// What the fast path did.
 pub enum Fast {

@@ -546,7 +546,7 @@ impl Handler {
         let mut reply = forwarded(&request, reply_edns(theirs.as_ref()), resolved, None);
         reply.queries = vec![query];
         let mut out = Vec::with_capacity(512);
-        super::wire::encode(&mut out, &reply, u16::MAX);
+        crate::dns::encode::encode(&mut out, &reply, u16::MAX);
         Some(out)
     }
 

@@ -12,8 +12,8 @@
 use hickory_proto::op::Query;
 use hickory_proto::rr::{Name, RecordType};
 
-use super::fastpath::Request;
 use super::handler::Handler;
+use crate::dns::request::Request;
 use crate::dns::{CLASS_IN, EDNS_PAYLOAD, HEADER_LEN as HEADER};
 use crate::lists::Blocklist;
 use crate::metrics;
