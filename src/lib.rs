@@ -3,12 +3,17 @@
 //! A query's path, top to bottom:
 //!
 //! 1. [`server`]: our UDP loops, TCP/DoT/DoH connections hand each request to
-//!    [`server::handler`] (blocked names on UDP take [`server::fastpath`]);
+//!    [`server::handler`] (blocked names on UDP take [`server::fastpath`]); queries the
+//!    protocol answers for us (meta types and classes, CHAOS, EDNS versions, TSIG) are
+//!    answered there before any list is consulted;
 //! 2. the handler asks [`policy`] (which client group, which categories) and [`lists`]
 //!    (the compiled FST behind an `ArcSwap`) for a verdict;
 //! 3. a blocked name is answered by [`answer`] (the sinkhole, with an Extended DNS Error);
 //! 4. anything else goes to [`upstream`] (cache, forwarder), whose reply is checked again
 //!    (CNAME cloaking) and relayed as is.
+//!
+//! Beneath them, [`dns`] holds the wire once: the zero-copy request view, TCP framing,
+//! and the size-limited encoder whose truncation rules every transport follows.
 //!
 //! Around it: [`config`] (TOML in, typed config out), [`feed`] (lists fetched over HTTP or
 //! transferred from an RPZ primary, recompiled and swapped live), [`admin`] (the HTTP API:
