@@ -435,6 +435,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         drain.clone(),
         prefetch,
     )?;
+    admin_resolver.spawn_failure_log(shutdown.clone());
     let handler = handler.with_querylog(match &config.querylog {
         Some(q) => Some(QueryLog::start(q, metrics.clone())?),
         None => None,

@@ -8,6 +8,7 @@
 //!
 //! What is counted never says who asked what: there is no client label anywhere.
 
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -119,6 +120,7 @@ const BLOCKED: &str = "kidsafe_blocked_total";
 pub const REFUSED: &str = "kidsafe_refused_total";
 const UPSTREAM_SECONDS: &str = "kidsafe_upstream_duration_seconds";
 const UPSTREAM_ERRORS: &str = "kidsafe_upstream_errors_total";
+const UPSTREAM_SERVER_FAILURES: &str = "kidsafe_upstream_server_failures_total";
 const CACHE: &str = "kidsafe_cache_lookups_total";
 
 /// The resolver's metrics.
@@ -290,6 +292,17 @@ impl Metrics {
         }
     }
 
+    /// Upstream `server` did not give a usable reply to one query, for reason `kind`
+    /// (a fixed name: `timeout`, `network`, `servfail`, …). Registered on use: failures
+    /// are not the hot path.
+    pub fn upstream_server_failed(&self, server: SocketAddr, kind: &'static str) {
+        let labels = vec![
+            Label::new("server", server.to_string()),
+            Label::new("reason", kind),
+        ];
+        counter(&self.recorder, UPSTREAM_SERVER_FAILURES, labels).increment(1);
+    }
+
     /// A cache lookup: a fresh hit, or a miss that went upstream.
     pub fn cache(&self, hit: bool) {
         if hit {
@@ -340,7 +353,7 @@ fn counter(recorder: &PrometheusRecorder, name: &'static str, labels: Vec<Label>
 }
 
 fn describe(recorder: &PrometheusRecorder) {
-    let help: [(&'static str, &'static str); 16] = [
+    let help: [(&'static str, &'static str); 17] = [
         (QUERIES, "Queries received, by protocol and question type."),
         (
             ANSWERS,
@@ -359,6 +372,10 @@ fn describe(recorder: &PrometheusRecorder) {
             "Time upstream took to answer a forwarded query.",
         ),
         (UPSTREAM_ERRORS, "Forwarded queries no upstream answered."),
+        (
+            UPSTREAM_SERVER_FAILURES,
+            "Queries an upstream server did not answer usably, by server and reason.",
+        ),
         (CACHE, "Response cache lookups, by result."),
         ("kidsafe_tcp_connections", "TCP/DoT/DoH connections open."),
         (

@@ -1037,3 +1037,142 @@ async fn an_upstream_that_rejects_edns_is_asked_again_without_it() {
     alone.running.stop().await;
     both.running.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// The log while upstream is down
+// ---------------------------------------------------------------------------------------
+
+/// A free port on 127.0.0.1 for UDP and TCP both (so `serve` can be told it up front).
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// `kidsafe-dns serve` (the real binary, its real log) with two dead upstreams, one that
+/// refuses (ICMP port unreachable) and one that never answers, gets 60 queries in a burst:
+/// every one gets SERVFAIL, but the log gets at most two WARN lines about it (the first
+/// failure at once, the rest as a summary at shutdown), each naming both servers and what
+/// they did, and the counts add up to the 60 queries. Each server's failures are counted
+/// in `/metrics` by server and reason. (It used to be one WARN per query, naming only the
+/// last server tried.)
+#[tokio::test]
+async fn a_burst_of_upstream_failures_is_summarised_in_the_log_naming_every_server() {
+    let refusing = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap()
+    }; // closed again: queries to it are refused
+    let (silent, _silent) = silent_upstream().await;
+    let dir = list_dir();
+    let (port, admin) = (free_port(), free_port());
+    let config = dir.path().join("k.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\n[upstream]\nservers = [\"{refusing}\", \"{silent}\"]\ntimeout_ms = 400\n[blocking]\n{NXDOMAIN_MODE}\n{STANDARD_LISTS}\n[admin]\nlisten = [\"127.0.0.1:{admin}\"]\n"
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("stderr.log");
+    /// Killed if the test fails before its own SIGTERM.
+    struct Serving(std::process::Child);
+    impl Drop for Serving {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Serving(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidsafe-dns"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let started = Instant::now();
+    while raw_udp(
+        addr,
+        &query_msg("bad.test.", RecordType::A, false)
+            .to_vec()
+            .unwrap(),
+    )
+    .await
+    .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve never answered"
+        );
+    }
+
+    let replies = join_all((0..60).map(|i| async move {
+        let n = format!("n{i}.down.test.");
+        let m = raw_udp(addr, &query_msg(&n, RecordType::A, true).to_vec().unwrap()).await;
+        (n, m)
+    }))
+    .await;
+    for (n, m) in replies {
+        let m = m.unwrap_or_else(|| panic!("{n}: no answer"));
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{n}");
+    }
+
+    kidsafe_dns::feed::http::install_crypto_provider();
+    let scrape = reqwest::get(format!("http://127.0.0.1:{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures = |server: SocketAddr, reason: &str| -> f64 {
+        scrape
+            .lines()
+            .filter(|l| l.starts_with("kidsafe_upstream_server_failures_total{"))
+            .filter(|l| l.contains(&format!("server=\"{server}\"")))
+            .filter(|l| l.contains(&format!("reason=\"{reason}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(failures(refusing, "network"), 60.0, "{scrape}");
+    assert_eq!(failures(silent, "timeout"), 60.0, "{scrape}");
+
+    std::process::Command::new("kill")
+        .arg(child.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.0.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let warns: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("upstream"))
+        .collect();
+    assert!(
+        (1..=2).contains(&warns.len()),
+        "{} upstream WARN lines:\n{log}",
+        warns.len()
+    );
+    let mut total = 0;
+    for line in &warns {
+        assert!(line.contains("no upstream answered"), "{line}");
+        assert!(line.contains(&format!("{refusing}: failed ")), "{line}");
+        assert!(line.to_lowercase().contains("connection refused"), "{line}");
+        assert!(line.contains(&format!("{silent}: failed ")), "{line}");
+        assert!(line.contains("no answer within"), "{line}");
+        let n = line
+            .split("failed_queries=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no failed_queries in {line}"));
+        total += n;
+    }
+    assert_eq!(total, 60, "{log}");
+}

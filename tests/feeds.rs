@@ -856,6 +856,7 @@ fn percentile(mut v: Vec<u64>, p: f64) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(shared_data_absent, ignore = "../shared/data absent")]
 async fn real_list_swapped_five_times_under_load_loses_nothing() {
     let _one = ONE_AT_A_TIME.lock().await;
     // The pipeline's log lines (compile times, swaps) help read a slow run.
@@ -864,9 +865,6 @@ async fn real_list_swapped_five_times_under_load_loses_nothing() {
         .with_test_writer()
         .try_init();
     let Some(data) = data_dir() else {
-        println!(
-            "real_list_swapped_five_times_under_load_loses_nothing: SKIPPED, ../shared/data absent"
-        );
         return;
     };
     let union = std::fs::read(data.join("scale/blocklist-union-domains.txt.gz")).unwrap();

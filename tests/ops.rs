@@ -298,7 +298,7 @@ async fn reports_are_validated_deduplicated_limited_and_kept_across_restarts() {
     let (status, _) = post_json(&c, &url, huge).await;
     assert_eq!(status, 413);
 
-    // 5 per hour from one address: 2 accepted + 2 refused-as-invalid so far count too.
+    // 5 per hour from one address: 2 accepted so far (the invalid ones used no quota).
     let mut limited = false;
     for i in 0..5 {
         let body = json!({"name": format!("site{i}.example"), "category": "adult"});
@@ -331,6 +331,223 @@ async fn reports_are_validated_deduplicated_limited_and_kept_across_restarts() {
     assert_eq!(v["reports"].as_array().unwrap().len(), reports.len());
     k.running.stop().await;
     up.stop().await;
+}
+
+/// A client bound to `from` (each 127.0.0.x is another sender).
+fn http_from(from: &str) -> reqwest::Client {
+    kidsafe_dns::feed::http::install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn post_with(
+    c: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
+    let mut r = c
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Invalid reports use up no quota; a portal (by address) posting for many people has its
+/// own, larger quota, apart from the public's per-address one.
+#[tokio::test]
+async fn invalid_reports_are_free_and_a_portal_address_has_its_own_quota() {
+    let up = Upstream::start(Zone::standard()).await;
+    let admin_cfg = "[admin]\nlisten = [\"127.0.0.1:0\"]\nreports_per_hour = 2\nportal_clients = [\"127.0.0.3/32\"]\nportal_reports_per_hour = 5\n";
+    let k = start_from_text(list_dir(), &config(up.addr, admin_cfg), None).await;
+    let url = format!("http://{}/v1/reports", k.running.admin_addrs[0]);
+    let (public, portal) = (http_from("127.0.0.1"), http_from("127.0.0.3"));
+    let site = |i: u32| json!({"name": format!("site{i}.example"), "category": "adult"});
+
+    // Three invalid reports from one address: refused, and not counted.
+    for bad in [
+        json!({"name": "not a name", "category": "adult"}),
+        json!({"name": "x.example", "category": "weapons"}),
+        json!({"name": "http://x.example/", "category": "adult"}),
+    ] {
+        let (status, v) = post_with(&public, &url, None, bad).await;
+        assert_eq!(status, 400, "{v}");
+    }
+    for i in 0..2 {
+        let (status, v) = post_with(&public, &url, None, site(i)).await;
+        assert_eq!(status, 201, "valid report {i} after invalid ones: {v}");
+    }
+    let (status, v) = post_with(&public, &url, None, site(2)).await;
+    assert_eq!(status, 429, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("address"), "{v}");
+
+    // The portal: 5 an hour, whatever the public address did; invalid ones free too.
+    for i in 10..15 {
+        let bad = json!({"name": "bad..name", "category": "adult"});
+        assert_eq!(post_with(&portal, &url, None, bad).await.0, 400);
+        let (status, v) = post_with(&portal, &url, None, site(i)).await;
+        assert_eq!(status, 201, "portal report {i}: {v}");
+    }
+    let (status, v) = post_with(&portal, &url, None, site(15)).await;
+    assert_eq!(status, 429, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("portal"), "{v}");
+    k.running.stop().await;
+    up.stop().await;
+}
+
+/// With `admin.token` set, the portal token posts reports (with the portal's quota) and
+/// opens nothing else; reviewers record decisions with the admin token, each kept with its
+/// time; a decision that fails validation changes nothing.
+#[tokio::test]
+async fn a_portal_token_posts_reports_and_reviewers_record_decisions() {
+    const ADMIN_TOKEN: &str = "admin-0123456789abcdef";
+    const PORTAL_TOKEN: &str = "portal-0123456789abcdef";
+    let up = Upstream::start(Zone::standard()).await;
+    let dir = list_dir();
+    std::fs::write(dir.path().join("portal.token"), format!("{PORTAL_TOKEN}\n")).unwrap();
+    let admin_cfg = format!(
+        "[admin]\nlisten = [\"127.0.0.1:0\"]\ntoken = \"{ADMIN_TOKEN}\"\nreports_per_hour = 1\nportal_token_file = \"portal.token\"\nportal_reports_per_hour = 3\n"
+    );
+    let k = start_from_text(dir, &config(up.addr, &admin_cfg), None).await;
+    let admin = k.running.admin_addrs[0];
+    let url = format!("http://{admin}/v1/reports");
+    let c = http();
+
+    // No token: nothing. The portal token: reports, three an hour (the public's is one).
+    let body = json!({"name": "bet.example", "category": "gambling", "note": "a pupil"});
+    assert_eq!(post_with(&c, &url, None, body.clone()).await.0, 401);
+    let (status, v) = post_with(&c, &url, Some(PORTAL_TOKEN), body).await;
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    for i in 0..2 {
+        let body = json!({"name": format!("p{i}.example"), "category": "adult"});
+        assert_eq!(post_with(&c, &url, Some(PORTAL_TOKEN), body).await.0, 201);
+    }
+    let body = json!({"name": "p9.example", "category": "adult"});
+    assert_eq!(post_with(&c, &url, Some(PORTAL_TOKEN), body).await.0, 429);
+    // ... and nothing else: not the list, not decisions, not a reload.
+    let r = c.get(&url).bearer_auth(PORTAL_TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let decide = format!("{url}/{id}/decision");
+    let rejected = json!({"status": "rejected", "note": "a sports news site"});
+    assert_eq!(
+        post_with(&c, &decide, Some(PORTAL_TOKEN), rejected.clone())
+            .await
+            .0,
+        401
+    );
+    let reload = format!("http://{admin}/v1/reload");
+    assert_eq!(
+        post_with(&c, &reload, Some(PORTAL_TOKEN), json!({}))
+            .await
+            .0,
+        401
+    );
+
+    // A reviewer rejects, then accepts: the status follows, both are kept with their time.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (status, v) = post_with(&c, &decide, Some(ADMIN_TOKEN), rejected).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "rejected");
+    let accepted = json!({"status": "accepted", "note": "betting ads on every page"});
+    let (status, v) = post_with(&c, &decide, Some(ADMIN_TOKEN), accepted).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "accepted");
+    let decisions = v["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 2, "{v}");
+    assert_eq!(decisions[0]["status"], "rejected");
+    assert_eq!(decisions[0]["note"], "a sports news site");
+    assert_eq!(decisions[1]["status"], "accepted");
+    for d in decisions {
+        let at = d["decided_at"].as_u64().unwrap();
+        assert!(at >= now && at <= now + 60, "{d}");
+    }
+
+    // Refused decisions: 4xx with a reason, nothing changes.
+    for (body, want) in [
+        (json!({"status": "open"}), 400),
+        (json!({"status": "maybe"}), 400),
+        (json!({"status": "rejected", "by": "x"}), 400),
+        (json!({"status": "rejected", "note": "x".repeat(1001)}), 400),
+    ] {
+        let (status, v) = post_with(&c, &decide, Some(ADMIN_TOKEN), body.clone()).await;
+        assert_eq!(status, want, "{body}: {v}");
+        assert!(v["error"].is_string(), "{body}: {v}");
+    }
+    let missing = format!("{url}/{}/decision", id + 1000);
+    let (status, v) = post_with(
+        &c,
+        &missing,
+        Some(ADMIN_TOKEN),
+        json!({"status": "rejected"}),
+    )
+    .await;
+    assert_eq!(status, 404, "{v}");
+    let bad_id = format!("{url}/abc/decision");
+    assert_eq!(
+        post_with(
+            &c,
+            &bad_id,
+            Some(ADMIN_TOKEN),
+            json!({"status": "rejected"})
+        )
+        .await
+        .0,
+        400
+    );
+    let r = c.get(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    let bet = v["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(bet["status"], "accepted");
+    assert_eq!(bet["decisions"].as_array().unwrap().len(), 2, "{bet}");
+    k.running.stop().await;
+    up.stop().await;
+}
+
+/// The portal settings are checked like the rest of the config.
+#[test]
+fn portal_settings_are_validated() {
+    let dir = list_dir();
+    let path = dir.path().join("kidsafe.toml");
+    let up: SocketAddr = "127.0.0.1:53".parse().unwrap();
+    for (admin, says) in [
+        ("portal_clients = [\"not-a-net\"]", "admin.portal_clients"),
+        ("portal_token = \"short\"", "at least 16"),
+        (
+            "token = \"same-0123456789abcdef\"\nportal_token = \"same-0123456789abcdef\"",
+            "must differ",
+        ),
+        (
+            "portal_token_file = \"missing.token\"",
+            "admin.portal_token_file",
+        ),
+    ] {
+        let text = config(
+            up,
+            &format!("[admin]\nlisten = [\"127.0.0.1:0\"]\n{admin}\n"),
+        );
+        std::fs::write(&path, text).unwrap();
+        let e = kidsafe_dns::config::load(&path).unwrap_err().to_string();
+        assert!(e.contains(says), "{admin}: {e}");
+    }
 }
 
 #[tokio::test]

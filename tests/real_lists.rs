@@ -1,6 +1,6 @@
 //! Compiles the real public lists in `../shared/data/` (every supported format, gzipped) into
-//! one categorized FST and spot-checks verdicts. Skipped with a notice when the folder is
-//! absent.
+//! one categorized FST and spot-checks verdicts. Listed as ignored when the folder is
+//! absent (`build.rs`); with `KIDSAFE_REQUIRE_SHARED_DATA=1` an unreadable folder fails.
 
 mod common;
 
@@ -11,9 +11,9 @@ use kidsafe_dns::lists::parse::Format;
 use kidsafe_dns::lists::rule::Scope;
 
 #[test]
+#[cfg_attr(shared_data_absent, ignore = "../shared/data absent")]
 fn real_lists_compile_and_answer_as_expected() {
     let Some(data) = common::data_dir() else {
-        eprintln!("NOTICE: ../shared/data absent, skipping the real-list test");
         return;
     };
     let b = data.join("blocklists");
@@ -109,5 +109,36 @@ fn real_lists_compile_and_answer_as_expected() {
     assert_eq!(list.lookup("2jr.org").decision, Decision::Allowed);
     for n in ["wikipedia.org", "www.google.com", "khanacademy.org"] {
         assert!(!list.lookup(n).is_blocked(), "{n}");
+    }
+}
+
+/// `build.rs` marks the real-list tests ignored exactly when `../shared/data` is absent
+/// (and the data is not required).
+#[test]
+fn the_shared_data_cfg_follows_the_folder() {
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    let required = std::env::var_os(common::shared_data::REQUIRE_ENV).is_some_and(|v| v == "1");
+    assert_eq!(
+        cfg!(shared_data_absent),
+        !folder.is_dir() && !required,
+        "{} is_dir={}, required={required}: rebuild so build.rs looks again",
+        folder.display(),
+        folder.is_dir()
+    );
+}
+
+/// Data that is there but cannot be read fails a test when it is required, and is
+/// skipped with a notice otherwise.
+#[test]
+fn unreadable_shared_data_fails_when_required() {
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(common::shared_data::usable(empty.path(), false), None);
+    let e =
+        std::panic::catch_unwind(|| common::shared_data::usable(empty.path(), true)).unwrap_err();
+    let msg = e.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("KIDSAFE_REQUIRE_SHARED_DATA=1"), "{msg}");
+    assert!(msg.contains("MANIFEST.tsv cannot be read"), "{msg}");
+    if let Some(data) = common::data_dir() {
+        assert_eq!(common::shared_data::usable(&data, true), Some(data));
     }
 }

@@ -49,6 +49,17 @@ impl ReportLimiter {
         entry.1 += 1;
         true
     }
+
+    /// Gives back the report [`ReportLimiter::allow`] counted for `source` (the report
+    /// turned out invalid and was not stored, so it must not use up the quota).
+    pub fn refund(&self, source: IpAddr) {
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        if let Some(entry) = seen.get_mut(&source) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -65,5 +76,17 @@ mod tests {
         assert!(!l.allow(a, t));
         assert!(l.allow(b, t), "another source has its own budget");
         assert!(l.allow(a, t + WINDOW), "a new hour starts afresh");
+    }
+
+    #[test]
+    fn a_refund_gives_the_report_back() {
+        let l = ReportLimiter::new(1);
+        let a: IpAddr = [192, 0, 2, 1].into();
+        let t = Instant::now();
+        assert!(l.allow(a, t));
+        l.refund(a);
+        assert!(l.allow(a, t));
+        assert!(!l.allow(a, t));
+        l.refund([192, 0, 2, 9].into()); // unknown: nothing to give back
     }
 }

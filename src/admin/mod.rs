@@ -5,11 +5,16 @@
 //! - `GET /metrics`: Prometheus text exposition ([`crate::metrics`]);
 //! - `GET /v1/check?name=...`: is this site safe for children (per group);
 //! - `POST /v1/reports`, `GET /v1/reports`: reports of harmful sites from the public,
-//!   stored in SQLite under the state directory ([`reports`]);
+//!   stored in SQLite under the state directory ([`reports`]), limited per source address
+//!   per hour (a report portal, by `admin.portal_clients` or `admin.portal_token`, has its
+//!   own larger limit; an invalid report uses up no quota);
+//! - `POST /v1/reports/{id}/decision`: a reviewer's decision (accepted or rejected, with a
+//!   note), recorded with its time;
 //! - `POST /v1/reload`: what SIGHUP does (recompile changed sources, swap the list).
 //!
 //! With `admin.token` set, every route but `/healthz` and `/readyz` needs
 //! `Authorization: Bearer <token>`; the config refuses a non-loopback address without one.
+//! `POST /v1/reports` also takes the portal token, which opens nothing else.
 //! Errors are JSON `{"error": "..."}` with a 4xx status for bad input.
 
 pub mod check;
@@ -22,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -36,10 +41,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::lists::swap::LiveBlocklist;
 use crate::metrics::Metrics;
+use crate::policy::access::AccessList;
 use crate::policy::decide::Policy;
 use crate::upstream::resolve::Resolver;
 use limit::ReportLimiter;
-use reports::{ListQuery, NewReport, ReportError, ReportStore};
+use reports::{ListQuery, NewDecision, NewReport, ReportError, ReportStore};
 
 /// Largest request body (a report is a name, a category and a short note).
 const MAX_BODY: usize = 4096;
@@ -75,6 +81,12 @@ pub struct Admin {
     reports: Arc<Mutex<ReportStore>>,
     limiter: ReportLimiter,
     token: Option<String>,
+    /// Report portals by address.
+    portal_clients: AccessList,
+    /// The portal's bearer token.
+    portal_token: Option<String>,
+    /// Per portal address, with the portals' larger quota.
+    portal_limiter: ReportLimiter,
 }
 
 impl Admin {
@@ -106,6 +118,9 @@ impl Admin {
         Ok(Admin {
             token: admin.and_then(|a| a.token.clone()),
             limiter: ReportLimiter::new(admin.map_or(10, |a| a.reports_per_hour)),
+            portal_clients: AccessList::new(admin.map_or(&[], |a| &a.portal_clients[..])),
+            portal_token: admin.and_then(|a| a.portal_token.clone()),
+            portal_limiter: ReportLimiter::new(admin.map_or(0, |a| a.portal_reports_per_hour)),
             reports: Arc::new(Mutex::new(store)),
             lists,
             policy,
@@ -141,6 +156,7 @@ pub fn spawn(listeners: Vec<TcpListener>, admin: Admin, stop: CancellationToken)
         .route("/metrics", get(metrics))
         .route("/v1/check", get(check_name))
         .route("/v1/reports", post(submit_report).get(list_reports))
+        .route("/v1/reports/{id}/decision", post(decide_report))
         .route("/v1/reload", post(reload))
         .route_layer(middleware::from_fn_with_state(admin.clone(), require_token))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -161,14 +177,32 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The bearer token of `request`, if any.
+fn bearer(request: &axum::http::HeaderMap) -> Option<&str> {
+    request
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// Whether `request` carries the portal token (compared in constant time).
+fn has_portal_token(admin: &Admin, headers: &axum::http::HeaderMap) -> bool {
+    admin
+        .portal_token
+        .as_ref()
+        .is_some_and(|t| bearer(headers).is_some_and(|g| same(g.as_bytes(), t.as_bytes())))
+}
+
 async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
     if let Some(token) = &admin.token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| same(g.trim().as_bytes(), token.as_bytes())) {
+        let admin_ok =
+            bearer(request.headers()).is_some_and(|g| same(g.as_bytes(), token.as_bytes()));
+        // The portal token opens one door: posting a report.
+        let portal_ok = request.method() == axum::http::Method::POST
+            && request.uri().path() == "/v1/reports"
+            && has_portal_token(&admin, request.headers());
+        if !(admin_ok || portal_ok) {
             let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -267,6 +301,7 @@ async fn check_name(State(admin): State<Arc<Admin>>, Query(p): Query<CheckParams
 async fn submit_report(
     State(admin): State<Arc<Admin>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     body: Result<Json<NewReport>, JsonRejection>,
 ) -> Response {
     let report = match body {
@@ -280,11 +315,21 @@ async fn submit_report(
             return error(status, rejection.body_text());
         }
     };
-    if !admin.limiter.allow(peer.ip(), Instant::now()) {
-        return error(
-            StatusCode::TOO_MANY_REQUESTS,
+    // A portal posts for many people: its own, larger quota.
+    let portal = admin.portal_clients.allows(peer.ip()) || has_portal_token(&admin, &headers);
+    let (limiter, over) = if portal {
+        (
+            &admin.portal_limiter,
+            "too many reports from this portal; try again later",
+        )
+    } else {
+        (
+            &admin.limiter,
             "too many reports from this address; try again later",
-        );
+        )
+    };
+    if !limiter.allow(peer.ip(), Instant::now()) {
+        return error(StatusCode::TOO_MANY_REQUESTS, over);
     }
     let store = admin.reports.clone();
     let done = tokio::task::spawn_blocking(move || {
@@ -292,6 +337,10 @@ async fn submit_report(
         Ok::<_, &str>(store.submit(&report, SystemTime::now()))
     })
     .await;
+    if matches!(&done, Ok(Ok(Err(e))) if e.is_client_error()) {
+        // Nothing was stored: the attempt does not count against the sender.
+        limiter.refund(peer.ip());
+    }
     match done {
         Ok(Ok(Ok(submitted))) => {
             let status = if submitted.new {
@@ -336,6 +385,53 @@ async fn list_reports(
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "could not read the reports",
+            )
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn decide_report(
+    State(admin): State<Arc<Admin>>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    body: Result<Json<NewDecision>, JsonRejection>,
+) -> Response {
+    let Ok(Path(id)) = id else {
+        return error(StatusCode::BAD_REQUEST, "the report id is a number");
+    };
+    let decision = match body {
+        Ok(Json(d)) => d,
+        Err(rejection) => {
+            let status = match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return error(status, rejection.body_text());
+        }
+    };
+    let store = admin.reports.clone();
+    let status = decision.status;
+    let done = tokio::task::spawn_blocking(move || {
+        let mut store = store.lock().map_err(|_| "report store poisoned")?;
+        Ok::<_, &str>(store.decide(id, &decision, SystemTime::now()))
+    })
+    .await;
+    match done {
+        Ok(Ok(Ok(report))) => {
+            tracing::info!(id, %status, name = %report.name, "report decision recorded");
+            Json(report).into_response()
+        }
+        Ok(Ok(Err(e @ ReportError::NotFound { .. }))) => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Ok(Ok(Err(e))) if e.is_client_error() => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "recording a report decision failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not record the decision",
             )
         }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),

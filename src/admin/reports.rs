@@ -13,7 +13,9 @@
 //! * **Privacy: nothing about the reporter is stored.** No IP address, user agent, account or
 //!   per-report timestamp trail: only the name, the category, the count, the first and last
 //!   time it was reported, and the notes the reporters chose to write.
-//! * Per-source rate limiting is not done here; the HTTP layer does it before calling
+//! * Reviewers' decisions ([`ReportStore::decide`]: accepted or rejected, with a note) set
+//!   the report's status and are kept as an audit trail, each with its time.
+//! * Per-source rate limiting is not done here; the HTTP layer does it around
 //!   [`ReportStore::submit`].
 //!
 //! The API is blocking: give the store its own thread, or call it from `spawn_blocking`
@@ -41,8 +43,9 @@ pub const DEFAULT_LIST_LIMIT: usize = 100;
 /// Most reports one [`ReportStore::list`] call returns, whatever the query asks for.
 pub const MAX_LIST_LIMIT: usize = 1000;
 
-/// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version stored in `PRAGMA user_version`: 1 had the reports and their notes, 2
+/// adds the reviewers' decisions.
+const SCHEMA_VERSION: i64 = 2;
 /// `PRAGMA application_id` marking the file as a kidsafe-dns report store ("KSDR").
 const APPLICATION_ID: i64 = 0x4b53_4452;
 /// How long a write waits for another connection's write transaction before failing.
@@ -73,6 +76,18 @@ CREATE TABLE report_notes (
     added       INTEGER NOT NULL,
     UNIQUE (report_id, note)
 );
+";
+
+/// Version 2: reviewers' decisions, an append-only audit trail.
+const SCHEMA_V2: &str = "
+CREATE TABLE report_decisions (
+    id          INTEGER PRIMARY KEY,
+    report_id   INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    status      TEXT    NOT NULL CHECK (status IN ('accepted', 'rejected')),
+    note        TEXT,
+    decided_at  INTEGER NOT NULL
+);
+CREATE INDEX report_decisions_report ON report_decisions (report_id, id);
 ";
 
 /// Why a report operation failed.
@@ -240,6 +255,31 @@ pub struct Report {
     pub last_seen: u64,
     /// The reviewers' verdict.
     pub status: Status,
+    /// Every decision recorded on it, oldest first (the last one set `status`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<Decision>,
+}
+
+/// A reviewer's decision as sent to [`ReportStore::decide`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDecision {
+    /// `accepted` or `rejected`.
+    pub status: Status,
+    /// Why, for the record: cleaned like a report's note (at most [`MAX_NOTE_CHARS`]).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A recorded decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// `accepted` or `rejected`.
+    pub status: Status,
+    /// The reviewer's note, if any.
+    pub note: Option<String>,
+    /// When it was recorded, in seconds since the Unix epoch.
+    pub decided_at: u64,
 }
 
 /// Which reports [`ReportStore::list`] returns.
@@ -416,6 +456,7 @@ impl ReportStore {
         .map_err(|e| self.storage(e))?;
         for report in &mut reports {
             report.notes = notes(&tx, report.id).map_err(|e| self.storage(e))?;
+            report.decisions = decisions(&tx, report.id).map_err(|e| self.storage(e))?;
         }
         tx.finish().map_err(|e| self.storage(e))?;
         Ok(reports)
@@ -440,6 +481,7 @@ impl ReportStore {
         let report = match report {
             Some(mut report) => {
                 report.notes = notes(&tx, id).map_err(|e| self.storage(e))?;
+                report.decisions = decisions(&tx, id).map_err(|e| self.storage(e))?;
                 Some(report)
             }
             None => None,
@@ -463,6 +505,62 @@ impl ReportStore {
             return Err(ReportError::NotFound { id });
         }
         Ok(())
+    }
+
+    /// Records a reviewer's decision on report `id` at `now`: sets its status and appends
+    /// the decision (status, cleaned note, time) to its audit trail, in one transaction.
+    /// Returns the report as it now stands.
+    ///
+    /// # Errors
+    /// [`ReportError::Invalid`] for a status other than accepted or rejected, or a bad
+    /// note, and [`ReportError::NotFound`] for an unknown id (nothing is written either
+    /// way); [`ReportError::Storage`] if SQLite fails.
+    pub fn decide(
+        &mut self,
+        id: i64,
+        decision: &NewDecision,
+        now: SystemTime,
+    ) -> Result<Report, ReportError> {
+        if decision.status == Status::Open {
+            return Err(ReportError::invalid(
+                "status",
+                "a decision is \"accepted\" or \"rejected\"",
+            ));
+        }
+        let note = decision
+            .note
+            .as_deref()
+            .map(clean_note)
+            .transpose()?
+            .flatten();
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| storage(path, e))?;
+        let changed = tx
+            .prepare_cached("UPDATE reports SET status = ?2 WHERE id = ?1")
+            .and_then(|mut st| st.execute(params![id, decision.status.as_str()]))
+            .map_err(|e| storage(path, e))?;
+        if changed == 0 {
+            // Dropping the transaction rolls it back (there was nothing to undo).
+            return Err(ReportError::NotFound { id });
+        }
+        tx.prepare_cached(
+            "INSERT INTO report_decisions (report_id, status, note, decided_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                id,
+                decision.status.as_str(),
+                note,
+                unix_seconds(now)
+            ])
+        })
+        .map_err(|e| storage(path, e))?;
+        tx.commit().map_err(|e| storage(path, e))?;
+        self.get(id)?.ok_or(ReportError::NotFound { id })
     }
 
     /// Per-connection settings, once the file is known to be ours (or empty): nothing is
@@ -496,7 +594,7 @@ impl ReportStore {
         Ok(())
     }
 
-    /// Creates the schema in an empty database. Immediate transaction, and the identity
+    /// Creates the schema in an empty database, or brings an older one up to date. Immediate transaction, and the identity
     /// checked again inside it: two processes opening a new file at once create the schema
     /// once.
     fn migrate(&mut self) -> Result<(), ReportError> {
@@ -505,10 +603,16 @@ impl ReportStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| storage(&path, e))?;
-        if check_identity(&path, &tx)? == 0 {
+        let version = check_identity(&path, &tx)?;
+        if version == 0 {
             tx.execute_batch(SCHEMA_V1).map_err(|e| storage(&path, e))?;
             tx.pragma_update(None, "application_id", APPLICATION_ID)
                 .map_err(|e| storage(&path, e))?;
+        }
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2).map_err(|e| storage(&path, e))?;
+        }
+        if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(|e| storage(&path, e))?;
         }
@@ -521,7 +625,7 @@ impl ReportStore {
 }
 
 /// The schema version of the database behind `conn`: 0 for an empty database (to be
-/// created), [`SCHEMA_VERSION`] for a report store. Read-only.
+/// created), 1 to [`SCHEMA_VERSION`] for a report store. Read-only.
 ///
 /// # Errors
 /// [`ReportError::NotAReportStore`] for a file that is not an SQLite database, a database
@@ -562,7 +666,7 @@ fn check_identity(path: &Path, conn: &Connection) -> Result<i64, ReportError> {
                  user_version {version})"
             )));
         }
-        SCHEMA_VERSION => {}
+        1..=SCHEMA_VERSION => {}
         _ => {
             return Err(not_ours(format!(
                 "schema version {version} is newer than this build supports ({SCHEMA_VERSION})"
@@ -594,7 +698,27 @@ fn report_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
         first_seen: row.get::<_, i64>(4)?.max(0) as u64,
         last_seen: row.get::<_, i64>(5)?.max(0) as u64,
         status,
+        decisions: Vec::new(),
     })
+}
+
+/// A report's decisions, oldest first.
+fn decisions(conn: &Connection, report_id: i64) -> rusqlite::Result<Vec<Decision>> {
+    let mut st = conn.prepare_cached(
+        "SELECT status, note, decided_at FROM report_decisions WHERE report_id = ?1 ORDER BY id",
+    )?;
+    st.query_map([report_id], |r| {
+        let status: String = r.get(0)?;
+        let status = status.parse::<Status>().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        Ok(Decision {
+            status,
+            note: r.get(1)?,
+            decided_at: r.get::<_, i64>(2)?.max(0) as u64,
+        })
+    })?
+    .collect()
 }
 
 /// A report's notes, oldest first.
@@ -789,6 +913,7 @@ mod tests {
                 first_seen: 100,
                 last_seen: 100,
                 status: Status::Open,
+                decisions: Vec::new(),
             }
         );
         assert_eq!(store.get(s.id + 1).unwrap(), None);
@@ -1087,11 +1212,12 @@ mod tests {
         drop(ReportStore::open(&newer).unwrap());
         Connection::open(&newer)
             .unwrap()
-            .pragma_update(None, "user_version", 2)
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
         let err = ReportStore::open(&newer).unwrap_err();
         assert!(
-            err.to_string().contains("schema version 2 is newer"),
+            err.to_string()
+                .contains(&format!("schema version {} is newer", SCHEMA_VERSION + 1)),
             "{err}"
         );
 
@@ -1099,6 +1225,103 @@ mod tests {
         std::fs::create_dir(&dir_path).unwrap();
         let err = ReportStore::open(&dir_path).unwrap_err();
         assert!(err.to_string().contains("a-directory"), "{err}");
+    }
+
+    #[test]
+    fn decisions_set_the_status_and_are_kept_with_their_time() {
+        let (_dir, mut store) = temp_store();
+        let id = store
+            .submit(&report("bet.example", "gambling", None), at(10))
+            .unwrap()
+            .id;
+        let decision = |status, note: Option<&str>| NewDecision {
+            status,
+            note: note.map(str::to_owned),
+        };
+        let r = store
+            .decide(
+                id,
+                &decision(Status::Rejected, Some("a news site\n")),
+                at(20),
+            )
+            .unwrap();
+        assert_eq!(r.status, Status::Rejected);
+        let r = store
+            .decide(id, &decision(Status::Accepted, None), at(30))
+            .unwrap();
+        assert_eq!(r.status, Status::Accepted);
+        assert_eq!(
+            r.decisions,
+            [
+                Decision {
+                    status: Status::Rejected,
+                    note: Some("a news site".into()),
+                    decided_at: 20,
+                },
+                Decision {
+                    status: Status::Accepted,
+                    note: None,
+                    decided_at: 30,
+                },
+            ]
+        );
+        assert_eq!(all(&store)[0].decisions, r.decisions);
+
+        // Refused decisions change nothing.
+        let before = store.get(id).unwrap();
+        let e = store
+            .decide(id, &decision(Status::Open, Some("x")), at(40))
+            .unwrap_err();
+        assert_eq!(invalid_field(e), "status");
+        let long = "x".repeat(MAX_NOTE_CHARS + 1);
+        let e = store
+            .decide(id, &decision(Status::Rejected, Some(&long)), at(40))
+            .unwrap_err();
+        assert_eq!(invalid_field(e), "note");
+        let e = store
+            .decide(id + 1, &decision(Status::Rejected, None), at(40))
+            .unwrap_err();
+        assert!(matches!(e, ReportError::NotFound { .. }), "{e}");
+        assert_eq!(store.get(id).unwrap(), before);
+    }
+
+    #[test]
+    fn a_version_1_store_is_upgraded_and_keeps_its_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reports.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO reports (name, category, first_seen, last_seen) VALUES ('old.example', 'adult', 5, 5)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut store = ReportStore::open(&path).unwrap();
+        let version: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let id = all(&store)[0].id;
+        let decision = NewDecision {
+            status: Status::Accepted,
+            note: Some("listed".into()),
+        };
+        assert_eq!(
+            store.decide(id, &decision, at(9)).unwrap().decisions.len(),
+            1
+        );
+        drop(store);
+        // Opening again does not migrate twice.
+        assert_eq!(
+            all(&ReportStore::open(&path).unwrap())[0].status,
+            Status::Accepted
+        );
     }
 
     #[test]
@@ -1270,6 +1493,7 @@ mod tests {
             first_seen: 1,
             last_seen: 3,
             status: Status::Accepted,
+            decisions: Vec::new(),
         };
         assert_eq!(
             serde_json::to_string(&r).unwrap(),

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
+
 use super::raw::{ClientPrivacy, RawAdmin, RawQueryLog, RawServer};
 use super::{ConfigError, Invalid};
 
@@ -29,6 +31,13 @@ pub struct AdminConfig {
     pub token: Option<String>,
     /// Reports accepted per hour from one source address.
     pub reports_per_hour: u32,
+    /// Report portals by address (`admin.portal_clients`).
+    pub portal_clients: Vec<IpNet>,
+    /// The portal's bearer token (`admin.portal_token` or `portal_token_file`): marks a
+    /// report as the portal's, and is accepted on `POST /v1/reports` (only).
+    pub portal_token: Option<String>,
+    /// Reports accepted per hour from one portal.
+    pub portal_reports_per_hour: u32,
 }
 
 /// `[querylog]`, when enabled.
@@ -86,35 +95,22 @@ pub(super) fn admin(
     invalid: &Invalid<'_>,
 ) -> Result<Option<AdminConfig>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
-    let token = match (&raw.token, &raw.token_file) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                None,
-                Some("admin.token_file".into()),
-                "give admin.token or admin.token_file, not both".into(),
-            ));
-        }
-        (Some(t), None) => Some(t.trim().to_owned()),
-        (None, Some(file)) => {
-            let path = resolve(file);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                invalid(
-                    None,
-                    Some("admin.token_file".into()),
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
-            Some(text.lines().next().unwrap_or("").trim().to_owned())
-        }
-        (None, None) => None,
-    };
-    if token.as_deref().is_some_and(|t| t.len() < 16) {
+    let token = read_token(&raw.token, &raw.token_file, "admin.token", resolve, invalid)?;
+    let portal_token = read_token(
+        &raw.portal_token,
+        &raw.portal_token_file,
+        "admin.portal_token",
+        resolve,
+        invalid,
+    )?;
+    if portal_token.is_some() && portal_token == token {
         return Err(invalid(
             None,
-            Some("admin.token".into()),
-            "the token must be at least 16 characters".into(),
+            Some("admin.portal_token".into()),
+            "the portal token must differ from admin.token (it may only post reports)".into(),
         ));
     }
+    let portal_clients = super::nets(&raw.portal_clients, "admin.portal_clients", invalid)?;
     let listen = raw.listen.get_ref();
     if token.is_none() && listen.iter().any(|a| !a.ip().is_loopback()) {
         return Err(invalid(
@@ -127,7 +123,51 @@ pub(super) fn admin(
         listen: listen.clone(),
         token,
         reports_per_hour: raw.reports_per_hour,
+        portal_clients,
+        portal_token,
+        portal_reports_per_hour: raw.portal_reports_per_hour,
     }))
+}
+
+/// A bearer token given inline (`{key}`) or in a file (`{key}_file`, its first line), at
+/// least 16 characters.
+fn read_token(
+    inline: &Option<String>,
+    file: &Option<PathBuf>,
+    key: &str,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    invalid: &Invalid<'_>,
+) -> Result<Option<String>, ConfigError> {
+    let token = match (inline, file) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                None,
+                Some(format!("{key}_file")),
+                format!("give {key} or {key}_file, not both"),
+            ));
+        }
+        (Some(t), None) => Some(t.trim().to_owned()),
+        (None, Some(file)) => {
+            let path = resolve(file);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                invalid(
+                    None,
+                    Some(format!("{key}_file")),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            Some(text.lines().next().unwrap_or("").trim().to_owned())
+        }
+        (None, None) => None,
+    };
+    if token.as_deref().is_some_and(|t| t.len() < 16) {
+        return Err(invalid(
+            None,
+            Some(key.into()),
+            "the token must be at least 16 characters".into(),
+        ));
+    }
+    Ok(token)
 }
 
 /// `[querylog]`, `None` unless `enabled = true`.

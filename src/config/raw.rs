@@ -57,6 +57,20 @@ pub struct RawAdmin {
     /// Reports accepted per hour from one source address.
     #[serde(default = "default_reports_per_hour")]
     pub reports_per_hour: u32,
+    /// Report portals by address: networks whose reports (posted for many people) count
+    /// against `portal_reports_per_hour` instead.
+    #[serde(default)]
+    pub portal_clients: Vec<toml::Spanned<String>>,
+    /// A bearer token that marks a report as the portal's from any address, and lets it
+    /// post reports (only) when `token` protects the API.
+    #[serde(default)]
+    pub portal_token: Option<String>,
+    /// A file holding the portal token (first line), instead of `portal_token`.
+    #[serde(default)]
+    pub portal_token_file: Option<PathBuf>,
+    /// Reports accepted per hour from one portal.
+    #[serde(default = "default_portal_reports_per_hour")]
+    pub portal_reports_per_hour: u32,
 }
 
 fn default_admin_listen() -> toml::Spanned<Vec<SocketAddr>> {
@@ -65,6 +79,10 @@ fn default_admin_listen() -> toml::Spanned<Vec<SocketAddr>> {
 
 fn default_reports_per_hour() -> u32 {
     10
+}
+
+fn default_portal_reports_per_hour() -> u32 {
+    1000
 }
 
 /// `[querylog]`

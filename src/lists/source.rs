@@ -161,6 +161,12 @@ impl<R: Read> Read for HashingReader<'_, R> {
     }
 }
 
+/// The rule for `../shared/data` in tests, shared with the integration tests.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/common/shared_data.rs"]
+mod shared_data;
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -340,9 +346,11 @@ mod tests {
         "blocklists/4skinskywalker/HOSTS.txt.gz",
     ];
 
-    /// Parses real lists under `../shared/data` (when present) with `Format::Auto` and
-    /// compares with `MANIFEST.tsv`. Run with `--nocapture` to see the table.
+    /// Parses real lists under `../shared/data` (ignored when it is absent) with
+    /// `Format::Auto` and compares with `MANIFEST.tsv`. Run with `--nocapture` to see the
+    /// table.
     #[test]
+    #[cfg_attr(shared_data_absent, ignore = "../shared/data absent")]
     fn real_lists_match_the_manifest() {
         check_manifest(|file| REAL_LISTS.contains(&file));
     }
@@ -356,14 +364,11 @@ mod tests {
     }
 
     fn check_manifest(wanted: impl Fn(&str) -> bool) {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-        let Ok(manifest) = std::fs::read_to_string(root.join("MANIFEST.tsv")) else {
-            println!(
-                "notice: {} not found, real-data test skipped",
-                root.display()
-            );
+        let Some(root) = super::shared_data::shared_data() else {
             return;
         };
+        let manifest = std::fs::read_to_string(root.join("MANIFEST.tsv"))
+            .unwrap_or_else(|e| panic!("{}/MANIFEST.tsv: {e}", root.display()));
         println!("file\tformat\tmanifest\taccepted\tunsupported\trejected");
         let mut checked = 0;
         for row in manifest.lines().skip(1) {

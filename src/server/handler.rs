@@ -467,7 +467,7 @@ impl Handler {
         match result {
             Ok(resolved) => self.conclude(*pending, resolved),
             Err(error) => {
-                tracing::warn!(%error, "upstream unreachable");
+                self.resolver.note_failure(&error);
                 if pending.prefix.is_none() {
                     self.metrics
                         .answer(pending.group, metrics::Verdict::ServFail);

@@ -35,24 +35,76 @@ const RETRANSMIT_AFTER: Duration = Duration::from_millis(250);
 /// Why no upstream answered.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    /// No server answered within the query's time budget.
-    #[error("no upstream answered within {0:?}")]
-    Timeout(Duration),
-    /// Every server failed; the last failure.
-    #[error("upstream {server} failed: {source}")]
-    Io {
-        /// The last server tried.
-        server: SocketAddr,
-        /// What went wrong.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A server answered FORMERR, to the query with EDNS and to the one without.
-    #[error("upstream {0} answered FORMERR, with and without EDNS")]
-    FormErr(SocketAddr),
+    /// No server gave a usable reply in time: what each one did, in the order asked.
+    #[error("no upstream answered: {}", Attempts(.0))]
+    Unanswered(Vec<Attempt>),
     /// The question could not be encoded (a bug or an absurd name).
     #[error("cannot encode the upstream query: {0}")]
     Encode(String),
+}
+
+/// One server that did not answer one query usably.
+#[derive(Debug)]
+pub struct Attempt {
+    /// The server's address.
+    pub server: SocketAddr,
+    /// What it did.
+    pub failure: Failure,
+}
+
+/// What one server did wrong with one query.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Its share of the query's time budget passed without a usable reply.
+    #[error("no answer within {}ms", .0.as_millis())]
+    TimedOut(Duration),
+    /// The network or the connection failed (refused, reset, a bad TLS handshake, …).
+    #[error("{0}")]
+    Network(#[source] std::io::Error),
+    /// It answered FORMERR, to the query with EDNS and to the one without.
+    #[error("FORMERR, with and without EDNS")]
+    FormErr,
+    /// It answered SERVFAIL (the next server was asked).
+    #[error("SERVFAIL")]
+    ServFail,
+    /// It answered REFUSED (the next server was asked).
+    #[error("REFUSED")]
+    Refused,
+    /// Not asked: the servers before it used up the query's time budget.
+    #[error("not asked, the servers before it used up the time budget")]
+    NotAsked,
+}
+
+impl Failure {
+    /// A short, fixed name for the failure's kind (a metric label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::TimedOut(_) => "timeout",
+            Failure::Network(_) => "network",
+            Failure::FormErr => "formerr",
+            Failure::ServFail => "servfail",
+            Failure::Refused => "refused",
+            Failure::NotAsked => "not_asked",
+        }
+    }
+}
+
+/// `server: failure; server: failure` for an error message.
+struct Attempts<'a>(&'a [Attempt]);
+
+impl std::fmt::Display for Attempts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no server configured");
+        }
+        for (i, a) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", a.server, a.failure)?;
+        }
+        Ok(())
+    }
 }
 
 /// The options of the client's query that travel upstream.
@@ -135,46 +187,83 @@ impl Forwarder {
         query: &Query,
         flags: QueryFlags,
     ) -> Result<Message, UpstreamError> {
+        self.forward_noting(query, flags, &mut Vec::new()).await
+    }
+
+    /// [`Forwarder::forward`], also pushing onto `failed` the servers that did not give a
+    /// usable reply before one did (for per-server metrics; when none did, they are in
+    /// [`UpstreamError::Unanswered`] instead).
+    ///
+    /// # Errors
+    /// [`UpstreamError`] when no server gave a usable reply in time.
+    pub async fn forward_noting(
+        &self,
+        query: &Query,
+        flags: QueryFlags,
+        failed: &mut Vec<Attempt>,
+    ) -> Result<Message, UpstreamError> {
         let deadline = Instant::now() + self.timeout;
         let slice = self.timeout / self.servers.len().max(1) as u32;
-        let mut last_error = UpstreamError::Timeout(self.timeout);
         let mut last_reply = None;
+        let mut tried = Vec::new();
         for (i, target) in self.servers.iter().enumerate() {
             let server = target.addr();
             let now = Instant::now();
             if now >= deadline {
-                break;
+                tried.push(Attempt {
+                    server,
+                    failure: Failure::NotAsked,
+                });
+                continue;
             }
             let until = if i + 1 == self.servers.len() {
                 deadline
             } else {
                 (now + slice).min(deadline)
             };
-            match timeout_at(until, exchange(target, query, flags)).await {
+            let failure = match timeout_at(until, exchange(target, query, flags)).await {
                 Ok(Ok(reply)) if reply.metadata.response_code == ResponseCode::FormErr => {
                     tracing::debug!(%server, "upstream answered FORMERR with and without EDNS");
-                    last_error = UpstreamError::FormErr(server);
+                    Failure::FormErr
                 }
                 Ok(Ok(reply)) => {
                     let code = reply.metadata.response_code;
                     if code == ResponseCode::ServFail || code == ResponseCode::Refused {
                         tracing::debug!(%server, %code, "upstream failed the query, trying the next");
                         last_reply = Some(reply);
+                        tried.push(Attempt {
+                            server,
+                            failure: if code == ResponseCode::ServFail {
+                                Failure::ServFail
+                            } else {
+                                Failure::Refused
+                            },
+                        });
                         continue;
                     }
+                    failed.append(&mut tried);
                     return Ok(reply);
                 }
-                Ok(Err(error)) => {
+                // Another server would not encode it either.
+                Ok(Err(Exchange::Encode(e))) => return Err(UpstreamError::Encode(e)),
+                Ok(Err(Exchange::Io(error))) => {
                     tracing::debug!(%server, %error, "upstream error");
-                    last_error = error;
+                    Failure::Network(error)
                 }
                 Err(_) => {
                     tracing::debug!(%server, "upstream timed out");
-                    last_error = UpstreamError::Timeout(self.timeout);
+                    Failure::TimedOut(until.saturating_duration_since(now))
                 }
-            }
+            };
+            tried.push(Attempt { server, failure });
         }
-        last_reply.ok_or(last_error)
+        match last_reply {
+            Some(reply) => {
+                failed.append(&mut tried);
+                Ok(reply)
+            }
+            None => Err(UpstreamError::Unanswered(tried)),
+        }
     }
 }
 
@@ -193,7 +282,7 @@ fn build_query(
     query: &Query,
     flags: QueryFlags,
     edns: Edns0,
-) -> Result<(Message, Vec<u8>), UpstreamError> {
+) -> Result<(Message, Vec<u8>), Exchange> {
     let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = true;
     msg.metadata.checking_disabled = flags.checking_disabled;
@@ -208,9 +297,7 @@ fn build_query(
         edns.set_dnssec_ok(flags.dnssec_ok);
         msg.set_edns(edns);
     }
-    let bytes = msg
-        .to_vec()
-        .map_err(|e| UpstreamError::Encode(e.to_string()))?;
+    let bytes = msg.to_vec().map_err(|e| Exchange::Encode(e.to_string()))?;
     Ok((msg, bytes))
 }
 
@@ -247,14 +334,18 @@ fn rejects_edns(sent: &Message, reply: &Message) -> bool {
         && reply.edns.is_none()
 }
 
+/// Why one exchange with one server failed.
+#[derive(Debug)]
+enum Exchange {
+    /// The query could not be encoded.
+    Encode(String),
+    /// The network or the connection failed.
+    Io(std::io::Error),
+}
+
 /// One server: UDP, then TCP if the UDP reply is truncated; or its TLS connection.
-async fn exchange(
-    target: &Target,
-    query: &Query,
-    flags: QueryFlags,
-) -> Result<Message, UpstreamError> {
+async fn exchange(target: &Target, query: &Query, flags: QueryFlags) -> Result<Message, Exchange> {
     let server = target.addr();
-    let io = |source| UpstreamError::Io { server, source };
     let mut edns = Edns0::On;
     let reply = loop {
         let (sent, bytes) = build_query(query, flags, edns)?;
@@ -262,7 +353,7 @@ async fn exchange(
             Target::Plain(_) => exchange_udp(server, &sent, &bytes).await,
             Target::Tls(tls) => tls.exchange(&sent, &bytes).await,
         }
-        .map_err(io)?;
+        .map_err(Exchange::Io)?;
         if edns == Edns0::On && rejects_edns(&sent, &reply) {
             tracing::debug!(%server, "upstream rejects EDNS; asking again without it");
             edns = Edns0::Off;
@@ -281,7 +372,7 @@ async fn exchange(
     let (sent, bytes) = build_query(query, flags, edns)?;
     exchange_tcp(server, &sent, &bytes).await.map_err(|error| {
         tracing::debug!(%server, %error, "TCP retry after truncation failed");
-        io(error)
+        Exchange::Io(error)
     })
 }
 

@@ -11,6 +11,7 @@ use hickory_proto::op::{Message, Query, ResponseCode};
 use crate::metrics::{Metrics, UpstreamFailure};
 
 use crate::upstream::cache::{CacheKey, Cached, ResponseCache};
+use crate::upstream::failures::{FailureLog, SUMMARY_EVERY, Summary};
 use crate::upstream::forwarder::{Forwarder, QueryFlags, UpstreamError};
 
 /// An upstream answer and whether it came from an expired cache entry.
@@ -29,6 +30,8 @@ pub struct Resolver {
     cache: Option<ResponseCache>,
     prefetch: bool,
     metrics: Option<Arc<Metrics>>,
+    /// Client queries that failed upstream, written to the log as summaries.
+    failures: Arc<FailureLog>,
 }
 
 impl Resolver {
@@ -39,6 +42,7 @@ impl Resolver {
             cache,
             prefetch,
             metrics: None,
+            failures: Arc::default(),
         }
     }
 
@@ -58,17 +62,65 @@ impl Resolver {
         self.forward(&query, QueryFlags::default()).await.is_ok()
     }
 
-    /// One upstream exchange, timed and counted.
+    /// One upstream exchange, timed and counted (and each server that failed it).
     async fn forward(&self, query: &Query, flags: QueryFlags) -> Result<Message, UpstreamError> {
         let start = Instant::now();
-        let result = self.forwarder.forward(query, flags).await;
+        let mut failed = Vec::new();
+        let result = self
+            .forwarder
+            .forward_noting(query, flags, &mut failed)
+            .await;
         if let Some(m) = &self.metrics {
-            match &result {
-                Ok(_) => m.upstream_answered(start.elapsed()),
-                Err(_) => m.upstream_failed(UpstreamFailure::Unreachable),
+            let failed = match &result {
+                Ok(_) => {
+                    m.upstream_answered(start.elapsed());
+                    &failed
+                }
+                Err(error) => {
+                    m.upstream_failed(UpstreamFailure::Unreachable);
+                    match error {
+                        UpstreamError::Unanswered(attempts) => attempts,
+                        UpstreamError::Encode(_) => &failed,
+                    }
+                }
+            };
+            for a in failed {
+                m.upstream_server_failed(a.server, a.failure.kind());
             }
         }
         result
+    }
+
+    /// Notes a client query that got SERVFAIL because of `error`. The log gets a WARN
+    /// line for the first such query after a quiet spell and then at most one summary
+    /// per [`SUMMARY_EVERY`] (written by [`Resolver::spawn_failure_log`]), naming every
+    /// server and its last error, instead of a line per query.
+    pub fn note_failure(&self, error: &UpstreamError) {
+        if let Some(summary) = self.failures.record(error, Instant::now()) {
+            warn_summary(&summary);
+        }
+    }
+
+    /// Writes the tail of a streak of failures: checks every [`SUMMARY_EVERY`] for
+    /// failures not yet written, and writes what is left when `stop` is cancelled.
+    pub fn spawn_failure_log(&self, stop: tokio_util::sync::CancellationToken) {
+        let failures = Arc::clone(&self.failures);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SUMMARY_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                if let Some(summary) = failures.flush(Instant::now(), false) {
+                    warn_summary(&summary);
+                }
+            }
+            if let Some(summary) = failures.flush(Instant::now(), true) {
+                warn_summary(&summary);
+            }
+        });
     }
 
     /// The cache, if enabled.
@@ -153,6 +205,10 @@ impl Resolver {
             }
         }
     }
+}
+
+fn warn_summary(summary: &Summary) {
+    tracing::warn!(failed_queries = summary.queries, "{summary}");
 }
 
 fn key_of(query: &Query, flags: QueryFlags) -> CacheKey {

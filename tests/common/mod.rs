@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -466,9 +466,14 @@ pub fn a_records(m: &Message) -> Vec<Ipv4Addr> {
         .collect()
 }
 
+pub mod shared_data;
+
+/// `../shared/data` when the tests can read it ([`shared_data::shared_data`]).
+///
+/// # Panics
+/// `KIDSAFE_REQUIRE_SHARED_DATA=1` and the folder is absent or unreadable.
 pub fn data_dir() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    p.is_dir().then_some(p)
+    shared_data::shared_data()
 }
 
 /// An upstream that answers every A query with 192.0.2.77 after `delay`.
