@@ -271,10 +271,10 @@ pub fn build_policy(config: &Config, clock: Clock) -> Result<Policy, StartError>
             match safesearch.iter().find(|(m, _)| *m == group.youtube) {
                 Some((_, s)) => Some(s.clone()),
                 None => {
-                    let s = Arc::new(SafeSearch::load(
-                        &config.policy.safesearch_dir,
-                        group.youtube,
-                    )?);
+                    let s = Arc::new(match &config.policy.safesearch_dir {
+                        Some(dir) => SafeSearch::load(dir, group.youtube)?,
+                        None => SafeSearch::builtin(group.youtube)?,
+                    });
                     safesearch.push((group.youtube, s.clone()));
                     Some(s)
                 }
