@@ -1,6 +1,7 @@
 //! The `kidsafe-dns` command: parse arguments, set up logging, run a subcommand, map the
 //! outcome to an exit status.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -73,10 +74,16 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Validate a config file and exit (0 = valid, 2 = invalid).
+    /// Check a config file as `serve` would, short of binding sockets: the file, the lists
+    /// (compiled into a scratch directory), the groups' own lists, the SafeSearch data and
+    /// the TLS files. Exit status 0 = ok, 2 = `serve` would refuse it.
     CheckConfig {
         /// Config file (TOML).
-        config: PathBuf,
+        #[arg(long = "config", short, value_name = "FILE", conflicts_with = "file")]
+        config: Option<PathBuf>,
+        /// Config file (TOML), the same as --config.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
     },
 }
 
@@ -85,9 +92,13 @@ fn init_logging() {
     // so nothing records who asked what unless an operator explicitly asks for it.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn".into());
+    // Colours only for a person at a terminal (and not with NO_COLOR set): journald, docker
+    // logs and files get plain text, never escape codes.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
 }
 
@@ -117,18 +128,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             })
             .map_err(Into::into),
-        Command::CheckConfig { config } => config::load(&config)
-            .map(|c| {
-                println!(
-                    "{}: ok ({} listen addresses, {} upstreams, {} lists)",
-                    c.path.display(),
-                    c.server.listen.len(),
-                    c.upstream.servers.len(),
-                    c.lists.sources.len()
-                );
-                ExitCode::SUCCESS
-            })
-            .map_err(Into::into),
+        Command::CheckConfig { config, file } => check_config(config.or(file)),
     };
     match result {
         Ok(code) => code,
@@ -155,6 +155,26 @@ fn report(error: &anyhow::Error) -> String {
         parent = text;
     }
     out
+}
+
+/// `check-config`: [`app::check_config`], then one line saying what was checked.
+fn check_config(path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let Some(path) = path else {
+        bail!("give the config file: check-config --config FILE");
+    };
+    let c = config::load(&path)?;
+    let checked = app::check_config(&c)?;
+    println!(
+        "{}: ok ({} listen addresses, {} upstreams, {} lists, {} entries{}, {} groups)",
+        c.path.display(),
+        c.server.listen.len(),
+        c.upstream.servers.len(),
+        c.lists.sources.len(),
+        checked.entries,
+        if checked.compiled { " compiled" } else { "" },
+        checked.groups,
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
