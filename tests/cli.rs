@@ -342,6 +342,102 @@ fn config_anywhere(dir: &std::path::Path, port: u16, extra: &str) -> std::path::
 }
 
 #[test]
+fn check_reduces_a_url_to_its_host_and_calls_invalid_names_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("adult.txt");
+    std::fs::write(&list, "pornhub.com\n").unwrap();
+    let out = dir.path().join("l.fst");
+    let o = bin()
+        .args([
+            "compile",
+            "--list",
+            &format!("adult={}", list.display()),
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let check = |names: &[&str]| {
+        let o = bin()
+            .arg("check")
+            .arg("--blocklist")
+            .arg(&out)
+            .args(names)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, text) = check(&["http://pornhub.com/x"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.starts_with("pornhub.com\tBLOCKED\tadult")
+            && text.contains("host of http://pornhub.com/x"),
+        "{text}"
+    );
+    let (code, text) = check(&["bad..name"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("INVALID") && !text.contains("ALLOWED"),
+        "{text}"
+    );
+    let (code, text) = check(&[""]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("INVALID"), "{text}");
+    // An invalid name among valid ones still makes the run an error.
+    let (code, text) = check(&["wikipedia.org", "bad..name", "www.pornhub.com"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("wikipedia.org\tALLOWED") && text.contains("www.pornhub.com\tBLOCKED"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_reports_every_group_and_refuses_foreign_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let cfg = std::fs::read_to_string(format!("{root}/config/school.toml"))
+        .unwrap()
+        .replace("../", &format!("{root}/"))
+        .replace(
+            &format!("{root}/var/school.fst"),
+            &dir.path().join("s.fst").display().to_string(),
+        );
+    let path = dir.path().join("school.toml");
+    std::fs::write(&path, cfg).unwrap();
+    // roblox.com is on no shared list, but the pupils' own deny list: not "ALLOWED".
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&path)
+        .arg("roblox.com")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("roblox.com\tALLOWED\tnot listed"), "{text}");
+    assert!(text.contains("group pupils\tBLOCKED\tdeny list"), "{text}");
+    assert!(text.contains("group staff\tALLOWED"), "{text}");
+    assert!(text.contains("group default\tALLOWED"), "{text}");
+    // A client outside server.allow_clients gets nothing: REFUSED, not its group's verdict.
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&path)
+        .args(["--client", "192.0.2.1", "wikipedia.org"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("wikipedia.org\tREFUSED") && text.contains("allow_clients"),
+        "{text}"
+    );
+}
+
+#[test]
 fn check_config_refuses_what_serve_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let check = |extra: &str, edit: &dyn Fn(String) -> String| {
