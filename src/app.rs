@@ -422,9 +422,9 @@ async fn bind_http(
     let mut listeners = Vec::with_capacity(addrs.len());
     let mut bound = Vec::with_capacity(addrs.len());
     for addr in addrs {
-        let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("{what} cannot listen on {addr}: {e}"))
-        })?;
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| server::listener::bind_error(*addr, what, &e))?;
         bound.push(l.local_addr()?);
         listeners.push(l);
     }

@@ -536,3 +536,29 @@ fn a_served_log_captured_by_a_pipe_has_no_colour_codes() {
     assert!(log.contains("listening on UDP and TCP"), "{log}");
     assert!(!log.contains("\x1b["), "{log:?}");
 }
+
+/// A DNS port another program holds: serve stops, naming the address and the usual suspects.
+#[test]
+fn a_port_in_use_names_the_usual_suspects() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let config = config_anywhere(dir.path(), port, "");
+    let o = bin()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for name in [
+        format!("127.0.0.1:{port}"),
+        "systemd-resolved".into(),
+        "dnsmasq".into(),
+        "avahi".into(),
+        "another kidsafe-dns".into(),
+    ] {
+        assert!(err.contains(&name), "{name}: {err}");
+    }
+    drop(holder);
+}

@@ -326,7 +326,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         return Err(invalid(
             Some(raw.server.listen.span()),
             Some("server.listen".into()),
-            "needs at least one address, e.g. [\"127.0.0.1:5353\"]".into(),
+            "needs at least one address, e.g. [\"127.0.0.1:10053\"]".into(),
         ));
     }
     let servers = raw
