@@ -33,7 +33,7 @@ COPY deploy/docker/healthcheck.sh /usr/local/bin/kidsafe-dns-healthcheck
 COPY deploy/kidsafe-dns.toml /etc/kidsafe-dns/kidsafe-dns.toml
 COPY blocklists /etc/kidsafe-dns/blocklists
 # Fail the build on a config the binary rejects.
-RUN kidsafe-dns check-config /etc/kidsafe-dns/kidsafe-dns.toml
+RUN kidsafe-dns check-config --config /etc/kidsafe-dns/kidsafe-dns.toml
 
 # Logs go to stderr (docker logs): plain text, no colour codes.
 ENV NO_COLOR=1

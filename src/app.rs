@@ -271,10 +271,10 @@ pub fn build_policy(config: &Config, clock: Clock) -> Result<Policy, StartError>
             match safesearch.iter().find(|(m, _)| *m == group.youtube) {
                 Some((_, s)) => Some(s.clone()),
                 None => {
-                    let s = Arc::new(SafeSearch::load(
-                        &config.policy.safesearch_dir,
-                        group.youtube,
-                    )?);
+                    let s = Arc::new(match &config.policy.safesearch_dir {
+                        Some(dir) => SafeSearch::load(dir, group.youtube)?,
+                        None => SafeSearch::builtin(group.youtube)?,
+                    });
                     safesearch.push((group.youtube, s.clone()));
                     Some(s)
                 }
@@ -307,6 +307,67 @@ pub fn offline_handler(config: &Config) -> Result<Handler, StartError> {
     // No prefetch: it spawns tasks, and this handler may live outside a runtime.
     let parts = assemble(config, lists, policy, Arc::new(Drain::default()), false)?;
     Ok(parts.handler)
+}
+
+/// What [`check_config`] verified.
+#[derive(Debug)]
+pub struct Checked {
+    /// Entries in the compiled list the configured sources give (or in the compiled list
+    /// on disk, when no source is configured or it is up to date).
+    pub entries: u64,
+    /// Whether the lists were compiled for the check (into a scratch directory).
+    pub compiled: bool,
+    /// Client groups, `default` included.
+    pub groups: usize,
+}
+
+/// Everything [`start`] checks short of binding sockets, without touching the serving
+/// files: the lists compile (into a scratch directory, when they would be compiled at
+/// start) or the compiled list loads, every group's own lists compile, the SafeSearch
+/// data loads, the DoT/DoH certificate and key are usable, and TLS to the upstreams can be
+/// set up. Feeds not fetched yet are left out, as at start.
+///
+/// # Errors
+/// The first [`StartError`] `serve` would stop with.
+pub fn check_config(config: &Config) -> Result<Checked, StartError> {
+    let scratch = tempfile::Builder::new()
+        .prefix("kidsafe-dns-check-")
+        .tempdir()
+        .map_err(StartError::Listen)?;
+    let mut trial = config.clone();
+    // Group lists are compiled beside the main list: into the scratch directory too.
+    trial.lists.compiled = scratch.path().join("check.fst");
+    let fetched_later = config.lists.available_sources().is_empty();
+    let (entries, compiled) = if needs_compile(config) && !fetched_later {
+        (compile_configured(&trial)?.entries, true)
+    } else if config.lists.compiled.exists() {
+        (Blocklist::open(&config.lists.compiled)?.len() as u64, false)
+    } else if config.lists.sources.is_empty() {
+        return Err(StartError::NothingToServe(config.lists.compiled.clone()));
+    } else {
+        // Only feeds, none fetched yet: `serve` downloads them first.
+        (0, false)
+    };
+    let policy = build_policy(&trial, system_clock())?;
+    if let Some(t) = &config.server.tls {
+        if !t.dot_listen.is_empty() {
+            server::tls::server_config(&t.cert, &t.key, b"dot")
+                .map_err(server::ListenError::Tls)?;
+        }
+        if !t.doh_listen.is_empty() {
+            server::tls::server_config(&t.cert, &t.key, b"h2").map_err(server::ListenError::Tls)?;
+        }
+    }
+    Forwarder::new(
+        &config.upstream.servers,
+        config.upstream.timeout,
+        config.upstream.tls_ca.as_deref(),
+    )?;
+    Ok(Checked {
+        entries,
+        compiled,
+        groups: policy.groups().len(),
+    })
 }
 
 /// The query path over a loaded list and policy.
@@ -365,9 +426,9 @@ async fn bind_http(
     let mut listeners = Vec::with_capacity(addrs.len());
     let mut bound = Vec::with_capacity(addrs.len());
     for addr in addrs {
-        let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("{what} cannot listen on {addr}: {e}"))
-        })?;
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| server::listener::bind_error(*addr, what, &e))?;
         bound.push(l.local_addr()?);
         listeners.push(l);
     }

@@ -1,6 +1,7 @@
 //! The `kidsafe-dns` command: parse arguments, set up logging, run a subcommand, map the
 //! outcome to an exit status.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -49,8 +50,10 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Show the verdict for names: is this site blocked, and by which rule?
-    /// Exit status 0 = all allowed, 1 = some blocked, 2 = error.
+    /// Show the verdict for names: is this site blocked, and by which rule? A URL is
+    /// reduced to its host; with --config, every client group's verdict follows.
+    /// Exit status 0 = all allowed, 1 = some blocked (by a group) or refused, 2 = an
+    /// invalid name or another error.
     Check {
         /// Compiled FST to check against.
         #[arg(long, conflicts_with = "config")]
@@ -62,7 +65,7 @@ enum Command {
         /// needs --config.
         #[arg(long, requires = "config")]
         client: Option<std::net::IpAddr>,
-        /// Names to check.
+        /// Names (or URLs) to check.
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -73,10 +76,16 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Validate a config file and exit (0 = valid, 2 = invalid).
+    /// Check a config file as `serve` would, short of binding sockets: the file, the lists
+    /// (compiled into a scratch directory), the groups' own lists, the SafeSearch data and
+    /// the TLS files. Exit status 0 = ok, 2 = `serve` would refuse it.
     CheckConfig {
         /// Config file (TOML).
-        config: PathBuf,
+        #[arg(long = "config", short, value_name = "FILE", conflicts_with = "file")]
+        config: Option<PathBuf>,
+        /// Config file (TOML), the same as --config.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
     },
 }
 
@@ -85,9 +94,13 @@ fn init_logging() {
     // so nothing records who asked what unless an operator explicitly asks for it.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn".into());
+    // Colours only for a person at a terminal (and not with NO_COLOR set): journald, docker
+    // logs and files get plain text, never escape codes.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
 }
 
@@ -117,18 +130,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             })
             .map_err(Into::into),
-        Command::CheckConfig { config } => config::load(&config)
-            .map(|c| {
-                println!(
-                    "{}: ok ({} listen addresses, {} upstreams, {} lists)",
-                    c.path.display(),
-                    c.server.listen.len(),
-                    c.upstream.servers.len(),
-                    c.lists.sources.len()
-                );
-                ExitCode::SUCCESS
-            })
-            .map_err(Into::into),
+        Command::CheckConfig { config, file } => check_config(config.or(file)),
     };
     match result {
         Ok(code) => code,
@@ -155,6 +157,26 @@ fn report(error: &anyhow::Error) -> String {
         parent = text;
     }
     out
+}
+
+/// `check-config`: [`app::check_config`], then one line saying what was checked.
+fn check_config(path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let Some(path) = path else {
+        bail!("give the config file: check-config --config FILE");
+    };
+    let c = config::load(&path)?;
+    let checked = app::check_config(&c)?;
+    println!(
+        "{}: ok ({} listen addresses, {} upstreams, {} lists, {} entries{}, {} groups)",
+        c.path.display(),
+        c.server.listen.len(),
+        c.upstream.servers.len(),
+        c.lists.sources.len(),
+        checked.entries,
+        if checked.compiled { " compiled" } else { "" },
+        checked.groups,
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
@@ -278,77 +300,130 @@ fn open_configured(config: &config::Config) -> anyhow::Result<Blocklist> {
     Blocklist::open(path).with_context(|| format!("loading {}", path.display()))
 }
 
+/// What `check` found, over all names: the exit status.
+#[derive(Default)]
+struct Tally {
+    blocked: bool,
+    invalid: bool,
+}
+
+impl Tally {
+    /// 2 when a name was invalid, else 1 when one was blocked (or refused), else 0.
+    fn exit_code(&self) -> ExitCode {
+        if self.invalid {
+            ExitCode::from(2)
+        } else if self.blocked {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The host `input` asks about, or `None` after printing it as INVALID. A URL is reduced
+/// to its host, and the returned note says so.
+fn target(input: &str, tally: &mut Tally) -> Option<(String, String)> {
+    match kidsafe_dns::admin::check::target(input) {
+        Ok(t) => {
+            let note = if t.from_url {
+                format!("\t(host of {input})")
+            } else {
+                String::new()
+            };
+            Some((t.name, note))
+        }
+        Err(reason) => {
+            tally.invalid = true;
+            println!("{input:?}\tINVALID\t{reason}");
+            None
+        }
+    }
+}
+
+/// One group's verdict on `name`: whether it blocks, and the columns to print.
+fn group_verdict(
+    policy: &kidsafe_dns::policy::decide::Policy,
+    group: &kidsafe_dns::policy::decide::Group,
+    list: &Blocklist,
+    name: &str,
+) -> (bool, String) {
+    use kidsafe_dns::policy::decide::Outcome;
+    let labels = || name.split('.').map(str::as_bytes);
+    match policy.decide(group, list, labels) {
+        Outcome::Blocked(v) => {
+            let cats = list.manifest().category_names(v.categories).join(",");
+            let rule = v.rule.map(|r| r.name).unwrap_or_default();
+            (true, format!("BLOCKED\t{cats}\trule {rule}"))
+        }
+        Outcome::Filtered(v) => {
+            let rule = v.rule.map(|r| r.name).unwrap_or_default();
+            (true, format!("BLOCKED\tdeny list\trule {rule}"))
+        }
+        Outcome::SafeSearch(target) => (false, format!("ALLOWED\tSafeSearch → {target}")),
+        Outcome::Forward => (false, "ALLOWED\tforwarded".to_owned()),
+    }
+}
+
 /// `check --config FILE --client IP`: the verdict the resolver would give that client.
 fn check_client(
     config_path: Option<PathBuf>,
     ip: std::net::IpAddr,
     names: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    use kidsafe_dns::policy::decide::{Outcome, system_clock};
+    use kidsafe_dns::policy::decide::{Admission, system_clock};
     let Some(path) = config_path else {
         bail!("--client needs --config FILE");
     };
     let config = config::load(&path)?;
     let list = open_configured(&config)?;
     let policy = app::build_policy(&config, system_clock())?;
+    let refused = matches!(policy.admit(ip), Admission::NotAllowed(_));
     let group = policy.group_for(ip);
-    let mut any_blocked = false;
-    for name in &names {
-        let normalized = match kidsafe_dns::lists::normalize::normalize(name) {
-            Ok(n) => n.into_owned(),
-            Err(reason) => {
-                println!(
-                    "{name}\tALLOWED\tnot a valid name ({reason})\tgroup {}",
-                    group.name
-                );
-                continue;
-            }
+    let mut tally = Tally::default();
+    for input in &names {
+        let Some((name, note)) = target(input, &mut tally) else {
+            continue;
         };
-        let labels = || normalized.split('.').map(str::as_bytes);
-        match policy.decide(group, &list, labels) {
-            Outcome::Blocked(v) => {
-                any_blocked = true;
-                let cats = list.manifest().category_names(v.categories).join(",");
-                let rule = v.rule.map(|r| r.name).unwrap_or_default();
-                println!("{name}\tBLOCKED\t{cats}\trule {rule}\tgroup {}", group.name);
-            }
-            Outcome::Filtered(v) => {
-                any_blocked = true;
-                let rule = v.rule.map(|r| r.name).unwrap_or_default();
-                println!(
-                    "{name}\tBLOCKED\tdeny list\trule {rule}\tgroup {}",
-                    group.name
-                );
-            }
-            Outcome::SafeSearch(target) => println!(
-                "{name}\tALLOWED\tSafeSearch → {target}\tgroup {}",
-                group.name
-            ),
-            Outcome::Forward => println!("{name}\tALLOWED\tforwarded\tgroup {}", group.name),
+        if refused {
+            tally.blocked = true;
+            println!("{name}\tREFUSED\tclient {ip} is outside server.allow_clients{note}");
+            continue;
         }
+        let (blocked, verdict) = group_verdict(&policy, group, &list, &name);
+        tally.blocked |= blocked;
+        println!("{name}\t{verdict}\tgroup {}{note}", group.name);
     }
-    Ok(if any_blocked {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(tally.exit_code())
 }
 
+/// `check NAME...`: the shared list's verdict on each name and, with a config that has
+/// client groups, each group's (as `/v1/check` reports them).
 fn check(
     blocklist: Option<PathBuf>,
     config_path: Option<PathBuf>,
     names: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let list = match (blocklist, config_path) {
-        (Some(path), _) => {
-            Blocklist::open(&path).with_context(|| format!("loading {}", path.display()))?
+    let (list, policy) = match (blocklist, config_path) {
+        (Some(path), _) => (
+            Blocklist::open(&path).with_context(|| format!("loading {}", path.display()))?,
+            None,
+        ),
+        (None, Some(c)) => {
+            let config = config::load(&c)?;
+            let list = open_configured(&config)?;
+            let policy = app::build_policy(&config, kidsafe_dns::policy::decide::system_clock())?;
+            (list, Some(policy))
         }
-        (None, Some(c)) => open_configured(&config::load(&c)?)?,
         (None, None) => bail!("give --blocklist FILE or --config FILE"),
     };
-    let mut any_blocked = false;
-    for name in &names {
-        let v = list.lookup(name);
+    // Only named groups are worth a line each: the implicit `default` is the list itself.
+    let policy = policy.filter(|p| p.groups().iter().any(|g| g.named));
+    let mut tally = Tally::default();
+    for input in &names {
+        let Some((name, note)) = target(input, &mut tally) else {
+            continue;
+        };
+        let v = list.lookup(&name);
         let rule = v.rule.as_ref().map(|r| {
             let how = match r.scope {
                 Scope::Exact => "exact",
@@ -358,19 +433,27 @@ fn check(
         });
         match v.decision {
             Decision::Blocked => {
-                any_blocked = true;
+                tally.blocked = true;
                 let cats = list.manifest().category_names(v.categories).join(",");
-                println!("{name}\tBLOCKED\t{cats}\t{}", rule.unwrap_or_default());
+                println!(
+                    "{name}\tBLOCKED\t{cats}\t{}{note}",
+                    rule.unwrap_or_default()
+                );
             }
             Decision::Allowed => {
-                println!("{name}\tALLOWED\tallowlist\t{}", rule.unwrap_or_default())
+                println!(
+                    "{name}\tALLOWED\tallowlist\t{}{note}",
+                    rule.unwrap_or_default()
+                )
             }
-            Decision::NotListed => println!("{name}\tALLOWED\tnot listed"),
+            Decision::NotListed => println!("{name}\tALLOWED\tnot listed{note}"),
+        }
+        let Some(policy) = &policy else { continue };
+        for group in policy.groups() {
+            let (blocked, verdict) = group_verdict(policy, group, &list, &name);
+            tally.blocked |= blocked;
+            println!("  group {}\t{verdict}", group.name);
         }
     }
-    Ok(if any_blocked {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(tally.exit_code())
 }

@@ -254,3 +254,311 @@ fn serve_runs_the_configured_number_of_threads() {
         .unwrap();
     assert!(child.0.wait().unwrap().success());
 }
+
+/// A free port on 127.0.0.1 for UDP and TCP both.
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A `kidsafe-dns serve` child (killed on drop) whose stderr a thread collects.
+struct Server {
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    fn start(config: &std::path::Path) -> Server {
+        use std::io::BufRead;
+        let mut child = bin()
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .env_remove("NO_COLOR")
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Server { child, log }
+    }
+
+    /// The log so far, once it contains `text` (or after 20 s, or when the server exited).
+    fn wait_for(&mut self, text: &str) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if log.contains(text)
+                || start.elapsed() > std::time::Duration::from_secs(20)
+                || self.child.try_wait().unwrap().is_some()
+            {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                return self.log.lock().unwrap().clone();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config in a directory of its own (as under /etc/kidsafe-dns), list paths absolute,
+/// a group with SafeSearch and no `[safesearch]` section; `extra` is appended.
+fn config_anywhere(dir: &std::path::Path, port: u16, extra: &str) -> std::path::PathBuf {
+    let list = dir.join("lists").join("adult.txt");
+    std::fs::create_dir_all(list.parent().unwrap()).unwrap();
+    std::fs::write(&list, "pornhub.com\n").unwrap();
+    let path = dir.join("etc").join("kidsafe-dns.toml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = 1\n[upstream]\nservers = [\"127.0.0.1:9\"]\n[lists]\ncompiled = \"{}\"\n[[lists.source]]\ncategory = \"adult\"\npath = \"{}\"\n[[groups]]\nname = \"kids\"\nclients = [\"127.0.0.0/8\"]\nsafesearch = true\n{extra}",
+            dir.join("var").join("list.fst").display(),
+            list.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn check_reduces_a_url_to_its_host_and_calls_invalid_names_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("adult.txt");
+    std::fs::write(&list, "pornhub.com\n").unwrap();
+    let out = dir.path().join("l.fst");
+    let o = bin()
+        .args([
+            "compile",
+            "--list",
+            &format!("adult={}", list.display()),
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let check = |names: &[&str]| {
+        let o = bin()
+            .arg("check")
+            .arg("--blocklist")
+            .arg(&out)
+            .args(names)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, text) = check(&["http://pornhub.com/x"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.starts_with("pornhub.com\tBLOCKED\tadult")
+            && text.contains("host of http://pornhub.com/x"),
+        "{text}"
+    );
+    let (code, text) = check(&["bad..name"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("INVALID") && !text.contains("ALLOWED"),
+        "{text}"
+    );
+    let (code, text) = check(&[""]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("INVALID"), "{text}");
+    // An invalid name among valid ones still makes the run an error.
+    let (code, text) = check(&["wikipedia.org", "bad..name", "www.pornhub.com"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("wikipedia.org\tALLOWED") && text.contains("www.pornhub.com\tBLOCKED"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_reports_every_group_and_refuses_foreign_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let cfg = std::fs::read_to_string(format!("{root}/config/school.toml"))
+        .unwrap()
+        .replace("../", &format!("{root}/"))
+        .replace(
+            &format!("{root}/var/school.fst"),
+            &dir.path().join("s.fst").display().to_string(),
+        );
+    let path = dir.path().join("school.toml");
+    std::fs::write(&path, cfg).unwrap();
+    // roblox.com is on no shared list, but the pupils' own deny list: not "ALLOWED".
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&path)
+        .arg("roblox.com")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("roblox.com\tALLOWED\tnot listed"), "{text}");
+    assert!(text.contains("group pupils\tBLOCKED\tdeny list"), "{text}");
+    assert!(text.contains("group staff\tALLOWED"), "{text}");
+    assert!(text.contains("group default\tALLOWED"), "{text}");
+    // A client outside server.allow_clients gets nothing: REFUSED, not its group's verdict.
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&path)
+        .args(["--client", "192.0.2.1", "wikipedia.org"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("wikipedia.org\tREFUSED") && text.contains("allow_clients"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_config_refuses_what_serve_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |extra: &str, edit: &dyn Fn(String) -> String| {
+        let path = config_anywhere(dir.path(), 10053, extra);
+        let text = edit(std::fs::read_to_string(&path).unwrap());
+        std::fs::write(&path, text).unwrap();
+        let o = bin()
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let same = |t: String| t;
+    let (code, out) = check("", &same);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(": ok ("), "{out}");
+    // Checking compiles into a scratch directory: the serving list is not written.
+    assert!(!dir.path().join("var").join("list.fst").exists());
+
+    let (code, out) = check("", &|t| t.replace("adult.txt", "missing.txt"));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("missing.txt"), "{out}");
+
+    let (code, out) = check("deny_paths = [\"/nonexistent/deny.txt\"]\n", &same);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("kids") && out.contains("/nonexistent/deny.txt"),
+        "{out}"
+    );
+
+    let (code, out) = check("[safesearch]\ndir = \"/nonexistent/safesearch\"\n", &same);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("SafeSearch") && out.contains("/nonexistent/safesearch"),
+        "{out}"
+    );
+
+    let (code, out) = check("", &|t| {
+        t.replace(
+            "threads = 1\n",
+            "threads = 1\ndot_listen = [\"127.0.0.1:0\"]\ntls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"\n",
+        )
+    });
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("/nonexistent/cert.pem"), "{out}");
+
+    // The positional form still works.
+    let path = config_anywhere(dir.path(), 10053, "");
+    assert!(
+        bin()
+            .arg("check-config")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// The SafeSearch data is built into the binary: a config installed anywhere starts.
+#[test]
+fn a_config_outside_the_repository_with_safesearch_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_anywhere(dir.path(), free_port(), "");
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&config)
+        .args(["--client", "127.0.0.1", "www.google.com"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("SafeSearch → forcesafesearch.google.com"),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut server = Server::start(&config);
+    let log = server.wait_for("listening on UDP and TCP");
+    assert!(log.contains("listening on UDP and TCP"), "{log}");
+}
+
+/// Logs go to journald, docker logs or a file: no colour codes unless on a terminal.
+#[test]
+fn a_served_log_captured_by_a_pipe_has_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_anywhere(dir.path(), free_port(), "");
+    let mut server = Server::start(&config);
+    let log = server.wait_for("listening on UDP and TCP");
+    assert!(log.contains("listening on UDP and TCP"), "{log}");
+    assert!(!log.contains("\x1b["), "{log:?}");
+}
+
+/// A DNS port another program holds: serve stops, naming the address and the usual suspects.
+#[test]
+fn a_port_in_use_names_the_usual_suspects() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let config = config_anywhere(dir.path(), port, "");
+    let o = bin()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for name in [
+        format!("127.0.0.1:{port}"),
+        "systemd-resolved".into(),
+        "dnsmasq".into(),
+        "avahi".into(),
+        "another kidsafe-dns".into(),
+    ] {
+        assert!(err.contains(&name), "{name}: {err}");
+    }
+    drop(holder);
+}

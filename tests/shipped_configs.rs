@@ -68,3 +68,44 @@ fn family_sample_lists_cover_every_format() {
     let idn = idna::domain_to_ascii("pörn.example").unwrap();
     assert!(list.lookup(&idn).is_blocked(), "{idn}");
 }
+
+/// The samples run side by side (every DNS, DoT, DoH, admin and block page port differs)
+/// and clear of the ports other DNS software holds.
+#[test]
+fn shipped_configs_use_distinct_ports_nothing_common_holds() {
+    // DNS, mDNS (avahi, browsers), unbound for Pi-hole, cloudflared, common alternates,
+    // LLMNR (systemd-resolved), CoreDNS metrics, DoT, HTTP(S).
+    let taken = [
+        53, 5353, 5335, 5053, 8053, 5354, 5355, 9153, 853, 443, 80, 8080,
+    ];
+    let mut seen: Vec<(u16, String)> = Vec::new();
+    for name in ["family.toml", "school.toml", "isp.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("config")
+            .join(name);
+        let cfg = config::load(&path).unwrap();
+        let mut ports: Vec<u16> = cfg.server.listen.iter().map(|a| a.port()).collect();
+        if let Some(t) = &cfg.server.tls {
+            ports.extend(t.dot_listen.iter().chain(&t.doh_listen).map(|a| a.port()));
+        }
+        if let Some(a) = &cfg.admin {
+            ports.extend(a.listen.iter().map(|a| a.port()));
+        }
+        if let Some(b) = &cfg.blockpage {
+            ports.extend(b.listen.iter().map(|a| a.port()));
+        }
+        // IPv4 and IPv6 of one service share a port: count each port once per config.
+        ports.sort_unstable();
+        ports.dedup();
+        for port in ports {
+            assert!(
+                !taken.contains(&port),
+                "{name}: port {port} is commonly taken"
+            );
+            if let Some((_, other)) = seen.iter().find(|(p, _)| *p == port) {
+                panic!("{name} and {other} both use port {port}");
+            }
+            seen.push((port, name.to_owned()));
+        }
+    }
+}

@@ -53,6 +53,59 @@ pub struct GroupVerdict {
     pub safesearch: Option<&'static str>,
 }
 
+/// The host a name or pasted URL asks about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The host name, normalized (lowercase, A-labels, no trailing dot).
+    pub name: String,
+    /// True when the input was a URL (`https://www.example.com/page`, or `example.com/page`
+    /// without a scheme) and `name` is its host.
+    pub from_url: bool,
+}
+
+/// The host name `input` asks about: `input` itself, or the host of a URL, normalized as
+/// the resolver matches names.
+///
+/// ```
+/// use kidsafe_dns::admin::check::target;
+/// let t = target("http://WWW.Example.com/x?y").unwrap();
+/// assert_eq!((t.name.as_str(), t.from_url), ("www.example.com", true));
+/// assert!(target("bad..name").is_err());
+/// ```
+///
+/// # Errors
+/// `input` is neither a valid host name nor a URL with one; the message says why.
+pub fn target(input: &str) -> Result<Target, String> {
+    let input = input.trim();
+    if !input.contains("://") && !input.contains(['/', '?', '#']) {
+        let name = normalize(input)
+            .map_err(|reason| format!("not a valid host name ({reason})"))?
+            .into_owned();
+        return Ok(Target {
+            name,
+            from_url: false,
+        });
+    }
+    let absolute = if input.contains("://") {
+        input.to_owned()
+    } else {
+        format!("http://{input}")
+    };
+    let url = url::Url::parse(&absolute).map_err(|e| format!("not a valid URL ({e})"))?;
+    let host = match url.host() {
+        Some(url::Host::Domain(host)) => host,
+        Some(_) => return Err("a URL naming an IP address, not a host name".into()),
+        None => return Err("a URL without a host name".into()),
+    };
+    let name = normalize(host)
+        .map_err(|reason| format!("a URL whose host is not a valid host name ({reason})"))?
+        .into_owned();
+    Ok(Target {
+        name,
+        from_url: true,
+    })
+}
+
 /// Checks `name` against `list` and every group of `policy`.
 ///
 /// # Errors
@@ -110,4 +163,47 @@ pub fn check(name: &str, list: &Blocklist, policy: &Policy) -> Result<CheckRepor
         normalized,
         groups,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(input: &str) -> Result<(String, bool), String> {
+        target(input).map(|t| (t.name, t.from_url))
+    }
+
+    #[test]
+    fn names_and_urls_reduce_to_their_host() {
+        assert_eq!(host("Pornhub.com."), Ok(("pornhub.com".into(), false)));
+        assert_eq!(
+            host("http://pornhub.com/x"),
+            Ok(("pornhub.com".into(), true))
+        );
+        assert_eq!(
+            host("https://user@www.xvideos.com:8443/watch?v=1#t"),
+            Ok(("www.xvideos.com".into(), true))
+        );
+        assert_eq!(host("bet365.com/en"), Ok(("bet365.com".into(), true)));
+        assert_eq!(
+            host("https://bücher.example/"),
+            Ok(("xn--bcher-kva.example".into(), true))
+        );
+    }
+
+    #[test]
+    fn invalid_input_says_why() {
+        for bad in [
+            "",
+            "  ",
+            "bad..name",
+            "a b.com",
+            "http://10.0.0.1/x",
+            "file:///etc/x",
+            "http://",
+        ] {
+            assert!(host(bad).is_err(), "{bad:?}");
+        }
+        assert!(host("bad..name").unwrap_err().contains("empty_label"));
+    }
 }

@@ -69,8 +69,8 @@ pub struct PolicyConfig {
     pub refuse_action: RefuseAction,
     /// Client groups; the last one is always `default`.
     pub groups: Vec<GroupConfig>,
-    /// SafeSearch data folder.
-    pub safesearch_dir: PathBuf,
+    /// SafeSearch data folder (`safesearch.dir`); `None` = the lists built into the binary.
+    pub safesearch_dir: Option<PathBuf>,
     /// TTL of SafeSearch CNAMEs.
     pub safesearch_ttl: u32,
 }
@@ -332,7 +332,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         return Err(invalid(
             Some(raw.server.listen.span()),
             Some("server.listen".into()),
-            "needs at least one address, e.g. [\"127.0.0.1:5353\"]".into(),
+            "needs at least one address, e.g. [\"127.0.0.1:10053\"]".into(),
         ));
     }
     let servers = raw
@@ -611,8 +611,8 @@ fn validate_policy(
         None => groups.push(GroupConfig::implicit_default()),
     }
     let (safesearch_dir, safesearch_ttl) = match &raw.safesearch {
-        Some(s) => (resolve(&s.dir), s.ttl),
-        None => (resolve(Path::new("../blocklists/safesearch")), 300),
+        Some(s) => (s.dir.as_deref().map(resolve), s.ttl),
+        None => (None, 300),
     };
     Ok(PolicyConfig {
         allow_clients,

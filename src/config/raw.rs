@@ -217,8 +217,10 @@ pub struct RawSchedule {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSafeSearch {
-    /// Folder with google.txt, youtube.txt, bing.txt, duckduckgo.txt.
-    pub dir: PathBuf,
+    /// Folder with google.txt, youtube.txt, bing.txt, duckduckgo.txt, replacing the lists
+    /// built into the binary; absent = the built-in lists.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
     /// TTL of the synthesized CNAME.
     #[serde(default = "default_safesearch_ttl")]
     pub ttl: u32,

@@ -9,6 +9,10 @@
 //! one domain per line, `#` starts a comment. For Google the `www.` form of every listed
 //! domain is implied (Google asks for both `google.com` and `www.google.com`); the other
 //! files list every host exactly.
+//!
+//! The shipped files are built into the binary ([`SafeSearch::builtin`]), so a config works
+//! wherever it is installed; `safesearch.dir` replaces them with one's own files
+//! ([`SafeSearch::load`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -49,6 +53,16 @@ impl Engine {
             Engine::YouTube(YouTubeMode::Moderate) => "restrictmoderate.youtube.com",
             Engine::Bing => "strict.bing.com",
             Engine::DuckDuckGo => "safe.duckduckgo.com",
+        }
+    }
+
+    /// The engine's host list as shipped in `blocklists/safesearch/`, built into the binary.
+    pub const fn builtin_list(self) -> &'static str {
+        match self {
+            Engine::Google => include_str!("../../blocklists/safesearch/google.txt"),
+            Engine::YouTube(_) => include_str!("../../blocklists/safesearch/youtube.txt"),
+            Engine::Bing => include_str!("../../blocklists/safesearch/bing.txt"),
+            Engine::DuckDuckGo => include_str!("../../blocklists/safesearch/duckduckgo.txt"),
         }
     }
 
@@ -114,18 +128,34 @@ pub struct SafeSearch {
 }
 
 impl SafeSearch {
+    /// All four engines from the lists built into the binary (the shipped
+    /// `blocklists/safesearch/` files), YouTube in `youtube` mode.
+    ///
+    /// # Errors
+    /// Only if the shipped data were broken (a unit test keeps them valid).
+    pub fn builtin(youtube: YouTubeMode) -> Result<Self, SafeSearchError> {
+        let mut safe = Self::default();
+        for engine in Self::engines(youtube) {
+            let path = Path::new("(built in)").join(engine.file_name());
+            safe.add_list(engine, engine.builtin_list(), &path)?;
+        }
+        Ok(safe)
+    }
+
+    /// The four engines, YouTube in `youtube` mode.
+    fn engines(youtube: YouTubeMode) -> [Engine; 4] {
+        [
+            Engine::Google,
+            Engine::YouTube(youtube),
+            Engine::Bing,
+            Engine::DuckDuckGo,
+        ]
+    }
+
     /// Loads all four engines from `dir` (e.g. `blocklists/safesearch`), YouTube in `youtube`
     /// mode. Every file must exist and list at least one domain.
     pub fn load(dir: &Path, youtube: YouTubeMode) -> Result<Self, SafeSearchError> {
-        Self::load_engines(
-            dir,
-            &[
-                Engine::Google,
-                Engine::YouTube(youtube),
-                Engine::Bing,
-                Engine::DuckDuckGo,
-            ],
-        )
+        Self::load_engines(dir, &Self::engines(youtube))
     }
 
     /// Loads only the given engines from `dir`, for deployments that enforce a subset.
@@ -508,6 +538,21 @@ mod tests {
         assert!(
             matches!(err, SafeSearchError::Conflict { ref name, first: "forcesafesearch.google.com", second: "strict.bing.com" } if name == "www.google.com"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn builtin_lists_are_the_shipped_files() {
+        for mode in [YouTubeMode::Strict, YouTubeMode::Moderate] {
+            let built_in = SafeSearch::builtin(mode).unwrap();
+            let shipped = shipped(mode);
+            assert_eq!(built_in.targets, shipped.targets);
+        }
+        assert_eq!(
+            SafeSearch::builtin(YouTubeMode::Strict)
+                .unwrap()
+                .target("www.google.de"),
+            Some("forcesafesearch.google.com")
         );
     }
 

@@ -27,6 +27,35 @@ pub struct Bound {
     pub addr: SocketAddr,
 }
 
+/// `error` from binding `what` (DNS, DoT, admin API, ...) on `addr`, with a message that
+/// names the address and, for the two usual first-day failures, what to do: for a port in
+/// use, the programs that usually hold DNS ports; for a port below 1024 refused,
+/// `CAP_NET_BIND_SERVICE`. The error kind is kept.
+pub fn bind_error(addr: SocketAddr, what: &str, error: &io::Error) -> io::Error {
+    let port = addr.port();
+    let hint = match error.kind() {
+        io::ErrorKind::AddrInUse => format!(
+            "; another program holds port {port}: often systemd-resolved (port 53, \
+             DNSStubListener=no in /etc/systemd/resolved.conf), dnsmasq (libvirt, \
+             NetworkManager), avahi-daemon (mDNS, port 5353) or another kidsafe-dns; \
+             `ss -lntup 'sport = :{port}'` shows which"
+        ),
+        io::ErrorKind::PermissionDenied if port != 0 && port < 1024 => format!(
+            "; ports below 1024 need CAP_NET_BIND_SERVICE: run under the systemd unit \
+             (deploy/systemd/, AmbientCapabilities=CAP_NET_BIND_SERVICE), grant it with \
+             `sudo setcap cap_net_bind_service=+ep {}`, or listen on a port above 1023",
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "/usr/local/bin/kidsafe-dns".into())
+        ),
+        _ => String::new(),
+    };
+    io::Error::new(
+        error.kind(),
+        format!("cannot listen for {what} on {addr}: {error}{hint}"),
+    )
+}
+
 fn socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
     let s = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
     if addr.is_ipv6() {
@@ -100,4 +129,40 @@ pub fn bind(addr: SocketAddr, udp_sockets: usize) -> io::Result<Bound> {
         }
     }
     Err(last.unwrap_or_else(|| io::Error::other("no free port")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_in_use_names_the_usual_suspects() {
+        let addr: SocketAddr = "0.0.0.0:53".parse().unwrap();
+        let e = bind_error(addr, "DNS", &io::Error::from(io::ErrorKind::AddrInUse));
+        let text = e.to_string();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        for name in [
+            "0.0.0.0:53",
+            "systemd-resolved",
+            "dnsmasq",
+            "avahi",
+            "another kidsafe-dns",
+        ] {
+            assert!(text.contains(name), "{name}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_low_port_refused_names_cap_net_bind_service() {
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        let text = bind_error("[::]:53".parse().unwrap(), "DNS", &denied).to_string();
+        assert!(
+            text.contains("CAP_NET_BIND_SERVICE")
+                && text.contains("setcap cap_net_bind_service=+ep"),
+            "{text}"
+        );
+        // Above 1023 a refusal has another cause (SELinux, a sandbox): no capability hint.
+        let text = bind_error("127.0.0.1:10053".parse().unwrap(), "DNS", &denied).to_string();
+        assert!(!text.contains("CAP_NET_BIND_SERVICE"), "{text}");
+    }
 }

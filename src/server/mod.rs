@@ -51,7 +51,7 @@ pub struct Listening {
 }
 
 fn named(addr: SocketAddr, what: &str) -> impl FnOnce(std::io::Error) -> std::io::Error {
-    move |e| std::io::Error::new(e.kind(), format!("cannot listen for {what} on {addr}: {e}"))
+    move |e| listener::bind_error(addr, what, &e)
 }
 
 /// Binds every address: UDP (one socket and receive thread per `server.threads`, sharing
