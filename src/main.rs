@@ -90,8 +90,9 @@ enum Command {
 }
 
 fn init_logging() {
-    // hickory-server logs every query (with its name and client) at INFO: keep it at WARN
-    // so nothing records who asked what unless an operator explicitly asks for it.
+    // Nothing of ours logs per query. The hickory libraries stay at WARN so that none of
+    // them records who asked what (hickory-server logged every query, with its name and
+    // client, at INFO when it ran our listeners) unless an operator asks for it.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn".into());
     // Colours only for a person at a terminal (and not with NO_COLOR set): journald, docker
