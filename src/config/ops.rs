@@ -81,40 +81,49 @@ pub(super) fn tls_listeners(
 
 /// `[admin]`: a token is required unless every address is loopback.
 pub(super) fn admin(
-    raw: Option<&RawAdmin>,
+    raw: Option<&toml::Spanned<RawAdmin>>,
     resolve: &dyn Fn(&Path) -> PathBuf,
     invalid: &Invalid<'_>,
 ) -> Result<Option<AdminConfig>, ConfigError> {
-    let Some(raw) = raw else { return Ok(None) };
+    let Some(spanned) = raw else { return Ok(None) };
+    let raw = spanned.get_ref();
+    // The token's key, its place in the file, and the token.
     let token = match (&raw.token, &raw.token_file) {
-        (Some(_), Some(_)) => {
+        (Some(_), Some(file)) => {
             return Err(invalid(
-                None,
+                Some(file.span()),
                 Some("admin.token_file".into()),
                 "give admin.token or admin.token_file, not both".into(),
             ));
         }
-        (Some(t), None) => Some(t.trim().to_owned()),
+        (Some(t), None) => Some(("admin.token", t.span(), t.get_ref().trim().to_owned())),
         (None, Some(file)) => {
-            let path = resolve(file);
+            let path = resolve(file.get_ref());
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 invalid(
-                    None,
+                    Some(file.span()),
                     Some("admin.token_file".into()),
                     format!("cannot read {}: {e}", path.display()),
                 )
             })?;
-            Some(text.lines().next().unwrap_or("").trim().to_owned())
+            let first = text.lines().next().unwrap_or("").trim().to_owned();
+            Some(("admin.token_file", file.span(), first))
         }
         (None, None) => None,
     };
-    if token.as_deref().is_some_and(|t| t.len() < 16) {
+    if let Some((key, span, t)) = &token
+        && t.len() < 16
+    {
         return Err(invalid(
-            None,
-            Some("admin.token".into()),
-            "the token must be at least 16 characters".into(),
+            Some(span.clone()),
+            Some((*key).into()),
+            format!(
+                "the token must be at least 16 characters (it has {}); e.g. `openssl rand -hex 16`",
+                t.len()
+            ),
         ));
     }
+    let token = token.map(|(_, _, t)| t);
     let listen = raw.listen.get_ref();
     if token.is_none() && listen.iter().any(|a| !a.ip().is_loopback()) {
         return Err(invalid(
