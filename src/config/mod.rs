@@ -383,14 +383,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         listen: b.listen.clone(),
         review_url: b.review_url.clone(),
     });
-    for g in &policy.groups {
-        if g.mode == Some(BlockingMode::Ip)
+    for g in &raw.groups {
+        let (g, name) = (g.get_ref(), g.get_ref().name.get_ref());
+        if let Some(mode) = &g.mode
+            && *mode.get_ref() == BlockingMode::Ip
             && raw.blocking.ipv4.is_none()
             && raw.blocking.ipv6.is_none()
         {
             return Err(invalid(
-                None,
-                Some(format!("groups.{}.mode", g.name)),
+                Some(mode.span()),
+                Some(format!("groups.{name}.mode")),
                 "mode \"ip\" needs blocking.ipv4 and/or blocking.ipv6 (the block page address)"
                     .into(),
             ));
@@ -496,7 +498,7 @@ fn nets(
 
 fn validate_policy(
     raw: &raw::RawConfig,
-    _text: &str,
+    text: &str,
     _path: &Path,
     resolve: &dyn Fn(&Path) -> PathBuf,
     invalid: &Invalid<'_>,
@@ -545,32 +547,49 @@ fn validate_policy(
         };
 
     let mut groups = Vec::with_capacity(raw.groups.len() + 1);
-    for (i, g) in raw.groups.iter().enumerate() {
-        let key = |k: &str| format!("groups[{i}].{k}");
-        if g.name.is_empty() || groups.iter().any(|x: &GroupConfig| x.name == g.name) {
+    for (i, spanned) in raw.groups.iter().enumerate() {
+        let g = spanned.get_ref();
+        let name = g.name.get_ref();
+        // Keys name the group (`groups.pupils.schedule`), not its index.
+        let key = |k: &str| {
+            if name.is_empty() {
+                format!("groups[{i}].{k}")
+            } else {
+                format!("groups.{name}.{k}")
+            }
+        };
+        if name.is_empty() {
             return Err(invalid(
-                None,
+                Some(g.name.span()),
                 Some(key("name")),
-                format!("group name `{}` is empty or used twice", g.name),
+                "a group needs a name".into(),
+            ));
+        }
+        if let Some(first) = raw.groups[..i]
+            .iter()
+            .find(|x| x.get_ref().name.get_ref() == name)
+        {
+            let (line, _) = line_col(text, first.get_ref().name.span().start);
+            return Err(invalid(
+                Some(g.name.span()),
+                Some(key("name")),
+                format!("group name `{name}` is used twice (first on line {line})"),
             ));
         }
         let clients = nets(&g.clients, &key("clients"))?;
-        if g.name == "default" && !clients.is_empty() {
+        if name == "default" && !clients.is_empty() {
             return Err(invalid(
-                None,
+                g.clients.first().map(toml::Spanned::span),
                 Some(key("clients")),
                 "the `default` group covers everyone not in another group: give it no clients"
                     .into(),
             ));
         }
-        if g.name != "default" && clients.is_empty() {
+        if name != "default" && clients.is_empty() {
             return Err(invalid(
-                None,
+                Some(spanned.span()),
                 Some(key("clients")),
-                format!(
-                    "group `{}` needs clients (CIDRs); only `default` has none",
-                    g.name
-                ),
+                format!("group `{name}` needs clients (CIDRs); only `default` has none"),
             ));
         }
         let categories = match &g.categories {
@@ -578,9 +597,11 @@ fn validate_policy(
             None => None,
         };
         let schedule = match &g.schedule {
-            Some(s) => {
-                let sched = Schedule::new(&s.days, &s.start, &s.end, &s.timezone)
-                    .map_err(|e| invalid(None, Some(key("schedule")), e.to_string()))?;
+            Some(spanned) => {
+                let s = spanned.get_ref();
+                let sched = Schedule::new(&s.days, &s.start, &s.end, &s.timezone).map_err(|e| {
+                    invalid(Some(spanned.span()), Some(key("schedule")), e.to_string())
+                })?;
                 Some((
                     sched,
                     check_categories(&s.categories, &key("schedule.categories"))?,
@@ -589,7 +610,7 @@ fn validate_policy(
             None => None,
         };
         groups.push(GroupConfig {
-            name: g.name.clone(),
+            name: name.clone(),
             clients,
             categories,
             allow: g.allow.clone(),
@@ -728,6 +749,74 @@ path = "/etc/allow.txt"
                 && e.contains("`dnsdist.lan` is not an IP network"),
             "{e}"
         );
+    }
+
+    /// Line `n` (1-based) of the error, which must start with the file name.
+    fn line_of(e: &str) -> usize {
+        let rest = e
+            .strip_prefix("conf/k.toml:")
+            .unwrap_or_else(|| panic!("{e}"));
+        rest.split(':').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn semantic_errors_name_the_line_and_the_group() {
+        let group = |body: &str| {
+            format!("{GOOD}\n[[groups]]\nname = \"pupils\"\nclients = [\"10.0.0.0/8\"]\n{body}")
+        };
+        let line =
+            |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+
+        let text = group(
+            "[groups.schedule]\ndays = [\"mon\"]\nstart = \"07:00\"\nend = \"17:00\"\ntimezone = \"Mars/Olympus\"\ncategories = []\n",
+        );
+        let e = err(&text);
+        assert!(
+            e.contains("groups.pupils.schedule") && !e.contains("[0]"),
+            "{e}"
+        );
+        assert!(line_of(&e) >= line(&text, "[groups.schedule]"), "{e}");
+        assert!(line_of(&e) <= line(&text, "timezone"), "{e}");
+
+        let text = format!(
+            "{}\n[[groups]]\nname = \"pupils\"\nclients = [\"10.1.0.0/16\"]\n",
+            group("")
+        );
+        let e = err(&text);
+        assert!(
+            e.contains("groups.pupils.name") && e.contains("used twice"),
+            "{e}"
+        );
+        assert_eq!(
+            line_of(&e),
+            text.lines()
+                .collect::<Vec<_>>()
+                .iter()
+                .rposition(|l| l.contains("name = \"pupils\""))
+                .unwrap()
+                + 1,
+            "{e}"
+        );
+        assert!(
+            e.contains(&format!(
+                "first on line {}",
+                line(&text, "name = \"pupils\"")
+            )),
+            "{e}"
+        );
+
+        let text = format!("{GOOD}\n[[groups]]\nname = \"kids\"\nsafesearch = true\n");
+        let e = err(&text);
+        assert!(e.contains("groups.kids.clients"), "{e}");
+        assert_eq!(line_of(&e), line(&text, "[[groups]]"), "{e}");
+
+        let text = format!("{GOOD}\n[admin]\nlisten = [\"127.0.0.1:10054\"]\ntoken = \"short\"\n");
+        let e = err(&text);
+        assert!(
+            e.contains("admin.token") && e.contains("16 characters"),
+            "{e}"
+        );
+        assert_eq!(line_of(&e), line(&text, "token = "), "{e}");
     }
 
     #[test]

@@ -90,11 +90,12 @@ pub(super) fn tls_listeners(
 
 /// `[admin]`: a token is required unless every address is loopback.
 pub(super) fn admin(
-    raw: Option<&RawAdmin>,
+    raw: Option<&toml::Spanned<RawAdmin>>,
     resolve: &dyn Fn(&Path) -> PathBuf,
     invalid: &Invalid<'_>,
 ) -> Result<Option<AdminConfig>, ConfigError> {
-    let Some(raw) = raw else { return Ok(None) };
+    let Some(spanned) = raw else { return Ok(None) };
+    let raw = spanned.get_ref();
     let token = read_token(&raw.token, &raw.token_file, "admin.token", resolve, invalid)?;
     let portal_token = read_token(
         &raw.portal_token,
@@ -105,7 +106,10 @@ pub(super) fn admin(
     )?;
     if portal_token.is_some() && portal_token == token {
         return Err(invalid(
-            None,
+            raw.portal_token
+                .as_ref()
+                .map(|t| t.span())
+                .or(raw.portal_token_file.as_ref().map(|f| f.span())),
             Some("admin.portal_token".into()),
             "the portal token must differ from admin.token (it may only post reports)".into(),
         ));
@@ -130,44 +134,51 @@ pub(super) fn admin(
 }
 
 /// A bearer token given inline (`{key}`) or in a file (`{key}_file`, its first line), at
-/// least 16 characters.
+/// least 16 characters; an error points at the line that gave it.
 fn read_token(
-    inline: &Option<String>,
-    file: &Option<PathBuf>,
+    inline: &Option<toml::Spanned<String>>,
+    file: &Option<toml::Spanned<PathBuf>>,
     key: &str,
     resolve: &dyn Fn(&Path) -> PathBuf,
     invalid: &Invalid<'_>,
 ) -> Result<Option<String>, ConfigError> {
+    // The token's key, its place in the file, and the token.
     let token = match (inline, file) {
-        (Some(_), Some(_)) => {
+        (Some(_), Some(file)) => {
             return Err(invalid(
-                None,
+                Some(file.span()),
                 Some(format!("{key}_file")),
                 format!("give {key} or {key}_file, not both"),
             ));
         }
-        (Some(t), None) => Some(t.trim().to_owned()),
+        (Some(t), None) => Some((key.to_owned(), t.span(), t.get_ref().trim().to_owned())),
         (None, Some(file)) => {
-            let path = resolve(file);
+            let path = resolve(file.get_ref());
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 invalid(
-                    None,
+                    Some(file.span()),
                     Some(format!("{key}_file")),
                     format!("cannot read {}: {e}", path.display()),
                 )
             })?;
-            Some(text.lines().next().unwrap_or("").trim().to_owned())
+            let first = text.lines().next().unwrap_or("").trim().to_owned();
+            Some((format!("{key}_file"), file.span(), first))
         }
         (None, None) => None,
     };
-    if token.as_deref().is_some_and(|t| t.len() < 16) {
+    if let Some((key, span, t)) = &token
+        && t.len() < 16
+    {
         return Err(invalid(
-            None,
-            Some(key.into()),
-            "the token must be at least 16 characters".into(),
+            Some(span.clone()),
+            Some(key.clone()),
+            format!(
+                "the token must be at least 16 characters (it has {}); e.g. `openssl rand -hex 16`",
+                t.len()
+            ),
         ));
     }
-    Ok(token)
+    Ok(token.map(|(_, _, t)| t))
 }
 
 /// `[querylog]`, `None` unless `enabled = true`.

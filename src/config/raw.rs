@@ -23,7 +23,7 @@ pub struct RawConfig {
     pub lists: RawLists,
     /// `[[groups]]`: per-client policies.
     #[serde(default)]
-    pub groups: Vec<RawGroup>,
+    pub groups: Vec<toml::Spanned<RawGroup>>,
     /// `[safesearch]`
     #[serde(default)]
     pub safesearch: Option<RawSafeSearch>,
@@ -35,7 +35,7 @@ pub struct RawConfig {
     pub cache: RawCache,
     /// `[admin]`: metrics and the admin API; absent = off.
     #[serde(default)]
-    pub admin: Option<RawAdmin>,
+    pub admin: Option<toml::Spanned<RawAdmin>>,
     /// `[querylog]`: the optional privacy-preserving log of blocked queries.
     #[serde(default)]
     pub querylog: Option<RawQueryLog>,
@@ -50,10 +50,10 @@ pub struct RawAdmin {
     pub listen: toml::Spanned<Vec<SocketAddr>>,
     /// Bearer token required on every request but /healthz and /readyz.
     #[serde(default)]
-    pub token: Option<String>,
+    pub token: Option<toml::Spanned<String>>,
     /// A file holding the token (first line), instead of `token`.
     #[serde(default)]
-    pub token_file: Option<PathBuf>,
+    pub token_file: Option<toml::Spanned<PathBuf>>,
     /// Reports accepted per hour from one source address.
     #[serde(default = "default_reports_per_hour")]
     pub reports_per_hour: u32,
@@ -64,10 +64,10 @@ pub struct RawAdmin {
     /// A bearer token that marks a report as the portal's from any address, and lets it
     /// post reports (only) when `token` protects the API.
     #[serde(default)]
-    pub portal_token: Option<String>,
+    pub portal_token: Option<toml::Spanned<String>>,
     /// A file holding the portal token (first line), instead of `portal_token`.
     #[serde(default)]
-    pub portal_token_file: Option<PathBuf>,
+    pub portal_token_file: Option<toml::Spanned<PathBuf>>,
     /// Reports accepted per hour from one portal.
     #[serde(default = "default_portal_reports_per_hour")]
     pub portal_reports_per_hour: u32,
@@ -167,7 +167,7 @@ impl Default for RawCache {
 #[serde(deny_unknown_fields)]
 pub struct RawGroup {
     /// Group name; `default` (without `clients`) covers everyone else.
-    pub name: String,
+    pub name: toml::Spanned<String>,
     /// Client networks (IPv4/IPv6 CIDRs or single addresses).
     #[serde(default)]
     pub clients: Vec<toml::Spanned<String>>,
@@ -194,7 +194,7 @@ pub struct RawGroup {
     /// Override `blocking.mode` for this group.
     pub mode: Option<toml::Spanned<BlockingMode>>,
     /// Extra categories during a time window (school hours).
-    pub schedule: Option<RawSchedule>,
+    pub schedule: Option<toml::Spanned<RawSchedule>>,
 }
 
 /// `[groups.schedule]`
