@@ -210,6 +210,7 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
         &[],
         admin.lists.loaded_at() as f64,
     );
+    m.counter_total("kidsafe_list_loads_total", &[], admin.lists.loads());
     let (refused, limited) = admin.policy.refusals();
     m.counter_total(
         crate::metrics::REFUSED,
