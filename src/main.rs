@@ -262,20 +262,52 @@ fn compile_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The compiled list of `config`, compiled first from the configured sources when it is
-/// missing or older than they are (as `serve` does at start), so `check` works on a fresh
-/// machine and answers for the lists as configured.
+/// The compiled list of `config`, so `check` answers for the lists as configured. On a
+/// fresh machine (no compiled list yet) it is compiled and installed first, as `serve`
+/// does. When the sources changed since, they are compiled into a temporary file for this
+/// check only: the server's compiled list is replaced by the server alone (its feed
+/// pipeline and guards, on SIGHUP or `POST /v1/reload`).
 fn open_configured(config: &config::Config) -> anyhow::Result<Blocklist> {
+    use kidsafe_dns::feed::install::{Against, build_list, open_or_build};
     let path = &config.lists.compiled;
-    if app::needs_compile(config) {
-        let m = app::compile_configured(config).context("compiling the configured lists")?;
-        eprintln!(
-            "compiled the configured lists first: {} entries into {}",
-            m.entries,
-            path.display()
-        );
+    let lists = &config.lists;
+    if !path.exists() {
+        let (list, built) = open_or_build(lists, None).context("compiling the configured lists")?;
+        if let Some(m) = built {
+            eprintln!(
+                "compiled the configured lists first: {} entries into {}",
+                m.entries,
+                path.display()
+            );
+        }
+        return Ok(list);
     }
-    Blocklist::open(path).with_context(|| format!("loading {}", path.display()))
+    if !app::needs_compile(lists) {
+        return Blocklist::open(path).with_context(|| format!("loading {}", path.display()));
+    }
+    let dir = tempfile::tempdir().context("a temporary directory for a fresh compile")?;
+    let fresh = dir.path().join("check.fst");
+    let against = Against {
+        serving: None,
+        min_keep: 0.0,
+        force: true,
+    };
+    let inline = kidsafe_dns::lists::compile::InlineRules::default();
+    let m = build_list(
+        "the configured lists",
+        &lists.available_sources(),
+        &inline,
+        &fresh,
+        against,
+    )
+    .context("compiling the configured lists")?;
+    eprintln!(
+        "the sources changed since {} was compiled: checked against a fresh compile of them ({} entries); the server's list is left as it is until it reloads (SIGHUP)",
+        path.display(),
+        m.entries
+    );
+    // The mapping stays valid after the temporary directory is removed.
+    Blocklist::open(&fresh).with_context(|| format!("loading {}", fresh.display()))
 }
 
 /// `check --config FILE --client IP`: the verdict the resolver would give that client.
@@ -290,7 +322,9 @@ fn check_client(
     };
     let config = config::load(&path)?;
     let list = open_configured(&config)?;
-    let policy = app::build_policy(&config, system_clock())?;
+    // The groups' own lists are compiled for this check only, never over the server's.
+    let groups = tempfile::tempdir().context("a temporary directory for the group lists")?;
+    let policy = app::build_policy(&config, system_clock(), Some(groups.path()))?;
     let group = policy.group_for(ip);
     let mut any_blocked = false;
     for name in &names {

@@ -50,6 +50,14 @@ async fn code(addr: SocketAddr, n: &str) -> ResponseCode {
     raw_udp(addr, &msg).await.unwrap().metadata.response_code
 }
 
+/// Blocked by the resolver: the sinkhole's NXDOMAIN with EDE 15 "Blocked".
+async fn blocked(addr: SocketAddr, n: &str) -> bool {
+    let msg = query_msg(n, RecordType::A, true).to_vec().unwrap();
+    let reply = raw_udp(addr, &msg).await.unwrap();
+    reply.metadata.response_code == ResponseCode::NXDomain
+        && ede(&reply).is_some_and(|(code, _)| code == 15)
+}
+
 async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -87,6 +95,154 @@ async fn idle_after_a_sighup_means_no_reloads() {
         Some(settled as f64)
     );
     assert_eq!(code(k.addr, "allowed.test.").await, ResponseCode::NoError);
+    k.running.stop().await;
+    up.stop().await;
+}
+
+fn guarded_config(upstream: SocketAddr) -> String {
+    format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+shutdown_grace_ms = 500
+[upstream]
+servers = ["{upstream}"]
+timeout_ms = 1000
+[lists]
+compiled = "var/blocklist.fst"
+watch = false
+[[lists.source]]
+category = "adult"
+path = "big.txt"
+[[groups]]
+name = "kids"
+clients = ["127.0.0.2/32"]
+deny_paths = ["kids-deny.txt"]
+[[groups]]
+name = "default"
+{ADMIN}
+"#
+    )
+}
+
+fn names(n: usize) -> String {
+    (0..n).map(|i| format!("n{i}.big.test\n")).collect()
+}
+
+async fn reload_api(admin: SocketAddr, query: &str) -> (u16, serde_json::Value) {
+    kidsafe_dns::feed::http::install_crypto_provider();
+    let r = reqwest::Client::new()
+        .post(format!("http://{admin}/v1/reload{query}"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&r.text().await.unwrap()).unwrap(),
+    )
+}
+
+/// Truncating a path source to 5 of its 1,000 names is refused by the shrink guard
+/// whether SIGHUP or the API asks for the reload; `?force=true` takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_and_the_api_go_through_the_shrink_guard() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let up = Upstream::start(Zone::standard()).await;
+    let dir = list_dir();
+    std::fs::write(dir.path().join("big.txt"), names(1000)).unwrap();
+    std::fs::write(dir.path().join("kids-deny.txt"), "roblox.test\n").unwrap();
+    let k = start_from_text(dir, &guarded_config(up.addr), None).await;
+    let admin = k.running.admin_addrs[0];
+    assert_eq!(k.running.lists.current().len(), 1000);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // coarse mtimes
+    std::fs::write(k.dir.path().join("big.txt"), names(5)).unwrap();
+
+    let pipeline = k.dir.path().join("var/pipeline.json");
+    let shrink_refusals = || {
+        let v: serde_json::Value = std::fs::read(&pipeline)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        v["refused"]["shrink"].as_u64().unwrap_or(0)
+    };
+    let before = shrink_refusals();
+    sighup();
+    wait_until(Duration::from_secs(10), "SIGHUP's refusal", || async {
+        shrink_refusals() > before
+    })
+    .await;
+    assert_eq!(k.running.lists.current().len(), 1000, "SIGHUP installed it");
+    assert!(blocked(k.addr, "n999.big.test.").await);
+
+    let (status, body) = reload_api(admin, "").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["list"], "refused", "{body}");
+    let why = body["refused"].as_str().unwrap();
+    assert!(
+        why.starts_with("shrink:") && why.contains("from 1000 to 5"),
+        "{body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("force=true"),
+        "{body}"
+    );
+    assert_eq!(body["entries"], 1000, "{body}");
+    assert_eq!(
+        k.running.lists.current().len(),
+        1000,
+        "the API installed it"
+    );
+
+    let (status, _) = reload_api(admin, "?force=maybe").await;
+    assert_eq!(status, 400);
+    let (status, body) = reload_api(admin, "?force=true").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["list"], "recompiled", "{body}");
+    assert_eq!(body["entries"], 5, "{body}");
+    assert_eq!(k.running.lists.current().len(), 5);
+    assert!(!blocked(k.addr, "n999.big.test.").await);
+    assert!(blocked(k.addr, "n4.big.test.").await);
+    k.running.stop().await;
+    up.stop().await;
+}
+
+/// A reload that recompiles a group's own list says so, by group, and leaves the main
+/// list's numbers as they are (the log used to read as if the main list shrank to 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_of_a_group_list_is_reported_as_the_group() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let up = Upstream::start(Zone::standard()).await;
+    let dir = list_dir();
+    std::fs::write(dir.path().join("big.txt"), names(1000)).unwrap();
+    std::fs::write(dir.path().join("kids-deny.txt"), "roblox.test\n").unwrap();
+    let k = start_from_text(dir, &guarded_config(up.addr), None).await;
+    let admin = k.running.admin_addrs[0];
+    let (status, body) = reload_api(admin, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["list"], "unchanged", "{body}");
+    assert_eq!(body["groups"][0]["list"], "unchanged", "{body}");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await; // coarse mtimes
+    std::fs::write(
+        k.dir.path().join("kids-deny.txt"),
+        "roblox.test\nminecraft.test\n",
+    )
+    .unwrap();
+    let (status, body) = reload_api(admin, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["list"], "unchanged", "{body}");
+    assert_eq!(body["entries"], 1000, "{body}");
+    let group = &body["groups"][0];
+    assert_eq!(group["group"], "kids", "{body}");
+    assert_eq!(group["list"], "recompiled", "{body}");
+    assert_eq!(group["entries"], 2, "{body}");
+    assert_eq!(k.running.lists.current().len(), 1000);
+    let msg = query_msg("minecraft.test.", RecordType::A, true)
+        .to_vec()
+        .unwrap();
+    let reply = raw_udp_from("127.0.0.2", k.addr, &msg).await.unwrap();
+    assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
     k.running.stop().await;
     up.stop().await;
 }
