@@ -254,3 +254,84 @@ fn serve_runs_the_configured_number_of_threads() {
         .unwrap();
     assert!(child.0.wait().unwrap().success());
 }
+
+/// A config with one `path` source, written into a new temp dir (and a `sub` directory to
+/// run commands from).
+fn path_source_config() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("adult.txt"), "bad.example\nporn.example\n").unwrap();
+    std::fs::write(
+        dir.path().join("k.toml"),
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nservers = [\"127.0.0.1:9\"]\n[blocking]\nmode = \"nxdomain\"\n[lists]\ncompiled = \"var/list.fst\"\n[[lists.source]]\ncategory = \"adult\"\npath = \"adult.txt\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// The same sources reached through another relative path are the same sources: `check`
+/// run from another directory neither recompiles nor rewrites the server's list.
+#[test]
+fn check_from_another_directory_leaves_the_compiled_list_alone() {
+    let dir = path_source_config();
+    let o = bin()
+        .current_dir(dir.path())
+        .args(["check", "--config", "k.toml", "bad.example"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("compiled the configured lists first"), "{err}");
+    let manifest = dir.path().join("var/list.fst.manifest.json");
+    let built = std::fs::read(&manifest).unwrap();
+    let mtime = std::fs::metadata(&manifest).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // coarse mtimes
+    for (cwd, config) in [("sub", "../k.toml"), (".", "./sub/../k.toml")] {
+        let o = bin()
+            .current_dir(dir.path().join(cwd))
+            .args(["check", "--config", config, "bad.example"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(!err.contains("compile"), "from {cwd}: {err}");
+        assert_eq!(std::fs::read(&manifest).unwrap(), built, "from {cwd}");
+        let now = std::fs::metadata(&manifest).unwrap().modified().unwrap();
+        assert_eq!(now, mtime, "from {cwd}");
+    }
+    // A source really changed: `check` answers for it, still without touching the list.
+    std::fs::write(dir.path().join("adult.txt"), "porn.example\n").unwrap();
+    let o = bin()
+        .current_dir(dir.path().join("sub"))
+        .args(["check", "--config", "../k.toml", "bad.example"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("fresh compile"), "{err}");
+    assert_eq!(std::fs::read(&manifest).unwrap(), built);
+}
+
+/// `status` says when a `path` source was compiled in, not "never", whoever compiled it.
+#[test]
+fn status_shows_when_path_sources_were_compiled() {
+    let dir = path_source_config();
+    let o = bin()
+        .current_dir(dir.path())
+        .args(["compile", "--config", "k.toml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin()
+        .current_dir(dir.path().join("sub"))
+        .args(["status", "--config", "../k.toml"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    let source = out.split("\n\n").nth(1).unwrap_or_default();
+    assert!(source.contains("(path "), "{out}");
+    assert!(source.contains("last success: 2"), "{out}");
+    assert!(!source.contains("never"), "{out}");
+    assert!(source.contains("entries: 2"), "{out}");
+}
