@@ -48,6 +48,9 @@ enum Command {
         /// Output FST path.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print every rejected line of each source, not only the first 5.
+        #[arg(long)]
+        show_rejected: bool,
     },
     /// Show the verdict for names: is this site blocked, and by which rule?
     /// Exit status 0 = all allowed, 1 = some blocked, 2 = error.
@@ -101,7 +104,8 @@ fn main() -> ExitCode {
             allows,
             config,
             out,
-        } => compile_cmd(lists, allows, config, out),
+            show_rejected,
+        } => compile_cmd(lists, allows, config, out, show_rejected),
         Command::Check {
             blocklist,
             config,
@@ -177,6 +181,7 @@ fn compile_cmd(
     allows: Vec<PathBuf>,
     config_path: Option<PathBuf>,
     out: Option<PathBuf>,
+    show_rejected: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut sources = Vec::new();
     let mut default_out = None;
@@ -230,6 +235,7 @@ fn compile_cmd(
                 },
                 r.parse.unsupported
             );
+            print_rejected(src, r, show_rejected);
         }
         Progress::Sorting { keys } => eprintln!(
             "[{:>6.2}s] sorting {keys} keys",
@@ -260,6 +266,37 @@ fn compile_cmd(
         println!("  allow: {}", manifest.allow_entries);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the rejected lines of one source as `file:line: reason: text` (with a hint for
+/// URLs): the first few, or all with `--show-rejected` (read again, as the compile keeps
+/// only the first few).
+fn print_rejected(src: &ListSource, report: &kidsafe_dns::lists::source::SourceReport, all: bool) {
+    let total = report.parse.rejected_total();
+    if total == 0 {
+        return;
+    }
+    let mut lines = report.parse.rejected_lines.clone();
+    if all && (lines.len() as u64) < total {
+        match kidsafe_dns::lists::source::rejected_lines(&src.path, src.format) {
+            Ok(every) => lines = every,
+            Err(error) => eprintln!("  (cannot read the rejected lines again: {error})"),
+        }
+    }
+    for l in &lines {
+        let hint = l.hint().map(|h| format!(" ({h})")).unwrap_or_default();
+        eprintln!(
+            "  {}:{}: {}: {}{hint}",
+            src.path.display(),
+            l.line,
+            l.reason,
+            l.text
+        );
+    }
+    let left = total.saturating_sub(lines.len() as u64);
+    if left > 0 {
+        eprintln!("  ... and {left} more rejected lines (--show-rejected lists them all)");
+    }
 }
 
 /// The compiled list of `config`, so `check` answers for the lists as configured. On a

@@ -335,3 +335,64 @@ fn status_shows_when_path_sources_were_compiled() {
     assert!(!source.contains("never"), "{out}");
     assert!(source.contains("entries: 2"), "{out}");
 }
+
+/// `compile` locates rejected lines (`file:line: reason: text`), the first 5 per source or
+/// all with `--show-rejected`, and a URL is rejected as one, with the host to list instead.
+#[test]
+fn compile_shows_where_rejected_lines_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("adult.txt");
+    std::fs::write(
+        &list,
+        "bad.example\nhttps://www.xvideos.com/watch?v=1\n# note\nnot..valid\n1.2.3.4\na b\nx!.example\nbad#x.example\nlast..one\n",
+    )
+    .unwrap();
+    let out = dir.path().join("l.fst");
+    let compile = |extra: &[&str]| {
+        let o = bin()
+            .args(["compile", "--list"])
+            .arg(format!("adult={}", list.display()))
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = compile(&[]);
+    assert_eq!(code, Some(0), "{err}");
+    let at = |n: u32| format!("{}:{n}: ", list.display());
+    assert!(
+        err.contains(&format!(
+            "{}url: https://www.xvideos.com/watch?v=1 (a URL: list its host instead, e.g. `www.xvideos.com`)",
+            at(2)
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}empty_label: not..valid", at(4))),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}ip_address: 1.2.3.4", at(5))),
+        "{err}"
+    );
+    assert!(!err.contains(&at(9)), "only the first 5: {err}");
+    assert!(err.contains("and 2 more rejected lines"), "{err}");
+    assert!(err.contains("url=1"), "{err}");
+    let (code, err) = compile(&["--show-rejected"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains(&format!("{}empty_label: last..one", at(9))),
+        "{err}"
+    );
+    assert!(!err.contains("more rejected lines"), "{err}");
+    // Nothing but a URL: no valid entry, so the compile fails, naming the file.
+    std::fs::write(&list, "https://www.xvideos.com/watch?v=1\n").unwrap();
+    let (code, err) = compile(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no valid entries"), "{err}");
+}
