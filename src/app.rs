@@ -1,21 +1,22 @@
-//! Wiring: config → compiled list (compiling it first if the sources are newer) → loaded
-//! list behind an `ArcSwap` → server, watcher and signal handlers, all stopped by one token.
+//! Wiring: config → compiled list (built first when there is none) → loaded list behind an
+//! `ArcSwap` → the feed pipeline (the one writer of the compiled lists: sources changed
+//! since the last compile, feeds, SIGHUP and the API all go through it) → server, watcher
+//! and signal handlers, all stopped by one token.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::blockpage::{self, BlockPage};
 use crate::config::{Config, GroupConfig};
-use crate::lists::compile::ListSource;
-use crate::lists::compile::{CompileError, InlineRules, compile};
+use crate::feed::guard::Refusal;
+use crate::feed::install::{OpenError, open_or_build};
+use crate::feed::pipeline::{GroupList, Pipeline, SETTLE};
+use crate::feed::state::StateStore;
 use crate::lists::load::{Blocklist, LoadError};
-use crate::lists::manifest::{self, Manifest};
-use crate::lists::parse::Format;
-use crate::lists::rule::Rule;
 use crate::lists::swap::LiveBlocklist;
 use crate::metrics::Metrics;
 use crate::policy::decide::{Clock, GroupParts, Policy, system_clock};
@@ -33,15 +34,12 @@ const FLUSH_BEFORE_CLOSE: Duration = Duration::from_millis(100);
 /// Why the resolver could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Compiling the configured lists failed.
-    #[error("compiling the lists failed: {0}")]
-    Compile(#[from] CompileError),
-    /// The compiled list could not be loaded.
+    /// No list to serve: none compiled and none could be built.
+    #[error("{0}")]
+    Open(#[from] OpenError),
+    /// A group's compiled list could not be loaded.
     #[error("loading the compiled list failed: {0}")]
     Load(#[from] LoadError),
-    /// No sources configured and no compiled list present.
-    #[error("no compiled list at {} and no [[lists.source]] to build one from", .0.display())]
-    NothingToServe(std::path::PathBuf),
     /// A listen address could not be bound.
     #[error("{0}")]
     Listen(#[from] std::io::Error),
@@ -52,7 +50,7 @@ pub enum StartError {
         group: String,
         /// What failed.
         #[source]
-        source: CompileError,
+        source: Refusal,
     },
     /// The SafeSearch data could not be read.
     #[error("SafeSearch data: {0}")]
@@ -109,161 +107,34 @@ impl Running {
     }
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// True when there are sources to compile from and the compiled list is missing or
-/// unreadable, was built from other sources than the configured ones (a list added, removed
-/// or moved to another category), or is older than one of them. Other config edits
-/// (threads, modes, ...) do not force a recompile.
-pub fn needs_compile(config: &Config) -> bool {
-    if config.lists.sources.is_empty() {
-        return false;
-    }
-    let compiled = &config.lists.compiled;
-    let manifest_path = manifest::path_for(compiled);
-    let Some(built) = modified(&manifest_path).min(modified(compiled)) else {
-        return true;
-    };
-    let Some(manifest) = std::fs::read(&manifest_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
-    else {
-        return true;
-    };
-    let available = config.lists.available_sources();
-    let configured = available.iter().map(|s| (&s.category, &s.path));
-    let built_from = manifest.sources.iter().map(|s| (&s.category, &s.path));
-    if !configured.eq(built_from) {
-        return true;
-    }
-    available
-        .iter()
-        .any(|s| modified(&s.path).is_none_or(|m| m > built))
-}
-
-/// Compiles the configured sources into `lists.compiled`, logging a summary per source.
-///
-/// # Errors
-/// [`CompileError`]; the previous compiled file stays as it was.
-pub fn compile_configured(config: &Config) -> Result<Manifest, CompileError> {
-    let _lock = crate::feed::pipeline::compile_lock();
-    compile(
-        &config.lists.available_sources(),
-        &InlineRules::default(),
-        &config.lists.compiled,
-        &mut |p| {
-            if let crate::lists::compile::Progress::SourceDone(src, report) = p {
-                tracing::info!(
-                    path = %src.path.display(),
-                    category = src.category.as_deref().unwrap_or("allow"),
-                    format = %report.parse.format,
-                    accepted = report.parse.accepted,
-                    rejected = report.parse.rejected.values().sum::<u64>(),
-                    unsupported = report.parse.unsupported,
-                    "list read"
-                );
-            }
-        },
-    )
-}
-
-/// Compiles when needed, off the async threads. A failed compile with a compiled list
-/// already on disk is logged and the old list is used: a broken source must not take
-/// filtering down.
-async fn refresh_compiled(config: &Config) -> Result<(), StartError> {
-    if !needs_compile(config) {
-        return Ok(());
-    }
-    let cfg = config.clone();
-    let result = tokio::task::spawn_blocking(move || compile_configured(&cfg))
-        .await
-        .map_err(|e| StartError::Listen(std::io::Error::other(e)))?;
-    match result {
-        Ok(m) => {
-            tracing::info!(serial = m.serial, entries = m.entries, "lists compiled");
-            Ok(())
-        }
-        Err(error) if config.lists.compiled.exists() => {
-            tracing::error!(%error, "recompiling failed, serving the previous compiled list");
-            Ok(())
-        }
-        Err(error) => Err(error.into()),
-    }
-}
+pub use crate::feed::install::needs_compile;
 
 /// Where the compiled own list of `group` lives: beside the main compiled list.
 pub fn group_list_path(config: &Config, group: &str) -> std::path::PathBuf {
-    let safe: String = group
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut name = config.lists.compiled.as_os_str().to_owned();
-    name.push(format!(".group-{safe}"));
-    name.into()
-}
-
-/// Compiles a group's own allow/deny entries (inline and files) into its FST.
-///
-/// # Errors
-/// A file that cannot be read; the group is named by the caller.
-pub fn compile_group(config: &Config, group: &GroupConfig) -> Result<Manifest, CompileError> {
-    let mut sources: Vec<ListSource> = group
-        .deny_paths
-        .iter()
-        .map(|p| ListSource {
-            category: Some("deny".into()),
-            path: p.clone(),
-            format: Format::Auto,
-        })
-        .collect();
-    sources.extend(group.allow_paths.iter().map(|p| ListSource {
-        category: None,
-        path: p.clone(),
-        format: Format::Auto,
-    }));
-    let mut inline = InlineRules::default();
-    for name in &group.deny {
-        if let Ok(n) = crate::lists::normalize::normalize(name) {
-            inline
-                .rules
-                .push((Some("deny".into()), Rule::block(n.into_owned())));
-        }
-    }
-    for name in &group.allow {
-        if let Ok(n) = crate::lists::normalize::normalize(name) {
-            inline.rules.push((None, Rule::allow(n.into_owned())));
-        }
-    }
-    compile(
-        &sources,
-        &inline,
-        &group_list_path(config, &group.name),
-        &mut |_| {},
-    )
+    crate::feed::install::group_list_path(&config.lists.compiled, group)
 }
 
 /// Builds the per-client policy: compiles and loads each group's own list, loads SafeSearch
 /// data once per YouTube mode.
-pub fn build_policy(config: &Config, clock: Clock) -> Result<Policy, StartError> {
+///
+/// With `private_dir` `None` (the resolver) each group's list is compiled beside
+/// `lists.compiled` through the guards, against the one already there; a refused list
+/// leaves the one there serving. With a directory (`check`), the lists are compiled into
+/// it, leaving the resolver's files alone.
+///
+/// # Errors
+/// A group list that cannot be built (and none to fall back on), bad SafeSearch data, or
+/// groups that clash.
+pub fn build_policy(
+    config: &Config,
+    clock: Clock,
+    private_dir: Option<&Path>,
+) -> Result<Policy, StartError> {
     let mut safesearch: Vec<(YouTubeMode, Arc<SafeSearch>)> = Vec::new();
     let mut parts = Vec::with_capacity(config.policy.groups.len());
     for group in &config.policy.groups {
         let own = if group.has_own_lists() {
-            compile_group(config, group).map_err(|source| StartError::GroupList {
-                group: group.name.clone(),
-                source,
-            })?;
-            let path = group_list_path(config, &group.name);
-            let list = Blocklist::open(&path)?;
-            Some(Arc::new(LiveBlocklist::new(list, path)))
+            Some(Arc::new(group_list(config, group, private_dir)?))
         } else {
             None
         };
@@ -290,20 +161,45 @@ pub fn build_policy(config: &Config, clock: Clock) -> Result<Policy, StartError>
     Ok(Policy::new(&config.policy, &config.blocking, parts, clock)?)
 }
 
+/// Group `group`'s own list, compiled as [`build_policy`] says.
+fn group_list(
+    config: &Config,
+    group: &GroupConfig,
+    private_dir: Option<&Path>,
+) -> Result<LiveBlocklist, StartError> {
+    use crate::feed::install::{build_group, group_list_path};
+    let failed = |source| StartError::GroupList {
+        group: group.name.clone(),
+        source,
+    };
+    let Some(dir) = private_dir else {
+        let path = group_list_path(&config.lists.compiled, &group.name);
+        let old = Blocklist::open(&path).ok();
+        if let Err(refusal) = build_group(&config.lists, group, &path, old.as_ref(), false) {
+            if old.is_none() {
+                return Err(failed(refusal));
+            }
+            tracing::error!(group = %group.name, error = %refusal, "group list refused; serving the one compiled before");
+        }
+        return Ok(LiveBlocklist::new(Blocklist::open(&path)?, path));
+    };
+    let path = group_list_path(&dir.join("list.fst"), &group.name);
+    build_group(&config.lists, group, &path, None, false).map_err(failed)?;
+    Ok(LiveBlocklist::new(Blocklist::open(&path)?, path))
+}
+
 /// The request handler `config` describes, without sockets, feeds or signal handlers:
-/// compiles the list if needed, loads it and builds the policy (for the fuzzer, and to
-/// embed the decision path elsewhere). Queries that need upstream go to
+/// compiles the list if there is none yet, loads it and builds the policy (for the fuzzer,
+/// and to embed the decision path elsewhere). Queries that need upstream go to
 /// `upstream.servers` when finished inside a tokio runtime.
 ///
 /// # Errors
 /// [`StartError`] for a list that cannot be compiled or loaded, or a bad policy.
 pub fn offline_handler(config: &Config) -> Result<Handler, StartError> {
-    if needs_compile(config) {
-        compile_configured(config)?;
-    }
+    let (list, _) = crate::feed::install::open_or_build(&config.lists, None)?;
     let path = config.lists.compiled.clone();
-    let lists = Arc::new(LiveBlocklist::new(Blocklist::open(&path)?, path));
-    let policy = Arc::new(build_policy(config, system_clock())?);
+    let lists = Arc::new(LiveBlocklist::new(list, path));
+    let policy = Arc::new(build_policy(config, system_clock(), None)?);
     // No prefetch: it spawns tasks, and this handler may live outside a runtime.
     let parts = assemble(config, lists, policy, Arc::new(Drain::default()), false)?;
     Ok(parts.handler)
@@ -330,6 +226,7 @@ pub struct Checked {
 /// # Errors
 /// The first [`StartError`] `serve` would stop with.
 pub fn check_config(config: &Config) -> Result<Checked, StartError> {
+    use crate::feed::install;
     let scratch = tempfile::Builder::new()
         .prefix("kidsafe-dns-check-")
         .tempdir()
@@ -338,17 +235,27 @@ pub fn check_config(config: &Config) -> Result<Checked, StartError> {
     // Group lists are compiled beside the main list: into the scratch directory too.
     trial.lists.compiled = scratch.path().join("check.fst");
     let fetched_later = config.lists.available_sources().is_empty();
-    let (entries, compiled) = if needs_compile(config) && !fetched_later {
-        (compile_configured(&trial)?.entries, true)
+    let (entries, compiled) = if install::needs_compile(&config.lists) && !fetched_later {
+        // The same build and guards as at start, into the scratch directory.
+        let manifest = install::build_list(
+            "the compiled list",
+            &config.lists.available_sources(),
+            &crate::lists::compile::InlineRules::default(),
+            &trial.lists.compiled,
+            install::Against::list(None, &config.lists, false),
+        )
+        .map_err(install::OpenError::Build)?;
+        (manifest.entries, true)
     } else if config.lists.compiled.exists() {
         (Blocklist::open(&config.lists.compiled)?.len() as u64, false)
     } else if config.lists.sources.is_empty() {
-        return Err(StartError::NothingToServe(config.lists.compiled.clone()));
+        let nothing = install::OpenError::NothingToServe(config.lists.compiled.clone());
+        return Err(StartError::Open(nothing));
     } else {
         // Only feeds, none fetched yet: `serve` downloads them first.
         (0, false)
     };
-    let policy = build_policy(&trial, system_clock())?;
+    let policy = build_policy(&trial, system_clock(), Some(scratch.path()))?;
     if let Some(t) = &config.server.tls {
         if !t.dot_listen.is_empty() {
             server::tls::server_config(&t.cert, &t.key, b"dot")
@@ -449,13 +356,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 /// [`StartError`].
 pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, StartError> {
     crate::feed::bootstrap(&config).await;
-    refresh_compiled(&config).await?;
+    let store = Arc::new(StateStore::load(&config.lists.feeds));
     let path = config.lists.compiled.clone();
-    if !path.exists() {
-        return Err(StartError::NothingToServe(path));
-    }
-    let p = path.clone();
-    let list = tokio::task::spawn_blocking(move || Blocklist::open(&p))
+    let (lists_cfg, st) = (config.lists.clone(), store.clone());
+    let (list, _) = tokio::task::spawn_blocking(move || open_or_build(&lists_cfg, Some(&st)))
         .await
         .map_err(|e| StartError::Listen(std::io::Error::other(e)))??;
     tracing::info!(
@@ -475,14 +379,50 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         tracing::warn!(%error, "cannot watch the compiled list; reload with SIGHUP");
     }
 
-    let feeds = crate::feed::spawn(&config, lists.clone(), shutdown.clone()).await;
-
     let drain = Arc::new(Drain::default());
     let cfg = config.clone();
-    let policy = tokio::task::spawn_blocking(move || build_policy(&cfg, clock))
+    let policy = tokio::task::spawn_blocking(move || build_policy(&cfg, clock, None))
         .await
         .map_err(|e| StartError::Listen(std::io::Error::other(e)))??;
     let policy = Arc::new(policy);
+
+    // The one writer of the compiled lists from here on: feeds, the `path` watcher,
+    // SIGHUP and the API all hand it their work, and its guards judge all of it.
+    let groups = config
+        .policy
+        .groups
+        .iter()
+        .zip(policy.groups())
+        .filter_map(|(group, live)| {
+            let live = live.own.clone()?;
+            Some(GroupList {
+                group: group.clone(),
+                live,
+            })
+        })
+        .collect();
+    let pipeline = Pipeline::spawn(
+        config.lists.clone(),
+        Some(lists.clone()),
+        store.clone(),
+        groups,
+        SETTLE,
+        shutdown.clone(),
+    );
+    if needs_compile(&config.lists) {
+        // Sources changed while the resolver was down: the same guards as a live update.
+        let why = "sources changed since the last compile";
+        if let Some(report) = pipeline.reload(why, false, false).await
+            && report.refused.is_none()
+        {
+            tracing::info!(
+                serial = report.serial,
+                entries = report.entries,
+                "lists compiled"
+            );
+        }
+    }
+    let feeds = crate::feed::spawn(&config, pipeline.clone(), store, shutdown.clone()).await;
     policy.spawn_refusal_log(shutdown.clone());
     let prefetch = config.cache.as_ref().is_some_and(|c| c.prefetch);
     let Assembled {
@@ -519,7 +459,6 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         None => Vec::new(),
     };
 
-    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
     let admin_addrs = match &config.admin {
         Some(a) => {
             let (listeners, addrs) = bind_http(&a.listen, "admin API").await?;
@@ -529,7 +468,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
                 metrics.clone(),
                 admin_resolver,
                 config.clone(),
-                reload_tx,
+                pipeline.clone(),
             )?;
             crate::admin::spawn(listeners, admin, shutdown.clone());
             tracing::info!(?addrs, "admin API listening");
@@ -539,11 +478,8 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     };
     let token = shutdown.clone();
     let grace = config.server.shutdown_grace;
-    let hup_lists = lists.clone();
-    let hup_policy = policy.clone();
-    let hup_config = config.clone();
     let task = tokio::spawn(async move {
-        let hup = spawn_reloader(hup_config, hup_lists, hup_policy, reload_rx, token.clone());
+        let hup = spawn_reloader(pipeline, token.clone());
         token.cancelled().await;
         let left = drain.close_and_wait(grace).await;
         tracing::info!(unfinished = left, "draining done, closing listeners");
@@ -568,57 +504,20 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     })
 }
 
-/// SIGHUP or `POST /v1/reload`: recompile if a source changed, then reload the compiled
-/// list and the groups' own lists.
-fn spawn_reloader(
-    config: Config,
-    lists: Arc<LiveBlocklist>,
-    policy: Arc<Policy>,
-    mut api: tokio::sync::mpsc::Receiver<crate::admin::ReloadRequest>,
-    stop: CancellationToken,
-) -> Option<JoinHandle<()>> {
+/// SIGHUP: hand the pipeline a reload (recompile changed sources and groups' lists, or
+/// load a compiled list dropped in); the pipeline logs what it did.
+fn spawn_reloader(pipeline: Pipeline, stop: CancellationToken) -> Option<JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).ok()?;
     Some(tokio::spawn(async move {
-        // Without [admin] the sender is gone at once: stop polling the channel then.
-        let mut api_open = true;
         loop {
-            let reply = tokio::select! {
+            tokio::select! {
                 _ = stop.cancelled() => break,
-                got = hup.recv() => if got.is_none() { break } else { None },
-                req = api.recv(), if api_open => match req {
-                    Some(r) => Some(r),
-                    None => {
-                        api_open = false;
-                        continue;
-                    }
-                },
-            };
-            tracing::info!(api = reply.is_some(), "reload: refreshing lists");
-            if let Err(error) = refresh_compiled(&config).await {
-                tracing::error!(%error, "SIGHUP refresh failed");
+                got = hup.recv() => if got.is_none() { break },
             }
-            lists.reload_logged("reload").await;
-            // Groups' own lists: recompile (they are small) and swap.
-            for (group, live) in config.policy.groups.iter().zip(policy.groups()) {
-                let Some(own) = &live.own else { continue };
-                let (cfg, g) = (config.clone(), group.clone());
-                match tokio::task::spawn_blocking(move || compile_group(&cfg, &g)).await {
-                    Ok(Ok(_)) => {
-                        own.reload_logged("reload").await;
-                    }
-                    Ok(Err(error)) => {
-                        tracing::error!(group = %group.name, %error, "group list recompile failed")
-                    }
-                    Err(error) => tracing::error!(%error, "group list recompile panicked"),
-                }
-            }
-            if let Some(reply) = reply {
-                let list = lists.current();
-                let _ = reply.send(crate::admin::ReloadDone {
-                    serial: list.manifest().serial,
-                    entries: list.len() as u64,
-                });
+            tracing::info!("SIGHUP: reloading the lists");
+            if pipeline.reload("SIGHUP", false, true).await.is_none() {
+                break;
             }
         }
     }))

@@ -49,6 +49,9 @@ enum Command {
         /// Output FST path.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print every rejected line of each source, not only the first 5.
+        #[arg(long)]
+        show_rejected: bool,
     },
     /// Show the verdict for names: is this site blocked, and by which rule? A URL is
     /// reduced to its host; with --config, every client group's verdict follows.
@@ -115,7 +118,8 @@ fn main() -> ExitCode {
             allows,
             config,
             out,
-        } => compile_cmd(lists, allows, config, out),
+            show_rejected,
+        } => compile_cmd(lists, allows, config, out, show_rejected),
         Command::Check {
             blocklist,
             config,
@@ -200,6 +204,7 @@ fn compile_cmd(
     allows: Vec<PathBuf>,
     config_path: Option<PathBuf>,
     out: Option<PathBuf>,
+    show_rejected: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut sources = Vec::new();
     let mut default_out = None;
@@ -253,6 +258,7 @@ fn compile_cmd(
                 },
                 r.parse.unsupported
             );
+            print_rejected(src, r, show_rejected);
         }
         Progress::Sorting { keys } => eprintln!(
             "[{:>6.2}s] sorting {keys} keys",
@@ -285,20 +291,83 @@ fn compile_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The compiled list of `config`, compiled first from the configured sources when it is
-/// missing or older than they are (as `serve` does at start), so `check` works on a fresh
-/// machine and answers for the lists as configured.
-fn open_configured(config: &config::Config) -> anyhow::Result<Blocklist> {
-    let path = &config.lists.compiled;
-    if app::needs_compile(config) {
-        let m = app::compile_configured(config).context("compiling the configured lists")?;
+/// Prints the rejected lines of one source as `file:line: reason: text` (with a hint for
+/// URLs): the first few, or all with `--show-rejected` (read again, as the compile keeps
+/// only the first few).
+fn print_rejected(src: &ListSource, report: &kidsafe_dns::lists::source::SourceReport, all: bool) {
+    let total = report.parse.rejected_total();
+    if total == 0 {
+        return;
+    }
+    let mut lines = report.parse.rejected_lines.clone();
+    if all && (lines.len() as u64) < total {
+        match kidsafe_dns::lists::source::rejected_lines(&src.path, src.format) {
+            Ok(every) => lines = every,
+            Err(error) => eprintln!("  (cannot read the rejected lines again: {error})"),
+        }
+    }
+    for l in &lines {
+        let hint = l.hint().map(|h| format!(" ({h})")).unwrap_or_default();
         eprintln!(
-            "compiled the configured lists first: {} entries into {}",
-            m.entries,
-            path.display()
+            "  {}:{}: {}: {}{hint}",
+            src.path.display(),
+            l.line,
+            l.reason,
+            l.text
         );
     }
-    Blocklist::open(path).with_context(|| format!("loading {}", path.display()))
+    let left = total.saturating_sub(lines.len() as u64);
+    if left > 0 {
+        eprintln!("  ... and {left} more rejected lines (--show-rejected lists them all)");
+    }
+}
+
+/// The compiled list of `config`, so `check` answers for the lists as configured. On a
+/// fresh machine (no compiled list yet) it is compiled and installed first, as `serve`
+/// does. When the sources changed since, they are compiled into a temporary file for this
+/// check only: the server's compiled list is replaced by the server alone (its feed
+/// pipeline and guards, on SIGHUP or `POST /v1/reload`).
+fn open_configured(config: &config::Config) -> anyhow::Result<Blocklist> {
+    use kidsafe_dns::feed::install::{Against, build_list, open_or_build};
+    let path = &config.lists.compiled;
+    let lists = &config.lists;
+    if !path.exists() {
+        let (list, built) = open_or_build(lists, None).context("compiling the configured lists")?;
+        if let Some(m) = built {
+            eprintln!(
+                "compiled the configured lists first: {} entries into {}",
+                m.entries,
+                path.display()
+            );
+        }
+        return Ok(list);
+    }
+    if !app::needs_compile(lists) {
+        return Blocklist::open(path).with_context(|| format!("loading {}", path.display()));
+    }
+    let dir = tempfile::tempdir().context("a temporary directory for a fresh compile")?;
+    let fresh = dir.path().join("check.fst");
+    let against = Against {
+        serving: None,
+        min_keep: 0.0,
+        force: true,
+    };
+    let inline = kidsafe_dns::lists::compile::InlineRules::default();
+    let m = build_list(
+        "the configured lists",
+        &lists.available_sources(),
+        &inline,
+        &fresh,
+        against,
+    )
+    .context("compiling the configured lists")?;
+    eprintln!(
+        "the sources changed since {} was compiled: checked against a fresh compile of them ({} entries); the server's list is left as it is until it reloads (SIGHUP)",
+        path.display(),
+        m.entries
+    );
+    // The mapping stays valid after the temporary directory is removed.
+    Blocklist::open(&fresh).with_context(|| format!("loading {}", fresh.display()))
 }
 
 /// What `check` found, over all names: the exit status.
@@ -377,7 +446,9 @@ fn check_client(
     };
     let config = config::load(&path)?;
     let list = open_configured(&config)?;
-    let policy = app::build_policy(&config, system_clock())?;
+    // The groups' own lists are compiled for this check only, never over the server's.
+    let groups = tempfile::tempdir().context("a temporary directory for the group lists")?;
+    let policy = app::build_policy(&config, system_clock(), Some(groups.path()))?;
     let refused = matches!(policy.admit(ip), Admission::NotAllowed(_));
     let group = policy.group_for(ip);
     let mut tally = Tally::default();
@@ -412,7 +483,11 @@ fn check(
         (None, Some(c)) => {
             let config = config::load(&c)?;
             let list = open_configured(&config)?;
-            let policy = app::build_policy(&config, kidsafe_dns::policy::decide::system_clock())?;
+            // The groups' own lists are compiled for this check only, never over the server's.
+            let groups =
+                tempfile::tempdir().context("a temporary directory for the group lists")?;
+            let clock = kidsafe_dns::policy::decide::system_clock();
+            let policy = app::build_policy(&config, clock, Some(groups.path()))?;
             (list, Some(policy))
         }
         (None, None) => bail!("give --blocklist FILE or --config FILE"),

@@ -562,3 +562,145 @@ fn a_port_in_use_names_the_usual_suspects() {
     }
     drop(holder);
 }
+
+/// A config with one `path` source, written into a new temp dir (and a `sub` directory to
+/// run commands from).
+fn path_source_config() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("adult.txt"), "bad.example\nporn.example\n").unwrap();
+    std::fs::write(
+        dir.path().join("k.toml"),
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nservers = [\"127.0.0.1:9\"]\n[blocking]\nmode = \"nxdomain\"\n[lists]\ncompiled = \"var/list.fst\"\n[[lists.source]]\ncategory = \"adult\"\npath = \"adult.txt\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// The same sources reached through another relative path are the same sources: `check`
+/// run from another directory neither recompiles nor rewrites the server's list.
+#[test]
+fn check_from_another_directory_leaves_the_compiled_list_alone() {
+    let dir = path_source_config();
+    let o = bin()
+        .current_dir(dir.path())
+        .args(["check", "--config", "k.toml", "bad.example"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("compiled the configured lists first"), "{err}");
+    let manifest = dir.path().join("var/list.fst.manifest.json");
+    let built = std::fs::read(&manifest).unwrap();
+    let mtime = std::fs::metadata(&manifest).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // coarse mtimes
+    for (cwd, config) in [("sub", "../k.toml"), (".", "./sub/../k.toml")] {
+        let o = bin()
+            .current_dir(dir.path().join(cwd))
+            .args(["check", "--config", config, "bad.example"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(!err.contains("compile"), "from {cwd}: {err}");
+        assert_eq!(std::fs::read(&manifest).unwrap(), built, "from {cwd}");
+        let now = std::fs::metadata(&manifest).unwrap().modified().unwrap();
+        assert_eq!(now, mtime, "from {cwd}");
+    }
+    // A source really changed: `check` answers for it, still without touching the list.
+    std::fs::write(dir.path().join("adult.txt"), "porn.example\n").unwrap();
+    let o = bin()
+        .current_dir(dir.path().join("sub"))
+        .args(["check", "--config", "../k.toml", "bad.example"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("fresh compile"), "{err}");
+    assert_eq!(std::fs::read(&manifest).unwrap(), built);
+}
+
+/// `status` says when a `path` source was compiled in, not "never", whoever compiled it.
+#[test]
+fn status_shows_when_path_sources_were_compiled() {
+    let dir = path_source_config();
+    let o = bin()
+        .current_dir(dir.path())
+        .args(["compile", "--config", "k.toml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin()
+        .current_dir(dir.path().join("sub"))
+        .args(["status", "--config", "../k.toml"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    let source = out.split("\n\n").nth(1).unwrap_or_default();
+    assert!(source.contains("(path "), "{out}");
+    assert!(source.contains("last success: 2"), "{out}");
+    assert!(!source.contains("never"), "{out}");
+    assert!(source.contains("entries: 2"), "{out}");
+}
+
+/// `compile` locates rejected lines (`file:line: reason: text`), the first 5 per source or
+/// all with `--show-rejected`, and a URL is rejected as one, with the host to list instead.
+#[test]
+fn compile_shows_where_rejected_lines_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("adult.txt");
+    std::fs::write(
+        &list,
+        "bad.example\nhttps://www.xvideos.com/watch?v=1\n# note\nnot..valid\n1.2.3.4\na b\nx!.example\nbad#x.example\nlast..one\n",
+    )
+    .unwrap();
+    let out = dir.path().join("l.fst");
+    let compile = |extra: &[&str]| {
+        let o = bin()
+            .args(["compile", "--list"])
+            .arg(format!("adult={}", list.display()))
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = compile(&[]);
+    assert_eq!(code, Some(0), "{err}");
+    let at = |n: u32| format!("{}:{n}: ", list.display());
+    assert!(
+        err.contains(&format!(
+            "{}url: https://www.xvideos.com/watch?v=1 (a URL: list its host instead, e.g. `www.xvideos.com`)",
+            at(2)
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}empty_label: not..valid", at(4))),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}ip_address: 1.2.3.4", at(5))),
+        "{err}"
+    );
+    assert!(!err.contains(&at(9)), "only the first 5: {err}");
+    assert!(err.contains("and 2 more rejected lines"), "{err}");
+    assert!(err.contains("url=1"), "{err}");
+    let (code, err) = compile(&["--show-rejected"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains(&format!("{}empty_label: last..one", at(9))),
+        "{err}"
+    );
+    assert!(!err.contains("more rejected lines"), "{err}");
+    // Nothing but a URL: no valid entry, so the compile fails, naming the file.
+    std::fs::write(&list, "https://www.xvideos.com/watch?v=1\n").unwrap();
+    let (code, err) = compile(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no valid entries"), "{err}");
+}

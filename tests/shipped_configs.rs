@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use kidsafe_dns::config;
 use kidsafe_dns::lists::Blocklist;
 use kidsafe_dns::lists::matcher::Decision;
-use kidsafe_dns::{app, config};
 
 fn compiled(name: &str) -> (tempfile::TempDir, Blocklist, config::Config) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -14,7 +14,10 @@ fn compiled(name: &str) -> (tempfile::TempDir, Blocklist, config::Config) {
     let mut cfg = config::load(&path).unwrap();
     let dir = tempfile::tempdir().unwrap();
     cfg.lists.compiled = dir.path().join("list.fst");
-    let m = app::compile_configured(&cfg).unwrap();
+    let m = kidsafe_dns::feed::install::open_or_build(&cfg.lists, None)
+        .unwrap()
+        .1
+        .unwrap();
     for s in &m.sources {
         assert!(s.accepted > 0, "{}", s.path.display());
     }

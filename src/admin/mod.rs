@@ -10,7 +10,8 @@
 //!   own larger limit; an invalid report uses up no quota);
 //! - `POST /v1/reports/{id}/decision`: a reviewer's decision (accepted or rejected, with a
 //!   note), recorded with its time;
-//! - `POST /v1/reload`: what SIGHUP does (recompile changed sources, swap the list).
+//! - `POST /v1/reload[?force=true]`: what SIGHUP does (recompile changed sources and
+//!   groups' lists through the feed guards, swap them in); `force` skips the shrink guard.
 //!
 //! With `admin.token` set, every route but `/healthz` and `/readyz` needs
 //! `Authorization: Bearer <token>`; the config refuses a non-loopback address without one.
@@ -35,10 +36,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::feed::pipeline::Pipeline;
 use crate::lists::swap::LiveBlocklist;
 use crate::metrics::Metrics;
 use crate::policy::access::AccessList;
@@ -52,18 +53,6 @@ const MAX_BODY: usize = 4096;
 /// An upstream answer this recent makes `/readyz` skip its probe.
 const RECENT_UPSTREAM: Duration = Duration::from_secs(30);
 
-/// A reload asked for over the API, answered when done.
-pub type ReloadRequest = oneshot::Sender<ReloadDone>;
-
-/// What a reload left serving.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
-pub struct ReloadDone {
-    /// Serial of the serving list.
-    pub serial: u64,
-    /// Its rules.
-    pub entries: u64,
-}
-
 /// Everything the routes read.
 pub struct Admin {
     /// The serving list.
@@ -76,8 +65,8 @@ pub struct Admin {
     pub resolver: Resolver,
     /// The running config (feeds' state files, categories).
     pub config: Config,
-    /// Where reloads are sent.
-    pub reload: mpsc::Sender<ReloadRequest>,
+    /// Where reloads are sent: the feed pipeline, the one writer of the lists.
+    pub pipeline: Pipeline,
     reports: Arc<Mutex<ReportStore>>,
     limiter: ReportLimiter,
     token: Option<String>,
@@ -101,7 +90,7 @@ impl Admin {
         metrics: Arc<Metrics>,
         resolver: Resolver,
         config: Config,
-        reload: mpsc::Sender<ReloadRequest>,
+        pipeline: Pipeline,
     ) -> Result<Self, ReportError> {
         let mut store = ReportStore::open(&reports_path(&config))?;
         let mut categories: Vec<String> = config
@@ -127,7 +116,7 @@ impl Admin {
             metrics,
             resolver,
             config,
-            reload,
+            pipeline,
         })
     }
 }
@@ -244,6 +233,7 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
         &[],
         admin.lists.loaded_at() as f64,
     );
+    m.counter_total("kidsafe_list_loads_total", &[], admin.lists.loads());
     let (refused, limited) = admin.policy.refusals();
     m.counter_total(
         crate::metrics::REFUSED,
@@ -439,13 +429,35 @@ async fn decide_report(
     }
 }
 
-async fn reload(State(admin): State<Arc<Admin>>) -> Response {
-    let (tx, rx) = oneshot::channel();
-    if admin.reload.send(tx).await.is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
-    }
-    match rx.await {
-        Ok(done) => Json(done).into_response(),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "reload did not finish"),
+#[derive(Deserialize)]
+struct ReloadParams {
+    force: Option<String>,
+}
+
+/// 200 with what was done; 409 with the same report when a guard refused a list (it keeps
+/// serving); `?force=true` takes a list past the shrink guard.
+async fn reload(State(admin): State<Arc<Admin>>, Query(p): Query<ReloadParams>) -> Response {
+    let force = match p.force.as_deref() {
+        None | Some("false" | "0") => false,
+        Some("true" | "1" | "") => true,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("force={other}: give force=true or force=false"),
+            );
+        }
+    };
+    let why = if force { "API (force)" } else { "API" };
+    match admin.pipeline.reload(why, force, true).await {
+        Some(report) if report.any_refused() => {
+            let mut body = serde_json::to_value(&report).unwrap_or_default();
+            body["error"] = json!(
+                "a new list was refused by a guard and the current one keeps serving; \
+                 if the change is intended, POST /v1/reload?force=true"
+            );
+            (StatusCode::CONFLICT, Json(body)).into_response()
+        }
+        Some(report) => Json(report).into_response(),
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
     }
 }

@@ -284,7 +284,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text, path)
+    // Relative paths are resolved against the file's absolute directory, so the paths a
+    // config yields (and compiled manifests record) name the same files whatever the
+    // working directory of the command that reads them later; messages name the file as
+    // given.
+    let base = std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_owned))
+        .unwrap_or_else(|| path.parent().unwrap_or(Path::new("")).to_owned());
+    parse_in(&text, path, base)
 }
 
 /// Parses and validates config `text` that came from `path` (used to resolve relative paths
@@ -293,6 +301,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// # Errors
 /// [`ConfigError::Invalid`].
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    parse_in(
+        text,
+        path,
+        path.parent().unwrap_or(Path::new("")).to_owned(),
+    )
+}
+
+/// [`parse`], resolving relative paths against `base`.
+fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigError> {
     let invalid = |span: Option<Range<usize>>, key: Option<String>, message: String| {
         let (line, column) = span.map_or((0, 0), |s| line_col(text, s.start));
         ConfigError::Invalid {
@@ -318,7 +335,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             inner.message().to_owned(),
         )
     })?;
-    let base = path.parent().unwrap_or(Path::new("")).to_owned();
     let resolve = |p: &Path| {
         if p.is_absolute() {
             p.to_owned()

@@ -68,6 +68,8 @@ impl Refusal {
     }
 }
 
+impl std::error::Error for Refusal {}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.guard.as_str(), self.message)
@@ -125,7 +127,7 @@ pub fn check_shrink(
         Some(current) if !force && (new as f64) < min_keep * current as f64 => Err(Refusal::new(
             Guard::Shrink,
             format!(
-                "{what} would shrink from {current} to {new} entries, under min_keep_ratio {min_keep}: if that is intended, set lists.force = true for one update"
+                "{what} would shrink from {current} to {new} entries, under min_keep_ratio {min_keep}: if that is intended, reload with `POST /v1/reload?force=true` (or set lists.force = true for one update)"
             ),
         )),
         _ => Ok(()),

@@ -15,6 +15,7 @@
 pub mod candidate;
 pub mod guard;
 pub mod http;
+pub mod install;
 pub mod notify;
 pub mod pipeline;
 pub mod poll;
@@ -36,11 +37,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::feed::candidate::FeedCtx;
 use crate::feed::notify::NotifyRouter;
-use crate::feed::pipeline::{Pipeline, SETTLE};
+use crate::feed::pipeline::Pipeline;
 use crate::feed::spec::SourceKind;
 use crate::feed::state::StateStore;
 use crate::lists::manifest;
-use crate::lists::swap::LiveBlocklist;
 
 /// The running feeds of a resolver.
 #[derive(Debug)]
@@ -61,24 +61,18 @@ impl Feeds {
 }
 
 /// Starts a task per source, the `path` watcher and the NOTIFY listeners, all stopped by
-/// `stop`. `None` when the config has no sources.
+/// `stop`, each handing its updates to `pipeline` (the one writer of the compiled list).
+/// `None` when the config has no sources.
 pub async fn spawn(
     config: &Config,
-    live: Arc<LiveBlocklist>,
+    pipeline: Pipeline,
+    store: Arc<StateStore>,
     stop: CancellationToken,
 ) -> Option<Feeds> {
     let lists = &config.lists;
     if lists.feeds.sources.is_empty() {
         return None;
     }
-    let store = Arc::new(StateStore::load(&lists.feeds));
-    let pipeline = Pipeline::spawn(
-        lists.clone(),
-        Some(live),
-        store.clone(),
-        SETTLE,
-        stop.clone(),
-    );
     let ctx = Arc::new(FeedCtx {
         lists: lists.clone(),
         store,
@@ -158,6 +152,7 @@ pub async fn bootstrap(config: &Config) {
         lists.clone(),
         None,
         store.clone(),
+        Vec::new(),
         std::time::Duration::ZERO,
         stop.clone(),
     );

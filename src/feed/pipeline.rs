@@ -9,15 +9,16 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ListsConfig;
+use crate::config::{GroupConfig, ListsConfig};
 use crate::feed::guard::{Guard, Refusal, check_shrink};
 use crate::feed::guard::{check_rejects, inspect};
+use crate::feed::install::{build_group, group_needs_compile, needs_compile, record_path_sources};
 use crate::feed::state::{StateStore, now_unix, sync_parent, write_atomic};
 use crate::lists::compile::CompileError;
 use crate::lists::compile::{InlineRules, ListSource, compile};
@@ -28,13 +29,6 @@ use crate::lists::swap::{LiveBlocklist, Reloaded};
 
 /// How long the compile stage waits after the first change for others to join it.
 pub const SETTLE: Duration = Duration::from_millis(150);
-
-/// Held by anything that writes `lists.compiled`, so two compiles never interleave their
-/// renames.
-pub fn compile_lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A new list that is serving.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +61,63 @@ enum Request {
     },
     /// A `path` source changed on disk.
     Rebuild { why: String },
+    /// SIGHUP, `POST /v1/reload` or the start: recompile what changed (the list and,
+    /// with `groups`, the groups' own lists), or load a compiled list dropped in.
+    Reload {
+        why: String,
+        force: bool,
+        groups: bool,
+        done: Option<oneshot::Sender<ReloadReport>>,
+    },
+}
+
+/// A group's own list, which the pipeline recompiles on a reload.
+#[derive(Clone, Debug)]
+pub struct GroupList {
+    /// The group as configured.
+    pub group: GroupConfig,
+    /// Its serving list.
+    pub live: Arc<LiveBlocklist>,
+}
+
+/// What a reload did, for the log and the `POST /v1/reload` reply.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ReloadReport {
+    /// Serial of the list serving after the reload.
+    pub serial: u64,
+    /// Its entries.
+    pub entries: u64,
+    /// `recompiled` (sources had changed), `reloaded` (a compiled list was dropped in),
+    /// `unchanged`, or `refused` (a guard kept the list serving; see `refused`).
+    pub list: &'static str,
+    /// Why the new list was refused: `guard: message`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// The groups' own lists (only those a group has).
+    pub groups: Vec<GroupReport>,
+}
+
+/// What a reload did to one group's own list.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GroupReport {
+    /// The group's name.
+    pub group: String,
+    /// Serial of its list serving after the reload.
+    pub serial: u64,
+    /// Its entries.
+    pub entries: u64,
+    /// `recompiled`, `unchanged` or `refused`.
+    pub list: &'static str,
+    /// Why the new list was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+impl ReloadReport {
+    /// True when a guard refused the list or a group's list.
+    pub fn any_refused(&self) -> bool {
+        self.refused.is_some() || self.groups.iter().any(|g| g.refused.is_some())
+    }
 }
 
 /// Handle to the compile stage.
@@ -84,6 +135,14 @@ impl std::fmt::Debug for Request {
                 .field("file", file)
                 .finish(),
             Request::Rebuild { why } => f.debug_struct("Rebuild").field("why", why).finish(),
+            Request::Reload {
+                why, force, groups, ..
+            } => f
+                .debug_struct("Reload")
+                .field("why", why)
+                .field("force", force)
+                .field("groups", groups)
+                .finish(),
         }
     }
 }
@@ -94,20 +153,28 @@ struct Ctx {
     /// stored, and the start-up compile picks them up.
     live: Option<Arc<LiveBlocklist>>,
     store: Arc<StateStore>,
+    groups: Vec<GroupList>,
 }
 
 impl Pipeline {
     /// Starts the compile stage; it runs until `stop` is cancelled. Without a `live` list
     /// (before the resolver serves) accepted candidates are stored but not compiled.
+    /// `groups` are the groups' own lists, recompiled on a reload.
     pub fn spawn(
         lists: ListsConfig,
         live: Option<Arc<LiveBlocklist>>,
         store: Arc<StateStore>,
+        groups: Vec<GroupList>,
         settle: Duration,
         stop: CancellationToken,
     ) -> Pipeline {
         let (tx, rx) = mpsc::unbounded_channel();
-        let ctx = Arc::new(Ctx { lists, live, store });
+        let ctx = Arc::new(Ctx {
+            lists,
+            live,
+            store,
+            groups,
+        });
         tokio::spawn(run(ctx, rx, settle, stop));
         Pipeline { tx }
     }
@@ -135,6 +202,28 @@ impl Pipeline {
     pub fn rebuild(&self, why: impl Into<String>) {
         let _ = self.tx.send(Request::Rebuild { why: why.into() });
     }
+
+    /// Recompiles the list if its sources changed since the last compile (or loads a
+    /// compiled list dropped in), and with `groups` the groups' own lists whose files
+    /// changed; every new list passes the guards, the shrink guard only skipped with
+    /// `force` (or `lists.force`). Resolves with what it did; `None` when the resolver is
+    /// shutting down.
+    pub async fn reload(
+        &self,
+        why: impl Into<String>,
+        force: bool,
+        groups: bool,
+    ) -> Option<ReloadReport> {
+        let (done, report) = oneshot::channel();
+        let request = Request::Reload {
+            why: why.into(),
+            force,
+            groups,
+            done: Some(done),
+        };
+        self.tx.send(request).ok()?;
+        report.await.ok()
+    }
 }
 
 async fn run(
@@ -157,6 +246,8 @@ async fn run(
         let mut candidates = HashMap::new();
         let mut waiters = Vec::new();
         let mut whys = Vec::new();
+        let mut reloads = Vec::new();
+        let (mut force, mut groups) = (false, false);
         for request in batch {
             match request {
                 Request::Candidate { index, file, done } => {
@@ -164,9 +255,35 @@ async fn run(
                     waiters.push((index, done));
                 }
                 Request::Rebuild { why } => whys.push(why),
+                Request::Reload {
+                    why,
+                    force: f,
+                    groups: g,
+                    done,
+                } => {
+                    if needs_compile(&ctx.lists) {
+                        whys.push(why);
+                    }
+                    force |= f;
+                    groups |= g;
+                    reloads.extend(done);
+                }
             }
         }
-        let (mut refused, result) = build_and_swap(&ctx, candidates, &whys).await;
+        let (mut refused, result) = if candidates.is_empty() && whys.is_empty() {
+            (HashMap::new(), Ok(None))
+        } else {
+            build_and_swap(&ctx, candidates, &whys, force).await
+        };
+        if !reloads.is_empty() || groups {
+            let mut report = reload_report(&ctx, &result, whys.is_empty()).await;
+            if groups {
+                report.groups = reload_groups(&ctx, force).await;
+            }
+            for done in reloads {
+                let _ = done.send(report.clone());
+            }
+        }
         for (index, done) in waiters {
             let verdict = match (refused.remove(&index), &result) {
                 (Some(own), _) => Err(own),
@@ -188,10 +305,107 @@ fn record_of(lists: &ListsConfig, manifest: &Manifest, index: usize) -> Option<S
     manifest.sources.iter().find(|r| &r.path == path).cloned()
 }
 
+/// The main list's part of a reload: what the compile did, or, when nothing needed
+/// compiling (`load_only`), the outcome of loading the compiled file again (a list dropped
+/// in by a central `kidsafe-dns compile`).
+async fn reload_report(
+    ctx: &Ctx,
+    result: &Result<Option<(Installed, Manifest)>, Refusal>,
+    load_only: bool,
+) -> ReloadReport {
+    let mut report = ReloadReport {
+        serial: 0,
+        entries: 0,
+        list: "unchanged",
+        refused: None,
+        groups: Vec::new(),
+    };
+    let Some(live) = &ctx.live else {
+        return report;
+    };
+    match result {
+        Ok(Some(_)) => report.list = "recompiled",
+        Ok(None) if load_only => {
+            if let Ok(Reloaded::Swapped(_)) = live.reload().await {
+                report.list = "reloaded";
+            }
+        }
+        Ok(None) => {}
+        Err(refusal) => {
+            report.list = "refused";
+            report.refused = Some(refusal.to_string());
+        }
+    }
+    let list = live.current();
+    report.serial = list.manifest().serial;
+    report.entries = list.len() as u64;
+    if report.list != "refused" {
+        tracing::info!(
+            list = report.list,
+            serial = report.serial,
+            entries = report.entries,
+            "reload: the main list"
+        );
+    }
+    report
+}
+
+/// Recompiles the groups' own lists whose files changed, each through the guards, and
+/// swaps each in; logged with the group's name.
+async fn reload_groups(ctx: &Ctx, force: bool) -> Vec<GroupReport> {
+    let mut reports = Vec::with_capacity(ctx.groups.len());
+    for g in &ctx.groups {
+        let name = g.group.name.clone();
+        let target = g.live.path().to_owned();
+        let mut list = "unchanged";
+        let mut refused = None;
+        if group_needs_compile(&g.group, &target) {
+            let (lists, group, live) = (ctx.lists.clone(), g.group.clone(), g.live.clone());
+            let built = tokio::task::spawn_blocking(move || {
+                build_group(&lists, &group, &target, Some(&live.current()), force)
+            })
+            .await
+            .unwrap_or_else(|e| Err(Refusal::new(Guard::Compile, format!("panicked: {e}"))));
+            match built {
+                Ok(_) => match g.live.reload().await {
+                    Ok(_) => list = "recompiled",
+                    Err(e) => {
+                        refused = Some(Refusal::new(Guard::Compile, e.to_string()).to_string())
+                    }
+                },
+                Err(refusal) => refused = Some(refusal.to_string()),
+            }
+        }
+        let serving = g.live.current();
+        match &refused {
+            Some(error) => {
+                list = "refused";
+                tracing::error!(group = %name, %error, "group list refused; its current list keeps serving");
+            }
+            None if list == "recompiled" => tracing::info!(
+                group = %name,
+                serial = serving.manifest().serial,
+                entries = serving.len(),
+                "group list recompiled and swapped in"
+            ),
+            None => {}
+        }
+        reports.push(GroupReport {
+            group: name,
+            serial: serving.manifest().serial,
+            entries: serving.len() as u64,
+            list,
+            refused,
+        });
+    }
+    reports
+}
+
 async fn build_and_swap(
     ctx: &Arc<Ctx>,
     candidates: HashMap<usize, PathBuf>,
     whys: &[String],
+    force: bool,
 ) -> Outcome {
     let Some(live) = ctx.live.clone() else {
         return store_only(&ctx.lists, &candidates);
@@ -204,17 +418,18 @@ async fn build_and_swap(
         .collect();
     let names = names.join(",");
     let (c, l, rebuild) = (ctx.clone(), live.clone(), !whys.is_empty());
-    let (refused, built) = tokio::task::spawn_blocking(move || build(&c, &l, candidates, rebuild))
-        .await
-        .unwrap_or_else(|e| {
-            let r = Refusal::new(Guard::Compile, format!("compile panicked: {e}"));
-            (HashMap::new(), Err(r))
-        });
+    let (refused, built) =
+        tokio::task::spawn_blocking(move || build(&c, &l, candidates, rebuild, force))
+            .await
+            .unwrap_or_else(|e| {
+                let r = Refusal::new(Guard::Compile, format!("compile panicked: {e}"));
+                (HashMap::new(), Err(r))
+            });
     let result = match built {
         Ok(None) => return (refused, Ok(None)),
         Ok(Some(manifest)) => match live.reload().await {
             Ok(Reloaded::Swapped(serial) | Reloaded::Unchanged(serial)) => {
-                record_path_sources(ctx, &manifest);
+                record_path_sources(&ctx.lists, &ctx.store, &manifest);
                 let installed = Installed {
                     serial,
                     entries: manifest.entries,
@@ -312,29 +527,6 @@ fn store_only(lists: &ListsConfig, candidates: &HashMap<usize, PathBuf>) -> Outc
     (refused, Ok(Some((installed, manifest))))
 }
 
-/// `path` sources have no task of their own: their status follows each install.
-fn record_path_sources(ctx: &Ctx, manifest: &Manifest) {
-    for (spec, source) in ctx.lists.feeds.sources.iter().zip(&ctx.lists.sources) {
-        if spec.is_feed() {
-            continue;
-        }
-        let Some(rec) = manifest.sources.iter().find(|r| r.path == source.path) else {
-            continue;
-        };
-        ctx.store.update(&spec.name, |s| {
-            let now = now_unix();
-            if s.sha256.as_deref() != Some(rec.sha256.as_str()) {
-                s.updates += 1;
-                s.last_success_unix = Some(now);
-            }
-            s.last_check_unix = Some(now);
-            s.sha256 = Some(rec.sha256.clone());
-            s.entries = Some(rec.accepted);
-            s.rejected = Some(rec.rejected.values().sum());
-        });
-    }
-}
-
 /// Where the next list is built: beside the compiled one (same file system, so the
 /// install is a rename), under a name the compiled file's watcher ignores.
 pub fn staging_path(compiled: &Path) -> PathBuf {
@@ -343,7 +535,8 @@ pub fn staging_path(compiled: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn remove_staging(staging: &Path) {
+/// Removes the staging files of a refused build.
+pub(crate) fn remove_staging(staging: &Path) {
     for p in [
         staging.to_owned(),
         manifest::bloom_path_for(staging),
@@ -361,11 +554,12 @@ fn build(
     live: &LiveBlocklist,
     mut candidates: HashMap<usize, PathBuf>,
     rebuild: bool,
+    force: bool,
 ) -> Verdicts {
-    let _lock = compile_lock();
+    let force = force || ctx.lists.feeds.force;
     let mut refused = HashMap::new();
     loop {
-        match compile_staged(ctx, &candidates) {
+        match compile_staged(ctx, &candidates, force) {
             Err(Staged::Candidate(index, refusal)) => {
                 if let Some(file) = candidates.remove(&index) {
                     let _ = std::fs::remove_file(file);
@@ -378,7 +572,7 @@ fn build(
             }
             Err(Staged::Whole(refusal)) => return (refused, Err(refusal)),
             Ok((manifest, canonical)) => {
-                let result = install_checked(ctx, live, &candidates, manifest, canonical);
+                let result = install_checked(ctx, live, &candidates, manifest, canonical, force);
                 return (refused, result.map(Some));
             }
         }
@@ -396,6 +590,7 @@ enum Staged {
 fn compile_staged(
     ctx: &Ctx,
     candidates: &HashMap<usize, PathBuf>,
+    force: bool,
 ) -> Result<(Manifest, Vec<PathBuf>), Staged> {
     let feeds = &ctx.lists.feeds;
     let mut inputs = Vec::new();
@@ -462,7 +657,7 @@ fn compile_staged(
                 record.accepted,
                 previous,
                 feeds.min_keep_ratio,
-                feeds.force,
+                force,
             )
         });
         if let Err(refusal) = judged {
@@ -481,6 +676,7 @@ fn install_checked(
     candidates: &HashMap<usize, PathBuf>,
     mut manifest: Manifest,
     canonical: Vec<PathBuf>,
+    force: bool,
 ) -> Result<Manifest, Refusal> {
     let feeds = &ctx.lists.feeds;
     let staging = staging_path(&ctx.lists.compiled);
@@ -494,7 +690,7 @@ fn install_checked(
         manifest.entries,
         Some(serving.len() as u64),
         feeds.min_keep_ratio,
-        feeds.force,
+        force,
     )
     .inspect_err(|_| remove_staging(&staging))?;
     drop(
@@ -527,7 +723,7 @@ fn install_checked(
 
 /// Renames the staging FST, filter and manifest over the compiled ones, manifest last: it
 /// is the commit record a loader checks the others against.
-fn install(staging: &Path, compiled: &Path) -> std::io::Result<()> {
+pub(crate) fn install(staging: &Path, compiled: &Path) -> std::io::Result<()> {
     std::fs::rename(staging, compiled)?;
     std::fs::rename(
         manifest::bloom_path_for(staging),

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 
 use crate::config::Config;
 use crate::feed::guard::Guard;
+use crate::feed::install::canonical;
+use crate::feed::spec::SourceKind;
 use crate::feed::state::{
     ErrorRecord, PipelineState, SourceState, now_unix, pipeline_path, read_json, status_path,
 };
@@ -50,7 +52,10 @@ pub fn render(config: &Config, now: u64) -> String {
         let _ = writeln!(out, "  last refused compile: {}", error(e, now));
     }
     for spec in &lists.feeds.sources {
-        let s: SourceState = read_json(&status_path(&lists.feeds.state_dir, &spec.name));
+        let mut s: SourceState = read_json(&status_path(&lists.feeds.state_dir, &spec.name));
+        if let (SourceKind::Path(path), Some(m)) = (&spec.kind, &manifest) {
+            from_manifest(&mut s, path, m);
+        }
         let _ = writeln!(
             out,
             "\n{} ({} {}) category {}",
@@ -94,6 +99,19 @@ pub fn render(config: &Config, now: u64) -> String {
         let _ = writeln!(out, "  refused: {}", counters(&s.refused));
     }
     out
+}
+
+/// A `path` source has no task that records it: when its status file says nothing (the
+/// list was compiled by `kidsafe-dns compile`, or before status files existed), the
+/// serving manifest tells when it was compiled in and what it yielded.
+fn from_manifest(s: &mut SourceState, path: &std::path::Path, m: &Manifest) {
+    let path = canonical(path);
+    let Some(rec) = m.sources.iter().find(|r| canonical(&r.path) == path) else {
+        return;
+    };
+    s.last_success_unix = s.last_success_unix.or(Some(m.built_at_unix));
+    s.last_check_unix = s.last_check_unix.or(Some(m.built_at_unix));
+    s.entries = s.entries.or(Some(rec.accepted));
 }
 
 /// Prints [`render`] for the current time.

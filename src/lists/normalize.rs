@@ -38,6 +38,8 @@ pub enum Reject {
     NotUtf8,
     /// The line does not have the shape its format requires.
     Malformed,
+    /// A URL (`https://host/path`) where a name was expected: list the host instead.
+    Url,
     /// Valid syntax the resolver cannot express at the DNS level (cosmetic rules, paths,
     /// options, RPZ actions we do not implement).
     Unsupported,
@@ -45,7 +47,7 @@ pub enum Reject {
 
 impl Reject {
     /// Every reason, in `Ord` order.
-    pub const ALL: [Reject; 10] = [
+    pub const ALL: [Reject; 11] = [
         Reject::EmptyName,
         Reject::EmptyLabel,
         Reject::LabelTooLong,
@@ -55,6 +57,7 @@ impl Reject {
         Reject::BadIdn,
         Reject::NotUtf8,
         Reject::Malformed,
+        Reject::Url,
         Reject::Unsupported,
     ];
 
@@ -70,6 +73,7 @@ impl Reject {
             Reject::BadIdn => "bad_idn",
             Reject::NotUtf8 => "not_utf8",
             Reject::Malformed => "malformed",
+            Reject::Url => "url",
             Reject::Unsupported => "unsupported",
         }
     }
@@ -350,6 +354,7 @@ mod tests {
                 "bad_idn",
                 "not_utf8",
                 "malformed",
+                "url",
                 "unsupported"
             ]
         );

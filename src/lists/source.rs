@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
-use crate::lists::parse::{Format, ParseReport, parse};
+use crate::lists::parse::{Format, ParseReport, RejectedLine, SAMPLE_REJECTED, parse_keeping};
 use crate::lists::rule::Rule;
 
 /// The gzip magic number (RFC 1952 §2.3.1).
@@ -73,6 +73,23 @@ pub fn read_source(
     format: Format,
     emit: &mut dyn FnMut(Rule),
 ) -> Result<SourceReport, SourceError> {
+    read_source_keeping(path, format, emit, SAMPLE_REJECTED)
+}
+
+/// Every rejected line of list `path`, located (for `compile --show-rejected`).
+///
+/// # Errors
+/// As [`read_source`].
+pub fn rejected_lines(path: &Path, format: Format) -> Result<Vec<RejectedLine>, SourceError> {
+    read_source_keeping(path, format, &mut |_| {}, usize::MAX).map(|r| r.parse.rejected_lines)
+}
+
+fn read_source_keeping(
+    path: &Path,
+    format: Format,
+    emit: &mut dyn FnMut(Rule),
+    keep: usize,
+) -> Result<SourceReport, SourceError> {
     let file = File::open(path).map_err(|source| SourceError::Open {
         path: path.to_owned(),
         source,
@@ -91,6 +108,7 @@ pub fn read_source(
         },
         format,
         emit,
+        keep,
     )
     .map_err(read_error)?;
     if parse.accepted == 0 {
@@ -113,6 +131,7 @@ fn read_hashed<R: Read>(
     mut raw: R,
     format: Format,
     emit: &mut dyn FnMut(Rule),
+    keep: usize,
 ) -> io::Result<ParseReport> {
     let mut magic = [0; 2];
     let got = read_up_to(&mut raw, &mut magic)?;
@@ -120,12 +139,12 @@ fn read_hashed<R: Read>(
     let stream = head.chain(raw);
     if magic[..got] == GZIP_MAGIC {
         let mut reader = BufReader::with_capacity(BUFFER, MultiGzDecoder::new(stream));
-        let report = parse(&mut reader, format, emit)?;
+        let report = parse_keeping(&mut reader, format, emit, keep)?;
         io::copy(&mut reader.into_inner().into_inner(), &mut io::sink())?;
         Ok(report)
     } else {
         let mut reader = BufReader::with_capacity(BUFFER, stream);
-        let report = parse(&mut reader, format, emit)?;
+        let report = parse_keeping(&mut reader, format, emit, keep)?;
         io::copy(&mut reader, &mut io::sink())?;
         Ok(report)
     }

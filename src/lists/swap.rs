@@ -21,6 +21,8 @@ pub struct LiveBlocklist {
     path: PathBuf,
     /// When the serving list was swapped in (Unix seconds), for metrics.
     loaded_at: AtomicU64,
+    /// Times the compiled file was read again (each [`LiveBlocklist::reload`]), for metrics.
+    loads: AtomicU64,
 }
 
 /// What a reload did.
@@ -39,12 +41,19 @@ impl LiveBlocklist {
             current: ArcSwap::from_pointee(list),
             path,
             loaded_at: AtomicU64::new(crate::feed::state::now_unix()),
+            loads: AtomicU64::new(0),
         }
     }
 
     /// When the serving list was loaded or swapped in, in Unix seconds.
     pub fn loaded_at(&self) -> u64 {
         self.loaded_at.load(Ordering::Relaxed)
+    }
+
+    /// How many times the compiled file was read again since start (successful or not):
+    /// a reload that finds the same list counts too. Idle, it stays put.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
     }
 
     /// The list serving now; hold the `Arc` for the whole query so a swap cannot change the
@@ -64,6 +73,7 @@ impl LiveBlocklist {
     /// # Errors
     /// The file failed to load or validate; the old list keeps serving.
     pub async fn reload(&self) -> Result<Reloaded, LoadError> {
+        self.loads.fetch_add(1, Ordering::Relaxed);
         let path = self.path.clone();
         let loaded = tokio::task::spawn_blocking(move || Blocklist::open(&path))
             .await
@@ -102,6 +112,15 @@ impl LiveBlocklist {
         }
     }
 
+    /// True when the manifest on disk describes the list serving now: reading it (a few
+    /// hundred bytes) spares reading and verifying the whole list again.
+    fn manifest_on_disk_is_serving(&self) -> bool {
+        std::fs::read(manifest::path_for(&self.path))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<manifest::Manifest>(&b).ok())
+            .is_some_and(|m| &m == self.current.load().manifest())
+    }
+
     /// Watches the compiled file's directory and reloads when its manifest changes, until
     /// `stop` is cancelled. Only the manifest is watched: it is renamed into place last, so
     /// when it changes the FST and filter it describes are already there (reacting to the
@@ -121,6 +140,7 @@ impl LiveBlocklist {
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 if let Ok(event) = event
+                    && changes_content(&event.kind)
                     && event
                         .paths
                         .iter()
@@ -142,9 +162,13 @@ impl LiveBlocklist {
                     _ = stop.cancelled() => break,
                     got = rx.recv() => if got.is_none() { break },
                 }
-                // Coalesce the burst, then reload once.
+                // Coalesce the burst, then reload once, unless the manifest on disk is
+                // the one serving (e.g. the pipeline installed it and swapped already).
                 tokio::time::sleep(settle).await;
                 while rx.try_recv().is_ok() {}
+                if me.manifest_on_disk_is_serving() {
+                    continue;
+                }
                 if !me.reload_logged("file changed").await {
                     tokio::time::sleep(settle * 5).await;
                     while rx.try_recv().is_ok() {}
@@ -152,5 +176,52 @@ impl LiveBlocklist {
                 }
             }
         }))
+    }
+}
+
+/// True for events that can change a file's content or put another file in its place:
+/// created, written, renamed, closed after writing. Opening or reading a file (as every
+/// reload does with the manifest), and metadata changes, are not changes: reacting to
+/// them made each reload trigger the next.
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+    match kind {
+        EventKind::Create(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Remove(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changes_content;
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, EventKind, MetadataKind, ModifyKind,
+        RemoveKind, RenameMode,
+    };
+
+    #[test]
+    fn only_real_changes_trigger_a_reload() {
+        let yes = [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        ];
+        let no = [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+            EventKind::Remove(RemoveKind::File),
+        ];
+        for k in yes {
+            assert!(changes_content(&k), "{k:?}");
+        }
+        for k in no {
+            assert!(!changes_content(&k), "{k:?}");
+        }
     }
 }

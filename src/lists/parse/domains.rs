@@ -7,8 +7,10 @@
 //!   `example.com` and below.
 //! - A line with more than one token is [`Reject::Malformed`]: guessing which token is the
 //!   name (a hosts line pasted into the wrong list?) could block the wrong thing.
-//! - A token with `/` is a URL or path (`example.com/ads`, `http://...`): valid in URL lists
-//!   but not expressible in DNS, so [`Reject::Unsupported`].
+//! - A URL (`https://www.example.com/watch?v=1`) is [`Reject::Url`]: the list was meant to
+//!   name the host; `compile` shows the line and says so.
+//! - Another token with `/` is a path (`example.com/ads`): valid in URL lists but not
+//!   expressible in DNS, so [`Reject::Unsupported`].
 //! - Everything else goes through [`normalize`](crate::lists::normalize::normalize), so bare IP
 //!   addresses count as [`Reject::IpAddress`], stray characters as `BadCharacter`, and so on.
 
@@ -28,6 +30,10 @@ pub(crate) fn parse_line(line: &str, sink: &mut Sink<'_>) {
         sink.reject(Reject::Malformed);
         return;
     };
+    if entry.contains("://") {
+        sink.reject(Reject::Url);
+        return;
+    }
     if entry.contains('/') {
         sink.reject(Reject::Unsupported);
         return;
@@ -103,7 +109,8 @@ mod tests {
                      a..b\nbad#name.com\n*.*.x.com\nxn--zz.com\n";
         let (rules, report) = domains(input);
         assert!(rules.is_empty());
-        assert_eq!(report.unsupported, 2);
+        assert_eq!(report.unsupported, 1);
+        assert_eq!(report.rejected.get(&Reject::Url), Some(&1));
         assert_eq!(report.rejected.get(&Reject::IpAddress), Some(&2));
         assert_eq!(report.rejected.get(&Reject::Malformed), Some(&2));
         assert_eq!(report.rejected.get(&Reject::EmptyLabel), Some(&1));

@@ -99,6 +99,36 @@ pub struct ParseReport {
     /// Valid syntax that cannot be expressed at the DNS level: adblock cosmetic rules, paths
     /// and options, RPZ triggers and actions this resolver does not implement.
     pub unsupported: u64,
+    /// The first rejected lines ([`SAMPLE_REJECTED`] unless asked for more), located.
+    pub rejected_lines: Vec<RejectedLine>,
+}
+
+/// How many rejected lines a [`ParseReport`] keeps by default.
+pub const SAMPLE_REJECTED: usize = 5;
+
+/// One rejected line, located: `file:line: reason: text`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedLine {
+    /// 1-based line number in the (decompressed) list.
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: Reject,
+    /// The line as read (at most 200 characters).
+    pub text: String,
+}
+
+impl RejectedLine {
+    /// What to do about it, for the reasons people can fix by editing the line.
+    pub fn hint(&self) -> Option<String> {
+        match self.reason {
+            Reject::Url => {
+                let rest = self.text.split("://").nth(1)?;
+                let host = rest.split(['/', '?', '#', ':']).next()?;
+                Some(format!("a URL: list its host instead, e.g. `{host}`"))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl ParseReport {
@@ -122,16 +152,29 @@ impl ParseReport {
 /// Only I/O errors from `reader` (including gzip corruption surfacing as I/O errors). Rules
 /// emitted before an error are not retracted, so callers should discard them on error.
 pub fn parse<R: BufRead>(
-    mut reader: R,
+    reader: R,
     format: Format,
     emit: &mut dyn FnMut(Rule),
 ) -> io::Result<ParseReport> {
+    parse_keeping(reader, format, emit, SAMPLE_REJECTED)
+}
+
+/// [`parse`], keeping the first `keep` rejected lines in the report.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_keeping<R: BufRead>(
+    mut reader: R,
+    format: Format,
+    emit: &mut dyn FnMut(Rule),
+    keep: usize,
+) -> io::Result<ParseReport> {
     if format != Format::Auto {
-        return run(reader, format, emit);
+        return run(reader, format, emit, keep);
     }
     let mut head = Vec::new();
     let format = sniff::sniff(&mut reader, &mut head)?;
-    run(Cursor::new(head).chain(reader), format, emit)
+    run(Cursor::new(head).chain(reader), format, emit, keep)
 }
 
 /// The per-format state machines behind one interface.
@@ -176,6 +219,7 @@ fn run<R: BufRead>(
     reader: R,
     format: Format,
     emit: &mut dyn FnMut(Rule),
+    keep: usize,
 ) -> io::Result<ParseReport> {
     // `Auto` only reaches here if sniffing was skipped; settle on the most lenient reading.
     let format = if format == Format::Auto {
@@ -194,9 +238,19 @@ fn run<R: BufRead>(
         sink.line_read();
         match line {
             Line::Text(text) if text.trim_start_matches(BLANKS).is_empty() => {}
-            Line::Text(text) => parser.line(text, &mut sink),
+            Line::Text(text) => {
+                parser.line(text, &mut sink);
+                if let Some(reason) = sink.take_reject() {
+                    let at = sink.lines();
+                    sink.sample(at, reason, text.trim_matches(BLANKS), keep);
+                }
+            }
             Line::NotUtf8 => sink.reject(Reject::NotUtf8),
             Line::TooLong => sink.reject(Reject::Malformed),
+        }
+        if let Some(reason) = sink.take_reject() {
+            let at = sink.lines();
+            sink.sample(at, reason, "", keep);
         }
     }
     parser.finish(&mut sink);
