@@ -246,3 +246,41 @@ async fn a_reload_of_a_group_list_is_reported_as_the_group() {
     k.running.stop().await;
     up.stop().await;
 }
+
+/// A group's `deny = [...]` written in the config shrinks only because its admin removed
+/// names: a restart with the shorter list starts and applies it (the shrink guard is for
+/// list files that may arrive cut short).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_names_from_a_groups_inline_deny_list_is_applied() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let up = Upstream::start(Zone::standard()).await;
+    let dir = list_dir();
+    let config = |deny: &str| {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n{}\n[[groups]]\nname = \"kids\"\nclients = [\"127.0.0.2/32\"]\ndeny = [{deny}]\n[[groups]]\nname = \"default\"\n",
+            upstream_and_lists(up.addr)
+        )
+    };
+    let path = dir.path().join("kidsafe.toml");
+    let k = start_from_text(dir, &config("\"games.test\", \"innocent.test\""), None).await;
+    let ask = |addr, n: &str| {
+        let msg = query_msg(n, RecordType::A, true).to_vec().unwrap();
+        async move { raw_udp_from("127.0.0.2", addr, &msg).await.unwrap() }
+    };
+    let reply = ask(k.addr, "innocent.test.").await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+    let dir = k.dir;
+    k.running.stop().await;
+    std::fs::write(&path, config("\"games.test\"")).unwrap();
+    let cfg = kidsafe_dns::config::load(&path).unwrap();
+    let running = kidsafe_dns::app::start(cfg)
+        .await
+        .expect("starts with the shorter list");
+    let reply = ask(running.addrs[0], "innocent.test.").await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    let reply = ask(running.addrs[0], "games.test.").await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+    running.stop().await;
+    drop(dir);
+    up.stop().await;
+}

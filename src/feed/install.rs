@@ -309,6 +309,11 @@ pub fn build_group(
 ) -> Result<Manifest, Refusal> {
     let (sources, inline) = group_sources(group);
     let what = format!("group `{}`'s own list", group.name);
+    // The shrink guard is for files that may arrive cut short (a truncated download or a
+    // half-written file). A group whose rules are all written in the config itself
+    // (`deny = [...]`) shrinks only because its admin removed names: that is the change
+    // asked for, so it is never refused.
+    let force = force || sources.is_empty();
     build_list(
         &what,
         &sources,
