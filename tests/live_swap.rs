@@ -16,6 +16,11 @@ use kidsafe_dns::lists::compile::{InlineRules, compile};
 use kidsafe_dns::lists::rule::Rule;
 
 /// Compiles a list blocking `blocked` (category adult) into `path`.
+/// One test at a time: the SIGHUP test signals the whole process, and a SIGHUP makes a
+/// server whose compiled list was published by hand recompile its configured sources
+/// (CI saw the swap test's list replaced by its 5 sources mid-test).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn publish(path: &std::path::Path, blocked: &[&str]) {
     let inline = InlineRules {
         rules: blocked
@@ -32,6 +37,7 @@ async fn is_blocked(c: &mut DnsClient, n: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swapping_the_list_under_load_loses_nothing_and_flips_verdicts() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let up = Upstream::start(Zone::standard()).await;
     let k = start_kidsafe(&[up.addr], "mode = \"nxdomain\"", "").await;
     let compiled = k.compiled();
@@ -118,6 +124,7 @@ async fn swapping_the_list_under_load_loses_nothing_and_flips_verdicts() {
 
 #[tokio::test]
 async fn a_corrupt_or_truncated_replacement_is_refused() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let up = Upstream::start(Zone::standard()).await;
     let k = start_kidsafe(&[up.addr], "mode = \"nxdomain\"", "").await;
     let compiled = k.compiled();
@@ -164,6 +171,7 @@ async fn a_corrupt_or_truncated_replacement_is_refused() {
 
 #[tokio::test]
 async fn sighup_recompiles_changed_sources_and_swaps() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let up = Upstream::start(Zone::standard()).await;
     let k = start_kidsafe(&[up.addr], "mode = \"nxdomain\"", "").await;
     let mut c = udp_client(k.addr);
