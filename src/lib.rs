@@ -13,7 +13,8 @@
 //!    (CNAME cloaking) and relayed as is.
 //!
 //! Beneath them, [`dns`] holds the wire once: the zero-copy request view, TCP framing,
-//! and the size-limited encoder whose truncation rules every transport follows.
+//! the size-limited encoder whose truncation rules every transport follows, and asking one
+//! server one question (the forwarder's and the zone-transfer client's exchanges).
 //!
 //! Around it: [`config`] (TOML in, typed config out), [`feed`] (lists fetched over HTTP or
 //! transferred from an RPZ primary, recompiled and swapped live), [`admin`] (the HTTP API:

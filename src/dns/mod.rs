@@ -1,9 +1,12 @@
-//! The DNS wire, once: constants every layer shares and the size-limited encoder whose
-//! truncation rules every transport follows.
+//! The DNS wire, once: constants every layer shares, the size-limited encoder whose
+//! truncation rules every transport follows ([`encode`]), the zero-copy request view
+//! ([`request`]), TCP length framing ([`frame`]) and asking one server one question over
+//! UDP or a stream ([`exchange`]).
 //!
 //! Server, upstream and feed code take these from here instead of each writing its own.
 
 pub mod encode;
+pub mod exchange;
 pub mod frame;
 pub mod request;
 

@@ -34,7 +34,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
@@ -42,9 +42,10 @@ use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigVerifier, TSigner};
 use serde::Deserialize;
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
+use crate::dns::exchange::{self, Resend};
 use crate::dns::frame;
 
 /// Upper bound on the records of one transfer (all messages together); a
@@ -414,38 +415,25 @@ impl XfrSource {
         deadline: Instant,
         signer: Option<&TSigner>,
     ) -> Result<Option<u32>, XfrError> {
-        let bind: SocketAddr = if self.primary.is_ipv4() {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let sock = UdpSocket::bind(bind).await.map_err(|e| self.io(e))?;
-        // A connected socket only receives datagrams from the primary.
-        sock.connect(self.primary).await.map_err(|e| self.io(e))?;
         let (id, bytes, mut verifier) = self.build_query(RecordType::SOA, None, signer)?;
-        sock.send(&bytes).await.map_err(|e| self.io(e))?;
-        let mut buf = vec![0u8; 65535];
-        loop {
-            let n = match timeout_at(deadline, sock.recv(&mut buf)).await {
-                Err(_) => return Err(self.timeout("SOA query", Duration::ZERO)),
-                Ok(Err(e)) => return Err(self.io(e)),
-                Ok(Ok(n)) => n,
-            };
-            let datagram = &buf[..n];
-            // Ignore anything that is not the answer to this query (late
-            // answers to earlier queries, junk).
-            let Ok(msg) = Message::from_vec(datagram) else {
-                continue;
-            };
-            if msg.id != id || msg.message_type != MessageType::Response {
-                continue;
-            }
-            if msg.truncation {
-                return Ok(None);
-            }
-            let msg = self.check_response(datagram, id, RecordType::SOA, true, &mut verifier)?;
-            return self.serial_from_answer(&msg).map(Some);
+        // Sent once: the TCP fallback is the retry. Anything that is not a response with
+        // our id (late answers to earlier queries, junk) is ignored; the one that is gets
+        // the full checks below, which fail the poll rather than wait on.
+        let taken = exchange::udp(self.primary, &bytes, 65535, Resend::Never, |datagram| {
+            let msg = Message::from_vec(datagram).ok()?;
+            (msg.id == id && msg.message_type == MessageType::Response)
+                .then(|| (msg.truncation, datagram.to_vec()))
+        });
+        let (truncated, datagram) = match timeout_at(deadline, taken).await {
+            Err(_) => return Err(self.timeout("SOA query", Duration::ZERO)),
+            Ok(Err(e)) => return Err(self.io(e)),
+            Ok(Ok(taken)) => taken,
+        };
+        if truncated {
+            return Ok(None);
         }
+        let msg = self.check_response(&datagram, id, RecordType::SOA, true, &mut verifier)?;
+        self.serial_from_answer(&msg).map(Some)
     }
 
     fn serial_from_answer(&self, msg: &Message) -> Result<u32, XfrError> {

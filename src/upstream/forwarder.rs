@@ -14,16 +14,16 @@
 //! server that says FORMERR to the plain query too has failed it, like SERVFAIL: the
 //! client's query was well formed, so FORMERR is never relayed.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::dns::EDNS_PAYLOAD;
+use crate::dns::exchange::{self, Resend};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
 
 use super::server::Server;
 use super::tls::{TlsClientError, TlsUpstream, client_config};
@@ -301,30 +301,6 @@ fn build_query(
     Ok((msg, bytes))
 }
 
-/// True when `reply` answers `sent`: same ID, a response, the same opcode and the same
-/// question; or a FORMERR that rejects the whole query, which need not echo the question.
-fn matches(sent: &Message, reply: &Message) -> bool {
-    reply.metadata.id == sent.metadata.id
-        && reply.metadata.message_type == MessageType::Response
-        // A reply with another opcode (say NOTIFY) is not an answer to our QUERY, whatever
-        // its sections hold; it used to be relayed to the client (tests/faults.rs).
-        && reply.metadata.op_code == sent.metadata.op_code
-        && match reply.queries.as_slice() {
-            [r] => sent.queries.first().is_some_and(|q| {
-                r.query_type() == q.query_type()
-                    && r.query_class() == q.query_class()
-                    && r.name() == q.name()
-            }),
-            // Only a FORMERR can stand without the question, and it carries no answer.
-            [] => {
-                reply.metadata.response_code == ResponseCode::FormErr
-                    && reply.answers.is_empty()
-                    && reply.authorities.is_empty()
-            }
-            _ => false,
-        }
-}
-
 /// True when `reply` is a server rejecting the EDNS of `sent` (RFC 6891 §7): FORMERR to a
 /// query with an OPT, and no OPT in the reply (a server that knows EDNS answers FORMERR
 /// with an OPT, and then EDNS is not what it objects to).
@@ -376,51 +352,33 @@ async fn exchange(target: &Target, query: &Query, flags: QueryFlags) -> Result<M
     })
 }
 
+/// One UDP exchange with one server, resending with backoff until the caller's deadline
+/// for this server ends it.
 async fn exchange_udp(
     server: SocketAddr,
     sent: &Message,
     bytes: &[u8],
 ) -> std::io::Result<Message> {
-    let local: SocketAddr = if server.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
+    let resend = Resend::Backoff {
+        first: RETRANSMIT_AFTER,
+        max: Duration::from_secs(2),
     };
-    let socket = UdpSocket::bind(local).await?;
-    // Connected: replies from anyone but the server are filtered by the kernel, and an
-    // ICMP port unreachable surfaces as an error instead of a timeout.
-    socket.connect(server).await?;
-    socket.send(bytes).await?;
     // We offer EDNS_PAYLOAD upstream, so a reply larger than this buffer is a server
     // ignoring it; the datagram is cut, fails to parse and is ignored like any bad reply.
-    let mut buf = [0u8; 4096];
-    let mut wait = RETRANSMIT_AFTER;
-    // An absolute time, not a timeout per receive: datagrams that are ignored (garbage,
-    // spoofs) must not push the retransmission back, or a server sending junk more often
-    // than `wait` would stop it for good (tests/faults.rs).
-    let mut resend_at = Instant::now() + wait;
-    loop {
-        // UDP loses packets (and servers drop under rate limiting): resend the same query,
-        // backing off, until the caller's deadline for this server ends the exchange.
-        let n = match timeout_at(resend_at, socket.recv(&mut buf)).await {
-            Ok(got) => got?,
-            Err(_) => {
-                socket.send(bytes).await?;
-                wait = (wait * 2).min(Duration::from_secs(2));
-                resend_at = Instant::now() + wait;
-                continue;
-            }
-        };
-        match Message::from_vec(&buf[..n]) {
-            Ok(reply) if matches(sent, &reply) => return Ok(reply),
+    exchange::udp(server, bytes, 4096, resend, |datagram| {
+        match Message::from_vec(datagram) {
+            Ok(reply) if exchange::answers(sent, &reply) => Some(reply),
             Ok(_) => {
-                tracing::debug!(%server, "ignoring an upstream reply that does not match the query")
+                tracing::debug!(%server, "ignoring an upstream reply that does not match the query");
+                None
             }
             Err(error) => {
-                tracing::debug!(%server, %error, "ignoring an unparseable upstream reply")
+                tracing::debug!(%server, %error, "ignoring an unparseable upstream reply");
+                None
             }
         }
-    }
+    })
+    .await
 }
 
 async fn exchange_tcp(
@@ -429,42 +387,5 @@ async fn exchange_tcp(
     bytes: &[u8],
 ) -> std::io::Result<Message> {
     let mut stream = TcpStream::connect(server).await?;
-    ask_stream(&mut stream, sent, bytes).await
-}
-
-/// Sends `bytes` (the encoding of `sent`) on a TCP or TLS stream, two-byte length first,
-/// and reads until the reply that matches it.
-///
-/// # Errors
-/// The stream failed or closed, or 30 s passed without a message.
-pub(super) async fn ask_stream<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    sent: &Message,
-    bytes: &[u8],
-) -> std::io::Result<Message> {
-    let len = u16::try_from(bytes.len()).map_err(std::io::Error::other)?;
-    let mut framed = Vec::with_capacity(bytes.len() + 2);
-    framed.extend_from_slice(&len.to_be_bytes());
-    framed.extend_from_slice(bytes);
-    stream.write_all(&framed).await?;
-    // TLS holds written records until flushed.
-    stream.flush().await?;
-    // A server may send unrelated messages first (it should not); read until ours.
-    loop {
-        let n = timeout(Duration::from_secs(30), stream.read_u16())
-            .await
-            .map_err(std::io::Error::other)??;
-        let mut buf = vec![0u8; usize::from(n)];
-        stream.read_exact(&mut buf).await?;
-        match Message::from_vec(&buf) {
-            Ok(reply) if matches(sent, &reply) => return Ok(reply),
-            Ok(_) => continue,
-            Err(error) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    error.to_string(),
-                ));
-            }
-        }
-    }
+    exchange::stream(&mut stream, sent, bytes).await
 }

@@ -24,6 +24,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::dns::exchange;
+
 /// Connections open at once per server, idle or busy.
 pub const MAX_CONNECTIONS: usize = 64;
 
@@ -152,7 +154,7 @@ impl TlsUpstream {
     pub async fn exchange(&self, sent: &Message, bytes: &[u8]) -> io::Result<Message> {
         let slot = match self.checkout().await? {
             Checkout::Kept(mut conn) => {
-                match super::forwarder::ask_stream(&mut conn.stream, sent, bytes).await {
+                match exchange::stream(&mut conn.stream, sent, bytes).await {
                     Ok(reply) => {
                         self.keep(conn);
                         return Ok(reply);
@@ -171,7 +173,7 @@ impl TlsUpstream {
         let _ = tcp.set_nodelay(true);
         let stream = self.connector.connect(self.name.clone(), tcp).await?;
         let mut conn = Box::new(Conn { stream, slot });
-        let reply = super::forwarder::ask_stream(&mut conn.stream, sent, bytes).await?;
+        let reply = exchange::stream(&mut conn.stream, sent, bytes).await?;
         self.keep(conn);
         Ok(reply)
     }

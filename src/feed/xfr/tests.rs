@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::rr::rdata::{A, CNAME};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 
 use super::*;
 
