@@ -120,15 +120,6 @@ impl SourceSpec {
         !matches!(self.kind, SourceKind::Path(_))
     }
 
-    /// The file the compiler reads: the configured path, or the stored copy of a feed.
-    pub fn list_path(&self, state_dir: &Path) -> PathBuf {
-        match &self.kind {
-            SourceKind::Path(p) => p.clone(),
-            SourceKind::Url(_) => crate::feed::state::body_path(state_dir, &self.name),
-            SourceKind::Rpz(_) => crate::feed::state::zone_path(state_dir, &self.name),
-        }
-    }
-
     /// The format the stored list is read with (a zone snapshot is always RPZ).
     pub fn list_format(&self) -> Format {
         match self.kind {

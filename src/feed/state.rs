@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::feed::guard::Refusal;
 use crate::feed::http::Validators;
-use crate::feed::spec::FeedConfig;
+use crate::feed::spec::{FeedConfig, SourceKind, SourceSpec};
 
 /// `state_dir/sources`.
 pub fn sources_dir(state_dir: &Path) -> PathBuf {
@@ -54,6 +54,19 @@ pub fn candidate_path(stored: &Path) -> PathBuf {
     let mut name = stored.as_os_str().to_owned();
     name.push(".new");
     PathBuf::from(name)
+}
+
+// Where a feed's stored copy lives is the state directory's layout, so it is written here
+// beside the other paths; `spec` then needs nothing from `state` (the arrow is state → spec).
+impl SourceSpec {
+    /// The file the compiler reads: the configured path, or the stored copy of a feed.
+    pub fn list_path(&self, state_dir: &Path) -> PathBuf {
+        match &self.kind {
+            SourceKind::Path(p) => p.clone(),
+            SourceKind::Url(_) => body_path(state_dir, &self.name),
+            SourceKind::Rpz(_) => zone_path(state_dir, &self.name),
+        }
+    }
 }
 
 /// Seconds since the Unix epoch.

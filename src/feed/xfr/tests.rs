@@ -11,10 +11,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, CNAME};
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::time::{Instant, timeout_at};
 
+use super::parser::{ParseError, XfrParser};
 use super::*;
+use crate::dns::frame;
 
 // ---------------------------------------------------------------- helpers
 

@@ -1,0 +1,331 @@
+//! [`ReportStore`]: one SQLite connection and the SQL behind submit, list, get and decide.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::error::{ReportError, storage};
+use super::validate::{clean_note, validate_category, validate_name};
+use super::{
+    DEFAULT_LIST_LIMIT, Decision, ListQuery, MAX_LIST_LIMIT, MAX_NOTES, NewDecision, NewReport,
+    Report, Status, Submitted,
+};
+
+/// The report database: one SQLite connection.
+pub struct ReportStore {
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
+    categories: Option<Vec<String>>,
+}
+
+impl fmt::Debug for ReportStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReportStore")
+            .field("path", &self.path)
+            .field("categories", &self.categories)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReportStore {
+    /// Opens the store at `path`, creating the parent directory and the database if missing.
+    ///
+    /// # Errors
+    /// [`ReportError::Io`] if the directory cannot be created,
+    /// [`ReportError::NotAReportStore`] if the file is not an SQLite database, belongs to
+    /// another application or has a newer schema (the file is left untouched), and
+    /// [`ReportError::Storage`] for other SQLite failures.
+    pub fn open(path: &Path) -> Result<Self, ReportError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| storage(path, e))?;
+        let mut store = ReportStore {
+            conn,
+            path: path.to_owned(),
+            categories: None,
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Restricts the categories [`submit`](Self::submit) accepts to `categories` (typically
+    /// the configured ones; call again after a config reload), or lifts the restriction with
+    /// `None` (the default: any well-formed category is accepted and the caller checks).
+    pub fn set_categories(&mut self, categories: Option<Vec<String>>) {
+        self.categories = categories;
+    }
+
+    /// Records a report made at `now`.
+    ///
+    /// A first report of (normalized name, category) creates a row with status
+    /// [`Status::Open`]; a repeat increments its count and moves `last_seen` forward, keeps
+    /// its status, and adds the note if it is new and fewer than [`MAX_NOTES`] are kept. The
+    /// report is committed (and synced to disk) when this returns `Ok`.
+    ///
+    /// # Errors
+    /// [`ReportError::Invalid`] naming the field for bad input (nothing is written),
+    /// [`ReportError::Storage`] if SQLite fails.
+    pub fn submit(
+        &mut self,
+        report: &NewReport,
+        now: SystemTime,
+    ) -> Result<Submitted, ReportError> {
+        let name = validate_name(&report.name)?;
+        let category = validate_category(&report.category, self.categories.as_deref())?;
+        let note = report
+            .note
+            .as_deref()
+            .map(clean_note)
+            .transpose()?
+            .flatten();
+        let now = unix_seconds(now);
+
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| storage(path, e))?;
+        let (id, count): (i64, i64) = tx
+            .prepare_cached(
+                "INSERT INTO reports (name, category, count, first_seen, last_seen)
+                 VALUES (?1, ?2, 1, ?3, ?3)
+                 ON CONFLICT (name, category) DO UPDATE
+                 SET count = count + 1, last_seen = max(last_seen, excluded.last_seen)
+                 RETURNING id, count",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![name, category, now], |r| Ok((r.get(0)?, r.get(1)?)))
+            })
+            .map_err(|e| storage(path, e))?;
+        if let Some(note) = &note {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO report_notes (report_id, note, added)
+                 SELECT ?1, ?2, ?3
+                 WHERE (SELECT count(*) FROM report_notes WHERE report_id = ?1) < ?4",
+            )
+            .and_then(|mut st| st.execute(params![id, note, now, MAX_NOTES as i64]))
+            .map_err(|e| storage(path, e))?;
+        }
+        tx.commit().map_err(|e| storage(path, e))?;
+
+        Ok(Submitted {
+            id,
+            name,
+            category: category.to_owned(),
+            count: count as u64,
+            new: count == 1,
+        })
+    }
+
+    /// Reports matching `query`, newest first (see [`ListQuery`]), with their notes.
+    ///
+    /// # Errors
+    /// [`ReportError::Storage`] if SQLite fails.
+    pub fn list(&self, query: &ListQuery) -> Result<Vec<Report>, ReportError> {
+        let limit = query
+            .limit
+            .unwrap_or(DEFAULT_LIST_LIMIT)
+            .min(MAX_LIST_LIMIT);
+        // One read transaction: the reports and their notes come from the same snapshot.
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.storage(e))?;
+        // Two statements rather than `?1 IS NULL OR ...`, so that both are index range
+        // scans (rowid, or `reports_status`) and a deep page costs no more than the first.
+        let before = query.after_id.unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut reports: Vec<Report> = match query.status {
+            None => tx
+                .prepare_cached(
+                    "SELECT id, name, category, count, first_seen, last_seen, status
+                     FROM reports WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+                )
+                .and_then(|mut st| st.query_map(params![before, limit], report_row)?.collect()),
+            Some(status) => tx
+                .prepare_cached(
+                    "SELECT id, name, category, count, first_seen, last_seen, status
+                     FROM reports WHERE status = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                )
+                .and_then(|mut st| {
+                    st.query_map(params![status.as_str(), before, limit], report_row)?
+                        .collect()
+                }),
+        }
+        .map_err(|e| self.storage(e))?;
+        for report in &mut reports {
+            report.notes = notes(&tx, report.id).map_err(|e| self.storage(e))?;
+            report.decisions = decisions(&tx, report.id).map_err(|e| self.storage(e))?;
+        }
+        tx.finish().map_err(|e| self.storage(e))?;
+        Ok(reports)
+    }
+
+    /// The report with this id, if there is one.
+    ///
+    /// # Errors
+    /// [`ReportError::Storage`] if SQLite fails.
+    pub fn get(&self, id: i64) -> Result<Option<Report>, ReportError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.storage(e))?;
+        let report = tx
+            .prepare_cached(
+                "SELECT id, name, category, count, first_seen, last_seen, status
+                 FROM reports WHERE id = ?1",
+            )
+            .and_then(|mut st| st.query_row([id], report_row).optional())
+            .map_err(|e| self.storage(e))?;
+        let report = match report {
+            Some(mut report) => {
+                report.notes = notes(&tx, id).map_err(|e| self.storage(e))?;
+                report.decisions = decisions(&tx, id).map_err(|e| self.storage(e))?;
+                Some(report)
+            }
+            None => None,
+        };
+        tx.finish().map_err(|e| self.storage(e))?;
+        Ok(report)
+    }
+
+    /// Sets a report's status (a reviewer's verdict, or back to open).
+    ///
+    /// # Errors
+    /// [`ReportError::NotFound`] if no report has this id, [`ReportError::Storage`] if
+    /// SQLite fails.
+    pub fn set_status(&mut self, id: i64, status: Status) -> Result<(), ReportError> {
+        let changed = self
+            .conn
+            .prepare_cached("UPDATE reports SET status = ?2 WHERE id = ?1")
+            .and_then(|mut st| st.execute(params![id, status.as_str()]))
+            .map_err(|e| self.storage(e))?;
+        if changed == 0 {
+            return Err(ReportError::NotFound { id });
+        }
+        Ok(())
+    }
+
+    /// Records a reviewer's decision on report `id` at `now`: sets its status and appends
+    /// the decision (status, cleaned note, time) to its audit trail, in one transaction.
+    /// Returns the report as it now stands.
+    ///
+    /// # Errors
+    /// [`ReportError::Invalid`] for a status other than accepted or rejected, or a bad
+    /// note, and [`ReportError::NotFound`] for an unknown id (nothing is written either
+    /// way); [`ReportError::Storage`] if SQLite fails.
+    pub fn decide(
+        &mut self,
+        id: i64,
+        decision: &NewDecision,
+        now: SystemTime,
+    ) -> Result<Report, ReportError> {
+        if decision.status == Status::Open {
+            return Err(ReportError::invalid(
+                "status",
+                "a decision is \"accepted\" or \"rejected\"",
+            ));
+        }
+        let note = decision
+            .note
+            .as_deref()
+            .map(clean_note)
+            .transpose()?
+            .flatten();
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| storage(path, e))?;
+        let changed = tx
+            .prepare_cached("UPDATE reports SET status = ?2 WHERE id = ?1")
+            .and_then(|mut st| st.execute(params![id, decision.status.as_str()]))
+            .map_err(|e| storage(path, e))?;
+        if changed == 0 {
+            // Dropping the transaction rolls it back (there was nothing to undo).
+            return Err(ReportError::NotFound { id });
+        }
+        tx.prepare_cached(
+            "INSERT INTO report_decisions (report_id, status, note, decided_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                id,
+                decision.status.as_str(),
+                note,
+                unix_seconds(now)
+            ])
+        })
+        .map_err(|e| storage(path, e))?;
+        tx.commit().map_err(|e| storage(path, e))?;
+        self.get(id)?.ok_or(ReportError::NotFound { id })
+    }
+
+    pub(super) fn storage(&self, source: rusqlite::Error) -> ReportError {
+        storage(&self.path, source)
+    }
+}
+
+/// A `reports` row (notes still empty).
+fn report_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
+    let status: String = row.get(6)?;
+    let status = status.parse::<Status>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Report {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        category: row.get(2)?,
+        notes: Vec::new(),
+        count: row.get::<_, i64>(3)?.max(0) as u64,
+        first_seen: row.get::<_, i64>(4)?.max(0) as u64,
+        last_seen: row.get::<_, i64>(5)?.max(0) as u64,
+        status,
+        decisions: Vec::new(),
+    })
+}
+
+/// A report's decisions, oldest first.
+fn decisions(conn: &Connection, report_id: i64) -> rusqlite::Result<Vec<Decision>> {
+    let mut st = conn.prepare_cached(
+        "SELECT status, note, decided_at FROM report_decisions WHERE report_id = ?1 ORDER BY id",
+    )?;
+    st.query_map([report_id], |r| {
+        let status: String = r.get(0)?;
+        let status = status.parse::<Status>().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        Ok(Decision {
+            status,
+            note: r.get(1)?,
+            decided_at: r.get::<_, i64>(2)?.max(0) as u64,
+        })
+    })?
+    .collect()
+}
+
+/// A report's notes, oldest first.
+fn notes(conn: &Connection, report_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut st =
+        conn.prepare_cached("SELECT note FROM report_notes WHERE report_id = ?1 ORDER BY id")?;
+    st.query_map([report_id], |r| r.get(0))?.collect()
+}
+
+/// Seconds since the Unix epoch; times before it count as 0.
+fn unix_seconds(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,312 @@
+//! Submitting, listing, deciding, and the output types.
+
+use super::*;
+
+#[test]
+fn submit_creates_a_report() {
+    let (_dir, mut store) = temp_store();
+    let s = store
+        .submit(
+            &report("Casino.Example.", "gambling", Some("slots")),
+            at(100),
+        )
+        .unwrap();
+    assert_eq!(
+        s,
+        Submitted {
+            id: s.id,
+            name: "casino.example".into(),
+            category: "gambling".into(),
+            count: 1,
+            new: true,
+        }
+    );
+    assert_eq!(
+        store.get(s.id).unwrap().unwrap(),
+        Report {
+            id: s.id,
+            name: "casino.example".into(),
+            category: "gambling".into(),
+            notes: vec!["slots".into()],
+            count: 1,
+            first_seen: 100,
+            last_seen: 100,
+            status: Status::Open,
+            decisions: Vec::new(),
+        }
+    );
+    assert_eq!(store.get(s.id + 1).unwrap(), None);
+}
+
+#[test]
+fn spellings_of_one_name_dedup_into_one_report() {
+    let (_dir, mut store) = temp_store();
+    let a = store
+        .submit(&report("bücher.example", "adult", None), at(100))
+        .unwrap();
+    let b = store
+        .submit(&report("  BÜCHER.Example.  ", "adult", None), at(200))
+        .unwrap();
+    let c = store
+        .submit(&report("XN--BCHER-KVA.EXAMPLE.", "adult", None), at(150))
+        .unwrap();
+    assert_eq!(a.name, "xn--bcher-kva.example");
+    assert!(a.new && !b.new && !c.new);
+    assert_eq!((a.id, a.count), (b.id, 1));
+    assert_eq!((b.count, c.count), (2, 3));
+    let reports = all(&store);
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert_eq!((r.count, r.first_seen, r.last_seen), (3, 100, 200));
+    assert!(r.notes.is_empty());
+}
+
+#[test]
+fn other_category_is_another_report() {
+    let (_dir, mut store) = temp_store();
+    let a = store
+        .submit(&report("x.example", "adult", None), at(1))
+        .unwrap();
+    let b = store
+        .submit(&report("x.example", "gambling", None), at(2))
+        .unwrap();
+    let c = store
+        .submit(&report("x.example", "Adult", None), at(3))
+        .unwrap();
+    assert!(a.new && b.new && c.new, "categories are case-sensitive");
+    assert_ne!(a.id, b.id);
+    assert_eq!(all(&store).len(), 3);
+}
+
+#[test]
+fn notes_keep_the_first_then_distinct_ones_up_to_the_cap() {
+    let (_dir, mut store) = temp_store();
+    let mut id = 0;
+    store
+        .submit(&report("n.example", "adult", None), at(1))
+        .unwrap();
+    for (i, note) in ["first", "second", "first", "  second\n", "\u{202e}third"]
+        .into_iter()
+        .enumerate()
+    {
+        id = store
+            .submit(&report("n.example", "adult", Some(note)), at(2 + i as u64))
+            .unwrap()
+            .id;
+    }
+    let r = store.get(id).unwrap().unwrap();
+    assert_eq!(r.notes, ["first", "second", "third"]);
+    assert_eq!(r.count, 6);
+
+    for i in 0..2 * MAX_NOTES {
+        store
+            .submit(
+                &report("n.example", "adult", Some(&format!("note {i}"))),
+                at(10),
+            )
+            .unwrap();
+    }
+    let r = store.get(id).unwrap().unwrap();
+    assert_eq!(r.notes.len(), MAX_NOTES);
+    assert_eq!(r.notes[0], "first");
+    assert_eq!(r.notes[MAX_NOTES - 1], format!("note {}", MAX_NOTES - 4));
+    assert_eq!(r.count, 6 + 2 * MAX_NOTES as u64);
+}
+
+#[test]
+fn decisions_set_the_status_and_are_kept_with_their_time() {
+    let (_dir, mut store) = temp_store();
+    let id = store
+        .submit(&report("bet.example", "gambling", None), at(10))
+        .unwrap()
+        .id;
+    let decision = |status, note: Option<&str>| NewDecision {
+        status,
+        note: note.map(str::to_owned),
+    };
+    let r = store
+        .decide(
+            id,
+            &decision(Status::Rejected, Some("a news site\n")),
+            at(20),
+        )
+        .unwrap();
+    assert_eq!(r.status, Status::Rejected);
+    let r = store
+        .decide(id, &decision(Status::Accepted, None), at(30))
+        .unwrap();
+    assert_eq!(r.status, Status::Accepted);
+    assert_eq!(
+        r.decisions,
+        [
+            Decision {
+                status: Status::Rejected,
+                note: Some("a news site".into()),
+                decided_at: 20,
+            },
+            Decision {
+                status: Status::Accepted,
+                note: None,
+                decided_at: 30,
+            },
+        ]
+    );
+    assert_eq!(all(&store)[0].decisions, r.decisions);
+
+    // Refused decisions change nothing.
+    let before = store.get(id).unwrap();
+    let e = store
+        .decide(id, &decision(Status::Open, Some("x")), at(40))
+        .unwrap_err();
+    assert_eq!(invalid_field(e), "status");
+    let long = "x".repeat(MAX_NOTE_CHARS + 1);
+    let e = store
+        .decide(id, &decision(Status::Rejected, Some(&long)), at(40))
+        .unwrap_err();
+    assert_eq!(invalid_field(e), "note");
+    let e = store
+        .decide(id + 1, &decision(Status::Rejected, None), at(40))
+        .unwrap_err();
+    assert!(matches!(e, ReportError::NotFound { .. }), "{e}");
+    assert_eq!(store.get(id).unwrap(), before);
+}
+
+#[test]
+fn list_pages_newest_first_and_filters_by_status() {
+    let (_dir, mut store) = temp_store();
+    let ids: Vec<i64> = (0..25)
+        .map(|i| {
+            store
+                .submit(&report(&format!("s{i}.example"), "adult", None), at(i))
+                .unwrap()
+                .id
+        })
+        .collect();
+    // A repeat of the oldest does not move it up.
+    store
+        .submit(&report("s0.example", "adult", None), at(100))
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut after_id = None;
+    loop {
+        let page = store
+            .list(&ListQuery {
+                limit: Some(10),
+                after_id,
+                ..ListQuery::default()
+            })
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 10);
+        after_id = page.last().map(|r| r.id);
+        seen.extend(page.into_iter().map(|r| r.id));
+    }
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+
+    assert_eq!(store.list(&ListQuery::default()).unwrap().len(), 25);
+    let zero = ListQuery {
+        limit: Some(0),
+        ..ListQuery::default()
+    };
+    assert!(store.list(&zero).unwrap().is_empty());
+
+    store.set_status(ids[3], Status::Accepted).unwrap();
+    store.set_status(ids[7], Status::Accepted).unwrap();
+    store.set_status(ids[9], Status::Rejected).unwrap();
+    let by_status = |status| {
+        store
+            .list(&ListQuery {
+                status: Some(status),
+                ..ListQuery::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by_status(Status::Accepted), [ids[7], ids[3]]);
+    assert_eq!(by_status(Status::Rejected), [ids[9]]);
+    assert_eq!(by_status(Status::Open).len(), 22);
+
+    let err = store.set_status(9999, Status::Accepted).unwrap_err();
+    assert!(matches!(err, ReportError::NotFound { id: 9999 }));
+    assert!(err.is_client_error());
+}
+
+#[test]
+fn list_limit_is_capped() {
+    let (_dir, mut store) = temp_store();
+    // Many commits: skip the fsyncs, durability is not what this test is about.
+    store
+        .conn
+        .pragma_update(None, "synchronous", "OFF")
+        .unwrap();
+    for i in 0..MAX_LIST_LIMIT + 5 {
+        store
+            .submit(&report(&format!("c{i}.example"), "adult", None), at(1))
+            .unwrap();
+    }
+    let q = |limit| ListQuery {
+        limit,
+        ..ListQuery::default()
+    };
+    assert_eq!(store.list(&q(None)).unwrap().len(), DEFAULT_LIST_LIMIT);
+    assert_eq!(
+        store.list(&q(Some(usize::MAX))).unwrap().len(),
+        MAX_LIST_LIMIT
+    );
+}
+
+#[test]
+fn repeat_keeps_status() {
+    let (_dir, mut store) = temp_store();
+    let s = store
+        .submit(&report("k.example", "adult", None), at(1))
+        .unwrap();
+    store.set_status(s.id, Status::Rejected).unwrap();
+    store
+        .submit(&report("k.example", "adult", None), at(2))
+        .unwrap();
+    let r = store.get(s.id).unwrap().unwrap();
+    assert_eq!((r.status, r.count), (Status::Rejected, 2));
+}
+
+#[test]
+fn output_types_serialize_for_the_http_layer() {
+    let r = Report {
+        id: 7,
+        name: "x.example".into(),
+        category: "adult".into(),
+        notes: vec!["n".into()],
+        count: 2,
+        first_seen: 1,
+        last_seen: 3,
+        status: Status::Accepted,
+        decisions: Vec::new(),
+    };
+    assert_eq!(
+        serde_json::to_string(&r).unwrap(),
+        r#"{"id":7,"name":"x.example","category":"adult","notes":["n"],"count":2,"first_seen":1,"last_seen":3,"status":"accepted"}"#
+    );
+    let q: ListQuery = serde_json::from_str(r#"{"status":"open","limit":5,"after_id":9}"#).unwrap();
+    assert_eq!(
+        q,
+        ListQuery {
+            status: Some(Status::Open),
+            limit: Some(5),
+            after_id: Some(9),
+        }
+    );
+    let n: NewReport = serde_json::from_str(r#"{"name":"x.example","category":"adult"}"#).unwrap();
+    assert_eq!(n.note, None);
+    assert_eq!("rejected".parse::<Status>().unwrap(), Status::Rejected);
+    assert_eq!(
+        invalid_field("Open".parse::<Status>().unwrap_err()),
+        "status"
+    );
+}
