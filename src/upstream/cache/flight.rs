@@ -1,4 +1,5 @@
-//! Coalescing: one upstream query for any number of concurrent identical misses. The first
+//! Coalescing: one upstream query for any number of concurrent identical misses (behind
+//! [`ResponseCache::fetch_coalesced`](super::ResponseCache::fetch_coalesced)). The first
 //! caller leads (fetches and publishes over a `watch` channel), the others wait for its
 //! result; a leader that is cancelled or panics hands the fetch over to a waiter.
 
@@ -12,7 +13,6 @@ use hickory_proto::op::Message;
 use tokio::sync::watch;
 
 use super::key::CacheKey;
-use super::store::ResponseCache;
 
 /// The value a fetch leader publishes: `None` until the fetch is done.
 type Slot<E> = Option<Result<Message, E>>;
@@ -123,34 +123,26 @@ impl<E> Drop for FlightGuard<'_, E> {
     }
 }
 
-impl ResponseCache {
-    /// Fetches `key` from upstream with at most one query in flight per key.
-    ///
-    /// If another task is already fetching `key`, waits for its result instead of calling
-    /// `fetch`. Otherwise calls `fetch`, [`insert`](Self::insert)s an `Ok` reply if
-    /// cacheable, and hands the result to every waiter. The cache is not consulted first, so
-    /// this also serves to refresh an entry (prefetch) or to retry a stale one.
-    ///
-    /// Every caller gets the reply exactly as upstream sent it (TTLs undecremented) or a
-    /// clone of the leader's error `E`: use a cheaply cloned error such as
-    /// `Arc<UpstreamError>`. An `Ok` reply may still be a SERVFAIL, which is shared but not
-    /// cached.
-    ///
-    /// No lock is held across an `.await`. If the fetching task is cancelled (dropped) or
-    /// panics, its flight is unregistered and the waiters retry: one of them fetches anew.
-    /// Callers using another `E` for the same key at the same time are not coalesced with
-    /// it (they fetch on their own).
+impl Flights {
+    /// Runs `fetch` for `key` unless a flight of `key` is already up, in which case its
+    /// result is awaited instead; the leader hands an `Ok` reply to `store` before its
+    /// waiters get it (see [`ResponseCache::fetch_coalesced`](super::ResponseCache::fetch_coalesced)).
     ///
     /// # Errors
     /// The error returned by the `fetch` of whichever caller did fetch.
-    pub async fn fetch_coalesced<F, Fut, E>(&self, key: &CacheKey, fetch: F) -> Result<Message, E>
+    pub(super) async fn coalesce<F, Fut, E>(
+        &self,
+        key: &CacheKey,
+        fetch: F,
+        store: impl FnOnce(&Message),
+    ) -> Result<Message, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Message, E>>,
         E: Clone + Send + Sync + 'static,
     {
         let leader = loop {
-            match self.inner.flights.join::<E>(key) {
+            match self.join::<E>(key) {
                 Join::Lead(guard) => break Some(guard),
                 Join::Alone => break None,
                 Join::Wait(mut rx) => {
@@ -165,7 +157,7 @@ impl ResponseCache {
         };
         let result = fetch().await;
         if let Ok(message) = &result {
-            self.insert(key.clone(), message);
+            store(message);
         }
         if let Some(guard) = leader {
             guard.publish(&result);

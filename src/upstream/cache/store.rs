@@ -3,6 +3,7 @@
 //! a hit's wire encoding for reuse while its TTLs do not change.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -277,6 +278,37 @@ impl ResponseCache {
         };
         self.inner.entries.insert(key, Arc::new(entry));
         true
+    }
+
+    /// Fetches `key` from upstream with at most one query in flight per key.
+    ///
+    /// If another task is already fetching `key`, waits for its result instead of calling
+    /// `fetch`. Otherwise calls `fetch`, [`insert`](Self::insert)s an `Ok` reply if
+    /// cacheable, and hands the result to every waiter. The cache is not consulted first, so
+    /// this also serves to refresh an entry (prefetch) or to retry a stale one.
+    ///
+    /// Every caller gets the reply exactly as upstream sent it (TTLs undecremented) or a
+    /// clone of the leader's error `E`: use a cheaply cloned error such as
+    /// `Arc<UpstreamError>`. An `Ok` reply may still be a SERVFAIL, which is shared but not
+    /// cached.
+    ///
+    /// No lock is held across an `.await`. If the fetching task is cancelled (dropped) or
+    /// panics, its flight is unregistered and the waiters retry: one of them fetches anew.
+    /// Callers using another `E` for the same key at the same time are not coalesced with
+    /// it (they fetch on their own).
+    ///
+    /// # Errors
+    /// The error returned by the `fetch` of whichever caller did fetch.
+    pub async fn fetch_coalesced<F, Fut, E>(&self, key: &CacheKey, fetch: F) -> Result<Message, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Message, E>>,
+        E: Clone + Send + Sync + 'static,
+    {
+        let store = |message: &Message| {
+            self.insert(key.clone(), message);
+        };
+        self.inner.flights.coalesce(key, fetch, store).await
     }
 
     /// Approximate number of entries (moka applies writes lazily; it may also count
