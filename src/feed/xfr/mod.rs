@@ -41,7 +41,9 @@
 //!   exchange over TCP with request signing and answer checks;
 //! - `parser`: the SOA framing of a transfer's records, into an outcome;
 //! - `diff`: the net effect of IXFR sequences and [`apply`];
-//! - `notify_msg`: recognising and acknowledging NOTIFY messages.
+//! - `notify_msg`: recognising and acknowledging NOTIFY messages;
+//! - `tests/`: one test file per part above, plus the scripted-primary and
+//!   `knotd` tests.
 
 mod client;
 mod diff;
