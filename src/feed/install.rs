@@ -10,8 +10,7 @@ use std::time::SystemTime;
 
 use crate::config::{GroupConfig, ListsConfig};
 use crate::feed::guard::{Guard, Refusal, check_shrink};
-use crate::feed::pipeline::{install, remove_staging, staging_path};
-use crate::feed::state::{StateStore, now_unix, write_atomic};
+use crate::feed::state::{StateStore, now_unix, sync_parent, write_atomic};
 use crate::lists::compile::{CompileError, InlineRules, ListSource, compile};
 use crate::lists::load::Blocklist;
 use crate::lists::manifest::{self, Manifest};
@@ -321,6 +320,38 @@ pub fn build_group(
         target,
         Against::list(serving, lists, force),
     )
+}
+
+/// Where the next list is built: beside the compiled one (same file system, so the
+/// install is a rename), under a name the compiled file's watcher ignores.
+pub fn staging_path(compiled: &Path) -> PathBuf {
+    let mut name = compiled.as_os_str().to_owned();
+    name.push(".next");
+    PathBuf::from(name)
+}
+
+/// Removes the staging files of a refused build.
+pub fn remove_staging(staging: &Path) {
+    for p in [
+        staging.to_owned(),
+        manifest::bloom_path_for(staging),
+        manifest::path_for(staging),
+    ] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Renames the staging FST, filter and manifest over the compiled ones, manifest last: it
+/// is the commit record a loader checks the others against.
+pub fn install(staging: &Path, compiled: &Path) -> std::io::Result<()> {
+    std::fs::rename(staging, compiled)?;
+    std::fs::rename(
+        manifest::bloom_path_for(staging),
+        manifest::bloom_path_for(compiled),
+    )?;
+    std::fs::rename(manifest::path_for(staging), manifest::path_for(compiled))?;
+    sync_parent(compiled);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! [`crate::lists::swap`] and a restart only ever see good lists.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{GroupConfig, ListsConfig};
 use crate::feed::guard::{Guard, Refusal, check_shrink};
 use crate::feed::guard::{check_rejects, inspect};
-use crate::feed::install::{build_group, group_needs_compile, needs_compile, record_path_sources};
-use crate::feed::state::{StateStore, now_unix, sync_parent, write_atomic};
+use crate::feed::install::{
+    build_group, group_needs_compile, install, needs_compile, record_path_sources, remove_staging,
+    staging_path,
+};
+use crate::feed::state::{StateStore, now_unix, write_atomic};
 use crate::lists::compile::CompileError;
 use crate::lists::compile::{InlineRules, ListSource, compile};
 use crate::lists::load::Blocklist;
@@ -527,25 +530,6 @@ fn store_only(lists: &ListsConfig, candidates: &HashMap<usize, PathBuf>) -> Outc
     (refused, Ok(Some((installed, manifest))))
 }
 
-/// Where the next list is built: beside the compiled one (same file system, so the
-/// install is a rename), under a name the compiled file's watcher ignores.
-pub fn staging_path(compiled: &Path) -> PathBuf {
-    let mut name = compiled.as_os_str().to_owned();
-    name.push(".next");
-    PathBuf::from(name)
-}
-
-/// Removes the staging files of a refused build.
-pub(crate) fn remove_staging(staging: &Path) {
-    for p in [
-        staging.to_owned(),
-        manifest::bloom_path_for(staging),
-        manifest::path_for(staging),
-    ] {
-        let _ = std::fs::remove_file(p);
-    }
-}
-
 /// Compiles with the candidates in place; a candidate that is unreadable, has too many
 /// rejects or shrank too much is refused on its own and the rest compiled again without
 /// it. Then the list as a whole is checked, validated and installed.
@@ -719,17 +703,4 @@ fn install_checked(
     write_atomic(&staged_manifest, &json, true).map_err(|e| failed(e.to_string()))?;
     install(&staging, &ctx.lists.compiled).map_err(|e| failed(e.to_string()))?;
     Ok(manifest)
-}
-
-/// Renames the staging FST, filter and manifest over the compiled ones, manifest last: it
-/// is the commit record a loader checks the others against.
-pub(crate) fn install(staging: &Path, compiled: &Path) -> std::io::Result<()> {
-    std::fs::rename(staging, compiled)?;
-    std::fs::rename(
-        manifest::bloom_path_for(staging),
-        manifest::bloom_path_for(compiled),
-    )?;
-    std::fs::rename(manifest::path_for(staging), manifest::path_for(compiled))?;
-    sync_parent(compiled);
-    Ok(())
 }

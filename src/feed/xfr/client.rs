@@ -1,7 +1,6 @@
 //! The network side: SOA query (UDP, then TCP) and the AXFR/IXFR exchange
 //! over TCP, with request signing and the checks every answer message passes.
 
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
