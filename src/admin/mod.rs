@@ -294,16 +294,9 @@ async fn submit_report(
     headers: axum::http::HeaderMap,
     body: Result<Json<NewReport>, JsonRejection>,
 ) -> Response {
-    let report = match body {
-        Ok(Json(r)) => r,
-        Err(rejection) => {
-            let status = match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            return error(status, rejection.body_text());
-        }
+    let report = match json_body(body) {
+        Ok(r) => r,
+        Err((status, message)) => return error(status, message),
     };
     // A portal posts for many people: its own, larger quota.
     let portal = admin.portal_clients.allows(peer.ip()) || has_portal_token(&admin, &headers);
@@ -321,18 +314,12 @@ async fn submit_report(
     if !limiter.allow(peer.ip(), Instant::now()) {
         return error(StatusCode::TOO_MANY_REQUESTS, over);
     }
-    let store = admin.reports.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        let mut store = store.lock().map_err(|_| "report store poisoned")?;
-        Ok::<_, &str>(store.submit(&report, SystemTime::now()))
-    })
-    .await;
-    if matches!(&done, Ok(Ok(Err(e))) if e.is_client_error()) {
-        // Nothing was stored: the attempt does not count against the sender.
-        limiter.refund(peer.ip());
-    }
+    let done = match on_store(&admin, move |s| s.submit(&report, SystemTime::now())).await {
+        Ok(done) => done,
+        Err(failed) => return failed,
+    };
     match done {
-        Ok(Ok(Ok(submitted))) => {
+        Ok(submitted) => {
             let status = if submitted.new {
                 StatusCode::CREATED
             } else {
@@ -340,16 +327,13 @@ async fn submit_report(
             };
             (status, Json(submitted)).into_response()
         }
-        Ok(Ok(Err(e))) if e.is_client_error() => error(StatusCode::BAD_REQUEST, e.to_string()),
-        Ok(Ok(Err(e))) => {
-            tracing::error!(error = %e, "storing a report failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "could not store the report",
-            )
+        Err(e) => {
+            if e.is_client_error() {
+                // Nothing was stored: the attempt does not count against the sender.
+                limiter.refund(peer.ip());
+            }
+            store_error(e, "store the report")
         }
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
@@ -361,24 +345,10 @@ async fn list_reports(
         Ok(q) => q,
         Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
     };
-    let store = admin.reports.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        let store = store.lock().map_err(|_| "report store poisoned")?;
-        Ok::<_, &str>(store.list(&query))
-    })
-    .await;
-    match done {
-        Ok(Ok(Ok(reports))) => Json(json!({ "reports": reports })).into_response(),
-        Ok(Ok(Err(e))) if e.is_client_error() => error(StatusCode::BAD_REQUEST, e.to_string()),
-        Ok(Ok(Err(e))) => {
-            tracing::error!(error = %e, "listing reports failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "could not read the reports",
-            )
-        }
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    match on_store(&admin, move |s| s.list(&query)).await {
+        Ok(Ok(reports)) => Json(json!({ "reports": reports })).into_response(),
+        Ok(Err(e)) => store_error(e, "read the reports"),
+        Err(failed) => failed,
     }
 }
 
@@ -390,42 +360,71 @@ async fn decide_report(
     let Ok(Path(id)) = id else {
         return error(StatusCode::BAD_REQUEST, "the report id is a number");
     };
-    let decision = match body {
-        Ok(Json(d)) => d,
+    let decision = match json_body(body) {
+        Ok(d) => d,
+        Err((status, message)) => return error(status, message),
+    };
+    let status = decision.status;
+    let decide = move |s: &mut ReportStore| s.decide(id, &decision, SystemTime::now());
+    match on_store(&admin, decide).await {
+        Ok(Ok(report)) => {
+            tracing::info!(id, %status, name = %report.name, "report decision recorded");
+            Json(report).into_response()
+        }
+        Ok(Err(e)) => store_error(e, "record the decision"),
+        Err(failed) => failed,
+    }
+}
+
+/// A JSON body, or the status and message for a body that is not one: 413 too large, 415
+/// not JSON, 400 anything else (malformed, wrong fields).
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, (StatusCode, String)> {
+    match body {
+        Ok(Json(value)) => Ok(value),
         Err(rejection) => {
             let status = match rejection.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 _ => StatusCode::BAD_REQUEST,
             };
-            return error(status, rejection.body_text());
+            Err((status, rejection.body_text()))
         }
-    };
+    }
+}
+
+/// Runs `op` on the report store on a blocking thread (SQLite waits on the disk). The
+/// outer `Err` is a 500 for a store that could not be reached at all (a poisoned lock, a
+/// panicked task); the inner result is `op`'s, for [`store_error`] or the caller.
+async fn on_store<T: Send + 'static>(
+    admin: &Admin,
+    op: impl FnOnce(&mut ReportStore) -> Result<T, ReportError> + Send + 'static,
+) -> Result<Result<T, ReportError>, Response> {
     let store = admin.reports.clone();
-    let status = decision.status;
     let done = tokio::task::spawn_blocking(move || {
         let mut store = store.lock().map_err(|_| "report store poisoned")?;
-        Ok::<_, &str>(store.decide(id, &decision, SystemTime::now()))
+        Ok::<_, &str>(op(&mut store))
     })
     .await;
     match done {
-        Ok(Ok(Ok(report))) => {
-            tracing::info!(id, %status, name = %report.name, "report decision recorded");
-            Json(report).into_response()
-        }
-        Ok(Ok(Err(e @ ReportError::NotFound { .. }))) => {
-            error(StatusCode::NOT_FOUND, e.to_string())
-        }
-        Ok(Ok(Err(e))) if e.is_client_error() => error(StatusCode::BAD_REQUEST, e.to_string()),
-        Ok(Ok(Err(e))) => {
-            tracing::error!(error = %e, "recording a report decision failed");
+        Ok(Ok(result)) => Ok(result),
+        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+/// The response to a report store error while trying to `what`: 404 for an unknown
+/// report, 400 for a request the store refused, 500 (logged) for the store failing.
+fn store_error(e: ReportError, what: &str) -> Response {
+    match e {
+        ReportError::NotFound { .. } => error(StatusCode::NOT_FOUND, e.to_string()),
+        e if e.is_client_error() => error(StatusCode::BAD_REQUEST, e.to_string()),
+        e => {
+            tracing::error!(error = %e, "report store: could not {what}");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "could not record the decision",
+                format!("could not {what}"),
             )
         }
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
