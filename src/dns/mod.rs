@@ -22,3 +22,11 @@ pub const HEADER_LEN: usize = 12;
 
 /// CLASS IN.
 pub const CLASS_IN: u16 = 1;
+
+/// Whether `qtype` is a meta-type that is never a question to look up: OPT (41), and
+/// 128..=254 (TKEY, TSIG, IXFR, AXFR, MAILB, MAILA and the unassigned rest; RFC 6895
+/// §3.1). ANY (255) is a real question. The UDP fast path leaves these to the general
+/// path, whose protocol rules answer them.
+pub fn is_meta_qtype(qtype: u16) -> bool {
+    qtype == 41 || (128..=254).contains(&qtype)
+}

@@ -100,7 +100,7 @@ impl<'a> Request<'a> {
         }
         // Meta-types (OPT, 128..=254) are answered by the protocol rules of the general
         // path (`super::local`), never from the list or the cache.
-        if r.qtype == TYPE_OPT || (128..=254).contains(&r.qtype) {
+        if super::is_meta_qtype(r.qtype) {
             return None;
         }
         at += 4;

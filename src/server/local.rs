@@ -65,13 +65,11 @@ pub(super) fn check(
     let Some((qtype, qclass, name)) = query else {
         return Local::Pass;
     };
-    let code = u16::from(qtype);
     if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
         return Local::Code(ResponseCode::Refused);
     }
-    // OPT (41), and 128..=254: TKEY (249), TSIG (250), MAILB (253), MAILA (254) and the
-    // unassigned meta range; AXFR/IXFR are answered above, ANY (255) is a real question.
-    if qtype == RecordType::OPT || (128..=254).contains(&code) {
+    // The other meta-types (AXFR/IXFR are answered above).
+    if crate::dns::is_meta_qtype(u16::from(qtype)) {
         return Local::Code(ResponseCode::FormErr);
     }
     match qclass {
