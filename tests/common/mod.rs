@@ -415,6 +415,12 @@ pub async fn query(client: &mut DnsClient, n: &str, t: RecordType) -> Message {
 /// Sends `msg` over raw UDP and returns the reply (for cases a client library hides:
 /// no EDNS, truncation, garbage).
 pub async fn raw_udp(addr: SocketAddr, bytes: &[u8]) -> Option<Message> {
+    let reply = udp_exchange(addr, bytes).await?;
+    Some(Message::from_vec(&reply).unwrap())
+}
+
+/// Sends `bytes` over UDP from 127.0.0.1 and returns the reply's bytes (`None` after 3 s).
+pub async fn udp_exchange(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
     let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     s.send_to(bytes, addr).await.unwrap();
     let mut buf = vec![0u8; 65535];
@@ -422,7 +428,8 @@ pub async fn raw_udp(addr: SocketAddr, bytes: &[u8]) -> Option<Message> {
         .await
         .ok()?
         .ok()?;
-    Some(Message::from_vec(&buf[..n]).unwrap())
+    buf.truncate(n);
+    Some(buf)
 }
 
 /// A query message; `edns` adds an OPT with a 1232-byte payload.
@@ -554,14 +561,8 @@ pub async fn lossy_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
 /// Sends `bytes` over raw UDP and decodes the reply strictly: every byte must belong to a
 /// counted record (no trailing bytes), as a strict client (dnspython, dig) demands.
 pub async fn strict_udp(addr: SocketAddr, bytes: &[u8]) -> Option<(Message, usize)> {
-    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    s.send_to(bytes, addr).await.unwrap();
-    let mut buf = vec![0u8; 65535];
-    let n = tokio::time::timeout(Duration::from_secs(3), s.recv(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    Some((strict_decode(&buf[..n]), n))
+    let reply = udp_exchange(addr, bytes).await?;
+    Some((strict_decode(&reply), reply.len()))
 }
 
 /// Decodes `bytes` as one DNS message, panicking on any error or byte left over.
