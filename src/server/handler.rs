@@ -216,15 +216,17 @@ fn local_reply(request: &Metadata, edns: Option<&Edns>, local: Local) -> Message
         Local::BadKey(_) => ResponseCode::NotAuth,
         Local::Chaos(_) | Local::Pass => ResponseCode::NoError,
     };
+    // BADVERS needs an OPT for its extended RCODE: there is one, as only a query with an
+    // OPT can ask for another EDNS version, and `error` answers it with ours.
     let mut reply = error(request, edns, code, None);
-    if matches!(local, Local::BadVers) && reply.edns.is_none() {
-        // BADVERS only exists in the OPT record's extended RCODE.
-        reply.edns = Some(Edns::new());
+    match local {
+        Local::BadKey(tsig) => reply.signature = Some(tsig),
+        Local::Chaos(record) => {
+            reply.metadata.authoritative = true;
+            reply.answers.push(*record);
+        }
+        Local::Pass | Local::Code(_) | Local::BadVers => {}
     }
-    if let Local::Chaos(_) = local {
-        reply.metadata.authoritative = true;
-    }
-    local::fill(&mut reply, local);
     reply
 }
 

@@ -18,7 +18,7 @@
 //! | class CH `hostname.bind`, `id.server` | TXT `server.chaos_identity`, else REFUSED |
 //! | any other class but IN | REFUSED (never forwarded, never checked against the IN list) |
 
-use hickory_proto::op::{Edns, Message, ResponseCode};
+use hickory_proto::op::{Edns, ResponseCode};
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigError};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -115,13 +115,4 @@ fn bad_key(signed: &Record<TSIG>) -> Record<TSIG> {
     let mut record = Record::from_rdata(signed.name.clone(), 0, tsig);
     record.dns_class = DNSClass::ANY;
     record
-}
-
-/// Puts a [`Local`] reply's records into `reply`.
-pub(super) fn fill(reply: &mut Message, local: Local) {
-    match local {
-        Local::BadKey(tsig) => reply.signature = Some(tsig),
-        Local::Chaos(record) => reply.answers.push(*record),
-        Local::Pass | Local::Code(_) | Local::BadVers => {}
-    }
 }
