@@ -17,6 +17,8 @@ use hickory_proto::rr::rdata::{A, AAAA, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::config::{BlockingConfig, BlockingMode};
+use crate::dns::request::Request;
+use crate::dns::{CLASS_IN, EDNS_PAYLOAD, HEADER_LEN, TYPE_OPT};
 
 /// RFC 8914 INFO-CODEs we send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +45,36 @@ pub fn ede_payload(code: EdeCode, text: &str) -> Vec<u8> {
     v.extend_from_slice(&(code as u16).to_be_bytes());
     v.extend_from_slice(text.as_bytes());
     v
+}
+
+/// Appends the EDE text of a block to `out` (the UDP fast path writes it straight into the
+/// reply, without allocating): `blocked: adult, gambling (group school)` for the shared
+/// list's `categories`, `blocked (kidsafe-dns)` without categories or group, and
+/// `blocked: deny list (...)` for a group's own deny list ([`EdeCode::Filtered`]).
+pub fn push_block_text<'a>(
+    out: &mut Vec<u8>,
+    code: EdeCode,
+    categories: impl Iterator<Item = &'a str>,
+    group: Option<&str>,
+) {
+    out.extend_from_slice(b"blocked");
+    if code == EdeCode::Filtered {
+        out.extend_from_slice(b": deny list");
+    } else {
+        for (i, name) in categories.enumerate() {
+            out.extend_from_slice(if i == 0 { b": " } else { b", " });
+            out.extend_from_slice(name.as_bytes());
+        }
+    }
+    out.extend_from_slice(b" (");
+    match group {
+        Some(name) => {
+            out.extend_from_slice(b"group ");
+            out.extend_from_slice(name.as_bytes());
+        }
+        None => out.extend_from_slice(b"kidsafe-dns"),
+    }
+    out.push(b')');
 }
 
 /// A sinkhole reply's content, before it is put on the wire.
@@ -143,6 +175,91 @@ impl SinkholeBuilder {
         }
         for n in [serial, 3600, 600, 86_400, self.ttl] {
             out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+
+    /// The sinkhole reply to `request` written straight on the wire into `out`: what
+    /// [`SinkholeBuilder::build`] gives the general path, byte for byte as hickory encodes
+    /// it (the fast path's tests compare the two). The header, the client's question copied
+    /// as sent, the address or the SOA (owned by the name at `soa_owner` in the packet, a
+    /// compression pointer), and, when the client sent an OPT, ours with the EDE `code`
+    /// and the text `text` writes.
+    pub fn write_reply(
+        &self,
+        request: &Request<'_>,
+        soa_owner: usize,
+        serial: u32,
+        code: EdeCode,
+        text: impl FnOnce(&mut Vec<u8>),
+        out: &mut Vec<u8>,
+    ) {
+        let address = self.address(RecordType::from(request.qtype));
+        let rcode = if address.is_some() {
+            0
+        } else {
+            u16::from(self.negative_rcode()) as u8
+        };
+        out.clear();
+        out.extend_from_slice(&request.id.to_be_bytes());
+        // QR, opcode QUERY, AA, RD as asked; RA, CD as asked, the RCODE.
+        out.push(0x80 | 0x04 | u8::from(request.rd));
+        let cd = if request.cd { 0x10 } else { 0 };
+        out.push(0x80 | cd | (rcode & 0x0F));
+        let (answers, authorities) = if address.is_some() {
+            (1u16, 0u16)
+        } else {
+            (0, 1)
+        };
+        for count in [1, answers, authorities, u16::from(request.edns.is_some())] {
+            out.extend_from_slice(&count.to_be_bytes());
+        }
+        out.extend_from_slice(&request.packet[HEADER_LEN..request.question_end]);
+        let ttl = self.ttl.to_be_bytes();
+        match address {
+            Some(ip) => {
+                out.extend_from_slice(&[0xC0, HEADER_LEN as u8]);
+                let rtype: u16 = if ip.is_ipv4() { 1 } else { 28 };
+                out.extend_from_slice(&rtype.to_be_bytes());
+                out.extend_from_slice(&CLASS_IN.to_be_bytes());
+                out.extend_from_slice(&ttl);
+                match ip {
+                    IpAddr::V4(a) => {
+                        out.extend_from_slice(&4u16.to_be_bytes());
+                        out.extend_from_slice(&a.octets());
+                    }
+                    IpAddr::V6(a) => {
+                        out.extend_from_slice(&16u16.to_be_bytes());
+                        out.extend_from_slice(&a.octets());
+                    }
+                }
+            }
+            None => {
+                out.extend_from_slice(&(0xC000 | soa_owner as u16).to_be_bytes());
+                out.extend_from_slice(&6u16.to_be_bytes());
+                out.extend_from_slice(&CLASS_IN.to_be_bytes());
+                out.extend_from_slice(&ttl);
+                let len_at = out.len();
+                out.extend_from_slice(&[0, 0]);
+                self.soa_rdata(serial, out);
+                let rdlen = (out.len() - len_at - 2) as u16;
+                out[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+            }
+        }
+        if let Some((payload, dnssec_ok)) = request.edns {
+            out.push(0);
+            out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+            out.extend_from_slice(&payload.clamp(512, EDNS_PAYLOAD).to_be_bytes());
+            out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
+            // RDLENGTH and OPTION-LENGTH are filled in once the text is written.
+            let rdlen_at = out.len();
+            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(&EDE_OPTION.to_be_bytes());
+            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(&(code as u16).to_be_bytes());
+            text(out);
+            let option_len = (out.len() - rdlen_at - 6) as u16;
+            out[rdlen_at..rdlen_at + 2].copy_from_slice(&(option_len + 4).to_be_bytes());
+            out[rdlen_at + 4..rdlen_at + 6].copy_from_slice(&option_len.to_be_bytes());
         }
     }
 

@@ -1,6 +1,7 @@
 //! Arbitrary bytes as a DNS request, through the path UDP takes (`src/server/fastpath.rs`
 //! for plain queries, then `src/server/wire.rs`, which TCP, DoT and DoH share →
-//! `Handler::step` → the policy, the matcher, the sinkhole, the cache), and the reply
+//! `Handler::decide` and `Handler::answer` → the policy, the matcher, the sinkhole, the
+//! cache), and the reply
 //! encoded as UDP and as TCP would send it.
 //!
 //! The first byte picks the client address (so the groups, the allow list and the rate
@@ -13,6 +14,8 @@ use std::sync::OnceLock;
 
 use hickory_proto::op::{Message, MessageType};
 use kidsafe_dns::metrics::Protocol;
+use kidsafe_dns::dns::request::Request;
+use kidsafe_dns::server::handler::Reply;
 use kidsafe_dns::server::{Handler, fastpath, wire};
 use libfuzzer_sys::fuzz_target;
 
@@ -86,11 +89,11 @@ fuzz_target!(|data: &[u8]| {
     let client = client(selector);
     // As the UDP loop does: the fast path for plain queries first (a blocked name is
     // written straight into `out`), the general path for the rest.
-    let mut admission = None;
-    if let Some(request) = fastpath::Request::parse(packet) {
+    let mut decided = None;
+    if let Some(request) = Request::parse(packet) {
         let mut out = Vec::new();
-        match fastpath::answer(handler, &request, client, Protocol::Udp, &mut out) {
-            fastpath::Fast::Replied => {
+        match fastpath::answer(handler, &request, client, &mut out) {
+            None => {
                 let decoded = kidsafe_dns_fuzz::strict_reply(&out);
                 let asked = Message::from_vec(packet).expect("the fast path only takes valid queries");
                 assert_eq!(decoded.edns.is_some(), asked.edns.is_some(), "OPT iff the query had one");
@@ -102,12 +105,12 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(decoded.queries.len(), 1);
                 return;
             }
-            fastpath::Fast::General(a) => admission = Some(a),
+            Some(decision) => decided = Some(decision),
         }
     }
-    let reply = match wire::step_with(handler, packet, client, Protocol::Udp, admission) {
-        wire::Packet::Reply(reply) => reply,
-        wire::Packet::Ignore | wire::Packet::Upstream(_) => return,
+    let reply = match wire::answer(handler, packet, client, Protocol::Udp, decided) {
+        Reply::Now(reply) => reply,
+        Reply::Silent | Reply::Upstream(_) => return,
     };
     // A reply answers the request's ID and is a response.
     assert!(packet.len() >= 12, "a reply to fewer than 12 bytes");
@@ -116,7 +119,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(reply.metadata.message_type, MessageType::Response);
     for max in [wire::udp_limit(&reply), u16::MAX] {
         let mut out = Vec::new();
-        wire::encode(&mut out, &reply, max);
+        kidsafe_dns::dns::encode::encode(&mut out, &reply, max);
         assert!(
             out.len() >= 12 && out.len() <= usize::from(max),
             "{} bytes for max {max}",

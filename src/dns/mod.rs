@@ -20,6 +20,9 @@ pub const PLAIN_UDP_PAYLOAD: u16 = 512;
 /// DNS header length (RFC 1035 §4.1.1).
 pub const HEADER_LEN: usize = 12;
 
+/// The OPT pseudo-record's TYPE (RFC 6891 §6.1.2).
+pub const TYPE_OPT: u16 = 41;
+
 /// CLASS IN.
 pub const CLASS_IN: u16 = 1;
 

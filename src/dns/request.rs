@@ -7,9 +7,7 @@
 //! sections, EDNS versions above 0, meta-types, trailing bytes) is `None`: the caller
 //! decodes such a packet fully instead.
 
-use super::{CLASS_IN, HEADER_LEN as HEADER};
-
-const TYPE_OPT: u16 = 41;
+use super::{CLASS_IN, HEADER_LEN as HEADER, TYPE_OPT};
 const MAX_LABELS: usize = 128;
 
 /// A plain query read in place: one question of class IN, at most an OPT record.

@@ -40,7 +40,7 @@ pub fn write(path: &Path, zone: &Name, snapshot: &ZoneSnapshot) -> std::io::Resu
     write_atomic(path, to_text(zone, snapshot).as_bytes(), true)
 }
 
-/// Reads a snapshot written by [`write`].
+/// Reads a snapshot written by [`write()`].
 ///
 /// # Errors
 /// A message when the file is missing, does not parse, or has no SOA for `zone`.

@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::DOH_PATH;
-use super::handler::Handler;
+use super::handler::{Handler, Reply};
 use super::wire;
 use crate::dns::HEADER_LEN;
 use crate::metrics::Protocol;
@@ -184,14 +184,14 @@ async fn resolve(
     let Some(_inflight) = handler.drain.enter() else {
         return Err(StatusCode::SERVICE_UNAVAILABLE); // shutting down
     };
-    let reply = match wire::step(handler, packet, peer.ip(), Protocol::Doh) {
+    let reply = match wire::answer(handler, packet, peer.ip(), Protocol::Doh, None) {
         // A response (QR=1), or a client refused with `refuse_action = "drop"`.
-        wire::Packet::Ignore => return Err(StatusCode::BAD_REQUEST),
-        wire::Packet::Reply(reply) => reply,
-        wire::Packet::Upstream(upstream) => wire::finish(handler, upstream).await,
+        Reply::Silent => return Err(StatusCode::BAD_REQUEST),
+        Reply::Now(reply) => reply,
+        Reply::Upstream(pending) => handler.finish(pending).await,
     };
     let mut body = Vec::with_capacity(512);
-    wire::encode(&mut body, &reply, u16::MAX);
+    crate::dns::encode::encode(&mut body, &reply, u16::MAX);
     let max_age = reply
         .answers
         .iter()

@@ -1,177 +1,81 @@
-//! Blocked names (and, through [`super::hitpath`], cache hits) answered straight from the
-//! request bytes.
+//! The UDP fast path: the two commonest decisions, a block and a cache hit, written
+//! straight from the request bytes.
 //!
 //! Decoding a request into a hickory `Message` and encoding a `Message` reply cost more than
 //! the blocklist lookup itself (names allocated, a compression map built). The common query
-//! (one question, class IN, at most an OPT record, nothing else) is read here in place: its
-//! labels are lowercased into a stack buffer for the policy, and when the verdict is a block
-//! the reply is written directly: the header, the client's question copied byte for byte,
-//! the sinkhole address or SOA (its owner a compression pointer into the question), and our
-//! OPT with the Extended DNS Error. A name that is not blocked may be a cache hit, answered
-//! from its stored wire reply by [`super::hitpath`]. Anything else goes on to the general
-//! path ([`super::wire`]) with the admission already decided. The tests check that both
-//! paths give the same reply.
+//! (one question, class IN, at most an OPT record, nothing else) is read in place
+//! ([`Request`]) and decided by the same [`Handler::decide`] as every other query, which
+//! counts it. A block is written on bytes by [`SinkholeBuilder::write_reply`] (the header,
+//! the client's question copied byte for byte, the sinkhole address or SOA, and our OPT
+//! with the Extended DNS Error); a name that is to be forwarded may be a cache hit,
+//! answered from its stored wire reply by `hitpath`. Any other decision goes to
+//! the general path ([`super::wire`]) as it was made, not decided again. The tests check
+//! that both paths give the same reply and count the same metrics.
 //!
-//! The request is read by [`crate::dns::request::Request`], hand-written because
-//! hickory-proto has no borrowed view of a message.
+//! [`SinkholeBuilder::write_reply`]: crate::answer::SinkholeBuilder::write_reply
 
 use std::net::IpAddr;
 
-use hickory_proto::rr::RecordType;
-
-use super::handler::{Handler, push_block_ede_text};
+use super::handler::Handler;
+use super::handler::decision::Decision;
 use super::hitpath;
-use crate::answer::{EDE_OPTION, EdeCode};
-pub use crate::dns::request::Request;
-use crate::dns::{CLASS_IN, EDNS_PAYLOAD, HEADER_LEN as HEADER};
-use crate::metrics::{self, Protocol};
-use crate::policy::decide::{Admission, Outcome};
+use crate::dns::EDNS_PAYLOAD;
+use crate::dns::request::Request;
+use crate::metrics::Protocol;
 
-const TYPE_OPT: u16 = 41;
-
-/// What the fast path did.
-pub enum Fast {
-    /// A reply is in `out`: send it.
-    Replied,
-    /// Not answered here: take the general path with this admission.
-    General(Admission),
-}
-
-/// Answers `request` into `out` if the client is admitted and the name is blocked. The
-/// query is counted in the metrics either way.
+/// Decides on `request` from `client` and writes the reply into `out` when the decision is
+/// a block or a cache hit: `None`, send `out`. Otherwise the decision comes back, for the
+/// general path to answer ([`super::wire::answer`]).
 pub fn answer(
     handler: &Handler,
     request: &Request<'_>,
     client: IpAddr,
-    protocol: Protocol,
     out: &mut Vec<u8>,
-) -> Fast {
-    let metrics = handler.metrics();
-    metrics.query(protocol, Some(RecordType::from(request.qtype)));
-    let policy = handler.policy();
-    let admission = policy.admit(client);
-    if !matches!(admission, Admission::Admit) {
-        return Fast::General(admission);
-    }
-    let index = policy.group_index(client);
-    let group = &policy.groups()[index];
-    let list = handler.lists().current();
-    let (verdict, code, how) = match policy.decide(group, &list, || request.labels()) {
-        Outcome::Blocked(v) => (v, EdeCode::Blocked, metrics::Verdict::Blocked),
-        Outcome::Filtered(v) => (v, EdeCode::Filtered, metrics::Verdict::Filtered),
-        Outcome::Forward if hitpath::answer(handler, request, index, group, &list, out) => {
-            return Fast::Replied;
+) -> Option<Decision> {
+    let decision = handler.decide(request, client, Protocol::Udp);
+    let block = match &decision {
+        Decision::Blocked(block) => block,
+        Decision::Forward { group, list } => {
+            return if hitpath::answer(handler, request, *group, list, out) {
+                handler.count_hit(*group);
+                None
+            } else {
+                Some(decision)
+            };
         }
-        _ => return Fast::General(admission),
+        _ => return Some(decision),
     };
-    let listed_labels = verdict
+    let listed_labels = block
+        .verdict
         .rule
         .as_ref()
         .map_or(0, |r| r.name.split('.').count());
     let Some(soa_owner) = request.suffix_offset(listed_labels) else {
-        return Fast::General(admission);
+        return Some(decision);
     };
-    let serial = list.manifest().serial as u32;
-    let text = |out: &mut Vec<u8>| push_block_ede_text(out, &list, group, &verdict, code);
-    write_block(request, group, soa_owner, serial, code, text, out);
+    let group = &handler.policy().groups()[block.group];
+    let serial = block.list.manifest().serial as u32;
+    let text = |out: &mut Vec<u8>| block.push_text(group, out);
+    let hole = &group.sinkhole;
+    hole.write_reply(request, soa_owner, serial, block.code, text, out);
     let limit = request
         .edns
         .map_or(512, |(p, _)| p.clamp(512, EDNS_PAYLOAD));
     if out.len() > usize::from(limit) {
         // Too big for the client's buffer: the general path truncates it properly.
-        return Fast::General(admission);
+        return Some(decision);
     }
-    let name = || (request.name_text(), RecordType::from(request.qtype));
-    handler.count_block(index, &list, &verdict, how, &name, client);
-    Fast::Replied
-}
-
-fn write_block(
-    request: &Request<'_>,
-    group: &crate::policy::decide::Group,
-    soa_owner: usize,
-    serial: u32,
-    code: EdeCode,
-    text: impl FnOnce(&mut Vec<u8>),
-    out: &mut Vec<u8>,
-) {
-    let hole = &group.sinkhole;
-    let address = hole.address(RecordType::from(request.qtype));
-    let rcode = if address.is_some() {
-        0
-    } else {
-        u16::from(hole.negative_rcode()) as u8
-    };
-    out.clear();
-    out.extend_from_slice(&request.id.to_be_bytes());
-    // QR, opcode QUERY, AA, RD as asked; RA, CD as asked, the RCODE.
-    out.push(0x80 | 0x04 | u8::from(request.rd));
-    let cd = if request.cd { 0x10 } else { 0 };
-    out.push(0x80 | cd | (rcode & 0x0F));
-    let (answers, authorities) = if address.is_some() {
-        (1u16, 0u16)
-    } else {
-        (0, 1)
-    };
-    for count in [1, answers, authorities, u16::from(request.edns.is_some())] {
-        out.extend_from_slice(&count.to_be_bytes());
-    }
-    out.extend_from_slice(&request.packet[HEADER..request.question_end]);
-    let ttl = hole.ttl().to_be_bytes();
-    match address {
-        Some(ip) => {
-            out.extend_from_slice(&[0xC0, HEADER as u8]);
-            let rtype: u16 = if ip.is_ipv4() { 1 } else { 28 };
-            out.extend_from_slice(&rtype.to_be_bytes());
-            out.extend_from_slice(&CLASS_IN.to_be_bytes());
-            out.extend_from_slice(&ttl);
-            match ip {
-                IpAddr::V4(a) => {
-                    out.extend_from_slice(&4u16.to_be_bytes());
-                    out.extend_from_slice(&a.octets());
-                }
-                IpAddr::V6(a) => {
-                    out.extend_from_slice(&16u16.to_be_bytes());
-                    out.extend_from_slice(&a.octets());
-                }
-            }
-        }
-        None => {
-            out.extend_from_slice(&(0xC000 | soa_owner as u16).to_be_bytes());
-            out.extend_from_slice(&6u16.to_be_bytes());
-            out.extend_from_slice(&CLASS_IN.to_be_bytes());
-            out.extend_from_slice(&ttl);
-            let len_at = out.len();
-            out.extend_from_slice(&[0, 0]);
-            hole.soa_rdata(serial, out);
-            let rdlen = (out.len() - len_at - 2) as u16;
-            out[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
-        }
-    }
-    if let Some((payload, dnssec_ok)) = request.edns {
-        out.push(0);
-        out.extend_from_slice(&TYPE_OPT.to_be_bytes());
-        out.extend_from_slice(&payload.clamp(512, EDNS_PAYLOAD).to_be_bytes());
-        out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
-        // RDLENGTH and OPTION-LENGTH are filled in once the text is written.
-        let rdlen_at = out.len();
-        out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(&EDE_OPTION.to_be_bytes());
-        out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(&(code as u16).to_be_bytes());
-        text(out);
-        let option_len = (out.len() - rdlen_at - 6) as u16;
-        out[rdlen_at..rdlen_at + 2].copy_from_slice(&(option_len + 4).to_be_bytes());
-        out[rdlen_at + 4..rdlen_at + 6].copy_from_slice(&option_len.to_be_bytes());
-    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dns::HEADER_LEN as HEADER;
+    use crate::server::handler::Reply;
     use crate::server::wire;
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
-    use hickory_proto::rr::Name;
+    use hickory_proto::rr::{Name, RecordType};
     use proptest::prelude::*;
 
     /// A handler over a small list with three groups in the three modes.
@@ -236,24 +140,88 @@ name = "default"
         m.to_vec().unwrap()
     }
 
-    /// The reply the general path gives, as bytes.
-    fn general(h: &Handler, packet: &[u8], client: IpAddr) -> Option<Vec<u8>> {
-        match wire::step(h, packet, client, Protocol::Udp) {
-            wire::Packet::Reply(reply) => {
+    /// A reply on the wire as UDP sends it; `None` for silence or a query left waiting on
+    /// upstream.
+    fn bytes(reply: Reply) -> Option<Vec<u8>> {
+        match reply {
+            Reply::Now(reply) => {
                 let mut out = Vec::new();
-                wire::encode(&mut out, &reply, wire::udp_limit(&reply));
+                crate::dns::encode::encode(&mut out, &reply, wire::udp_limit(&reply));
                 Some(out)
             }
             _ => None,
         }
     }
 
-    fn fast(h: &Handler, packet: &[u8], client: IpAddr) -> Option<Vec<u8>> {
-        let request = Request::parse(packet)?;
-        let mut out = Vec::new();
-        match answer(h, &request, client, Protocol::Udp, &mut out) {
-            Fast::Replied => Some(out),
-            Fast::General(_) => None,
+    /// The reply the general path alone gives (as TCP, DoT and DoH answer), as bytes.
+    fn general(h: &Handler, packet: &[u8], client: IpAddr) -> Option<Vec<u8>> {
+        bytes(wire::answer(h, packet, client, Protocol::Udp, None))
+    }
+
+    /// The reply the UDP path gives, as `super::udp` takes it: the fast path, then the
+    /// general path with the fast path's decision. True when the fast path wrote it.
+    fn udp(h: &Handler, packet: &[u8], client: IpAddr) -> (bool, Option<Vec<u8>>) {
+        let mut decided = None;
+        if let Some(request) = Request::parse(packet) {
+            let mut out = Vec::new();
+            match answer(h, &request, client, &mut out) {
+                None => return (true, Some(out)),
+                Some(decision) => decided = Some(decision),
+            }
+        }
+        (
+            false,
+            bytes(wire::answer(h, packet, client, Protocol::Udp, decided)),
+        )
+    }
+
+    /// Two handlers on the same config: `udp` answers through the UDP path, `general`
+    /// through the general path alone, so their metrics can be compared.
+    struct Pair {
+        _dirs: (tempfile::TempDir, tempfile::TempDir),
+        udp: Handler,
+        general: Handler,
+    }
+
+    /// Every metric sample a handler exposes, sorted (the exposition's order is a map's).
+    fn counts(h: &Handler) -> Vec<String> {
+        let text = h.metrics().render();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    fn pair() -> Pair {
+        let (a, udp) = handler();
+        let (b, general) = handler();
+        Pair {
+            _dirs: (a, b),
+            udp,
+            general,
+        }
+    }
+
+    impl Pair {
+        /// Asks both; their replies must be the same and their metrics must have moved
+        /// alike. Returns the reply and whether the fast path wrote it.
+        fn ask(&self, packet: &[u8], client: IpAddr) -> (bool, Option<Vec<u8>>) {
+            let (fast, u) = udp(&self.udp, packet, client);
+            let g = general(&self.general, packet, client);
+            match (&u, &g) {
+                (Some(u), Some(g)) if fast => same_reply(u, g),
+                _ => assert_eq!(u, g, "the general path's reply, on both"),
+            }
+            assert_eq!(
+                counts(&self.udp),
+                counts(&self.general),
+                "metrics after {:?}",
+                Message::from_vec(packet).map(|m| m.queries)
+            );
+            (fast, u)
         }
     }
 
@@ -272,7 +240,7 @@ name = "default"
 
     #[test]
     fn blocked_replies_match_the_general_path() {
-        let (_dir, h) = handler();
+        let p = pair();
         let clients: [IpAddr; 3] = [
             "10.0.0.1".parse().unwrap(),
             "10.0.0.2".parse().unwrap(),
@@ -305,15 +273,8 @@ name = "default"
                     for edns in ednses {
                         for rd in [true, false] {
                             let packet = query(name, t, edns, rd);
-                            let f = fast(&h, &packet, client);
-                            match general(&h, &packet, client) {
-                                Some(g) => {
-                                    if let Some(f) = f {
-                                        same_reply(&f, &g);
-                                        answered += 1;
-                                    }
-                                }
-                                None => assert!(f.is_none(), "{name} answered, not forwarded"),
+                            if p.ask(&packet, client).0 {
+                                answered += 1;
                             }
                         }
                     }
@@ -396,8 +357,9 @@ name = "default"
     /// Two rounds 5 s apart (paused clock): the memoized bytes must follow the TTLs down.
     #[tokio::test(start_paused = true)]
     async fn cache_hits_match_the_general_path() {
-        let (_dir, h) = handler();
-        fill_cache(&h);
+        let p = pair();
+        fill_cache(&p.udp);
+        fill_cache(&p.general);
         let clients: [IpAddr; 2] = ["10.0.0.1".parse().unwrap(), "10.0.0.3".parse().unwrap()];
         let ednses = [
             None,
@@ -422,11 +384,7 @@ name = "default"
                     for edns in ednses {
                         for rd in [true, false] {
                             let packet = query(name, t, edns, rd);
-                            let f = fast(&h, &packet, client);
-                            let g = general(&h, &packet, client);
-                            if let Some(f) = f {
-                                let g = g.expect("answered by the general path too");
-                                same_reply(&f, &g);
+                            if let (true, Some(f)) = p.ask(&packet, client) {
                                 // The client's own spelling of the question, byte for byte.
                                 let end = Request::parse(&packet).unwrap().question_end;
                                 assert_eq!(f[HEADER..end], packet[HEADER..end]);
@@ -456,10 +414,11 @@ name = "default"
 
     #[test]
     fn other_queries_are_left_to_the_general_path() {
-        let (_dir, h) = handler();
+        let p = pair();
         let client: IpAddr = "10.0.0.3".parse().unwrap();
         for name in ["allowed.test.", "safe.bad.test."] {
-            assert!(fast(&h, &query(name, RecordType::A, None, true), client).is_none());
+            let (fast, _) = p.ask(&query(name, RecordType::A, None, true), client);
+            assert!(!fast, "{name}");
         }
         let mut two = Message::new(1, MessageType::Query, OpCode::Query);
         two.add_query(Query::query(
@@ -486,8 +445,9 @@ name = "default"
         /// hits), it answers as the general path would.
         #[test]
         fn random_packets(mut bytes in proptest::collection::vec(any::<u8>(), 0..300), prefix in 0..3u8) {
-            let (_dir, h) = handler();
-            fill_cache(&h);
+            let p = pair();
+            fill_cache(&p.udp);
+            fill_cache(&p.general);
             // Most random bytes fail to parse; start some with a blocked or a cached query.
             let start = match prefix {
                 1 => Some(query("casino.example.", RecordType::A, Some((1232, true)), true)),
@@ -506,10 +466,7 @@ name = "default"
                 }
             }
             let client: IpAddr = "10.0.0.3".parse().unwrap();
-            if let Some(f) = fast(&h, &bytes, client) {
-                let g = general(&h, &bytes, client).unwrap();
-                same_reply(&f, &g);
-            }
+            p.ask(&bytes, client);
         }
     }
 }

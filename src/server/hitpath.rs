@@ -16,18 +16,16 @@ use super::handler::Handler;
 use crate::dns::request::Request;
 use crate::dns::{CLASS_IN, EDNS_PAYLOAD, HEADER_LEN as HEADER};
 use crate::lists::Blocklist;
-use crate::metrics;
-use crate::policy::decide::Group;
 use crate::upstream::cache::CacheKey;
 
-/// Answers `request` into `out` from a fresh cache entry; false (nothing written that
-/// counts) when there is none, it is due for prefetch, its CNAME chain is blocked, or the
+/// Answers `request` from a client of `group` into `out` from a fresh cache entry (the
+/// caller counts it, [`Handler::count_hit`]); false (nothing written that counts) when
+/// there is none, it is due for prefetch, its CNAME chain is blocked, or the
 /// reply is larger than the client takes: the general path handles those.
 pub(super) fn answer(
     handler: &Handler,
     request: &Request<'_>,
-    group_index: usize,
-    group: &Group,
+    group: usize,
     list: &std::sync::Arc<Blocklist>,
     out: &mut Vec<u8>,
 ) -> bool {
@@ -46,7 +44,8 @@ pub(super) fn answer(
     ) else {
         return false;
     };
-    let mask = handler.policy().mask(group, list.manifest());
+    let policy = handler.policy();
+    let mask = policy.mask(&policy.groups()[group], list.manifest());
     let edns = request
         .edns
         .map(|(payload, d)| (payload.clamp(512, EDNS_PAYLOAD), d));
@@ -86,8 +85,5 @@ pub(super) fn answer(
         out[3] &= !0x20;
     }
     out[question.clone()].copy_from_slice(&request.packet[question]);
-    let metrics = handler.metrics();
-    metrics.cache(true);
-    metrics.answer(group_index, metrics::Verdict::Allowed);
     true
 }

@@ -34,7 +34,7 @@ pub struct ChaosAnswers {
 }
 
 /// What the protocol rules make of a request.
-pub(super) enum Local {
+pub enum Local {
     /// Not ours to answer here: on to the lists and upstream.
     Pass,
     /// Reply with this RCODE (and nothing else).
@@ -50,7 +50,7 @@ pub(super) enum Local {
 /// The rules of the module doc, in the order the RFCs imply: authentication first (a
 /// signed message is judged before it is read further), then the EDNS version, then the
 /// question.
-pub(super) fn check(
+pub fn check(
     edns: Option<&Edns>,
     tsig: Option<&Record<TSIG>>,
     query: Option<(RecordType, DNSClass, &Name)>,

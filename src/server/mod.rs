@@ -1,5 +1,5 @@
 //! The DNS server: our own UDP receive loops ([`udp`]) and TCP/DoT/DoH connections
-//! ([`stream`], [`doh`]) on the configured addresses, all answering through
+//! ([`stream`], `doh`) on the configured addresses, all answering through
 //! [`handler::Handler`].
 
 mod doh;
@@ -7,7 +7,7 @@ pub mod fastpath;
 pub mod handler;
 mod hitpath;
 pub mod listener;
-mod local;
+pub mod local;
 mod mmsg;
 pub mod proxy;
 pub mod stream;

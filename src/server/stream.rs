@@ -1,5 +1,5 @@
 //! DNS over TCP and over TLS (RFC 7766, RFC 7858): our own accept loop and connections; the
-//! same loop takes DNS-over-HTTPS connections to [`super::doh`].
+//! same loop takes DNS-over-HTTPS connections to `doh`.
 //!
 //! hickory-server's TCP listener spawns a task for every connection it accepts, without
 //! bound: 10,000 clients that connect and send nothing would hold 10,000 tasks and buffers
@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::Handler;
+use super::handler::{Handler, Reply};
 use super::proxy::{self, TrustedProxies};
 use super::wire;
 use crate::dns::frame;
@@ -195,16 +195,16 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             let Some(inflight) = handler.drain.enter() else {
                 return Ok(());
             };
-            match wire::step(handler, &packet, peer.ip(), protocol) {
-                wire::Packet::Ignore => {}
-                wire::Packet::Reply(reply) => {
+            match wire::answer(handler, &packet, peer.ip(), protocol, None) {
+                Reply::Silent => {}
+                Reply::Now(reply) => {
                     framed.write(&mut writer, &reply, idle).await?;
                 }
-                wire::Packet::Upstream(upstream) => {
+                Reply::Upstream(waiting) => {
                     let inflight = inflight.into_owned(handler.drain.clone());
                     let handler = handler.clone();
                     pending.spawn(async move {
-                        let reply = wire::finish(&handler, upstream).await;
+                        let reply = handler.finish(waiting).await;
                         (reply, inflight)
                     });
                 }
@@ -252,7 +252,7 @@ impl Framed {
         reply: &Message,
         idle: Duration,
     ) -> io::Result<()> {
-        wire::encode(&mut self.body, reply, u16::MAX);
+        crate::dns::encode::encode(&mut self.body, reply, u16::MAX);
         self.out.clear();
         if frame::put(&mut self.out, &self.body).is_err() {
             // The encoder caps at 65535, so this cannot happen; never send a bad frame.

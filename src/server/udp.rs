@@ -3,16 +3,15 @@
 //! Every `SO_REUSEPORT` socket gets a dedicated thread running a current-thread runtime:
 //! the kernel spreads datagrams over the sockets, and each thread stays on its own socket
 //! (as Unbound's threads do) instead of tokio's scheduler placing two receive loops on one
-//! worker. The loop reads datagrams in batches ([`mmsg`]), answers whatever
-//! [`Handler::step`] can answer without waiting (blocked names through [`fastpath`],
-//! refusals, errors, SafeSearch CNAMEs, fresh cache hits) and sends those replies in one
-//! batch. A query that must wait on upstream becomes a task on the same thread; it sends
-//! its reply on the same socket.
+//! worker. The loop reads datagrams in batches (`mmsg`), answers whatever can be
+//! answered without waiting (blocks and cache hits written on bytes by [`fastpath`];
+//! refusals, errors, SafeSearch CNAMEs and the rest through [`wire`] and
+//! [`Handler::answer`]) and sends those replies in one batch. A query that must wait on
+//! upstream becomes a task on the same thread; it sends its reply on the same socket.
 //!
-//! Decoding and encoding are [`wire`]'s; nothing is sent to port 0 or to an unspecified or
-//! broadcast address. Replies are encoded under the client's UDP payload size (512 without
-//! EDNS), which truncates with TC=1 exactly as hickory-server's `MessageResponse::encode`
-//! does.
+//! Nothing is sent to port 0 or to an unspecified or broadcast address. Replies are
+//! encoded under the client's UDP payload size (512 without EDNS), truncated with TC=1 by
+//! [`crate::dns::encode`].
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -25,11 +24,13 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::handler::Handler;
+use super::handler::{Handler, Reply};
 use super::mmsg::{self, BATCH};
 use super::proxy::{self, TrustedProxies};
 use super::{fastpath, wire};
 use crate::dns::EDNS_PAYLOAD;
+use crate::dns::encode::encode;
+use crate::dns::request::Request;
 use crate::metrics::Protocol;
 
 /// Largest query read (as hickory-server's UDP stream); longer datagrams are cut, and fail
@@ -188,24 +189,24 @@ fn handle(
         // Shutting down: drop it; the client retries another server.
         return false;
     };
-    let mut admission = None;
-    if let Some(request) = fastpath::Request::parse(packet) {
-        match fastpath::answer(handler, &request, client, Protocol::Udp, out) {
-            fastpath::Fast::Replied => return true,
-            fastpath::Fast::General(a) => admission = Some(a),
+    let mut decided = None;
+    if let Some(request) = Request::parse(packet) {
+        match fastpath::answer(handler, &request, client, out) {
+            None => return true,
+            Some(decision) => decided = Some(decision),
         }
     }
-    match wire::step_with(handler, packet, client, Protocol::Udp, admission) {
-        wire::Packet::Reply(reply) => {
-            wire::encode(out, &reply, wire::udp_limit(&reply));
+    match wire::answer(handler, packet, client, Protocol::Udp, decided) {
+        Reply::Now(reply) => {
+            encode(out, &reply, wire::udp_limit(&reply));
             true
         }
-        wire::Packet::Ignore => false,
-        wire::Packet::Upstream(upstream) => {
+        Reply::Silent => false,
+        Reply::Upstream(pending) => {
             let inflight = inflight.into_owned(handler.drain.clone());
             let (socket, handler) = (socket.clone(), handler.clone());
             tasks.spawn(async move {
-                let reply = wire::finish(&handler, upstream).await;
+                let reply = handler.finish(pending).await;
                 let mut out = Vec::with_capacity(512);
                 send(&socket, &mut out, &reply, src).await;
                 drop(inflight);
@@ -217,7 +218,7 @@ fn handle(
 
 /// Encodes `reply` for UDP into `out` and sends it; a failure is logged, not fatal.
 async fn send(socket: &UdpSocket, out: &mut Vec<u8>, reply: &Message, dst: SocketAddr) {
-    wire::encode(out, reply, wire::udp_limit(reply));
+    encode(out, reply, wire::udp_limit(reply));
     if let Err(error) = socket.send_to(out, dst).await {
         tracing::debug!(%error, %dst, "could not send the response");
     }

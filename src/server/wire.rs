@@ -1,14 +1,14 @@
-//! Request bytes in, reply bytes out, for every transport of our own (UDP, TCP, DoT).
+//! Request bytes in, a reply out, for every transport of our own (UDP, TCP, DoT, DoH).
 //!
-//! [`step`] decodes a query and runs [`Handler::step`] on it: whatever can be answered
+//! [`answer`] decodes a query and runs [`Handler::answer`] on it: whatever can be answered
 //! without waiting comes back at once, with the client's question section filled in. A query
-//! that waits on upstream comes back as [`Packet::Upstream`], which the transport finishes
-//! where it suits it (UDP spawns a task, a TCP connection awaits it). [`encode`] writes a
-//! reply within a size limit, truncating with TC=1.
+//! that waits on upstream comes back as [`Reply::Upstream`], which the transport finishes
+//! where it suits it (UDP spawns a task, a TCP connection awaits it). The reply goes on the
+//! wire through [`crate::dns::encode`], within [`udp_limit`] on UDP.
 //!
-//! What hickory-server did before the handler ran is kept: a packet shorter than a header is
-//! ignored, a header followed by something undecodable gets FORMERR (no question, no OPT),
-//! and responses (QR=1) are ignored.
+//! Before any decision: a packet shorter than a header is ignored, responses (QR=1) are
+//! ignored (never answer answers), and a header followed by something undecodable gets
+//! FORMERR (no question, no OPT), as Unbound and BIND do.
 
 use std::net::IpAddr;
 
@@ -17,50 +17,30 @@ use hickory_proto::op::{Header, Message, MessageType, Metadata, Query};
 use hickory_proto::rr::Name;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
-use super::handler::{Handler, Pending, Question, Step};
+use super::handler::decision::{Decision, Question};
+use super::handler::{Handler, Reply};
 use crate::metrics::Protocol;
-use crate::policy::decide::Admission;
 
-/// What became of a packet.
-pub enum Packet {
-    /// Send nothing: not a query, a refused client with `refuse_action = "drop"`, or the
-    /// server is shutting down.
-    Ignore,
-    /// Send this reply.
-    Reply(Message),
-    /// Await [`finish`] on it, then send the reply.
-    Upstream(Upstream),
-}
-
-/// A query waiting on upstream, with the client's question section.
-pub struct Upstream {
-    pending: Box<Pending>,
-    queries: Vec<Query>,
-}
-
-/// Decodes `packet` from `client` and answers what can be answered now. The caller holds a
-/// drain guard ([`crate::shutdown::Drain::enter`]) until the reply is sent.
-pub fn step(handler: &Handler, packet: &[u8], client: IpAddr, protocol: Protocol) -> Packet {
-    step_with(handler, packet, client, protocol, None)
-}
-
-/// [`step`] for a query the fast path ([`super::fastpath`]) already counted and admitted
-/// (`Some`), or not (`None`).
-pub fn step_with(
+/// Decodes `packet` from `client` and replies with what can be answered now
+/// ([`Handler::answer`]), the client's question section filled in; a [`Reply::Upstream`]
+/// goes to [`Handler::finish`]. `decided` is the UDP fast path's decision when it could
+/// not write it on bytes (`None`: decide here). The caller holds a drain guard
+/// ([`crate::shutdown::Drain::enter`]) until the reply is sent.
+pub fn answer(
     handler: &Handler,
     packet: &[u8],
     client: IpAddr,
     protocol: Protocol,
-    admission: Option<Admission>,
-) -> Packet {
+    decided: Option<Decision>,
+) -> Reply {
     let mut decoder = BinDecoder::new(packet);
     let Ok(header) = Header::read(&mut decoder) else {
         // Shorter than a header: not a DNS query, no reply.
-        return Packet::Ignore;
+        return Reply::Silent;
     };
     if header.metadata.message_type == MessageType::Response {
         // Never answer answers (reflection loops).
-        return Packet::Ignore;
+        return Reply::Silent;
     }
     let request = match Message::from_vec(packet) {
         Ok(m) => m,
@@ -71,7 +51,7 @@ pub fn step_with(
             metadata.recursion_available = true;
             let mut reply = Message::new(metadata.id, MessageType::Response, metadata.op_code);
             reply.metadata = metadata;
-            return Packet::Reply(reply);
+            return Reply::Now(reply);
         }
     };
     let lower: Option<(&Query, Name)> = match request.queries.as_slice() {
@@ -83,31 +63,14 @@ pub fn step_with(
         edns: request.edns.as_ref(),
         tsig: request.signature.as_deref(),
         query: lower.as_ref().map(|(q, n)| (*q, n)),
-        client,
-        protocol,
     };
-    let step = match admission {
-        Some(a) => handler.step_admitted(&question, a),
-        None => handler.step(&question),
-    };
-    match step {
-        Step::Reply(mut reply) => {
+    match handler.answer(&question, client, protocol, decided) {
+        Reply::Now(mut reply) => {
             reply.queries = request.queries;
-            Packet::Reply(reply)
+            Reply::Now(reply)
         }
-        Step::Drop => Packet::Ignore,
-        Step::Upstream(pending) => Packet::Upstream(Upstream {
-            pending,
-            queries: request.queries,
-        }),
+        other => other,
     }
-}
-
-/// The reply to a query that waited on upstream.
-pub async fn finish(handler: &Handler, upstream: Upstream) -> Message {
-    let mut reply = handler.finish(upstream.pending).await;
-    reply.queries = upstream.queries;
-    reply
 }
 
 /// The largest reply a UDP client takes: our OPT's payload size (already clamped to
@@ -117,10 +80,4 @@ pub fn udp_limit(reply: &Message) -> u16 {
         .edns
         .as_ref()
         .map_or(crate::dns::PLAIN_UDP_PAYLOAD, |e| e.max_payload())
-}
-
-/// `reply` on the wire in at most `max` bytes, truncated as a strict client accepts
-/// ([`crate::dns::encode`]).
-pub fn encode(out: &mut Vec<u8>, reply: &Message, max: u16) {
-    crate::dns::encode::encode(out, reply, max);
 }
