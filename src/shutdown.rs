@@ -1,10 +1,10 @@
 //! Graceful shutdown: stop taking queries, let the ones in flight finish, then stop.
 //!
-//! hickory's `Server::shutdown_gracefully` stops the listeners at once and drops the tasks
-//! still answering, so a query waiting on upstream would be lost. [`Drain`] closes the gate
-//! first: from then on new queries are dropped unanswered (to the client that is the same as
-//! a closed socket, and it retries elsewhere), queries already inside finish, and only when
-//! none is left (or the grace period ends) are the listeners shut.
+//! Stopping the listeners at once would drop the tasks still answering, so a query waiting
+//! on upstream would be lost. [`Drain`] closes the gate first: from then on new queries are
+//! dropped unanswered (to the client that is the same as a closed socket, and it retries
+//! elsewhere), queries already inside finish, and only when none is left (or the grace
+//! period ends) are the listeners shut.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
