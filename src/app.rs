@@ -483,8 +483,8 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         token.cancelled().await;
         let left = drain.close_and_wait(grace).await;
         tracing::info!(unfinished = left, "draining done, closing listeners");
-        // The last answers are queued in hickory's socket tasks, which flush them on their
-        // next poll; cancelling at once could drop them with the socket. Give them a beat.
+        // The last answers may still be in the transports' tasks on their way to the
+        // socket; closing at once could drop them with it. Give them a beat.
         tokio::time::sleep(FLUSH_BEFORE_CLOSE).await;
         if let Some(h) = hup {
             h.abort();

@@ -160,7 +160,7 @@ pub fn spawn(
             let app = axum::Router::new()
                 .fallback(handle)
                 .with_state(page.clone());
-            crate::shutdown::serve_http(listener, app, stop.clone(), "block page")
+            crate::web::serve_http(listener, app, stop.clone(), "block page")
         })
         .collect()
 }

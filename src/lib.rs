@@ -18,9 +18,10 @@
 //!
 //! Around it: [`config`] (TOML in, typed config out), [`feed`] (lists fetched over HTTP or
 //! transferred from an RPZ primary, recompiled and swapped live), [`admin`] (the HTTP API:
-//! health, [`metrics`], safety check, reports, reload), [`querylog`] (blocked events only,
-//! privacy-preserving), [`app`] (wiring and signals), [`shutdown`] (draining in-flight
-//! queries).
+//! health, [`metrics`], safety check, reports, reload), [`blockpage`] (what a browser sent
+//! to the sinkhole sees), [`web`] (serving those two HTTP apps until shutdown),
+//! [`querylog`] (blocked events only, privacy-preserving), [`app`] (wiring and signals),
+//! [`shutdown`] (draining in-flight queries).
 #![warn(missing_docs)]
 
 pub mod admin;
@@ -37,3 +38,4 @@ pub mod querylog;
 pub mod server;
 pub mod shutdown;
 pub mod upstream;
+pub mod web;

@@ -94,8 +94,7 @@ enum Command {
 
 fn init_logging() {
     // Nothing of ours logs per query. The hickory libraries stay at WARN so that none of
-    // them records who asked what (hickory-server logged every query, with its name and
-    // client, at INFO when it ran our listeners) unless an operator asks for it.
+    // them records who asked what unless an operator asks for it.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn".into());
     // Colours only for a person at a terminal (and not with NO_COLOR set): journald, docker

@@ -1,10 +1,10 @@
 //! Graceful shutdown: stop taking queries, let the ones in flight finish, then stop.
 //!
-//! hickory's `Server::shutdown_gracefully` stops the listeners at once and drops the tasks
-//! still answering, so a query waiting on upstream would be lost. [`Drain`] closes the gate
-//! first: from then on new queries are dropped unanswered (to the client that is the same as
-//! a closed socket, and it retries elsewhere), queries already inside finish, and only when
-//! none is left (or the grace period ends) are the listeners shut.
+//! Stopping the listeners at once would drop the tasks still answering, so a query waiting
+//! on upstream would be lost. [`Drain`] closes the gate first: from then on new queries are
+//! dropped unanswered (to the client that is the same as a closed socket, and it retries
+//! elsewhere), queries already inside finish, and only when none is left (or the grace
+//! period ends) are the listeners shut.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -90,27 +90,6 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.leave();
     }
-}
-
-/// Serves `app` on `listener` (with the peer address available to handlers) until `stop`
-/// is cancelled; `what` names the server in the log if it fails.
-pub fn serve_http(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    stop: tokio_util::sync::CancellationToken,
-    what: &'static str,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
-        if let Err(error) = served {
-            tracing::error!(%error, what, "HTTP server stopped");
-        }
-    })
 }
 
 #[cfg(test)]

@@ -153,7 +153,7 @@ pub fn spawn(listeners: Vec<TcpListener>, admin: Admin, stop: CancellationToken)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(admin);
     for listener in listeners {
-        crate::shutdown::serve_http(listener, app.clone(), stop.clone(), "admin API");
+        crate::web::serve_http(listener, app.clone(), stop.clone(), "admin API");
     }
 }
 

@@ -190,7 +190,7 @@ impl ServerConfig {
 #[derive(Clone, Debug)]
 pub struct UpstreamConfig {
     /// Tried in order.
-    pub servers: Vec<crate::upstream::Server>,
+    pub servers: Vec<crate::upstream::Endpoint>,
     /// CA bundle for TLS upstreams (`None`: the system's roots).
     pub tls_ca: Option<PathBuf>,
     /// Total budget for one client query.
@@ -358,7 +358,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         .iter()
         .map(|s| {
             s.get_ref()
-                .parse::<crate::upstream::Server>()
+                .parse::<crate::upstream::Endpoint>()
                 .map_err(|m| invalid(Some(s.span()), Some("upstream.servers".into()), m))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -842,7 +842,7 @@ path = "/etc/allow.txt"
             "servers = [\"tls://9.9.9.9#dns.quad9.net\", \"9.9.9.9:53\"]\ntls_ca = \"ca.pem\"",
         );
         let c = parse(&text, Path::new("conf/k.toml")).unwrap();
-        let want: Vec<crate::upstream::Server> = vec![
+        let want: Vec<crate::upstream::Endpoint> = vec![
             "tls://9.9.9.9:853#dns.quad9.net".parse().unwrap(),
             "9.9.9.9:53".parse().unwrap(),
         ];

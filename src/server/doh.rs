@@ -4,9 +4,8 @@
 //! handshake, ALPN `h2`), so DoH shares the connection limit and the idle timeout with TCP
 //! and DoT.
 //!
-//! This replaces hickory-server's DoH listener, which (0.26) answers POST only, resets the
-//! stream instead of answering with an HTTP status on any bad request, and refuses requests
-//! whose `Accept` is not `application/dns-message` (curl's default `*/*` included).
+//! Both methods are answered, a bad request gets an HTTP status (never a reset stream), and
+//! the `Accept` header is not checked, so curl's default `*/*` works.
 //!
 //! A bad request gets a 4xx and no body: 404 for another path, 405 for another method, 415
 //! for a POST of another content type, 413 above 65,535 bytes, 400 for a `dns` parameter

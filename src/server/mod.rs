@@ -142,10 +142,10 @@ pub fn start(
             listening.dot.push(addr);
         }
     }
-    // DoH is ours too ([`doh`]), not hickory-server's: hickory 0.26 answers POST only
-    // (RFC 8484 requires GET too), resets the stream instead of sending a 4xx, and refuses
-    // `Accept: */*` (curl's default). Taking DoH through our accept loop also puts it under
-    // the connection limit and idle timeout, which hickory's listener did not.
+    // DoH ([`doh`]) answers GET and POST (RFC 8484), a bad request with a 4xx, and any
+    // `Accept` (curl's default `*/*` included). Its connections come through the same
+    // accept loop as TCP and DoT, so they count against the connection limit and close on
+    // the idle timeout.
     if let Some(acceptor) = doh_tls {
         for l in doh {
             let addr = l.local_addr()?;

@@ -1,9 +1,8 @@
 //! DNS over TCP and over TLS (RFC 7766, RFC 7858): our own accept loop and connections; the
 //! same loop takes DNS-over-HTTPS connections to `doh`.
 //!
-//! hickory-server's TCP listener spawns a task for every connection it accepts, without
-//! bound: 10,000 clients that connect and send nothing would hold 10,000 tasks and buffers
-//! until each idle timeout. Here a connection first takes a permit from a fixed pool
+//! Connections are bounded, so clients that connect and send nothing cannot pile up tasks
+//! and buffers until each idle timeout: a connection first takes a permit from a fixed pool
 //! (`server.tcp_max_connections`, shared by TCP, DoT and DoH); at the limit a new connection is
 //! closed at once, so memory stays bounded and UDP is never starved. A connection is closed
 //! when it stays idle for `server.tcp_idle_ms` (between queries, or mid-message), and a TLS

@@ -33,8 +33,7 @@ use crate::dns::encode::encode;
 use crate::dns::request::Request;
 use crate::metrics::Protocol;
 
-/// Largest query read (as hickory-server's UDP stream); longer datagrams are cut, and fail
-/// to decode.
+/// Largest query read; longer datagrams are cut, and fail to decode.
 const RECEIVE_BUFFER: usize = 4096;
 
 /// Batches handled in a row before the loop lets the thread's other tasks run (reading
@@ -224,8 +223,7 @@ async fn send(socket: &UdpSocket, out: &mut Vec<u8>, reply: &Message, dst: Socke
     }
 }
 
-/// Whether a reply may go to `src` (hickory-server's rule): not port 0, not an unspecified
-/// or broadcast address.
+/// Whether a reply may go to `src`: not port 0, not an unspecified or broadcast address.
 fn answerable(src: SocketAddr) -> bool {
     if src.port() == 0 {
         return false;

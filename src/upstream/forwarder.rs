@@ -25,7 +25,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
-use super::server::Server;
+use super::endpoint::Endpoint;
 use super::tls::{TlsClientError, TlsUpstream, client_config};
 
 /// First UDP retransmission after this long without a reply (then doubling). Loopback and
@@ -147,7 +147,7 @@ impl Forwarder {
     /// # Errors
     /// The roots cannot be loaded, or rustls refuses a server's name.
     pub fn new(
-        servers: &[Server],
+        servers: &[Endpoint],
         timeout: Duration,
         tls_ca: Option<&Path>,
     ) -> Result<Self, TlsClientError> {
@@ -155,8 +155,8 @@ impl Forwarder {
         let mut targets = Vec::with_capacity(servers.len());
         for server in servers {
             targets.push(match server {
-                Server::Plain(addr) => Target::Plain(*addr),
-                Server::Tls { addr, name } => {
+                Endpoint::Plain(addr) => Target::Plain(*addr),
+                Endpoint::Tls { addr, name } => {
                     let config = match &tls {
                         Some(config) => Arc::clone(config),
                         None => Arc::clone(tls.insert(client_config(tls_ca)?)),

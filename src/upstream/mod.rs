@@ -4,15 +4,15 @@
 //! reply message whole (RCODE, answer, authority with its SOA, AD bit, TTLs), because a
 //! filtering forwarder must be transparent: hickory's `TokioResolver::lookup` would drop the
 //! authority section and hide the RCODE. A server is plain DNS or DNS over TLS
-//! ([`server`], [`tls`]). When none answers, [`failures`] keeps the log to one summary
+//! ([`endpoint`], [`tls`]). When none answers, [`failures`] keeps the log to one summary
 //! line per interval.
 
 pub mod cache;
+pub mod endpoint;
 pub mod failures;
 pub mod forwarder;
 pub mod resolve;
-pub mod server;
 pub mod tls;
 
+pub use endpoint::Endpoint;
 pub use forwarder::{Forwarder, UpstreamError};
-pub use server::Server;

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 /// One configured upstream resolver.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Server {
+pub enum Endpoint {
     /// Plain DNS: UDP, and TCP for a truncated reply.
     Plain(SocketAddr),
     /// DNS over TLS to `addr`, whose certificate must be valid for `name`.
@@ -21,30 +21,30 @@ pub enum Server {
     },
 }
 
-impl Server {
+impl Endpoint {
     /// The address queries go to.
     pub fn addr(&self) -> SocketAddr {
         match self {
-            Server::Plain(addr) | Server::Tls { addr, .. } => *addr,
+            Endpoint::Plain(addr) | Endpoint::Tls { addr, .. } => *addr,
         }
     }
 }
 
-impl fmt::Display for Server {
+impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Server::Plain(addr) => write!(f, "{addr}"),
-            Server::Tls { addr, name } => write!(f, "tls://{addr}#{name}"),
+            Endpoint::Plain(addr) => write!(f, "{addr}"),
+            Endpoint::Tls { addr, name } => write!(f, "tls://{addr}#{name}"),
         }
     }
 }
 
-impl FromStr for Server {
+impl FromStr for Endpoint {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
         let Some(rest) = text.strip_prefix("tls://") else {
-            return text.parse().map(Server::Plain).map_err(|_| {
+            return text.parse().map(Endpoint::Plain).map_err(|_| {
                 format!(
                     "`{text}` is not an upstream: write `9.9.9.9:53`, `[2620:fe::fe]:53` or `tls://9.9.9.9:853#dns.quad9.net`"
                 )
@@ -64,7 +64,7 @@ impl FromStr for Server {
         if rustls::pki_types::ServerName::try_from(name).is_err() || name.is_empty() {
             return Err(format!("`{name}` in `{text}` is not a host name"));
         }
-        Ok(Server::Tls {
+        Ok(Endpoint::Tls {
             addr,
             name: name.to_owned(),
         })
@@ -78,17 +78,17 @@ mod tests {
     #[test]
     fn plain_and_tls_forms() {
         assert_eq!(
-            "9.9.9.9:53".parse::<Server>(),
-            Ok(Server::Plain("9.9.9.9:53".parse().unwrap()))
+            "9.9.9.9:53".parse::<Endpoint>(),
+            Ok(Endpoint::Plain("9.9.9.9:53".parse().unwrap()))
         );
-        let tls = Server::Tls {
+        let tls = Endpoint::Tls {
             addr: "9.9.9.9:853".parse().unwrap(),
             name: "dns.quad9.net".into(),
         };
         assert_eq!("tls://9.9.9.9:853#dns.quad9.net".parse(), Ok(tls.clone()));
         assert_eq!("tls://9.9.9.9#dns.quad9.net".parse(), Ok(tls.clone()));
         assert_eq!(tls.to_string(), "tls://9.9.9.9:853#dns.quad9.net");
-        let v6: Server = "tls://[2620:fe::fe]:853#dns.quad9.net".parse().unwrap();
+        let v6: Endpoint = "tls://[2620:fe::fe]:853#dns.quad9.net".parse().unwrap();
         assert_eq!(v6.addr(), "[2620:fe::fe]:853".parse().unwrap());
     }
 
@@ -102,7 +102,7 @@ mod tests {
             ("tls://9.9.9.9:853#", "is not a host name"),
             ("tls://9.9.9.9:853#bad name", "is not a host name"),
         ] {
-            let e = text.parse::<Server>().unwrap_err();
+            let e = text.parse::<Endpoint>().unwrap_err();
             assert!(e.contains(says), "{text}: {e}");
         }
     }
