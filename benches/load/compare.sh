@@ -15,11 +15,15 @@
 # - prints one table at full load: qps, p50/p99 latency, server CPU per query, and the
 #   ratios kidsafe-dns/Unbound; one of latency at a fixed RATE (default 40000 qps, env);
 #   RSS and time to first answer.
+# - PEER=<git revision> compares with kidsafe-dns as built at that revision instead of
+#   Unbound (before/after a change: `PEER=1bc69af benches/load/compare.sh 5 2`); it is
+#   built in a scratch worktree under $WORK with its own target directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS="${1:-10}"
 ROUNDS="${2:-2}"
 RATE="${RATE:-40000}"
+PEER="${PEER:-unbound}"
 WORK="${WORK:-/tmp/kidsafe-compare}"
 UNION=../shared/data/scale/blocklist-union-domains.txt.gz
 KPORT=5401; UPORT=5402; NPORT=5400
@@ -30,12 +34,26 @@ if ! command -v dnsperf >/dev/null || ! [ -x /usr/sbin/unbound ] || ! [ -x /usr/
 fi
 [ -f "$UNION" ] || { echo "need $UNION (../shared/data beside the repo)"; exit 1; }
 cargo build --release -q
-BIN=$PWD/target/release/kidsafe-dns
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/kidsafe-dns
+if [ "$PEER" != unbound ]; then
+  rev=$(git rev-parse --short "$PEER")
+  PEER_LABEL="at-$rev"
+  rm -rf "$WORK/peer-src"; git worktree prune
+  git worktree add -q --detach "$WORK/peer-src" "$rev"
+  mkdir -p "$WORK/peer-target"
+  [ -d "${CARGO_TARGET_DIR:-target}/release" ] && [ ! -d "$WORK/peer-target/release" ] && cp -r "${CARGO_TARGET_DIR:-target}/release" "$WORK/peer-target/"
+  (cd "$WORK/peer-src" && CARGO_TARGET_DIR="$WORK/peer-target" cargo build --release -q)
+  PEER_BIN="$WORK/peer-target/release/kidsafe-dns"
+  git worktree remove --force "$WORK/peer-src"
+else
+  PEER_LABEL=unbound
+fi
 
 cleanup() {
   [ -f "$WORK/nsd.pid" ] && kill "$(cat "$WORK/nsd.pid")" 2>/dev/null || true
   pkill -f "unbound -d -c $WORK/unbound.conf" 2>/dev/null || true
   pkill -f "kidsafe-dns serve --config $WORK/kidsafe.toml" 2>/dev/null || true
+  pkill -f "kidsafe-dns serve --config $WORK/peer.toml" 2>/dev/null || true
 }
 trap cleanup EXIT
 cleanup
@@ -99,10 +117,10 @@ with open(f"{w}/q_mix.txt", "w") as f:
 PY
 fi
 
-kidsafe_config() {
-  cat > "$WORK/kidsafe.toml" <<TOML
+kidsafe_config() {  # threads [file port]
+  cat > "$WORK/${2:-kidsafe}.toml" <<TOML
 [server]
-listen = ["127.0.0.1:$KPORT"]
+listen = ["127.0.0.1:${3:-$KPORT}"]
 threads = $1
 [upstream]
 servers = ["127.0.0.1:$NPORT"]
@@ -204,6 +222,9 @@ for threads in 1 2; do
       if [ $server = kidsafe ]; then
         kidsafe_config "$threads"
         "$BIN" serve --config "$WORK/kidsafe.toml" 2>"$WORK/kidsafe.log" & PID=$!; PORT=$KPORT
+      elif [ "$PEER" != unbound ]; then
+        kidsafe_config "$threads" peer "$UPORT"
+        "$PEER_BIN" serve --config "$WORK/peer.toml" 2>"$WORK/peer.log" & PID=$!; PORT=$UPORT
       else
         unbound_config "$threads"
         /usr/sbin/unbound -d -c "$WORK/unbound.conf" 2>"$WORK/unbound.log" & PID=$!; PORT=$UPORT
@@ -222,8 +243,9 @@ for threads in 1 2; do
   done
 done
 
-python3 - "$RESULTS" "$RATE" <<'PY'
+python3 - "$RESULTS" "$RATE" "$PEER_LABEL" <<'PY'
 import sys, collections, statistics
+peer = sys.argv[3]
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 agg = collections.defaultdict(list)
 for t, r, s, m, qps, p50, p99, rss, first, cpu, f50, f99 in rows:
@@ -231,20 +253,21 @@ for t, r, s, m, qps, p50, p99, rss, first, cpu, f50, f99 in rows:
 med = lambda t, m, s: [statistics.median(x) for x in zip(*agg[(t, m, s)])]
 print()
 print("At full load (dnsperf -q 256; cpu = server CPU microseconds per answered query):")
-print(f"{'threads':>7} {'mix':>8} | {'kidsafe qps':>11} {'p50 ms':>7} {'p99 ms':>7} {'cpu us':>7} | {'unbound qps':>11} {'p50 ms':>7} {'p99 ms':>7} {'cpu us':>7} | {'qps ratio':>9} {'p99 ratio':>9} {'cpu ratio':>9}")
+print(f"{'threads':>7} {'mix':>8} | {'kidsafe qps':>11} {'p50 ms':>7} {'p99 ms':>7} {'cpu us':>7} | {peer + ' qps':>11} {'p50 ms':>7} {'p99 ms':>7} {'cpu us':>7} | {'qps ratio':>9} {'p99 ratio':>9} {'cpu ratio':>9}")
 for t in sorted({k[0] for k in agg}):
     for m in ["blocked", "cached", "mix"]:
         k, u = med(t, m, "kidsafe"), med(t, m, "unbound")
         print(f"{t:>7} {m:>8} | {k[0]:>11.0f} {k[1]:>7.3f} {k[2]:>7.3f} {k[5]:>7.2f} | {u[0]:>11.0f} {u[1]:>7.3f} {u[2]:>7.3f} {u[5]:>7.2f} | {k[0]/u[0]:>9.2f} {k[2]/u[2]:>9.2f} {k[5]/u[5]:>9.2f}")
 print()
 print(f"At a fixed {sys.argv[2]} queries per second (dnsperf -Q), latency in ms:")
-print(f"{'threads':>7} {'mix':>8} | {'kidsafe p50':>11} {'p99':>7} | {'unbound p50':>11} {'p99':>7} | {'p99 ratio':>9}")
+print(f"{'threads':>7} {'mix':>8} | {'kidsafe p50':>11} {'p99':>7} | {peer + ' p50':>11} {'p99':>7} | {'p99 ratio':>9}")
 for t in sorted({k[0] for k in agg}):
     for m in ["blocked", "cached", "mix"]:
         k, u = med(t, m, "kidsafe"), med(t, m, "unbound")
         print(f"{t:>7} {m:>8} | {k[6]:>11.3f} {k[7]:>7.3f} | {u[6]:>11.3f} {u[7]:>7.3f} | {k[7]/u[7]:>9.2f}")
 for s in ["kidsafe", "unbound"]:
+    label = s if s == "kidsafe" else peer
     rss = statistics.median(v[3] for k, vs in agg.items() if k[2] == s for v in vs)
     first = statistics.median(v[4] for k, vs in agg.items() if k[2] == s for v in vs)
-    print(f"{s}: RSS after warm-up {rss/1024:.0f} MB, start to first answer {first:.3f} s")
+    print(f"{label}: RSS after warm-up {rss/1024:.0f} MB, start to first answer {first:.3f} s")
 PY
