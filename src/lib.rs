@@ -14,7 +14,8 @@
 //!
 //! Beneath them, [`dns`] holds the wire once: the zero-copy request view, TCP framing,
 //! the size-limited encoder whose truncation rules every transport follows, and asking one
-//! server one question (the forwarder's and the zone-transfer client's exchanges).
+//! server one question (the forwarder's and the zone-transfer client's exchanges), and
+//! [`clock`] reads the time once for everyone (Unix seconds).
 //!
 //! Around it: [`config`] (TOML in, typed config out), [`feed`] (lists fetched over HTTP or
 //! transferred from an RPZ primary, recompiled and swapped live), [`admin`] (the HTTP API:
@@ -27,6 +28,7 @@ pub mod admin;
 pub mod answer;
 pub mod app;
 pub mod blockpage;
+pub mod clock;
 pub mod config;
 pub mod dns;
 pub mod feed;

@@ -15,12 +15,12 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::clock::now_unix;
 use crate::config::{ClientPrivacy, QueryLogConfig};
 use crate::metrics::Metrics;
 
@@ -93,12 +93,6 @@ struct Writer {
     privacy: ClientPrivacy,
     salt: [u8; 32],
     salt_day: u64,
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn open_append(path: &Path) -> io::Result<File> {

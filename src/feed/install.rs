@@ -8,9 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::clock::now_unix;
 use crate::config::{GroupConfig, ListsConfig};
 use crate::feed::guard::{Guard, Refusal, check_shrink};
-use crate::feed::state::{StateStore, now_unix, sync_parent, write_atomic};
+use crate::feed::state::{StateStore, sync_parent, write_atomic};
 use crate::lists::compile::{CompileError, InlineRules, ListSource, compile};
 use crate::lists::load::Blocklist;
 use crate::lists::manifest::{self, Manifest};

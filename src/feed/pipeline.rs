@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_unix;
 use crate::config::{GroupConfig, ListsConfig};
 use crate::feed::guard::{Guard, Refusal, check_shrink};
 use crate::feed::guard::{check_rejects, inspect};
@@ -22,7 +23,7 @@ use crate::feed::install::{
     build_group, group_needs_compile, install, needs_compile, record_path_sources, remove_staging,
     staging_path,
 };
-use crate::feed::state::{StateStore, now_unix, write_atomic};
+use crate::feed::state::{StateStore, write_atomic};
 use crate::lists::compile::CompileError;
 use crate::lists::compile::{InlineRules, ListSource, compile};
 use crate::lists::load::Blocklist;

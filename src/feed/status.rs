@@ -4,12 +4,13 @@
 
 use std::fmt::Write as _;
 
+use crate::clock::now_unix;
 use crate::config::Config;
 use crate::feed::guard::Guard;
 use crate::feed::install::canonical;
 use crate::feed::spec::SourceKind;
 use crate::feed::state::{
-    ErrorRecord, PipelineState, SourceState, now_unix, pipeline_path, read_json, status_path,
+    ErrorRecord, PipelineState, SourceState, pipeline_path, read_json, status_path,
 };
 use crate::lists::manifest::{self, Manifest};
 
