@@ -9,16 +9,17 @@ mod feeds;
 mod ops;
 pub mod raw;
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use ops::{AdminConfig, QueryLogConfig, TlsListeners};
-pub use raw::{BlockingMode, ClientPrivacy, RefuseAction};
+pub use raw::{ClientPrivacy, RefuseAction};
 
 use ipnet::IpNet;
 
+use crate::answer::{BlockingConfig, BlockingMode};
 use crate::policy::safesearch::YouTubeMode;
 use crate::policy::schedule::Schedule;
 
@@ -195,19 +196,6 @@ pub struct UpstreamConfig {
     pub tls_ca: Option<PathBuf>,
     /// Total budget for one client query.
     pub timeout: Duration,
-}
-
-/// How blocked names are answered.
-#[derive(Clone, Debug)]
-pub struct BlockingConfig {
-    /// nxdomain, null or ip.
-    pub mode: BlockingMode,
-    /// TTL of sinkhole answers and of their SOA (negative caching).
-    pub ttl: u32,
-    /// Block page IPv4 (mode ip).
-    pub ipv4: Option<Ipv4Addr>,
-    /// Block page IPv6 (mode ip).
-    pub ipv6: Option<Ipv6Addr>,
 }
 
 /// Lists to compile and where the result lives.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::answer::BlockingMode;
 use crate::lists::parse::Format;
 
 /// The whole file.
@@ -325,19 +326,6 @@ pub struct RawUpstream {
     /// Total time a query may wait for upstream before SERVFAIL.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: toml::Spanned<u64>,
-}
-
-/// How blocked names are answered.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum BlockingMode {
-    /// NXDOMAIN with an SOA.
-    #[default]
-    Nxdomain,
-    /// A 0.0.0.0 / AAAA ::.
-    Null,
-    /// A/AAAA of a block page.
-    Ip,
 }
 
 /// `[blocking]`

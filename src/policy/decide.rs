@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::answer::SinkholeBuilder;
-use crate::config::{BlockingConfig, PolicyConfig, RefuseAction};
+use crate::answer::{BlockingConfig, SinkholeBuilder};
+use crate::config::{PolicyConfig, RefuseAction};
 use crate::lists::manifest::Manifest;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Decision, Verdict};
