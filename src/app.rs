@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::blockpage::{self, BlockPage};
-use crate::config::{Config, GroupConfig};
+use crate::config::Config;
 use crate::feed::guard::Refusal;
 use crate::feed::install::{OpenError, open_or_build};
 use crate::feed::pipeline::{GroupList, Pipeline, SETTLE};
@@ -19,6 +19,7 @@ use crate::feed::state::StateStore;
 use crate::lists::load::{Blocklist, LoadError};
 use crate::lists::swap::LiveBlocklist;
 use crate::metrics::Metrics;
+use crate::policy::GroupConfig;
 use crate::policy::decide::{Clock, GroupParts, Policy, system_clock};
 use crate::policy::safesearch::{SafeSearch, SafeSearchError, YouTubeMode};
 use crate::querylog::QueryLog;

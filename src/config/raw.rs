@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::answer::BlockingMode;
 use crate::lists::parse::Format;
+use crate::policy::RefuseAction;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -299,17 +300,6 @@ fn no_addresses() -> toml::Spanned<Vec<SocketAddr>> {
 
 fn default_tcp_max_connections() -> usize {
     1024
-}
-
-/// What a client that may not be answered gets.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum RefuseAction {
-    /// REFUSED with an Extended DNS Error.
-    #[default]
-    Refuse,
-    /// No answer at all (nothing to amplify).
-    Drop,
 }
 
 /// `[upstream]`: where allowed names are resolved.

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_unix;
-use crate::config::{GroupConfig, ListsConfig};
+use crate::config::ListsConfig;
 use crate::feed::guard::{Guard, Refusal, check_shrink};
 use crate::feed::guard::{check_rejects, inspect};
 use crate::feed::install::{
@@ -30,6 +30,7 @@ use crate::lists::load::Blocklist;
 use crate::lists::manifest::{self, Manifest, SourceRecord};
 use crate::lists::source::SourceError;
 use crate::lists::swap::{LiveBlocklist, Reloaded};
+use crate::policy::GroupConfig;
 
 /// How long the compile stage waits after the first change for others to join it.
 pub const SETTLE: Duration = Duration::from_millis(150);

@@ -20,11 +20,11 @@ use hickory_proto::rr::rdata::tsig::TSIG;
 
 use super::local::{self, ChaosAnswers, Local};
 use crate::answer::{EDE_OPTION, EdeCode, ede_payload};
-use crate::config::RefuseAction;
 use crate::dns::EDNS_PAYLOAD;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Verdict};
 use crate::metrics::{self, Metrics, Protocol};
+use crate::policy::RefuseAction;
 use crate::policy::decide::{Admission, Group, Outcome, Policy};
 use crate::querylog::{self as qlog, QueryLog};
 use crate::shutdown::Drain;
