@@ -356,7 +356,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 /// # Errors
 /// [`StartError`].
 pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, StartError> {
-    crate::feed::bootstrap(&config).await;
+    crate::feed::bootstrap(&config.lists).await;
     let store = Arc::new(StateStore::load(&config.lists.feeds));
     let path = config.lists.compiled.clone();
     let (lists_cfg, st) = (config.lists.clone(), store.clone());
@@ -423,7 +423,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
             );
         }
     }
-    let feeds = crate::feed::spawn(&config, pipeline.clone(), store, shutdown.clone()).await;
+    let feeds = crate::feed::spawn(&config.lists, pipeline.clone(), store, shutdown.clone()).await;
     policy.spawn_refusal_log(shutdown.clone());
     let prefetch = config.cache.as_ref().is_some_and(|c| c.prefetch);
     let Assembled {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// Top-level modules that still import each other in a cycle, being untangled by issue 13
 /// (config as a layer on top). The test fails if this grows, and also when it shrinks, so
 /// the list is kept exact: remove a module here once it leaves the cycle.
-const KNOWN_CYCLE: &[&str] = &["config", "feed"];
+const KNOWN_CYCLE: &[&str] = &[];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -23,6 +23,7 @@ use crate::answer::{BlockingConfig, BlockingMode};
 use crate::policy::schedule::Schedule;
 use crate::policy::{GroupConfig, PolicyConfig, RateLimitConfig};
 
+use crate::feed::spec::ListsConfig;
 use crate::lists::compile::ListSource;
 
 /// A validated configuration.
@@ -114,32 +115,6 @@ pub struct UpstreamConfig {
     pub tls_ca: Option<PathBuf>,
     /// Total budget for one client query.
     pub timeout: Duration,
-}
-
-/// Lists to compile and where the result lives.
-#[derive(Clone, Debug)]
-pub struct ListsConfig {
-    /// Compiled FST path (absolute or relative to the working directory after resolution).
-    pub compiled: PathBuf,
-    /// Block lists and allowlists (an allowlist has no category).
-    pub sources: Vec<ListSource>,
-    /// Watch the compiled file and the `path` sources, and swap in changes.
-    pub watch: bool,
-    /// Each source's kind (`path`, `url`, `rpz`), the state directory and the guards.
-    pub feeds: crate::feed::spec::FeedConfig,
-}
-
-impl ListsConfig {
-    /// The sources a compile can read now: every `path` source, and the feeds that have a
-    /// stored copy in the state directory (a feed not yet fetched is left out, not failed).
-    pub fn available_sources(&self) -> Vec<ListSource> {
-        self.sources
-            .iter()
-            .zip(&self.feeds.sources)
-            .filter(|(s, spec)| !spec.is_feed() || s.path.exists())
-            .map(|(s, _)| s.clone())
-            .collect()
-    }
 }
 
 /// A configuration problem, with where it is.

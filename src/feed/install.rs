@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::clock::now_unix;
-use crate::config::ListsConfig;
 use crate::feed::guard::{Guard, Refusal, check_shrink};
+use crate::feed::spec::ListsConfig;
 use crate::feed::state::{StateStore, sync_parent, write_atomic};
 use crate::lists::compile::{CompileError, InlineRules, ListSource, compile};
 use crate::lists::load::Blocklist;

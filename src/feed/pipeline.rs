@@ -16,13 +16,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_unix;
-use crate::config::ListsConfig;
 use crate::feed::guard::{Guard, Refusal, check_shrink};
 use crate::feed::guard::{check_rejects, inspect};
 use crate::feed::install::{
     build_group, group_needs_compile, install, needs_compile, record_path_sources, remove_staging,
     staging_path,
 };
+use crate::feed::spec::ListsConfig;
 use crate::feed::state::{StateStore, write_atomic};
 use crate::lists::compile::CompileError;
 use crate::lists::compile::{InlineRules, ListSource, compile};
