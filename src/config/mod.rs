@@ -14,14 +14,14 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use ops::{AdminConfig, QueryLogConfig, TlsListeners};
-pub use raw::ClientPrivacy;
+pub use ops::{AdminConfig, TlsListeners};
 
 use ipnet::IpNet;
 
 use crate::answer::{BlockingConfig, BlockingMode};
 use crate::policy::schedule::Schedule;
 use crate::policy::{GroupConfig, PolicyConfig, RateLimitConfig};
+use crate::querylog::QueryLogConfig;
 
 use crate::feed::spec::ListsConfig;
 use crate::lists::compile::ListSource;

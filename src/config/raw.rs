@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::answer::BlockingMode;
 use crate::lists::parse::Format;
 use crate::policy::RefuseAction;
+use crate::querylog::ClientPrivacy;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -115,19 +116,6 @@ fn default_querylog_bytes() -> u64 {
 
 fn default_querylog_keep() -> u32 {
     5
-}
-
-/// How a query log entry names the client.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientPrivacy {
-    /// The network only: IPv4 /24, IPv6 /56.
-    #[default]
-    Truncate,
-    /// A salted hash; the salt lives in memory and changes every day.
-    Hash,
-    /// No client field at all.
-    Omit,
 }
 
 /// `[cache]`: the response cache for forwarded answers.
