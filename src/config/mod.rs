@@ -4,6 +4,29 @@
 //! lists, `mode = "ip"` needs an address, ...). Every error names the file, the line and
 //! the key. Relative paths in the file are relative to the file's own directory, so a
 //! config works the same whatever directory the resolver is started from.
+//!
+//! Config is a layer on top: each module owns the settings type it is built from, and
+//! config builds those types but is imported by none of them (only by the wiring above:
+//! `app`, `main`, `admin`, `server`). Where the type behind a TOML key lives:
+//!
+//! | TOML                                        | [`Config`] field          | type |
+//! |---------------------------------------------|---------------------------|------|
+//! | `[server]` listeners, threads, TCP, CHAOS   | `server`                  | [`ServerConfig`] |
+//! | `server.dot_listen`, `doh_listen`, `tls_*`  | `server.tls`              | [`TlsListeners`] |
+//! | `server.allow_clients`, `refuse_action`     | `policy`                  | [`crate::policy::PolicyConfig`], [`crate::policy::RefuseAction`] |
+//! | `server.rate_limit_*`                       | `policy.rate_limit`       | [`crate::policy::RateLimitConfig`] |
+//! | `[upstream]`                                | `upstream`                | [`UpstreamConfig`] (servers: [`crate::upstream::Server`]) |
+//! | `[blocking]`                                | `blocking`                | [`crate::answer::BlockingConfig`], [`crate::answer::BlockingMode`] |
+//! | `[lists]`                                   | `lists`                   | [`crate::feed::spec::ListsConfig`] |
+//! | `[[lists.source]]`, `[[lists.allow]]`       | `lists.sources`, `lists.feeds` | [`crate::lists::compile::ListSource`], [`crate::feed::spec::SourceSpec`] |
+//! | `lists.state_dir`, `*_ratio`, `force`       | `lists.feeds`             | [`crate::feed::spec::FeedConfig`] |
+//! | `[[groups]]`                                | `policy.groups`           | [`crate::policy::GroupConfig`] |
+//! | `[groups.schedule]`                         | `policy.groups[i].schedule` | [`crate::policy::schedule::Schedule`] |
+//! | `[safesearch]`                              | `policy.safesearch_*`     | [`crate::policy::PolicyConfig`] |
+//! | `[blockpage]`                               | `blockpage`               | [`BlockpageConfig`] |
+//! | `[cache]`                                   | `cache`                   | [`CacheSettings`] ([`crate::upstream::cache::CacheConfig`]) |
+//! | `[admin]`                                   | `admin`                   | [`AdminConfig`] |
+//! | `[querylog]`                                | `querylog`                | [`crate::querylog::QueryLogConfig`], [`crate::querylog::ClientPrivacy`] |
 
 mod feeds;
 mod ops;
