@@ -17,11 +17,15 @@
 //! server one question (the forwarder's and the zone-transfer client's exchanges), and
 //! [`clock`] reads the time once for everyone (Unix seconds).
 //!
-//! Around it: [`config`] (TOML in, typed config out), [`feed`] (lists fetched over HTTP or
-//! transferred from an RPZ primary, recompiled and swapped live), [`admin`] (the HTTP API:
-//! health, [`metrics`], safety check, reports, reload), [`querylog`] (blocked events only,
-//! privacy-preserving), [`app`] (wiring and signals), [`shutdown`] (draining in-flight
-//! queries).
+//! Around it: [`feed`] (lists fetched over HTTP or transferred from an RPZ primary,
+//! recompiled and swapped live), [`admin`] (the HTTP API: health, [`metrics`], safety
+//! check, reports, reload), [`querylog`] (blocked events only, privacy-preserving),
+//! [`app`] (wiring and signals), [`shutdown`] (draining in-flight queries).
+//!
+//! On top: [`config`] (TOML in, typed config out). Each module owns its settings type
+//! ([`answer::BlockingConfig`], [`policy::PolicyConfig`], [`feed::spec::ListsConfig`],
+//! [`querylog::QueryLogConfig`], ...); config checks the file and builds them, and no
+//! module below imports config (`tests/layers.rs` keeps the arrows pointing one way).
 #![warn(missing_docs)]
 
 pub mod admin;
