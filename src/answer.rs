@@ -15,8 +15,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use serde::Deserialize;
 
-use crate::config::{BlockingConfig, BlockingMode};
 use crate::dns::request::Request;
 use crate::dns::{CLASS_IN, EDNS_PAYLOAD, HEADER_LEN, TYPE_OPT};
 
@@ -86,6 +86,33 @@ pub struct Sinkhole {
     pub answers: Vec<Record>,
     /// The SOA for negative caching (NXDOMAIN and NODATA).
     pub soa: Option<Record>,
+}
+
+/// How blocked names are answered: the `[blocking]` table, validated by
+/// [`crate::config`].
+#[derive(Clone, Debug)]
+pub struct BlockingConfig {
+    /// nxdomain, null or ip.
+    pub mode: BlockingMode,
+    /// TTL of sinkhole answers and of their SOA (negative caching).
+    pub ttl: u32,
+    /// Block page IPv4 (mode ip).
+    pub ipv4: Option<Ipv4Addr>,
+    /// Block page IPv6 (mode ip).
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+/// How blocked names are answered (`blocking.mode`, and a group's `mode` override).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockingMode {
+    /// NXDOMAIN with an SOA.
+    #[default]
+    Nxdomain,
+    /// A 0.0.0.0 / AAAA ::.
+    Null,
+    /// A/AAAA of a block page.
+    Ip,
 }
 
 /// Builds sinkhole replies from `[blocking]`.

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::blockpage::{self, BlockPage};
-use crate::config::{Config, GroupConfig};
+use crate::config::Config;
 use crate::feed::guard::Refusal;
 use crate::feed::install::{OpenError, open_or_build};
 use crate::feed::pipeline::{GroupList, Pipeline, SETTLE};
@@ -19,6 +19,7 @@ use crate::feed::state::StateStore;
 use crate::lists::load::{Blocklist, LoadError};
 use crate::lists::swap::LiveBlocklist;
 use crate::metrics::Metrics;
+use crate::policy::GroupConfig;
 use crate::policy::decide::{Clock, GroupParts, Policy, system_clock};
 use crate::policy::safesearch::{SafeSearch, SafeSearchError, YouTubeMode};
 use crate::querylog::QueryLog;
@@ -355,7 +356,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 /// # Errors
 /// [`StartError`].
 pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, StartError> {
-    crate::feed::bootstrap(&config).await;
+    crate::feed::bootstrap(&config.lists).await;
     let store = Arc::new(StateStore::load(&config.lists.feeds));
     let path = config.lists.compiled.clone();
     let (lists_cfg, st) = (config.lists.clone(), store.clone());
@@ -422,7 +423,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
             );
         }
     }
-    let feeds = crate::feed::spawn(&config, pipeline.clone(), store, shutdown.clone()).await;
+    let feeds = crate::feed::spawn(&config.lists, pipeline.clone(), store, shutdown.clone()).await;
     policy.spawn_refusal_log(shutdown.clone());
     let prefetch = config.cache.as_ref().is_some_and(|c| c.prefetch);
     let Assembled {

@@ -130,7 +130,7 @@ fn main() -> ExitCode {
         },
         Command::Status { config } => config::load(&config)
             .map(|c| {
-                kidsafe_dns::feed::status::print(&c);
+                kidsafe_dns::feed::status::print(&c.lists);
                 ExitCode::SUCCESS
             })
             .map_err(Into::into),

@@ -15,18 +15,43 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::config::{ClientPrivacy, QueryLogConfig};
+use crate::clock::now_unix;
 use crate::metrics::Metrics;
 
 /// Events buffered for the writer.
 const QUEUE: usize = 4096;
 const DAY: u64 = 86_400;
+
+/// `[querylog]`, when enabled, as [`crate::config`] validated it.
+#[derive(Clone, Debug)]
+pub struct QueryLogConfig {
+    /// The JSON-lines file.
+    pub path: PathBuf,
+    /// Rotate at this size.
+    pub max_bytes: u64,
+    /// Rotated files kept.
+    pub keep: u32,
+    /// How clients are written.
+    pub client: ClientPrivacy,
+}
+
+/// How a query log entry names the client (`querylog.client`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientPrivacy {
+    /// The network only: IPv4 /24, IPv6 /56.
+    #[default]
+    Truncate,
+    /// A salted hash; the salt lives in memory and changes every day.
+    Hash,
+    /// No client field at all.
+    Omit,
+}
 
 /// One blocked query.
 #[derive(Debug)]
@@ -93,12 +118,6 @@ struct Writer {
     privacy: ClientPrivacy,
     salt: [u8; 32],
     salt_day: u64,
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn open_append(path: &Path) -> io::Result<File> {

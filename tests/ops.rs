@@ -454,10 +454,7 @@ async fn a_portal_token_posts_reports_and_reviewers_record_decisions() {
     );
 
     // A reviewer rejects, then accepts: the status follows, both are kept with their time.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = kidsafe_dns::clock::now_unix();
     let (status, v) = post_with(&c, &decide, Some(ADMIN_TOKEN), rejected).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "rejected");

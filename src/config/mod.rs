@@ -4,25 +4,49 @@
 //! lists, `mode = "ip"` needs an address, ...). Every error names the file, the line and
 //! the key. Relative paths in the file are relative to the file's own directory, so a
 //! config works the same whatever directory the resolver is started from.
+//!
+//! Config is a layer on top: each module owns the settings type it is built from, and
+//! config builds those types but is imported by none of them (only by the wiring above:
+//! `app`, `main`, `admin`, `server`). Where the type behind a TOML key lives:
+//!
+//! | TOML                                        | [`Config`] field          | type |
+//! |---------------------------------------------|---------------------------|------|
+//! | `[server]` listeners, threads, TCP, CHAOS   | `server`                  | [`ServerConfig`] |
+//! | `server.dot_listen`, `doh_listen`, `tls_*`  | `server.tls`              | [`TlsListeners`] |
+//! | `server.allow_clients`, `refuse_action`     | `policy`                  | [`crate::policy::PolicyConfig`], [`crate::policy::RefuseAction`] |
+//! | `server.rate_limit_*`                       | `policy.rate_limit`       | [`crate::policy::RateLimitConfig`] |
+//! | `[upstream]`                                | `upstream`                | [`UpstreamConfig`] (servers: [`crate::upstream::Endpoint`]) |
+//! | `[blocking]`                                | `blocking`                | [`crate::answer::BlockingConfig`], [`crate::answer::BlockingMode`] |
+//! | `[lists]`                                   | `lists`                   | [`crate::feed::spec::ListsConfig`] |
+//! | `[[lists.source]]`, `[[lists.allow]]`       | `lists.sources`, `lists.feeds` | [`crate::lists::compile::ListSource`], [`crate::feed::spec::SourceSpec`] |
+//! | `lists.state_dir`, `*_ratio`, `force`       | `lists.feeds`             | [`crate::feed::spec::FeedConfig`] |
+//! | `[[groups]]`                                | `policy.groups`           | [`crate::policy::GroupConfig`] |
+//! | `[groups.schedule]`                         | `policy.groups[i].schedule` | [`crate::policy::schedule::Schedule`] |
+//! | `[safesearch]`                              | `policy.safesearch_*`     | [`crate::policy::PolicyConfig`] |
+//! | `[blockpage]`                               | `blockpage`               | [`BlockpageConfig`] |
+//! | `[cache]`                                   | `cache`                   | [`CacheSettings`] ([`crate::upstream::cache::CacheConfig`]) |
+//! | `[admin]`                                   | `admin`                   | [`AdminConfig`] |
+//! | `[querylog]`                                | `querylog`                | [`crate::querylog::QueryLogConfig`], [`crate::querylog::ClientPrivacy`] |
 
 mod feeds;
 mod ops;
+mod policy;
 pub mod raw;
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use ops::{AdminConfig, QueryLogConfig, TlsListeners};
-pub use raw::{BlockingMode, ClientPrivacy, RefuseAction};
+pub use ops::{AdminConfig, TlsListeners};
 
 use ipnet::IpNet;
 
-use crate::policy::safesearch::YouTubeMode;
-use crate::policy::schedule::Schedule;
-
+use crate::answer::{BlockingConfig, BlockingMode};
+use crate::feed::spec::ListsConfig;
 use crate::lists::compile::ListSource;
+use crate::policy::PolicyConfig;
+use crate::querylog::QueryLogConfig;
 
 /// A validated configuration.
 #[derive(Clone, Debug)]
@@ -56,88 +80,6 @@ pub struct CacheSettings {
     pub cache: crate::upstream::cache::CacheConfig,
     /// Refresh popular entries before expiry.
     pub prefetch: bool,
-}
-
-/// Access, rate limiting and per-client groups.
-#[derive(Clone, Debug)]
-pub struct PolicyConfig {
-    /// Networks allowed to query (closed resolver, RFC 5358).
-    pub allow_clients: Vec<IpNet>,
-    /// Per-client rate limit, if any.
-    pub rate_limit: Option<RateLimitConfig>,
-    /// What refused and rate-limited clients get.
-    pub refuse_action: RefuseAction,
-    /// Client groups; the last one is always `default`.
-    pub groups: Vec<GroupConfig>,
-    /// SafeSearch data folder (`safesearch.dir`); `None` = the lists built into the binary.
-    pub safesearch_dir: Option<PathBuf>,
-    /// TTL of SafeSearch CNAMEs.
-    pub safesearch_ttl: u32,
-}
-
-/// Token-bucket settings.
-#[derive(Clone, Copy, Debug)]
-pub struct RateLimitConfig {
-    /// Sustained queries per second per client.
-    pub qps: u32,
-    /// Burst size.
-    pub burst: u32,
-    /// Clients tracked (memory bound).
-    pub clients: usize,
-}
-
-/// One client group.
-#[derive(Clone, Debug)]
-pub struct GroupConfig {
-    /// Name, shown in EDE texts (`blocked: gambling (group school)`).
-    pub name: String,
-    /// Client networks (empty for `default`).
-    pub clients: Vec<IpNet>,
-    /// Categories that apply; `None` = all.
-    pub categories: Option<Vec<String>>,
-    /// The group's own allowed names.
-    pub allow: Vec<String>,
-    /// The group's own allowlist files.
-    pub allow_paths: Vec<PathBuf>,
-    /// The group's own blocked names.
-    pub deny: Vec<String>,
-    /// The group's own blocklist files.
-    pub deny_paths: Vec<PathBuf>,
-    /// SafeSearch rewriting on?
-    pub safesearch: bool,
-    /// YouTube restriction level.
-    pub youtube: YouTubeMode,
-    /// Blocking mode override.
-    pub mode: Option<BlockingMode>,
-    /// Extra categories in a time window.
-    pub schedule: Option<(Schedule, Vec<String>)>,
-}
-
-impl GroupConfig {
-    /// The implicit group that covers everyone when none is configured.
-    pub fn implicit_default() -> Self {
-        GroupConfig {
-            name: "default".into(),
-            clients: Vec::new(),
-            categories: None,
-            allow: Vec::new(),
-            allow_paths: Vec::new(),
-            deny: Vec::new(),
-            deny_paths: Vec::new(),
-            safesearch: false,
-            youtube: YouTubeMode::Strict,
-            mode: None,
-            schedule: None,
-        }
-    }
-
-    /// True when the group has its own allow/deny entries to compile.
-    pub fn has_own_lists(&self) -> bool {
-        !(self.allow.is_empty()
-            && self.allow_paths.is_empty()
-            && self.deny.is_empty()
-            && self.deny_paths.is_empty())
-    }
 }
 
 /// The built-in block page.
@@ -195,45 +137,6 @@ pub struct UpstreamConfig {
     pub tls_ca: Option<PathBuf>,
     /// Total budget for one client query.
     pub timeout: Duration,
-}
-
-/// How blocked names are answered.
-#[derive(Clone, Debug)]
-pub struct BlockingConfig {
-    /// nxdomain, null or ip.
-    pub mode: BlockingMode,
-    /// TTL of sinkhole answers and of their SOA (negative caching).
-    pub ttl: u32,
-    /// Block page IPv4 (mode ip).
-    pub ipv4: Option<Ipv4Addr>,
-    /// Block page IPv6 (mode ip).
-    pub ipv6: Option<Ipv6Addr>,
-}
-
-/// Lists to compile and where the result lives.
-#[derive(Clone, Debug)]
-pub struct ListsConfig {
-    /// Compiled FST path (absolute or relative to the working directory after resolution).
-    pub compiled: PathBuf,
-    /// Block lists and allowlists (an allowlist has no category).
-    pub sources: Vec<ListSource>,
-    /// Watch the compiled file and the `path` sources, and swap in changes.
-    pub watch: bool,
-    /// Each source's kind (`path`, `url`, `rpz`), the state directory and the guards.
-    pub feeds: crate::feed::spec::FeedConfig,
-}
-
-impl ListsConfig {
-    /// The sources a compile can read now: every `path` source, and the feeds that have a
-    /// stored copy in the state directory (a feed not yet fetched is left out, not failed).
-    pub fn available_sources(&self) -> Vec<ListSource> {
-        self.sources
-            .iter()
-            .zip(&self.feeds.sources)
-            .filter(|(s, spec)| !spec.is_feed() || s.path.exists())
-            .map(|(s, _)| s.clone())
-            .collect()
-    }
 }
 
 /// A configuration problem, with where it is.
@@ -394,7 +297,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         .map(|s| s.list_source(&feeds.state_dir))
         .collect();
 
-    let policy = validate_policy(&raw, text, path, &resolve, &invalid)?;
+    let policy = policy::validate_policy(&raw, text, path, &resolve, &invalid)?;
     let blockpage = raw.blockpage.as_ref().map(|b| BlockpageConfig {
         listen: b.listen.clone(),
         review_url: b.review_url.clone(),
@@ -510,155 +413,6 @@ fn nets(
             parse_net(s.get_ref()).map_err(|m| invalid(Some(s.span()), Some(key.to_owned()), m))
         })
         .collect()
-}
-
-fn validate_policy(
-    raw: &raw::RawConfig,
-    text: &str,
-    _path: &Path,
-    resolve: &dyn Fn(&Path) -> PathBuf,
-    invalid: &Invalid<'_>,
-) -> Result<PolicyConfig, ConfigError> {
-    let nets = |list: &[toml::Spanned<String>], key: &str| nets(list, key, invalid);
-    let allow_clients = match &raw.server.allow_clients {
-        Some(list) => nets(list, "server.allow_clients")?,
-        None => crate::policy::access::default_private_nets(),
-    };
-    let rate_limit = (raw.server.rate_limit_qps > 0).then(|| RateLimitConfig {
-        qps: raw.server.rate_limit_qps,
-        burst: if raw.server.rate_limit_burst == 0 {
-            raw.server.rate_limit_qps.saturating_mul(2)
-        } else {
-            raw.server.rate_limit_burst
-        },
-        clients: raw.server.rate_limit_clients.max(1),
-    });
-    // Categories a group may name: those of the configured sources (when any are configured;
-    // a list compiled elsewhere may carry others).
-    let known: Vec<&str> = raw
-        .lists
-        .source
-        .iter()
-        .map(|s| s.get_ref().category.as_str())
-        .collect();
-    let check_categories =
-        |list: &[toml::Spanned<String>], key: &str| -> Result<Vec<String>, ConfigError> {
-            list.iter()
-                .map(|c| {
-                    if known.is_empty() || known.contains(&c.get_ref().as_str()) {
-                        Ok(c.get_ref().clone())
-                    } else {
-                        Err(invalid(
-                            Some(c.span()),
-                            Some(key.to_owned()),
-                            format!(
-                                "unknown category `{}`; the lists define: {}",
-                                c.get_ref(),
-                                known.join(", ")
-                            ),
-                        ))
-                    }
-                })
-                .collect()
-        };
-
-    let mut groups = Vec::with_capacity(raw.groups.len() + 1);
-    for (i, spanned) in raw.groups.iter().enumerate() {
-        let g = spanned.get_ref();
-        let name = g.name.get_ref();
-        // Keys name the group (`groups.pupils.schedule`), not its index.
-        let key = |k: &str| {
-            if name.is_empty() {
-                format!("groups[{i}].{k}")
-            } else {
-                format!("groups.{name}.{k}")
-            }
-        };
-        if name.is_empty() {
-            return Err(invalid(
-                Some(g.name.span()),
-                Some(key("name")),
-                "a group needs a name".into(),
-            ));
-        }
-        if let Some(first) = raw.groups[..i]
-            .iter()
-            .find(|x| x.get_ref().name.get_ref() == name)
-        {
-            let (line, _) = line_col(text, first.get_ref().name.span().start);
-            return Err(invalid(
-                Some(g.name.span()),
-                Some(key("name")),
-                format!("group name `{name}` is used twice (first on line {line})"),
-            ));
-        }
-        let clients = nets(&g.clients, &key("clients"))?;
-        if name == "default" && !clients.is_empty() {
-            return Err(invalid(
-                g.clients.first().map(toml::Spanned::span),
-                Some(key("clients")),
-                "the `default` group covers everyone not in another group: give it no clients"
-                    .into(),
-            ));
-        }
-        if name != "default" && clients.is_empty() {
-            return Err(invalid(
-                Some(spanned.span()),
-                Some(key("clients")),
-                format!("group `{name}` needs clients (CIDRs); only `default` has none"),
-            ));
-        }
-        let categories = match &g.categories {
-            Some(list) => Some(check_categories(list, &key("categories"))?),
-            None => None,
-        };
-        let schedule = match &g.schedule {
-            Some(spanned) => {
-                let s = spanned.get_ref();
-                let sched = Schedule::new(&s.days, &s.start, &s.end, &s.timezone).map_err(|e| {
-                    invalid(Some(spanned.span()), Some(key("schedule")), e.to_string())
-                })?;
-                Some((
-                    sched,
-                    check_categories(&s.categories, &key("schedule.categories"))?,
-                ))
-            }
-            None => None,
-        };
-        groups.push(GroupConfig {
-            name: name.clone(),
-            clients,
-            categories,
-            allow: g.allow.clone(),
-            allow_paths: g.allow_paths.iter().map(|p| resolve(p)).collect(),
-            deny: g.deny.clone(),
-            deny_paths: g.deny_paths.iter().map(|p| resolve(p)).collect(),
-            safesearch: g.safesearch,
-            youtube: g.youtube,
-            mode: g.mode.as_ref().map(|m| *m.get_ref()),
-            schedule,
-        });
-    }
-    // `default` goes last (index = groups.len() - 1), implicit if not configured.
-    match groups.iter().position(|g| g.name == "default") {
-        Some(i) => {
-            let d = groups.remove(i);
-            groups.push(d);
-        }
-        None => groups.push(GroupConfig::implicit_default()),
-    }
-    let (safesearch_dir, safesearch_ttl) = match &raw.safesearch {
-        Some(s) => (s.dir.as_deref().map(resolve), s.ttl),
-        None => (None, 300),
-    };
-    Ok(PolicyConfig {
-        allow_clients,
-        rate_limit,
-        refuse_action: raw.server.refuse_action,
-        groups,
-        safesearch_dir,
-        safesearch_ttl,
-    })
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
-use super::raw::{ClientPrivacy, RawAdmin, RawQueryLog, RawServer};
+use super::raw::{RawAdmin, RawQueryLog, RawServer};
 use super::{ConfigError, Invalid};
+use crate::querylog::QueryLogConfig;
 
 /// DNS over TLS and over HTTPS.
 #[derive(Clone, Debug)]
@@ -38,19 +39,6 @@ pub struct AdminConfig {
     pub portal_token: Option<String>,
     /// Reports accepted per hour from one portal.
     pub portal_reports_per_hour: u32,
-}
-
-/// `[querylog]`, when enabled.
-#[derive(Clone, Debug)]
-pub struct QueryLogConfig {
-    /// The JSON-lines file.
-    pub path: PathBuf,
-    /// Rotate at this size.
-    pub max_bytes: u64,
-    /// Rotated files kept.
-    pub keep: u32,
-    /// How clients are written.
-    pub client: ClientPrivacy,
 }
 
 /// The DoT/DoH part of `[server]`: both listen lists need the certificate and key.

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::answer::BlockingMode;
 use crate::lists::parse::Format;
+use crate::policy::RefuseAction;
+use crate::querylog::ClientPrivacy;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -113,19 +116,6 @@ fn default_querylog_bytes() -> u64 {
 
 fn default_querylog_keep() -> u32 {
     5
-}
-
-/// How a query log entry names the client.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientPrivacy {
-    /// The network only: IPv4 /24, IPv6 /56.
-    #[default]
-    Truncate,
-    /// A salted hash; the salt lives in memory and changes every day.
-    Hash,
-    /// No client field at all.
-    Omit,
 }
 
 /// `[cache]`: the response cache for forwarded answers.
@@ -300,17 +290,6 @@ fn default_tcp_max_connections() -> usize {
     1024
 }
 
-/// What a client that may not be answered gets.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum RefuseAction {
-    /// REFUSED with an Extended DNS Error.
-    #[default]
-    Refuse,
-    /// No answer at all (nothing to amplify).
-    Drop,
-}
-
 /// `[upstream]`: where allowed names are resolved.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -325,19 +304,6 @@ pub struct RawUpstream {
     /// Total time a query may wait for upstream before SERVFAIL.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: toml::Spanned<u64>,
-}
-
-/// How blocked names are answered.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum BlockingMode {
-    /// NXDOMAIN with an SOA.
-    #[default]
-    Nxdomain,
-    /// A 0.0.0.0 / AAAA ::.
-    Null,
-    /// A/AAAA of a block page.
-    Ip,
 }
 
 /// `[blocking]`

@@ -5,10 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::ListsConfig;
 use crate::feed::guard::Refusal;
 use crate::feed::pipeline::{Installed, Pipeline};
-use crate::feed::spec::SourceSpec;
+use crate::feed::spec::{ListsConfig, SourceSpec};
 use crate::feed::state::StateStore;
 
 /// What the source tasks share.

@@ -8,14 +8,16 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::config::{GroupConfig, ListsConfig};
+use crate::clock::now_unix;
 use crate::feed::guard::{Guard, Refusal, check_shrink};
-use crate::feed::state::{StateStore, now_unix, sync_parent, write_atomic};
+use crate::feed::spec::ListsConfig;
+use crate::feed::state::{StateStore, sync_parent, write_atomic};
 use crate::lists::compile::{CompileError, InlineRules, ListSource, compile};
 use crate::lists::load::Blocklist;
 use crate::lists::manifest::{self, Manifest};
 use crate::lists::parse::Format;
 use crate::lists::rule::Rule;
+use crate::policy::GroupConfig;
 
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()

@@ -34,11 +34,10 @@ use hickory_proto::rr::Name;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
 use crate::feed::candidate::FeedCtx;
 use crate::feed::notify::NotifyRouter;
 use crate::feed::pipeline::Pipeline;
-use crate::feed::spec::SourceKind;
+use crate::feed::spec::{ListsConfig, SourceKind};
 use crate::feed::state::StateStore;
 use crate::lists::manifest;
 
@@ -60,16 +59,15 @@ impl Feeds {
     }
 }
 
-/// Starts a task per source, the `path` watcher and the NOTIFY listeners, all stopped by
-/// `stop`, each handing its updates to `pipeline` (the one writer of the compiled list).
-/// `None` when the config has no sources.
+/// Starts a task per source of `lists`, the `path` watcher and the NOTIFY listeners, all
+/// stopped by `stop`, each handing its updates to `pipeline` (the one writer of the
+/// compiled list). `None` when the config has no sources.
 pub async fn spawn(
-    config: &Config,
+    lists: &ListsConfig,
     pipeline: Pipeline,
     store: Arc<StateStore>,
     stop: CancellationToken,
 ) -> Option<Feeds> {
-    let lists = &config.lists;
     if lists.feeds.sources.is_empty() {
         return None;
     }
@@ -128,8 +126,7 @@ pub async fn spawn(
 /// At start, when there is no compiled list to serve yet: fetch every feed that has no
 /// stored copy once (in parallel, each within its timeout), so the first compile has them.
 /// With a compiled list on disk this returns at once: it serves while the feeds catch up.
-pub async fn bootstrap(config: &Config) {
-    let lists = &config.lists;
+pub async fn bootstrap(lists: &ListsConfig) {
     let feeds = &lists.feeds;
     let missing: Vec<usize> = feeds
         .sources

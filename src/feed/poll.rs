@@ -7,11 +7,12 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_unix;
 use crate::feed::candidate::{FeedCtx, offer};
 use crate::feed::guard::{Guard, Refusal};
 use crate::feed::http::{FeedError, Fetched, HttpFeed, Validators};
 use crate::feed::spec::{SourceSpec, UrlFeed, jittered};
-use crate::feed::state::{candidate_path, now_unix, write_atomic};
+use crate::feed::state::{candidate_path, write_atomic};
 use crate::lists::manifest::SourceRecord;
 
 /// Polls source `index` until `stop`; the first poll is immediate.

@@ -12,10 +12,11 @@ use hickory_proto::rr::Name;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_unix;
 use crate::feed::candidate::{FeedCtx, offer};
 use crate::feed::guard::{Guard, Refusal};
 use crate::feed::spec::{MAX_RPZ_REFRESH, RpzFeed, SourceSpec};
-use crate::feed::state::{candidate_path, now_unix};
+use crate::feed::state::candidate_path;
 use crate::feed::xfr::{XfrError, XfrOutcome, XfrSource, ZoneSnapshot, apply};
 use crate::feed::zonefile;
 

@@ -1,5 +1,6 @@
-//! What the configuration says about each list source and the feed guards, typed and
-//! validated (see [`crate::config`] for the TOML side).
+//! What the configuration says about the lists, each list source and the feed guards,
+//! typed and validated (see [`crate::config`] for the TOML side): [`ListsConfig`] is the
+//! `[lists]` table, its [`FeedConfig`] the feed part of it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,8 +23,35 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// "check me daily" is still checked hourly (NOTIFY makes changes immediate anyway).
 pub const MAX_RPZ_REFRESH: Duration = Duration::from_secs(3600);
 
+/// Lists to compile and where the result lives: the `[lists]` table with its sources, as
+/// [`crate::config`] validated them.
+#[derive(Clone, Debug)]
+pub struct ListsConfig {
+    /// Compiled FST path (absolute or relative to the working directory after resolution).
+    pub compiled: PathBuf,
+    /// Block lists and allowlists (an allowlist has no category).
+    pub sources: Vec<ListSource>,
+    /// Watch the compiled file and the `path` sources, and swap in changes.
+    pub watch: bool,
+    /// Each source's kind (`path`, `url`, `rpz`), the state directory and the guards.
+    pub feeds: FeedConfig,
+}
+
+impl ListsConfig {
+    /// The sources a compile can read now: every `path` source, and the feeds that have a
+    /// stored copy in the state directory (a feed not yet fetched is left out, not failed).
+    pub fn available_sources(&self) -> Vec<ListSource> {
+        self.sources
+            .iter()
+            .zip(&self.feeds.sources)
+            .filter(|(s, spec)| !spec.is_feed() || s.path.exists())
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+}
+
 /// Feed settings of `[lists]` and every source, in the order of
-/// [`crate::config::ListsConfig::sources`].
+/// [`ListsConfig::sources`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeedConfig {
     /// Where downloaded bodies, zone snapshots and their status files live.

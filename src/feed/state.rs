@@ -16,10 +16,10 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::now_unix;
 use crate::feed::guard::Refusal;
 use crate::feed::http::Validators;
 use crate::feed::spec::{FeedConfig, SourceKind, SourceSpec};
@@ -67,13 +67,6 @@ impl SourceSpec {
             SourceKind::Rpz(_) => zone_path(state_dir, &self.name),
         }
     }
-}
-
-/// Seconds since the Unix epoch.
-pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Writes `bytes` to `path` through a temp file, fsynced (with its directory when

@@ -4,19 +4,19 @@
 
 use std::fmt::Write as _;
 
-use crate::config::Config;
+use crate::clock::now_unix;
 use crate::feed::guard::Guard;
 use crate::feed::install::canonical;
-use crate::feed::spec::SourceKind;
+use crate::feed::spec::{ListsConfig, SourceKind};
 use crate::feed::state::{
-    ErrorRecord, PipelineState, SourceState, now_unix, pipeline_path, read_json, status_path,
+    ErrorRecord, PipelineState, SourceState, pipeline_path, read_json, status_path,
 };
 use crate::lists::manifest::{self, Manifest};
 
-/// The status report for `config`, as text. `now` is the current Unix time (for "ago").
-pub fn render(config: &Config, now: u64) -> String {
+/// The status report for the configured `lists`, as text. `now` is the current Unix time
+/// (for "ago").
+pub fn render(lists: &ListsConfig, now: u64) -> String {
     let mut out = String::new();
-    let lists = &config.lists;
     let manifest: Option<Manifest> = std::fs::read(manifest::path_for(&lists.compiled))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
@@ -115,8 +115,8 @@ fn from_manifest(s: &mut SourceState, path: &std::path::Path, m: &Manifest) {
 }
 
 /// Prints [`render`] for the current time.
-pub fn print(config: &Config) {
-    print!("{}", render(config, now_unix()));
+pub fn print(lists: &ListsConfig) {
+    print!("{}", render(lists, now_unix()));
 }
 
 fn counters(map: &std::collections::BTreeMap<String, u64>) -> String {

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use crate::clock::now_unix;
 use crate::lists::bloom;
 use crate::lists::key;
 use crate::lists::manifest::{self, FORMAT_VERSION, Manifest, SourceRecord};
@@ -232,9 +232,7 @@ pub fn compile(
             .ok()
             .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
             .map_or(0, |m| m.serial);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = now_unix();
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             serial: (previous_serial + 1).max(now),

@@ -11,6 +11,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_unix;
 use crate::lists::load::{Blocklist, LoadError};
 use crate::lists::manifest;
 
@@ -40,7 +41,7 @@ impl LiveBlocklist {
         LiveBlocklist {
             current: ArcSwap::from_pointee(list),
             path,
-            loaded_at: AtomicU64::new(crate::feed::state::now_unix()),
+            loaded_at: AtomicU64::new(now_unix()),
             loads: AtomicU64::new(0),
         }
     }
@@ -87,8 +88,7 @@ impl LiveBlocklist {
         }
         let serial = loaded.manifest().serial;
         self.current.store(Arc::new(loaded));
-        self.loaded_at
-            .store(crate::feed::state::now_unix(), Ordering::Relaxed);
+        self.loaded_at.store(now_unix(), Ordering::Relaxed);
         Ok(Reloaded::Swapped(serial))
     }
 

@@ -16,8 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::answer::SinkholeBuilder;
-use crate::config::{BlockingConfig, PolicyConfig, RefuseAction};
+use crate::answer::{BlockingConfig, SinkholeBuilder};
 use crate::lists::manifest::Manifest;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Decision, Verdict};
@@ -26,6 +25,7 @@ use crate::policy::groups::{GroupError, GroupTable};
 use crate::policy::ratelimit::RateLimiter;
 use crate::policy::safesearch::SafeSearch;
 use crate::policy::schedule::Schedule;
+use crate::policy::settings::{PolicyConfig, RefuseAction};
 
 /// The wall clock schedules are judged by; tests inject their own.
 pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;

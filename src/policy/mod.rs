@@ -7,6 +7,9 @@
 //! - [`groups`]: which policy group (by source CIDR) does this client belong to?
 //! - [`schedule`]: is a time-based policy (e.g. school hours) in force right now?
 //! - [`safesearch`]: should this name be answered with a SafeSearch CNAME instead?
+//!
+//! [`decide`] puts them together in order of precedence; [`settings`] holds the validated
+//! configuration they are built from ([`PolicyConfig`], one [`GroupConfig`] per group).
 
 pub mod access;
 pub mod decide;
@@ -14,3 +17,6 @@ pub mod groups;
 pub mod ratelimit;
 pub mod safesearch;
 pub mod schedule;
+pub mod settings;
+
+pub use settings::{GroupConfig, PolicyConfig, RateLimitConfig, RefuseAction};

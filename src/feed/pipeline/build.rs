@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Ctx, Installed};
-use crate::config::ListsConfig;
+use crate::clock::now_unix;
 use crate::feed::guard::{Guard, Refusal, check_shrink};
 use crate::feed::guard::{check_rejects, inspect};
 use crate::feed::install::{install, record_path_sources, remove_staging, staging_path};
-use crate::feed::state::{now_unix, write_atomic};
+use crate::feed::spec::ListsConfig;
+use crate::feed::state::write_atomic;
 use crate::lists::compile::CompileError;
 use crate::lists::compile::{InlineRules, ListSource, compile};
 use crate::lists::load::Blocklist;

@@ -25,12 +25,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{GroupConfig, ListsConfig};
 use crate::feed::guard::{Guard, Refusal};
 use crate::feed::install::needs_compile;
+use crate::feed::spec::ListsConfig;
 use crate::feed::state::StateStore;
 use crate::lists::manifest::{Manifest, SourceRecord};
 use crate::lists::swap::LiveBlocklist;
+use crate::policy::GroupConfig;
 
 use build::build_and_swap;
 use reload::{reload_groups, reload_report};

@@ -1,7 +1,7 @@
 //! The network side: SOA query (UDP, then TCP) and the AXFR/IXFR exchange
 //! over TCP, with request signing and the checks every answer message passes.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::SOA;
@@ -11,15 +11,9 @@ use tokio::time::{Instant, timeout_at};
 
 use super::parser::{ParseError, XfrParser};
 use super::{MAX_XFR_RECORDS, TsigKey, XfrError, XfrOutcome, XfrSource, soa_of};
+use crate::clock::now_unix;
 use crate::dns::exchange::{self, Resend};
 use crate::dns::frame;
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 impl XfrSource {
     fn zone(&self) -> Name {

@@ -22,11 +22,11 @@ use hickory_proto::rr::{Name, RecordType};
 
 use super::super::local::{self, ChaosAnswers, Local};
 use crate::answer::{self, EdeCode};
-use crate::config::RefuseAction;
 use crate::dns::request::Request;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Verdict};
 use crate::metrics::{self, Metrics, Protocol};
+use crate::policy::RefuseAction;
 use crate::policy::decide::{Admission, Group, Outcome, Policy};
 use crate::querylog::{self as qlog, QueryLog};
 

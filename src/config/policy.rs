@@ -1,0 +1,161 @@
+//! The policy sections: the access keys of `[server]` (`allow_clients`, `rate_limit_*`,
+//! `refuse_action`), `[[groups]]` and `[safesearch]`, checked into a
+//! [`PolicyConfig`]: every error names the key, a group's by its name
+//! (`groups.pupils.schedule`).
+
+use std::path::{Path, PathBuf};
+
+use super::{ConfigError, Invalid, line_col, nets, raw};
+use crate::policy::schedule::Schedule;
+use crate::policy::{GroupConfig, PolicyConfig, RateLimitConfig};
+
+/// The [`PolicyConfig`] of `raw` (whose source is `text`, for the line of a duplicate
+/// group name); paths go through `resolve`.
+pub(super) fn validate_policy(
+    raw: &raw::RawConfig,
+    text: &str,
+    _path: &Path,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    invalid: &Invalid<'_>,
+) -> Result<PolicyConfig, ConfigError> {
+    let nets = |list: &[toml::Spanned<String>], key: &str| nets(list, key, invalid);
+    let allow_clients = match &raw.server.allow_clients {
+        Some(list) => nets(list, "server.allow_clients")?,
+        None => crate::policy::access::default_private_nets(),
+    };
+    let rate_limit = (raw.server.rate_limit_qps > 0).then(|| RateLimitConfig {
+        qps: raw.server.rate_limit_qps,
+        burst: if raw.server.rate_limit_burst == 0 {
+            raw.server.rate_limit_qps.saturating_mul(2)
+        } else {
+            raw.server.rate_limit_burst
+        },
+        clients: raw.server.rate_limit_clients.max(1),
+    });
+    // Categories a group may name: those of the configured sources (when any are configured;
+    // a list compiled elsewhere may carry others).
+    let known: Vec<&str> = raw
+        .lists
+        .source
+        .iter()
+        .map(|s| s.get_ref().category.as_str())
+        .collect();
+    let check_categories =
+        |list: &[toml::Spanned<String>], key: &str| -> Result<Vec<String>, ConfigError> {
+            list.iter()
+                .map(|c| {
+                    if known.is_empty() || known.contains(&c.get_ref().as_str()) {
+                        Ok(c.get_ref().clone())
+                    } else {
+                        Err(invalid(
+                            Some(c.span()),
+                            Some(key.to_owned()),
+                            format!(
+                                "unknown category `{}`; the lists define: {}",
+                                c.get_ref(),
+                                known.join(", ")
+                            ),
+                        ))
+                    }
+                })
+                .collect()
+        };
+
+    let mut groups = Vec::with_capacity(raw.groups.len() + 1);
+    for (i, spanned) in raw.groups.iter().enumerate() {
+        let g = spanned.get_ref();
+        let name = g.name.get_ref();
+        // Keys name the group (`groups.pupils.schedule`), not its index.
+        let key = |k: &str| {
+            if name.is_empty() {
+                format!("groups[{i}].{k}")
+            } else {
+                format!("groups.{name}.{k}")
+            }
+        };
+        if name.is_empty() {
+            return Err(invalid(
+                Some(g.name.span()),
+                Some(key("name")),
+                "a group needs a name".into(),
+            ));
+        }
+        if let Some(first) = raw.groups[..i]
+            .iter()
+            .find(|x| x.get_ref().name.get_ref() == name)
+        {
+            let (line, _) = line_col(text, first.get_ref().name.span().start);
+            return Err(invalid(
+                Some(g.name.span()),
+                Some(key("name")),
+                format!("group name `{name}` is used twice (first on line {line})"),
+            ));
+        }
+        let clients = nets(&g.clients, &key("clients"))?;
+        if name == "default" && !clients.is_empty() {
+            return Err(invalid(
+                g.clients.first().map(toml::Spanned::span),
+                Some(key("clients")),
+                "the `default` group covers everyone not in another group: give it no clients"
+                    .into(),
+            ));
+        }
+        if name != "default" && clients.is_empty() {
+            return Err(invalid(
+                Some(spanned.span()),
+                Some(key("clients")),
+                format!("group `{name}` needs clients (CIDRs); only `default` has none"),
+            ));
+        }
+        let categories = match &g.categories {
+            Some(list) => Some(check_categories(list, &key("categories"))?),
+            None => None,
+        };
+        let schedule = match &g.schedule {
+            Some(spanned) => {
+                let s = spanned.get_ref();
+                let sched = Schedule::new(&s.days, &s.start, &s.end, &s.timezone).map_err(|e| {
+                    invalid(Some(spanned.span()), Some(key("schedule")), e.to_string())
+                })?;
+                Some((
+                    sched,
+                    check_categories(&s.categories, &key("schedule.categories"))?,
+                ))
+            }
+            None => None,
+        };
+        groups.push(GroupConfig {
+            name: name.clone(),
+            clients,
+            categories,
+            allow: g.allow.clone(),
+            allow_paths: g.allow_paths.iter().map(|p| resolve(p)).collect(),
+            deny: g.deny.clone(),
+            deny_paths: g.deny_paths.iter().map(|p| resolve(p)).collect(),
+            safesearch: g.safesearch,
+            youtube: g.youtube,
+            mode: g.mode.as_ref().map(|m| *m.get_ref()),
+            schedule,
+        });
+    }
+    // `default` goes last (index = groups.len() - 1), implicit if not configured.
+    match groups.iter().position(|g| g.name == "default") {
+        Some(i) => {
+            let d = groups.remove(i);
+            groups.push(d);
+        }
+        None => groups.push(GroupConfig::implicit_default()),
+    }
+    let (safesearch_dir, safesearch_ttl) = match &raw.safesearch {
+        Some(s) => (s.dir.as_deref().map(resolve), s.ttl),
+        None => (None, 300),
+    };
+    Ok(PolicyConfig {
+        allow_clients,
+        rate_limit,
+        refuse_action: raw.server.refuse_action,
+        groups,
+        safesearch_dir,
+        safesearch_ttl,
+    })
+}

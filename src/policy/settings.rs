@@ -1,0 +1,106 @@
+//! The policy's settings: who may query, how fast, and each client group's rules. The
+//! `[server]` access keys (`allow_clients`, `rate_limit_*`, `refuse_action`), `[[groups]]`
+//! and `[safesearch]` tables become a [`PolicyConfig`] once [`crate::config`] has checked
+//! them; [`crate::policy::decide`] builds the serving policy from it.
+
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::answer::BlockingMode;
+use crate::policy::safesearch::YouTubeMode;
+use crate::policy::schedule::Schedule;
+
+/// Access, rate limiting and per-client groups.
+#[derive(Clone, Debug)]
+pub struct PolicyConfig {
+    /// Networks allowed to query (closed resolver, RFC 5358).
+    pub allow_clients: Vec<IpNet>,
+    /// Per-client rate limit, if any.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// What refused and rate-limited clients get.
+    pub refuse_action: RefuseAction,
+    /// Client groups; the last one is always `default`.
+    pub groups: Vec<GroupConfig>,
+    /// SafeSearch data folder (`safesearch.dir`); `None` = the lists built into the binary.
+    pub safesearch_dir: Option<PathBuf>,
+    /// TTL of SafeSearch CNAMEs.
+    pub safesearch_ttl: u32,
+}
+
+/// Token-bucket settings.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimitConfig {
+    /// Sustained queries per second per client.
+    pub qps: u32,
+    /// Burst size.
+    pub burst: u32,
+    /// Clients tracked (memory bound).
+    pub clients: usize,
+}
+
+/// One client group.
+#[derive(Clone, Debug)]
+pub struct GroupConfig {
+    /// Name, shown in EDE texts (`blocked: gambling (group school)`).
+    pub name: String,
+    /// Client networks (empty for `default`).
+    pub clients: Vec<IpNet>,
+    /// Categories that apply; `None` = all.
+    pub categories: Option<Vec<String>>,
+    /// The group's own allowed names.
+    pub allow: Vec<String>,
+    /// The group's own allowlist files.
+    pub allow_paths: Vec<PathBuf>,
+    /// The group's own blocked names.
+    pub deny: Vec<String>,
+    /// The group's own blocklist files.
+    pub deny_paths: Vec<PathBuf>,
+    /// SafeSearch rewriting on?
+    pub safesearch: bool,
+    /// YouTube restriction level.
+    pub youtube: YouTubeMode,
+    /// Blocking mode override.
+    pub mode: Option<BlockingMode>,
+    /// Extra categories in a time window.
+    pub schedule: Option<(Schedule, Vec<String>)>,
+}
+
+impl GroupConfig {
+    /// The implicit group that covers everyone when none is configured.
+    pub fn implicit_default() -> Self {
+        GroupConfig {
+            name: "default".into(),
+            clients: Vec::new(),
+            categories: None,
+            allow: Vec::new(),
+            allow_paths: Vec::new(),
+            deny: Vec::new(),
+            deny_paths: Vec::new(),
+            safesearch: false,
+            youtube: YouTubeMode::Strict,
+            mode: None,
+            schedule: None,
+        }
+    }
+
+    /// True when the group has its own allow/deny entries to compile.
+    pub fn has_own_lists(&self) -> bool {
+        !(self.allow.is_empty()
+            && self.allow_paths.is_empty()
+            && self.deny.is_empty()
+            && self.deny_paths.is_empty())
+    }
+}
+
+/// What a client that may not be answered gets (`server.refuse_action`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RefuseAction {
+    /// REFUSED with an Extended DNS Error.
+    #[default]
+    Refuse,
+    /// No answer at all (nothing to amplify).
+    Drop,
+}
