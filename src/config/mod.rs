@@ -11,8 +11,8 @@
 //!
 //! | TOML                                        | [`Config`] field          | type |
 //! |---------------------------------------------|---------------------------|------|
-//! | `[server]` listeners, threads, TCP, CHAOS   | `server`                  | [`ServerConfig`] |
-//! | `server.dot_listen`, `doh_listen`, `tls_*`  | `server.tls`              | [`TlsListeners`] |
+//! | `[server]` listeners, threads, TCP, CHAOS   | `server`                  | [`crate::server::ServerConfig`] |
+//! | `server.dot_listen`, `doh_listen`, `tls_*`  | `server.tls`              | [`crate::server::TlsListeners`] |
 //! | `server.allow_clients`, `refuse_action`     | `policy`                  | [`crate::policy::PolicyConfig`], [`crate::policy::RefuseAction`] |
 //! | `server.rate_limit_*`                       | `policy.rate_limit`       | [`crate::policy::RateLimitConfig`] |
 //! | `[upstream]`                                | `upstream`                | [`UpstreamConfig`] (servers: [`crate::upstream::Endpoint`]) |
@@ -38,7 +38,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use ops::{AdminConfig, TlsListeners};
+use crate::server::ServerConfig;
+pub use ops::AdminConfig;
 
 use ipnet::IpNet;
 
@@ -89,43 +90,6 @@ pub struct BlockpageConfig {
     pub listen: Vec<SocketAddr>,
     /// Where to ask for a review.
     pub review_url: Option<String>,
-}
-
-/// Where and how to listen.
-#[derive(Clone, Debug)]
-pub struct ServerConfig {
-    /// UDP and TCP on each.
-    pub listen: Vec<SocketAddr>,
-    /// Idle TCP connections close after this.
-    pub tcp_idle: Duration,
-    /// How long in-flight queries may take to finish on SIGTERM.
-    pub shutdown_grace: Duration,
-    /// Worker threads (0 = one per core); see [`ServerConfig::worker_threads`].
-    pub threads: usize,
-    /// Open TCP + DoT + DoH connections at most.
-    pub tcp_max_connections: usize,
-    /// DoT and DoH, if configured.
-    pub tls: Option<TlsListeners>,
-    /// Load balancers that prefix every datagram and connection with a PROXY protocol v2
-    /// header; the client it names is the one policy applies to.
-    pub proxy_protocol_from: Vec<IpNet>,
-    /// The TXT answer to `version.bind`/`version.server` in class CH; `None` refuses it
-    /// (the default: it reveals nothing about the software).
-    pub chaos_version: Option<String>,
-    /// The TXT answer to `hostname.bind`/`id.server` in class CH (which node of a fleet
-    /// answered); `None` refuses it.
-    pub chaos_identity: Option<String>,
-}
-
-impl ServerConfig {
-    /// `threads` with 0 resolved to the number of cores: how many UDP receive threads
-    /// each address gets, and how many async workers serve TCP, DoT, DoH and the rest.
-    pub fn worker_threads(&self) -> usize {
-        match self.threads {
-            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-            n => n,
-        }
-    }
 }
 
 /// Upstream resolvers.

@@ -9,19 +9,7 @@ use ipnet::IpNet;
 use super::raw::{RawAdmin, RawQueryLog, RawServer};
 use super::{ConfigError, Invalid};
 use crate::querylog::QueryLogConfig;
-
-/// DNS over TLS and over HTTPS.
-#[derive(Clone, Debug)]
-pub struct TlsListeners {
-    /// DoT addresses.
-    pub dot_listen: Vec<SocketAddr>,
-    /// DoH addresses (`/dns-query`).
-    pub doh_listen: Vec<SocketAddr>,
-    /// PEM certificate chain.
-    pub cert: PathBuf,
-    /// PEM private key.
-    pub key: PathBuf,
-}
+use crate::server::TlsListeners;
 
 /// `[admin]`, validated.
 #[derive(Clone, Debug)]

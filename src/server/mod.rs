@@ -10,6 +10,7 @@ pub mod listener;
 pub mod local;
 mod mmsg;
 pub mod proxy;
+mod settings;
 pub mod stream;
 pub mod tls;
 pub mod udp;
@@ -23,8 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use handler::Handler;
 pub use local::ChaosAnswers;
-
-use crate::config::ServerConfig;
+pub use settings::{ServerConfig, TlsListeners};
 
 /// The path DoH answers on (RFC 8484's example, what clients default to).
 pub const DOH_PATH: &str = "/dns-query";
