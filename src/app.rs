@@ -3,25 +3,23 @@
 //! since the last compile, feeds, SIGHUP and the API all go through it) → server, watcher
 //! and signal handlers, all stopped by one token.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::blockpage::{self, BlockPage};
 use crate::config::Config;
-use crate::feed::guard::Refusal;
-use crate::feed::install::{OpenError, open_or_build};
+use crate::feed::install::open_or_build;
 use crate::feed::pipeline::{GroupList, Pipeline, SETTLE};
 use crate::feed::state::StateStore;
-use crate::lists::load::{Blocklist, LoadError};
+use crate::lists::load::Blocklist;
 use crate::lists::swap::LiveBlocklist;
 use crate::metrics::Metrics;
-use crate::policy::GroupConfig;
-use crate::policy::decide::{Clock, GroupParts, Policy, system_clock};
-use crate::policy::safesearch::{SafeSearch, SafeSearchError, YouTubeMode};
+use crate::policy::decide::{Clock, Policy, system_clock};
 use crate::querylog::QueryLog;
 use crate::server::{self, Handler};
 use crate::shutdown::Drain;
@@ -29,46 +27,13 @@ use crate::upstream::Forwarder;
 use crate::upstream::cache::ResponseCache;
 use crate::upstream::resolve::Resolver;
 
+mod build;
+pub mod reload;
+
+pub use build::{StartError, build_policy, build_policy_with};
+
 /// Time the socket tasks get to send the last queued answers before the listeners close.
 const FLUSH_BEFORE_CLOSE: Duration = Duration::from_millis(100);
-
-/// Why the resolver could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// No list to serve: none compiled and none could be built.
-    #[error("{0}")]
-    Open(#[from] OpenError),
-    /// A group's compiled list could not be loaded.
-    #[error("loading the compiled list failed: {0}")]
-    Load(#[from] LoadError),
-    /// A listen address could not be bound.
-    #[error("{0}")]
-    Listen(#[from] std::io::Error),
-    /// A group's own list could not be compiled.
-    #[error("group `{group}`: {source}")]
-    GroupList {
-        /// The group.
-        group: String,
-        /// What failed.
-        #[source]
-        source: Refusal,
-    },
-    /// The SafeSearch data could not be read.
-    #[error("SafeSearch data: {0}")]
-    SafeSearch(#[from] SafeSearchError),
-    /// Two groups claim the same network.
-    #[error("client groups: {0}")]
-    Groups(#[from] crate::policy::groups::GroupError),
-    /// The admin API's report store could not be opened.
-    #[error("{0}")]
-    Reports(#[from] crate::admin::reports::ReportError),
-    /// A DNS, DoT or DoH listener could not start.
-    #[error("{0}")]
-    Server(#[from] server::ListenError),
-    /// TLS to the upstream resolvers cannot be set up.
-    #[error("{0}")]
-    UpstreamTls(#[from] crate::upstream::tls::TlsClientError),
-}
 
 /// A started resolver.
 pub struct Running {
@@ -115,80 +80,6 @@ pub fn group_list_path(config: &Config, group: &str) -> std::path::PathBuf {
     crate::feed::install::group_list_path(&config.lists.compiled, group)
 }
 
-/// Builds the per-client policy: compiles and loads each group's own list, loads SafeSearch
-/// data once per YouTube mode.
-///
-/// With `private_dir` `None` (the resolver) each group's list is compiled beside
-/// `lists.compiled` through the guards, against the one already there; a refused list
-/// leaves the one there serving. With a directory (`check`), the lists are compiled into
-/// it, leaving the resolver's files alone.
-///
-/// # Errors
-/// A group list that cannot be built (and none to fall back on), bad SafeSearch data, or
-/// groups that clash.
-pub fn build_policy(
-    config: &Config,
-    clock: Clock,
-    private_dir: Option<&Path>,
-) -> Result<Policy, StartError> {
-    let mut safesearch: Vec<(YouTubeMode, Arc<SafeSearch>)> = Vec::new();
-    let mut parts = Vec::with_capacity(config.policy.groups.len());
-    for group in &config.policy.groups {
-        let own = if group.has_own_lists() {
-            Some(Arc::new(group_list(config, group, private_dir)?))
-        } else {
-            None
-        };
-        let ss = if group.safesearch {
-            match safesearch.iter().find(|(m, _)| *m == group.youtube) {
-                Some((_, s)) => Some(s.clone()),
-                None => {
-                    let s = Arc::new(match &config.policy.safesearch_dir {
-                        Some(dir) => SafeSearch::load(dir, group.youtube)?,
-                        None => SafeSearch::builtin(group.youtube)?,
-                    });
-                    safesearch.push((group.youtube, s.clone()));
-                    Some(s)
-                }
-            }
-        } else {
-            None
-        };
-        parts.push(GroupParts {
-            own,
-            safesearch: ss,
-        });
-    }
-    Ok(Policy::new(&config.policy, &config.blocking, parts, clock)?)
-}
-
-/// Group `group`'s own list, compiled as [`build_policy`] says.
-fn group_list(
-    config: &Config,
-    group: &GroupConfig,
-    private_dir: Option<&Path>,
-) -> Result<LiveBlocklist, StartError> {
-    use crate::feed::install::{build_group, group_list_path};
-    let failed = |source| StartError::GroupList {
-        group: group.name.clone(),
-        source,
-    };
-    let Some(dir) = private_dir else {
-        let path = group_list_path(&config.lists.compiled, &group.name);
-        let old = Blocklist::open(&path).ok();
-        if let Err(refusal) = build_group(&config.lists, group, &path, old.as_ref(), false) {
-            if old.is_none() {
-                return Err(failed(refusal));
-            }
-            tracing::error!(group = %group.name, error = %refusal, "group list refused; serving the one compiled before");
-        }
-        return Ok(LiveBlocklist::new(Blocklist::open(&path)?, path));
-    };
-    let path = group_list_path(&dir.join("list.fst"), &group.name);
-    build_group(&config.lists, group, &path, None, false).map_err(failed)?;
-    Ok(LiveBlocklist::new(Blocklist::open(&path)?, path))
-}
-
 /// The request handler `config` describes, without sockets, feeds or signal handlers:
 /// compiles the list if there is none yet, loads it and builds the policy (for the fuzzer,
 /// and to embed the decision path elsewhere). Queries that need upstream go to
@@ -200,7 +91,11 @@ pub fn offline_handler(config: &Config) -> Result<Handler, StartError> {
     let (list, _) = crate::feed::install::open_or_build(&config.lists, None)?;
     let path = config.lists.compiled.clone();
     let lists = Arc::new(LiveBlocklist::new(list, path));
-    let policy = Arc::new(build_policy(config, system_clock(), None)?);
+    let policy = Arc::new(ArcSwap::from_pointee(build_policy(
+        config,
+        system_clock(),
+        None,
+    )?));
     // No prefetch: it spawns tasks, and this handler may live outside a runtime.
     let parts = assemble(config, lists, policy, Arc::new(Drain::default()), false)?;
     Ok(parts.handler)
@@ -290,11 +185,16 @@ struct Assembled {
 fn assemble(
     config: &Config,
     lists: Arc<LiveBlocklist>,
-    policy: Arc<Policy>,
+    policy: Arc<ArcSwap<Policy>>,
     drain: Arc<Drain>,
     prefetch: bool,
 ) -> Result<Assembled, StartError> {
-    let names: Vec<String> = policy.groups().iter().map(|g| g.name.clone()).collect();
+    let names: Vec<String> = policy
+        .load()
+        .groups()
+        .iter()
+        .map(|g| g.name.clone())
+        .collect();
     let metrics = Arc::new(Metrics::new(&names));
     let upstream = &config.upstream;
     let forwarder = Forwarder::new(
@@ -382,7 +282,8 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
 
     let drain = Arc::new(Drain::default());
     let cfg = config.clone();
-    let policy = tokio::task::spawn_blocking(move || build_policy(&cfg, clock, None))
+    let start_clock = clock.clone();
+    let policy = tokio::task::spawn_blocking(move || build_policy(&cfg, start_clock, None))
         .await
         .map_err(|e| StartError::Listen(std::io::Error::other(e)))??;
     let policy = Arc::new(policy);
@@ -424,7 +325,9 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         }
     }
     let feeds = crate::feed::spawn(&config.lists, pipeline.clone(), store, shutdown.clone()).await;
+    // Reloads share the refusal counters, so the log follows them too.
     policy.spawn_refusal_log(shutdown.clone());
+    let policy = Arc::new(ArcSwap::new(policy));
     let prefetch = config.cache.as_ref().is_some_and(|c| c.prefetch);
     let Assembled {
         handler,
@@ -463,24 +366,42 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     let admin_addrs = match &config.admin {
         Some(a) => {
             let (listeners, addrs) = bind_http(&a.listen, "admin API").await?;
-            let admin = crate::admin::Admin::new(
+            let admin = Arc::new(crate::admin::Admin::new(
                 lists.clone(),
                 policy.clone(),
                 metrics.clone(),
-                admin_resolver,
+                admin_resolver.clone(),
                 config.clone(),
                 pipeline.clone(),
-            )?;
-            crate::admin::spawn(listeners, admin, shutdown.clone());
+            )?);
             tracing::info!(?addrs, "admin API listening");
-            addrs
+            (addrs, Some((listeners, admin)))
         }
-        None => Vec::new(),
+        None => (Vec::new(), None),
     };
+    let (admin_addrs, admin) = admin_addrs;
+    let reloader = reload::Reloader::new(
+        config.clone(),
+        clock,
+        reload::Parts {
+            policy: policy.clone(),
+            resolver: admin_resolver,
+            pipeline: pipeline.clone(),
+            admin: admin.as_ref().map(|(_, a)| a.clone()),
+            metrics: metrics.clone(),
+        },
+    );
+    if let Some((listeners, admin)) = admin {
+        admin.set_reloader(reloader.for_admin());
+        crate::admin::spawn(listeners, admin, shutdown.clone());
+    }
+    if let Err(error) = reload::spawn_watcher(reloader.clone(), shutdown.clone()) {
+        tracing::warn!(%error, "cannot watch the config file; reload with SIGHUP or the API");
+    }
     let token = shutdown.clone();
     let grace = config.server.shutdown_grace;
     let task = tokio::spawn(async move {
-        let hup = spawn_reloader(pipeline, token.clone());
+        let hup = reload::spawn_sighup(reloader, token.clone());
         token.cancelled().await;
         let left = drain.close_and_wait(grace).await;
         tracing::info!(unfinished = left, "draining done, closing listeners");
@@ -503,25 +424,6 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         task,
         _stop_on_drop: stop_on_drop,
     })
-}
-
-/// SIGHUP: hand the pipeline a reload (recompile changed sources and groups' lists, or
-/// load a compiled list dropped in); the pipeline logs what it did.
-fn spawn_reloader(pipeline: Pipeline, stop: CancellationToken) -> Option<JoinHandle<()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = signal(SignalKind::hangup()).ok()?;
-    Some(tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                got = hup.recv() => if got.is_none() { break },
-            }
-            tracing::info!("SIGHUP: reloading the lists");
-            if pipeline.reload("SIGHUP", false, true).await.is_none() {
-                break;
-            }
-        }
-    }))
 }
 
 /// Resolves when SIGTERM or Ctrl-C arrives.

@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +25,7 @@ use crate::policy::decide::{Outcome, Policy};
 /// What the page needs to know.
 pub struct BlockPage {
     lists: Arc<LiveBlocklist>,
-    policy: Arc<Policy>,
+    policy: Arc<ArcSwap<Policy>>,
     review_url: Option<String>,
 }
 
@@ -86,8 +87,12 @@ h1{{color:#b00}} .hotline{{font-size:1.4em;font-weight:bold}}</style></head>
 }
 
 impl BlockPage {
-    /// A block page judging sites with `lists` and `policy`.
-    pub fn new(lists: Arc<LiveBlocklist>, policy: Arc<Policy>, review_url: Option<String>) -> Self {
+    /// A block page judging sites with `lists` and `policy` (the one serving at each request).
+    pub fn new(
+        lists: Arc<LiveBlocklist>,
+        policy: Arc<ArcSwap<Policy>>,
+        review_url: Option<String>,
+    ) -> Self {
         BlockPage {
             lists,
             policy,
@@ -111,9 +116,10 @@ impl BlockPage {
         let mut categories = Vec::new();
         let list = self.lists.current();
         if let Some(h) = &host {
-            let group = self.policy.group_for(client.ip());
+            let policy = self.policy.load();
+            let group = policy.group_for(client.ip());
             let labels = || h.split('.').map(str::as_bytes);
-            match self.policy.decide(group, &list, labels) {
+            match policy.decide(group, &list, labels) {
                 Outcome::Blocked(v) => categories = list.manifest().category_names(v.categories),
                 Outcome::Filtered(_) => categories = vec!["deny list"],
                 _ => {}

@@ -131,6 +131,8 @@ fn main() -> ExitCode {
         Command::Status { config } => config::load(&config)
             .map(|c| {
                 kidsafe_dns::feed::status::print(&c.lists);
+                let now = kidsafe_dns::clock::now_unix();
+                print!("{}", app::reload::status_text(&c, now));
                 ExitCode::SUCCESS
             })
             .map_err(Into::into),

@@ -10,8 +10,10 @@
 //!   own larger limit; an invalid report uses up no quota);
 //! - `POST /v1/reports/{id}/decision`: a reviewer's decision (accepted or rejected, with a
 //!   note), recorded with its time;
-//! - `POST /v1/reload[?force=true]`: what SIGHUP does (recompile changed sources and
-//!   groups' lists through the feed guards, swap them in); `force` skips the shrink guard.
+//! - `POST /v1/reload[?force=true]`: what SIGHUP does (reread the config file and apply
+//!   it live, see `app::reload`; then recompile changed sources and groups' lists through
+//!   the feed guards, swap them in); `force` skips the shrink guard. An invalid config is
+//!   a 422 naming file, line and key, and the old one keeps serving.
 //!
 //! With `admin.token` set, every route but `/healthz` and `/readyz` needs
 //! `Authorization: Bearer <token>`; the config refuses a non-loopback address without one.
@@ -26,6 +28,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use arc_swap::ArcSwap;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
@@ -57,25 +60,82 @@ const RECENT_UPSTREAM: Duration = Duration::from_secs(30);
 pub struct Admin {
     /// The serving list.
     pub lists: Arc<LiveBlocklist>,
-    /// Groups and their policies.
-    pub policy: Arc<Policy>,
+    /// Groups and their policies (swapped whole by a config reload).
+    pub policy: Arc<ArcSwap<Policy>>,
     /// The resolver's metrics.
     pub metrics: Arc<Metrics>,
     /// For the `/readyz` upstream probe.
     pub resolver: Resolver,
-    /// The running config (feeds' state files, categories).
-    pub config: Config,
+    /// The running config (feeds' state files, categories), replaced by a config reload.
+    pub config: ArcSwap<Config>,
     /// Where reloads are sent: the feed pipeline, the one writer of the lists.
     pub pipeline: Pipeline,
+    /// The config reload `POST /v1/reload` runs first, when the resolver set one.
+    reloader: std::sync::OnceLock<ConfigReload>,
     reports: Arc<Mutex<ReportStore>>,
-    limiter: ReportLimiter,
+    /// Tokens, portals and report quotas: `[admin]` as last (re)loaded.
+    access: ArcSwap<Access>,
+}
+
+/// The `[admin]` settings a config reload swaps.
+struct Access {
+    limiter: Arc<ReportLimiter>,
     token: Option<String>,
     /// Report portals by address.
     portal_clients: AccessList,
     /// The portal's bearer token.
     portal_token: Option<String>,
     /// Per portal address, with the portals' larger quota.
-    portal_limiter: ReportLimiter,
+    portal_limiter: Arc<ReportLimiter>,
+    /// The quotas the limiters were made with (kept, with their counts, while unchanged).
+    quotas: (u32, u32),
+}
+
+impl Access {
+    /// `[admin]` of `config`, keeping `old`'s limiters (and their counts) where the quota
+    /// is the same.
+    fn of(config: &Config, old: Option<&Access>) -> Access {
+        let admin = config.admin.as_ref();
+        let quotas = (
+            admin.map_or(10, |a| a.reports_per_hour),
+            admin.map_or(0, |a| a.portal_reports_per_hour),
+        );
+        let limiter = match old {
+            Some(o) if o.quotas.0 == quotas.0 => o.limiter.clone(),
+            _ => Arc::new(ReportLimiter::new(quotas.0)),
+        };
+        let portal_limiter = match old {
+            Some(o) if o.quotas.1 == quotas.1 => o.portal_limiter.clone(),
+            _ => Arc::new(ReportLimiter::new(quotas.1)),
+        };
+        Access {
+            limiter,
+            token: admin.and_then(|a| a.token.clone()),
+            portal_clients: AccessList::new(admin.map_or(&[], |a| &a.portal_clients[..])),
+            portal_token: admin.and_then(|a| a.portal_token.clone()),
+            portal_limiter,
+            quotas,
+        }
+    }
+}
+
+/// What `POST /v1/reload` runs before the list reload: rereads and applies the config
+/// file; resolves with the JSON to report (`"config"`) and, for an invalid file, the error
+/// (`Err`: the old config keeps serving).
+pub type ConfigReload = Arc<dyn Fn() -> ReloadFuture + Send + Sync>;
+
+/// What a [`ConfigReload`] resolves with: the `"config"` report, or why it failed.
+pub type ReloadFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<serde_json::Value, ReloadFailed>> + Send>,
+>;
+
+/// A config reload that kept the old config: what to tell the caller.
+#[derive(Debug)]
+pub struct ReloadFailed {
+    /// The error (file, line, key).
+    pub error: String,
+    /// The same report as on success (`"result": "invalid"`).
+    pub report: serde_json::Value,
 }
 
 impl Admin {
@@ -86,7 +146,7 @@ impl Admin {
     /// The report store cannot be opened (named in the error).
     pub fn new(
         lists: Arc<LiveBlocklist>,
-        policy: Arc<Policy>,
+        policy: Arc<ArcSwap<Policy>>,
         metrics: Arc<Metrics>,
         resolver: Resolver,
         config: Config,
@@ -103,21 +163,31 @@ impl Admin {
         categories.sort();
         categories.dedup();
         store.set_categories(Some(categories));
-        let admin = config.admin.as_ref();
         Ok(Admin {
-            token: admin.and_then(|a| a.token.clone()),
-            limiter: ReportLimiter::new(admin.map_or(10, |a| a.reports_per_hour)),
-            portal_clients: AccessList::new(admin.map_or(&[], |a| &a.portal_clients[..])),
-            portal_token: admin.and_then(|a| a.portal_token.clone()),
-            portal_limiter: ReportLimiter::new(admin.map_or(0, |a| a.portal_reports_per_hour)),
+            access: ArcSwap::from_pointee(Access::of(&config, None)),
             reports: Arc::new(Mutex::new(store)),
             lists,
             policy,
             metrics,
             resolver,
-            config,
+            config: ArcSwap::from_pointee(config),
             pipeline,
+            reloader: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Runs `reload` (the config reload) first on `POST /v1/reload`; set once (later
+    /// calls are ignored).
+    pub fn set_reloader(&self, reload: ConfigReload) {
+        let _ = self.reloader.set(reload);
+    }
+
+    /// Takes a reloaded config: its `[admin]` tokens, portals and quotas (a quota that did
+    /// not change keeps its counts), and its feeds for `/metrics`. `listen` needs a restart.
+    pub fn apply(&self, config: &Config) {
+        let access = Access::of(config, Some(&self.access.load()));
+        self.access.store(Arc::new(access));
+        self.config.store(Arc::new(config.clone()));
     }
 }
 
@@ -127,8 +197,7 @@ pub fn reports_path(config: &Config) -> std::path::PathBuf {
 }
 
 /// Serves the API on each listener until `stop`.
-pub fn spawn(listeners: Vec<TcpListener>, admin: Admin, stop: CancellationToken) {
-    let admin = Arc::new(admin);
+pub fn spawn(listeners: Vec<TcpListener>, admin: Arc<Admin>, stop: CancellationToken) {
     let upkeep = (admin.metrics.clone(), stop.clone());
     tokio::spawn(async move {
         // Histogram samples are drained into buckets here, not on the query path.
@@ -176,21 +245,22 @@ fn bearer(request: &axum::http::HeaderMap) -> Option<&str> {
 }
 
 /// Whether `request` carries the portal token (compared in constant time).
-fn has_portal_token(admin: &Admin, headers: &axum::http::HeaderMap) -> bool {
-    admin
+fn has_portal_token(access: &Access, headers: &axum::http::HeaderMap) -> bool {
+    access
         .portal_token
         .as_ref()
         .is_some_and(|t| bearer(headers).is_some_and(|g| same(g.as_bytes(), t.as_bytes())))
 }
 
 async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
-    if let Some(token) = &admin.token {
+    let access = admin.access.load_full();
+    if let Some(token) = &access.token {
         let admin_ok =
             bearer(request.headers()).is_some_and(|g| same(g.as_bytes(), token.as_bytes()));
         // The portal token opens one door: posting a report.
         let portal_ok = request.method() == axum::http::Method::POST
             && request.uri().path() == "/v1/reports"
-            && has_portal_token(&admin, request.headers());
+            && has_portal_token(&access, request.headers());
         if !(admin_ok || portal_ok) {
             let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
             r.headers_mut().insert(
@@ -234,7 +304,7 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
         admin.lists.loaded_at() as f64,
     );
     m.counter_total("kidsafe_list_loads_total", &[], admin.lists.loads());
-    let (refused, limited) = admin.policy.refusals();
+    let (refused, limited) = admin.policy.load().refusals();
     m.counter_total(
         crate::metrics::REFUSED,
         &[("reason", "not_allowed")],
@@ -248,7 +318,8 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
     if let Some(cache) = admin.resolver.cache() {
         m.gauge("kidsafe_cache_entries", &[], cache.len() as f64);
     }
-    let feeds = &admin.config.lists.feeds;
+    let config = admin.config.load();
+    let feeds = &config.lists.feeds;
     for source in &feeds.sources {
         let path = crate::feed::state::status_path(&feeds.state_dir, &source.name);
         let state: crate::feed::state::SourceState = crate::feed::state::read_json(&path);
@@ -282,7 +353,7 @@ async fn check_name(State(admin): State<Arc<Admin>>, Query(p): Query<CheckParams
         return error(StatusCode::BAD_REQUEST, "give ?name=example.com");
     };
     let list = admin.lists.current();
-    match check::check(&name, &list, &admin.policy) {
+    match check::check(&name, &list, &admin.policy.load()) {
         Ok(report) => Json(report).into_response(),
         Err(message) => error(StatusCode::BAD_REQUEST, message),
     }
@@ -299,15 +370,16 @@ async fn submit_report(
         Err((status, message)) => return error(status, message),
     };
     // A portal posts for many people: its own, larger quota.
-    let portal = admin.portal_clients.allows(peer.ip()) || has_portal_token(&admin, &headers);
+    let access = admin.access.load_full();
+    let portal = access.portal_clients.allows(peer.ip()) || has_portal_token(&access, &headers);
     let (limiter, over) = if portal {
         (
-            &admin.portal_limiter,
+            &access.portal_limiter,
             "too many reports from this portal; try again later",
         )
     } else {
         (
-            &admin.limiter,
+            &access.limiter,
             "too many reports from this address; try again later",
         )
     };
@@ -447,16 +519,35 @@ async fn reload(State(admin): State<Arc<Admin>>, Query(p): Query<ReloadParams>) 
         }
     };
     let why = if force { "API (force)" } else { "API" };
-    match admin.pipeline.reload(why, force, true).await {
-        Some(report) if report.any_refused() => {
-            let mut body = serde_json::to_value(&report).unwrap_or_default();
-            body["error"] = json!(
-                "a new list was refused by a guard and the current one keeps serving; \
-                 if the change is intended, POST /v1/reload?force=true"
-            );
-            (StatusCode::CONFLICT, Json(body)).into_response()
+    let config = match admin.reloader.get() {
+        Some(reload) => Some(reload().await),
+        None => None,
+    };
+    let Some(report) = admin.pipeline.reload(why, force, true).await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    };
+    let mut body = serde_json::to_value(&report).unwrap_or_default();
+    let status = match config {
+        Some(Err(failed)) => {
+            body["config"] = failed.report;
+            body["error"] = json!(format!(
+                "the config was not reloaded and the one before keeps serving: {}",
+                failed.error
+            ));
+            StatusCode::UNPROCESSABLE_ENTITY
         }
-        Some(report) => Json(report).into_response(),
-        None => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+        Some(Ok(applied)) => {
+            body["config"] = applied;
+            StatusCode::OK
+        }
+        None => StatusCode::OK,
+    };
+    if status == StatusCode::OK && report.any_refused() {
+        body["error"] = json!(
+            "a new list was refused by a guard and the current one keeps serving; \
+             if the change is intended, POST /v1/reload?force=true"
+        );
+        return (StatusCode::CONFLICT, Json(body)).into_response();
     }
+    (status, Json(body)).into_response()
 }

@@ -130,10 +130,9 @@ pub struct Policy {
     ratelimit: Option<RateLimiter>,
     refuse_action: RefuseAction,
     clock: Clock,
-    /// Queries from clients outside `allow_clients`, since start.
-    refused: AtomicU64,
-    /// Queries over a client's rate limit, since start.
-    limited: AtomicU64,
+    /// Queries from clients outside `allow_clients`, and queries over a client's rate
+    /// limit, since start: shared with the policies a reload replaces this one with.
+    counts: Arc<[AtomicU64; 2]>,
 }
 
 /// Group parts that need I/O (compiled own lists, SafeSearch data) are made by the caller.
@@ -198,21 +197,27 @@ impl Policy {
                 .map(|r| RateLimiter::new(r.qps, r.burst, r.clients)),
             refuse_action: config.refuse_action,
             clock,
-            refused: AtomicU64::new(0),
-            limited: AtomicU64::new(0),
+            counts: Arc::default(),
         })
+    }
+
+    /// This policy, counting its refusals on from `old`'s (a config reload replacing `old`:
+    /// the totals and the refusal log go on).
+    pub fn counting_on_from(mut self, old: &Policy) -> Policy {
+        self.counts = Arc::clone(&old.counts);
+        self
     }
 
     /// Step 1: may this client be answered?
     pub fn admit(&self, ip: IpAddr) -> Admission {
         if !self.access.allows(ip) {
-            self.refused.fetch_add(1, Ordering::Relaxed);
+            self.counts[0].fetch_add(1, Ordering::Relaxed);
             return Admission::NotAllowed(self.refuse_action);
         }
         if let Some(rl) = &self.ratelimit
             && !rl.check(ip, Instant::now())
         {
-            self.limited.fetch_add(1, Ordering::Relaxed);
+            self.counts[1].fetch_add(1, Ordering::Relaxed);
             return Admission::RateLimited(self.refuse_action);
         }
         Admission::Admit
@@ -221,8 +226,8 @@ impl Policy {
     /// Queries refused (outside `allow_clients`) and rate-limited since start.
     pub fn refusals(&self) -> (u64, u64) {
         (
-            self.refused.load(Ordering::Relaxed),
-            self.limited.load(Ordering::Relaxed),
+            self.counts[0].load(Ordering::Relaxed),
+            self.counts[1].load(Ordering::Relaxed),
         )
     }
 

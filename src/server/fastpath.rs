@@ -35,8 +35,12 @@ pub fn answer(
     let decision = handler.decide(request, client, Protocol::Udp);
     let block = match &decision {
         Decision::Blocked(block) => block,
-        Decision::Forward { group, list } => {
-            return if hitpath::answer(handler, request, *group, list, out) {
+        Decision::Forward {
+            group,
+            list,
+            policy,
+        } => {
+            return if hitpath::answer(handler, request, (&**policy, *group), list, out) {
                 handler.count_hit(*group);
                 None
             } else {
@@ -53,7 +57,7 @@ pub fn answer(
     let Some(soa_owner) = request.suffix_offset(listed_labels) else {
         return Some(decision);
     };
-    let group = &handler.policy().groups()[block.group];
+    let group = &block.policy.groups()[block.group];
     let serial = block.list.manifest().serial as u32;
     let text = |out: &mut Vec<u8>| block.push_text(group, out);
     let hole = &group.sinkhole;

@@ -16,16 +16,17 @@ use super::handler::Handler;
 use crate::dns::request::Request;
 use crate::dns::{CLASS_IN, EDNS_PAYLOAD, HEADER_LEN as HEADER};
 use crate::lists::Blocklist;
+use crate::policy::decide::Policy;
 use crate::upstream::cache::CacheKey;
 
-/// Answers `request` from a client of `group` into `out` from a fresh cache entry (the
+/// Answers `request` from a client of `group` (of `policy`) into `out` from a fresh cache entry (the
 /// caller counts it, [`Handler::count_hit`]); false (nothing written that counts) when
 /// there is none, it is due for prefetch, its CNAME chain is blocked, or the
 /// reply is larger than the client takes: the general path handles those.
 pub(super) fn answer(
     handler: &Handler,
     request: &Request<'_>,
-    group: usize,
+    (policy, group): (&Policy, usize),
     list: &std::sync::Arc<Blocklist>,
     out: &mut Vec<u8>,
 ) -> bool {
@@ -44,7 +45,6 @@ pub(super) fn answer(
     ) else {
         return false;
     };
-    let policy = handler.policy();
     let mask = policy.mask(&policy.groups()[group], list.manifest());
     let edns = request
         .edns

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use hickory_proto::op::{Message, Query, ResponseCode};
 
 use crate::metrics::{Metrics, UpstreamFailure};
@@ -26,7 +27,8 @@ pub struct Resolved {
 /// Forwarder plus optional cache.
 #[derive(Clone, Debug)]
 pub struct Resolver {
-    forwarder: Forwarder,
+    /// Shared by every clone; a config reload stores a new one ([`Resolver::set_forwarder`]).
+    forwarder: Arc<ArcSwap<Forwarder>>,
     cache: Option<ResponseCache>,
     prefetch: bool,
     metrics: Option<Arc<Metrics>>,
@@ -38,7 +40,7 @@ impl Resolver {
     /// Resolves through `forwarder`, with `cache` in front when given.
     pub fn new(forwarder: Forwarder, cache: Option<ResponseCache>, prefetch: bool) -> Self {
         Resolver {
-            forwarder,
+            forwarder: Arc::new(ArcSwap::from_pointee(forwarder)),
             cache,
             prefetch,
             metrics: None,
@@ -50,6 +52,12 @@ impl Resolver {
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
+    }
+
+    /// Sends every upstream query from now on to `forwarder` (new servers, timeout); queries
+    /// already asking finish with the one they started with.
+    pub fn set_forwarder(&self, forwarder: Forwarder) {
+        self.forwarder.store(Arc::new(forwarder));
     }
 
     /// Whether an upstream answers at all: asks for the root's NS (any RCODE counts as
@@ -66,10 +74,8 @@ impl Resolver {
     async fn forward(&self, query: &Query, flags: QueryFlags) -> Result<Message, UpstreamError> {
         let start = Instant::now();
         let mut failed = Vec::new();
-        let result = self
-            .forwarder
-            .forward_noting(query, flags, &mut failed)
-            .await;
+        let forwarder = self.forwarder.load_full();
+        let result = forwarder.forward_noting(query, flags, &mut failed).await;
         if let Some(m) = &self.metrics {
             let failed = match &result {
                 Ok(_) => {

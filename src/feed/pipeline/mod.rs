@@ -15,6 +15,7 @@
 //! - `reload`: the [`ReloadReport`] of a reload and the groups' own lists it recompiles.
 
 mod build;
+mod regroup;
 mod reload;
 
 use std::collections::HashMap;
@@ -33,7 +34,9 @@ use crate::lists::manifest::{Manifest, SourceRecord};
 use crate::lists::swap::LiveBlocklist;
 use crate::policy::GroupConfig;
 
+use arc_swap::ArcSwap;
 use build::build_and_swap;
+pub use regroup::Regrouped;
 use reload::{reload_groups, reload_report};
 
 pub use reload::{GroupReport, ReloadReport};
@@ -70,6 +73,13 @@ enum Request {
         groups: bool,
         done: Option<oneshot::Sender<ReloadReport>>,
     },
+    /// A config reload's new groups: build their own lists and recompile those from now on.
+    Regroup {
+        groups: Vec<GroupConfig>,
+        done: oneshot::Sender<Regrouped>,
+    },
+    /// The groups' own lists to recompile on reloads from now on.
+    SetGroups { groups: Vec<GroupList> },
 }
 
 /// A group's own list, which the pipeline recompiles on a reload.
@@ -104,6 +114,14 @@ impl std::fmt::Debug for Request {
                 .field("force", force)
                 .field("groups", groups)
                 .finish(),
+            Request::SetGroups { groups } => f
+                .debug_struct("SetGroups")
+                .field("groups", &groups.len())
+                .finish(),
+            Request::Regroup { groups, .. } => f
+                .debug_struct("Regroup")
+                .field("groups", &groups.len())
+                .finish(),
         }
     }
 }
@@ -114,7 +132,8 @@ struct Ctx {
     /// stored, and the start-up compile picks them up.
     live: Option<Arc<LiveBlocklist>>,
     store: Arc<StateStore>,
-    groups: Vec<GroupList>,
+    /// Replaced whole by a config reload ([`Pipeline::regroup`]).
+    groups: ArcSwap<Vec<GroupList>>,
 }
 
 impl Pipeline {
@@ -134,7 +153,7 @@ impl Pipeline {
             lists,
             live,
             store,
-            groups,
+            groups: ArcSwap::from_pointee(groups),
         });
         tokio::spawn(run(ctx, rx, settle, stop));
         Pipeline { tx }
@@ -185,6 +204,21 @@ impl Pipeline {
         self.tx.send(request).ok()?;
         report.await.ok()
     }
+
+    /// A config reload's client groups: compiles the own lists of those new or changed
+    /// (through the guards) and keeps the serving lists of the others; per group, in
+    /// order. `None` when the resolver is shutting down.
+    pub async fn regroup(&self, groups: Vec<GroupConfig>) -> Option<Regrouped> {
+        let (done, answer) = oneshot::channel();
+        self.tx.send(Request::Regroup { groups, done }).ok()?;
+        answer.await.ok()
+    }
+
+    /// The groups' own lists recompiled on reloads from now on (a config reload that
+    /// applied, with the lists [`Pipeline::regroup`] gave).
+    pub fn set_groups(&self, groups: Vec<GroupList>) {
+        let _ = self.tx.send(Request::SetGroups { groups });
+    }
 }
 
 async fn run(
@@ -211,6 +245,10 @@ async fn run(
         let (mut force, mut groups) = (false, false);
         for request in batch {
             match request {
+                Request::SetGroups { groups } => ctx.groups.store(Arc::new(groups)),
+                Request::Regroup { groups, done } => {
+                    let _ = done.send(regroup::regroup(&ctx, groups).await);
+                }
                 Request::Candidate { index, file, done } => {
                     candidates.insert(index, file);
                     waiters.push((index, done));

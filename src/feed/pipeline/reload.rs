@@ -95,8 +95,9 @@ pub(super) async fn reload_report(
 /// Recompiles the groups' own lists whose files changed, each through the guards, and
 /// swaps each in; logged with the group's name.
 pub(super) async fn reload_groups(ctx: &Ctx, force: bool) -> Vec<GroupReport> {
-    let mut reports = Vec::with_capacity(ctx.groups.len());
-    for g in &ctx.groups {
+    let groups = ctx.groups.load_full();
+    let mut reports = Vec::with_capacity(groups.len());
+    for g in groups.iter() {
         let name = g.group.name.clone();
         let target = g.live.path().to_owned();
         let mut list = "unchanged";

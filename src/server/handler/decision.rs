@@ -15,6 +15,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use hickory_proto::op::{Edns, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::Record;
 use hickory_proto::rr::rdata::tsig::TSIG;
@@ -141,6 +143,8 @@ pub enum Decision {
         list: Arc<Blocklist>,
         /// The SafeSearch host.
         target: &'static str,
+        /// The policy that decided it (a reload mid-query does not change it).
+        policy: Arc<Policy>,
     },
     /// Upstream's (or the cache's) answer, checked for a listed name in its CNAME chain.
     Forward {
@@ -149,6 +153,8 @@ pub enum Decision {
         /// The list as it was when the query arrived: a swap mid-query cannot change the
         /// verdict on the answer.
         list: Arc<Blocklist>,
+        /// The policy that decided it: the CNAME check uses the same one.
+        policy: Arc<Policy>,
     },
 }
 
@@ -163,6 +169,8 @@ pub struct Block {
     /// [`EdeCode::Blocked`] (the shared list) or [`EdeCode::Filtered`] (the group's own
     /// deny list).
     pub code: EdeCode,
+    /// The policy that decided it (its [`Policy::groups`] holds `group`).
+    pub policy: Arc<Policy>,
 }
 
 impl Block {
@@ -191,8 +199,8 @@ impl Block {
 pub struct Decider {
     /// The serving list.
     pub(super) lists: Arc<LiveBlocklist>,
-    /// The per-client policy.
-    pub(super) policy: Arc<Policy>,
+    /// The per-client policy, swapped whole by a config reload; each query loads it once.
+    pub(super) policy: Arc<ArcSwap<Policy>>,
     /// Where queries and answers are counted.
     pub(super) metrics: Arc<Metrics>,
     /// Blocked queries are logged here when `[querylog]` is on.
@@ -207,7 +215,9 @@ impl Decider {
     /// tokens.
     pub fn decide(&self, asked: &impl Asked, client: IpAddr, protocol: Protocol) -> Decision {
         self.metrics.query(protocol, asked.qtype());
-        match self.policy.admit(client) {
+        // One policy from start to end: a reload swaps in a new one for later queries.
+        let policy = self.policy.load_full();
+        match policy.admit(client) {
             Admission::Admit => {}
             Admission::NotAllowed(RefuseAction::Refuse) => {
                 return Decision::Refused("not allowed to use this resolver (kidsafe-dns)");
@@ -218,7 +228,7 @@ impl Decider {
             Admission::NotAllowed(RefuseAction::Drop)
             | Admission::RateLimited(RefuseAction::Drop) => return Decision::Drop,
         }
-        let index = self.policy.group_index(client);
+        let index = policy.group_index(client);
         let local = if !asked.is_query() {
             Local::Code(ResponseCode::NotImp)
         } else {
@@ -231,9 +241,9 @@ impl Decider {
             self.metrics.answer(index, metrics::Verdict::Error);
             return Decision::Local(local);
         }
-        let group = &self.policy.groups()[index];
+        let group = &policy.groups()[index];
         let list = self.lists.current();
-        let code = match self.policy.decide(group, &list, || asked.labels()) {
+        let code = match policy.decide(group, &list, || asked.labels()) {
             Outcome::Blocked(verdict) => (verdict, EdeCode::Blocked),
             Outcome::Filtered(verdict) => (verdict, EdeCode::Filtered),
             Outcome::SafeSearch(target) => {
@@ -242,15 +252,23 @@ impl Decider {
                     group: index,
                     list,
                     target,
+                    policy,
                 };
             }
-            Outcome::Forward => return Decision::Forward { group: index, list },
+            Outcome::Forward => {
+                return Decision::Forward {
+                    group: index,
+                    list,
+                    policy,
+                };
+            }
         };
         let block = Block {
             group: index,
             list,
             verdict: code.0,
             code: code.1,
+            policy,
         };
         self.count_block(&block, block.how(), || asked.log_name(), client);
         Decision::Blocked(block)
@@ -288,7 +306,7 @@ impl Decider {
             });
         }
         let Some(log) = &self.querylog else { return };
-        let group = self.policy.groups().get(group).map(|g| g.name.clone());
+        let group = block.policy.groups().get(group).map(|g| g.name.clone());
         let categories = match how {
             metrics::Verdict::Filtered => vec!["deny list".to_owned()],
             _ => list

@@ -15,6 +15,8 @@ mod reply;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -67,6 +69,8 @@ pub struct Pending {
     list: Arc<Blocklist>,
     /// Index of the client's group in [`Policy::groups`].
     group: usize,
+    /// The policy that decided the query (a reload meanwhile does not change it).
+    policy: Arc<Policy>,
     /// The group's categories when the query arrived (for CNAME cloaking).
     mask: u32,
     metadata: Metadata,
@@ -79,7 +83,7 @@ impl Handler {
     pub fn new(
         lists: Arc<LiveBlocklist>,
         resolver: Resolver,
-        policy: Arc<Policy>,
+        policy: Arc<ArcSwap<Policy>>,
         drain: Arc<Drain>,
         safesearch_ttl: u32,
         metrics: Arc<Metrics>,
@@ -110,8 +114,14 @@ impl Handler {
         self
     }
 
-    /// The per-client policy.
-    pub fn policy(&self) -> &Arc<Policy> {
+    /// The per-client policy serving now (a config reload swaps it; a query keeps the one
+    /// its [`Decision`] carries).
+    pub fn policy(&self) -> Arc<Policy> {
+        self.decider.policy.load_full()
+    }
+
+    /// The swappable policy itself, for the config reload to store a new one in.
+    pub fn live_policy(&self) -> &Arc<ArcSwap<Policy>> {
         &self.decider.policy
     }
 
@@ -150,7 +160,7 @@ impl Handler {
     ) -> Reply {
         let decision = decided.unwrap_or_else(|| self.decider.decide(q, client, protocol));
         let request = q.metadata;
-        let (group, list, query, ask, prefix) = match (decision, q.query) {
+        let (group, list, policy, query, ask, prefix) = match (decision, q.query) {
             (Decision::Drop, _) => return Reply::Silent,
             (Decision::Refused(text), _) => {
                 let ede = Some((EdeCode::Prohibited, text));
@@ -164,7 +174,7 @@ impl Handler {
                 return Reply::Now(reply::error(request, q.edns, ResponseCode::FormErr, None));
             }
             (Decision::Blocked(block), Some((query, _))) => {
-                let group = &self.decider.policy.groups()[block.group];
+                let group = &block.policy.groups()[block.group];
                 let edns = reply::reply_edns(q.edns);
                 return Reply::Now(reply::block(request, edns, query, group, &block));
             }
@@ -173,6 +183,7 @@ impl Handler {
                     group,
                     list,
                     target,
+                    policy,
                 },
                 Some((query, _)),
             ) => {
@@ -193,11 +204,16 @@ impl Handler {
                 }
                 let mut ask = query.clone();
                 ask.set_name(target);
-                (group, list, query, ask, Some(cname))
+                (group, list, policy, query, ask, Some(cname))
             }
-            (Decision::Forward { group, list }, Some((query, _))) => {
-                (group, list, query, query.clone(), None)
-            }
+            (
+                Decision::Forward {
+                    group,
+                    list,
+                    policy,
+                },
+                Some((query, _)),
+            ) => (group, list, policy, query, query.clone(), None),
         };
         let flags = QueryFlags {
             dnssec_ok: q.edns.is_some_and(|e| e.flags().dnssec_ok),
@@ -205,14 +221,13 @@ impl Handler {
         };
         let pending = Pending {
             original: query.clone(),
-            mask: self
-                .policy()
-                .mask(&self.policy().groups()[group], list.manifest()),
+            mask: policy.mask(&policy.groups()[group], list.manifest()),
             ask,
             flags,
             prefix,
             list,
             group,
+            policy,
             metadata: *request,
             edns: reply::reply_edns(q.edns),
             client,
@@ -253,7 +268,7 @@ impl Handler {
         if p.prefix.is_none()
             && let Some(verdict) = blocked_in_chain(&p.list, p.mask, &resolved.message)
         {
-            let groups = self.decider.policy.groups();
+            let groups = p.policy.groups();
             let group = groups.get(p.group).or(groups.last());
             if let Some(group) = group {
                 let block = Block {
@@ -261,6 +276,7 @@ impl Handler {
                     list: p.list,
                     verdict,
                     code: EdeCode::Blocked,
+                    policy: p.policy.clone(),
                 };
                 let how = metrics::Verdict::BlockedCname;
                 let original = &p.original;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
 use hickory_proto::rr::RData;
 use moka::Expiry;
@@ -130,7 +131,8 @@ impl Expiry<CacheKey, Arc<Entry>> for PurgeAfter {
 
 /// What every clone of a [`ResponseCache`] shares.
 pub(super) struct Inner {
-    config: CacheConfig,
+    /// TTL clamps swap live ([`ResponseCache::set_ttls`]); the rest is as built.
+    config: ArcSwap<CacheConfig>,
     entries: Cache<CacheKey, Arc<Entry>>,
     /// Upstream queries in progress ([`ResponseCache::fetch_coalesced`]).
     pub(super) flights: Flights,
@@ -163,7 +165,7 @@ impl ResponseCache {
             .build();
         ResponseCache {
             inner: Arc::new(Inner {
-                config,
+                config: ArcSwap::from_pointee(config),
                 entries,
                 flights: Flights::default(),
             }),
@@ -171,8 +173,24 @@ impl ResponseCache {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &CacheConfig {
-        &self.inner.config
+    pub fn config(&self) -> Arc<CacheConfig> {
+        self.inner.config.load_full()
+    }
+
+    /// Takes the TTL clamps (`min_ttl`, `max_ttl`, `negative_max_ttl`) of `new` for entries
+    /// stored from now on; the size and serve-stale settings shape the store and stay as
+    /// built (a restart changes them). Whether any of those differ: they were not applied.
+    pub fn set_ttls(&self, new: &CacheConfig) -> bool {
+        let old = self.inner.config.load_full();
+        self.inner.config.store(Arc::new(CacheConfig {
+            min_ttl: new.min_ttl,
+            max_ttl: new.max_ttl,
+            negative_max_ttl: new.negative_max_ttl,
+            ..(*old).clone()
+        }));
+        old.max_entries != new.max_entries
+            || old.serve_stale != new.serve_stale
+            || old.stale_max != new.stale_max
     }
 
     /// Looks `key` up.
@@ -192,7 +210,7 @@ impl ResponseCache {
             let message = entry.message_with_ttls(|ttl| ttl.saturating_sub(age));
             return Cached::Fresh { message, prefetch };
         }
-        let config = &self.inner.config;
+        let config = self.inner.config.load();
         if config.serve_stale && elapsed < entry.lifetime().saturating_add(config.stale_max) {
             return Cached::Stale(entry.message_with_ttls(|_| STALE_TTL));
         }
@@ -251,8 +269,8 @@ impl ResponseCache {
     /// records of a negative reply to the negative TTL); a TSIG signature is dropped; the
     /// upstream OPT record (e.g. its EDE options) is kept.
     pub fn insert(&self, key: CacheKey, message: &Message) -> bool {
-        let config = &self.inner.config;
-        let Some(Lifetime { ttl, negative }) = lifetime(config, &key, message) else {
+        let config = self.inner.config.load();
+        let Some(Lifetime { ttl, negative }) = lifetime(&config, &key, message) else {
             return false;
         };
         let mut message = message.clone();
