@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::feed::guard::{Guard, Refusal};
-use crate::feed::install::{build_group, group_list_path, group_needs_compile};
+use crate::feed::install::{build_group, group_list_path};
 use crate::lists::load::Blocklist;
 use crate::lists::swap::LiveBlocklist;
 use crate::policy::GroupConfig;
@@ -16,8 +16,9 @@ use super::Ctx;
 /// (`None` for a group without one); or the group whose list could not be built.
 pub type Regrouped = Result<Vec<Option<Arc<LiveBlocklist>>>, (String, Refusal)>;
 
-/// Own lists for `groups`: an unchanged group keeps its serving list (the same `Arc`); a
-/// changed or new one gets a new list compiled through the guards against the file there,
+/// Own lists for `groups`: an unchanged group keeps its serving list (the same `Arc`; a
+/// change to its list files is the pipeline's reload's to compile and report); a changed
+/// or new one gets a new list compiled through the guards against the file there,
 /// in a new `Arc`, so the policy serving until the swap keeps its own. A refused list with
 /// one compiled before keeps that one (as at start). The pipeline's groups change only
 /// when the caller hands them over ([`super::Pipeline::set_groups`]).
@@ -33,7 +34,9 @@ pub(super) async fn regroup(ctx: &Ctx, groups: Vec<GroupConfig>) -> Regrouped {
         let path = group_list_path(&ctx.lists.compiled, &group.name);
         let same = before.is_some_and(|b| format!("{:?}", b.group) == format!("{group:?}"));
         let live = match before {
-            Some(b) if same && !group_needs_compile(&group, b.live.path()) => b.live.clone(),
+            // Its files may have changed: the reload after this one recompiles and reports
+            // that, in this same list.
+            Some(b) if same => b.live.clone(),
             _ => {
                 let (lists, g, p) = (ctx.lists.clone(), group.clone(), path.clone());
                 let serving = before.map(|b| b.live.current());
