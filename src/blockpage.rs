@@ -111,7 +111,9 @@ impl BlockPage {
         let mut categories = Vec::new();
         let list = self.lists.current();
         if let Some(h) = &host {
-            let group = self.policy.group_for(client.ip());
+            let group = self
+                .policy
+                .group_for(&crate::policy::Client::from_addr(client.ip()));
             let labels = || h.split('.').map(str::as_bytes);
             match self.policy.decide(group, &list, labels) {
                 Outcome::Blocked(v) => categories = list.manifest().category_names(v.categories),
