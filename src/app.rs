@@ -218,7 +218,8 @@ fn assemble(
     .with_chaos(server::ChaosAnswers {
         version: config.server.chaos_version.clone(),
         identity: config.server.chaos_identity.clone(),
-    });
+    })
+    .with_identity(server::identity::Identify::new(&config.server.identity));
     Ok(Assembled {
         handler,
         resolver,

@@ -117,7 +117,7 @@ impl BlockPage {
         let list = self.lists.current();
         if let Some(h) = &host {
             let policy = self.policy.load();
-            let group = policy.group_for(client.ip());
+            let group = policy.group_for(&crate::policy::Client::from_addr(client.ip()));
             let labels = || h.split('.').map(str::as_bytes);
             match policy.decide(group, &list, labels) {
                 Outcome::Blocked(v) => categories = list.manifest().category_names(v.categories),

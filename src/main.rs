@@ -68,6 +68,14 @@ enum Command {
         /// needs --config.
         #[arg(long, requires = "config")]
         client: Option<std::net::IpAddr>,
+        /// Judge as the device with this ClientID (DoH path, TLS name) would be; needs
+        /// --config (the address is --client, else 127.0.0.1).
+        #[arg(long, requires = "config")]
+        client_id: Option<String>,
+        /// Judge as the device with this MAC address (from a trusted forwarder) would be;
+        /// needs --config (the address is --client, else 127.0.0.1).
+        #[arg(long, requires = "config")]
+        mac: Option<String>,
         /// Names (or URLs) to check.
         #[arg(required = true)]
         names: Vec<String>,
@@ -123,11 +131,17 @@ fn main() -> ExitCode {
             blocklist,
             config,
             client,
+            client_id,
+            mac,
             names,
-        } => match client {
-            Some(ip) => check_client(config, ip, names),
-            None => check(blocklist, config, names),
-        },
+        } => {
+            if client.is_none() && client_id.is_none() && mac.is_none() {
+                check(blocklist, config, names)
+            } else {
+                who(client, client_id.as_deref(), mac.as_deref())
+                    .and_then(|who| check_client(config, who, names))
+            }
+        }
         Command::Status { config } => config::load(&config)
             .map(|c| {
                 kidsafe_dns::feed::status::print(&c.lists);
@@ -435,12 +449,33 @@ fn group_verdict(
     }
 }
 
-/// `check --config FILE --client IP`: the verdict the resolver would give that client.
+/// The client `check --client/--client-id/--mac` asks as.
+fn who(
+    ip: Option<std::net::IpAddr>,
+    client_id: Option<&str>,
+    mac: Option<&str>,
+) -> anyhow::Result<kidsafe_dns::policy::Client> {
+    use kidsafe_dns::policy::client::{ClientId, Mac};
+    let mut who = kidsafe_dns::policy::Client::from_addr(
+        ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+    );
+    if let Some(id) = client_id {
+        who.client_id = Some(ClientId::parse(id).with_context(|| format!("--client-id {id:?}"))?);
+    }
+    if let Some(mac) = mac {
+        who.mac = Some(Mac::parse(mac).context("--mac")?);
+    }
+    Ok(who)
+}
+
+/// `check --config FILE --client IP` (or `--client-id ID`, `--mac MAC`): the verdict the
+/// resolver would give that client, and the profile (group) that decided, and by what.
 fn check_client(
     config_path: Option<PathBuf>,
-    ip: std::net::IpAddr,
+    who: kidsafe_dns::policy::Client,
     names: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
+    let ip = who.addr;
     use kidsafe_dns::policy::decide::{Admission, system_clock};
     let Some(path) = config_path else {
         bail!("--client needs --config FILE");
@@ -451,7 +486,9 @@ fn check_client(
     let groups = tempfile::tempdir().context("a temporary directory for the group lists")?;
     let policy = app::build_policy(&config, system_clock(), Some(groups.path()))?;
     let refused = matches!(policy.admit(ip), Admission::NotAllowed(_));
-    let group = policy.group_for(ip);
+    let (index, by) = policy.choose(&who);
+    let group = &policy.groups()[index];
+    let by = by.as_str();
     let mut tally = Tally::default();
     for input in &names {
         let Some((name, note)) = target(input, &mut tally) else {
@@ -464,7 +501,7 @@ fn check_client(
         }
         let (blocked, verdict) = group_verdict(&policy, group, &list, &name);
         tally.blocked |= blocked;
-        println!("{name}\t{verdict}\tgroup {}{note}", group.name);
+        println!("{name}\t{verdict}\tgroup {} (by {by}){note}", group.name);
     }
     Ok(tally.exit_code())
 }

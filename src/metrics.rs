@@ -148,6 +148,8 @@ pub struct Metrics {
     /// Datagrams and connections from a `server.proxy_protocol_from` balancer dropped for
     /// want of a valid PROXY v2 header.
     pub proxy_invalid: Counter,
+    /// Identities a query carried that were ignored ([`crate::server::identity`]).
+    pub identity: IdentityCounters,
     /// When an upstream last answered (Unix milliseconds; 0 = never), for `/readyz`.
     last_upstream_answer: AtomicU64,
 }
@@ -157,6 +159,44 @@ impl std::fmt::Debug for Metrics {
         f.debug_struct("Metrics")
             .field("groups", &self.group_names)
             .finish_non_exhaustive()
+    }
+}
+
+const IDENTITY_UNTRUSTED: &str = "kidsafe_identity_untrusted_total";
+const IDENTITY_INVALID: &str = "kidsafe_identity_invalid_total";
+const IDENTITY_SNI_OTHER: &str = "kidsafe_identity_sni_other_total";
+
+/// Identities ignored, by kind; none of them says which client.
+#[derive(Clone)]
+pub struct IdentityCounters {
+    /// A device MAC option (65001, 65073) from a sender not in `server.trusted_forwarders`.
+    pub untrusted_mac: Counter,
+    /// A Client Subnet from an untrusted sender, with `server.ecs_from_trusted` on.
+    pub untrusted_ecs: Counter,
+    /// A device MAC option from a trusted forwarder that is not a MAC address.
+    pub invalid_mac: Counter,
+    /// A Client Subnet from a trusted forwarder that names no address.
+    pub invalid_ecs: Counter,
+    /// A TLS server name under `server.client_id_domain` whose first label is not a
+    /// ClientID (or that has more labels).
+    pub invalid_sni: Counter,
+    /// A TLS server name not under `server.client_id_domain`.
+    pub sni_other: Counter,
+}
+
+impl IdentityCounters {
+    fn new(recorder: &PrometheusRecorder) -> Self {
+        let kind = |name: &'static str, kind: &'static str| {
+            counter(recorder, name, vec![Label::new("kind", kind)])
+        };
+        IdentityCounters {
+            untrusted_mac: kind(IDENTITY_UNTRUSTED, "mac"),
+            untrusted_ecs: kind(IDENTITY_UNTRUSTED, "ecs"),
+            invalid_mac: kind(IDENTITY_INVALID, "mac"),
+            invalid_ecs: kind(IDENTITY_INVALID, "ecs"),
+            invalid_sni: kind(IDENTITY_INVALID, "sni"),
+            sni_other: counter(recorder, IDENTITY_SNI_OTHER, Vec::new()),
+        }
     }
 }
 
@@ -205,6 +245,7 @@ impl Metrics {
             tcp_rejected: counter(&recorder, "kidsafe_tcp_rejected_total", Vec::new()),
             querylog_dropped: counter(&recorder, "kidsafe_querylog_dropped_total", Vec::new()),
             proxy_invalid: counter(&recorder, "kidsafe_proxy_invalid_total", Vec::new()),
+            identity: IdentityCounters::new(&recorder),
             last_upstream_answer: AtomicU64::new(0),
             recorder,
             handle,
@@ -353,7 +394,7 @@ fn counter(recorder: &PrometheusRecorder, name: &'static str, labels: Vec<Label>
 }
 
 fn describe(recorder: &PrometheusRecorder) {
-    let help: [(&'static str, &'static str); 17] = [
+    let help: [(&'static str, &'static str); 20] = [
         (QUERIES, "Queries received, by protocol and question type."),
         (
             ANSWERS,
@@ -389,6 +430,18 @@ fn describe(recorder: &PrometheusRecorder) {
         (
             "kidsafe_proxy_invalid_total",
             "Datagrams and connections from a PROXY protocol balancer without a valid header.",
+        ),
+        (
+            IDENTITY_UNTRUSTED,
+            "Device MAC or Client Subnet options ignored: the sender is not a trusted forwarder.",
+        ),
+        (
+            IDENTITY_INVALID,
+            "Identities ignored as malformed (MAC option, Client Subnet, ClientID in a TLS name).",
+        ),
+        (
+            IDENTITY_SNI_OTHER,
+            "TLS connections whose server name is not under server.client_id_domain.",
         ),
         (
             "kidsafe_list_serial",

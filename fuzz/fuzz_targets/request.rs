@@ -86,13 +86,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let handler = handler();
-    let client = client(selector);
+    let client = kidsafe_dns::policy::Client::from_addr(client(selector));
     // As the UDP loop does: the fast path for plain queries first (a blocked name is
     // written straight into `out`), the general path for the rest.
     let mut decided = None;
     if let Some(request) = Request::parse(packet) {
         let mut out = Vec::new();
-        match fastpath::answer(handler, &request, client, &mut out) {
+        match fastpath::answer(handler, &request, &client, &mut out) {
             None => {
                 let decoded = kidsafe_dns_fuzz::strict_reply(&out);
                 let asked = Message::from_vec(packet).expect("the fast path only takes valid queries");
@@ -108,7 +108,7 @@ fuzz_target!(|data: &[u8]| {
             Some(decision) => decided = Some(decision),
         }
     }
-    let reply = match wire::answer(handler, packet, client, Protocol::Udp, decided) {
+    let reply = match wire::answer(handler, packet, &client, Protocol::Udp, decided) {
         Reply::Now(reply) => reply,
         Reply::Silent | Reply::Upstream(_) => return,
     };

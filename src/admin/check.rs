@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::lists::normalize::normalize;
 use crate::lists::rule::Scope;
 use crate::lists::{Blocklist, Decision};
+use crate::policy::Client;
 use crate::policy::decide::{Outcome, Policy};
 
 /// The answer to a check.
@@ -25,6 +26,21 @@ pub struct CheckReport {
     pub list_serial: u64,
     /// What each client group gets now (schedules included).
     pub groups: Vec<GroupVerdict>,
+    /// The profile (group) that decides for the client asked about (`client`,
+    /// `client_id`, `mac`), when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+}
+
+/// The profile a client gets, and the identity that chose it.
+#[derive(Debug, Serialize)]
+pub struct Profile {
+    /// The group's name.
+    pub group: String,
+    /// `client_id`, `mac`, `address` or `default`.
+    pub chosen_by: &'static str,
+    /// The group's verdict on the name (as in `groups`).
+    pub verdict: &'static str,
 }
 
 /// A matched rule.
@@ -106,11 +122,17 @@ pub fn target(input: &str) -> Result<Target, String> {
     })
 }
 
-/// Checks `name` against `list` and every group of `policy`.
+/// Checks `name` against `list` and every group of `policy`, and names the profile `who`
+/// gets, if given.
 ///
 /// # Errors
 /// The name is not a valid host name; the reason says why.
-pub fn check(name: &str, list: &Blocklist, policy: &Policy) -> Result<CheckReport, String> {
+pub fn check(
+    name: &str,
+    list: &Blocklist,
+    policy: &Policy,
+    who: Option<&Client>,
+) -> Result<CheckReport, String> {
     let normalized = normalize(name.trim())
         .map_err(|reason| format!("not a valid host name ({reason})"))?
         .into_owned();
@@ -136,7 +158,7 @@ pub fn check(name: &str, list: &Blocklist, policy: &Policy) -> Result<CheckRepor
         },
     });
     let labels = || normalized.split('.').map(str::as_bytes);
-    let groups = policy
+    let groups: Vec<GroupVerdict> = policy
         .groups()
         .iter()
         .map(|group| {
@@ -154,7 +176,17 @@ pub fn check(name: &str, list: &Blocklist, policy: &Policy) -> Result<CheckRepor
             }
         })
         .collect();
+    let profile = who.and_then(|who| {
+        let (index, by) = policy.choose(who);
+        let verdict = groups.get(index)?.verdict;
+        Some(Profile {
+            group: policy.groups().get(index)?.name.clone(),
+            chosen_by: by.as_str(),
+            verdict,
+        })
+    });
     Ok(CheckReport {
+        profile,
         name: name.to_owned(),
         listed: v.decision == Decision::Blocked,
         categories: names(v.categories),

@@ -346,14 +346,43 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
 #[derive(Deserialize)]
 struct CheckParams {
     name: Option<String>,
+    /// Whose profile to name: an address, a ClientID, a MAC address (any of them).
+    client: Option<std::net::IpAddr>,
+    client_id: Option<String>,
+    mac: Option<String>,
+}
+
+/// The client `/v1/check` is asked about, if any (its address 127.0.0.1 unless given).
+fn check_who(
+    client: &Option<std::net::IpAddr>,
+    client_id: Option<&str>,
+    mac: Option<&str>,
+) -> Result<Option<crate::policy::Client>, String> {
+    use crate::policy::client::{ClientId, Mac};
+    if client.is_none() && client_id.is_none() && mac.is_none() {
+        return Ok(None);
+    }
+    let addr = client.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let mut who = crate::policy::Client::from_addr(addr);
+    if let Some(id) = client_id {
+        who.client_id = Some(ClientId::parse(id).map_err(|e| format!("client_id: {e}"))?);
+    }
+    if let Some(mac) = mac {
+        who.mac = Some(Mac::parse(mac).map_err(|e| format!("mac: {e}"))?);
+    }
+    Ok(Some(who))
 }
 
 async fn check_name(State(admin): State<Arc<Admin>>, Query(p): Query<CheckParams>) -> Response {
     let Some(name) = p.name.filter(|n| !n.trim().is_empty()) else {
         return error(StatusCode::BAD_REQUEST, "give ?name=example.com");
     };
+    let who = match check_who(&p.client, p.client_id.as_deref(), p.mac.as_deref()) {
+        Ok(who) => who,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
     let list = admin.lists.current();
-    match check::check(&name, &list, &admin.policy.load()) {
+    match check::check(&name, &list, &admin.policy.load(), who.as_ref()) {
         Ok(report) => Json(report).into_response(),
         Err(message) => error(StatusCode::BAD_REQUEST, message),
     }

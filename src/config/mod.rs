@@ -13,6 +13,7 @@
 //! |---------------------------------------------|---------------------------|------|
 //! | `[server]` listeners, threads, TCP, CHAOS   | `server`                  | [`crate::server::ServerConfig`] |
 //! | `server.dot_listen`, `doh_listen`, `tls_*`  | `server.tls`              | [`crate::server::TlsListeners`] |
+//! | `server.trusted_forwarders`, `ecs_from_trusted`, `client_id_domain` | `server.identity` | [`crate::server::IdentityConfig`] |
 //! | `server.allow_clients`, `refuse_action`     | `policy`                  | [`crate::policy::PolicyConfig`], [`crate::policy::RefuseAction`] |
 //! | `server.rate_limit_*`                       | `policy.rate_limit`       | [`crate::policy::RateLimitConfig`] |
 //! | `[upstream]`                                | `upstream`                | [`UpstreamConfig`] (servers: [`crate::upstream::Endpoint`]) |
@@ -21,6 +22,7 @@
 //! | `[[lists.source]]`, `[[lists.allow]]`       | `lists.sources`, `lists.feeds` | [`crate::lists::compile::ListSource`], [`crate::feed::spec::SourceSpec`] |
 //! | `lists.state_dir`, `*_ratio`, `force`       | `lists.feeds`             | [`crate::feed::spec::FeedConfig`] |
 //! | `[[groups]]`                                | `policy.groups`           | [`crate::policy::GroupConfig`] |
+//! | `groups.client_ids`, `groups.macs`          | `policy.groups[i].client_ids`, `macs` | [`crate::policy::client::ClientId`], [`crate::policy::client::Mac`] |
 //! | `[groups.schedule]`                         | `policy.groups[i].schedule` | [`crate::policy::schedule::Schedule`] |
 //! | `[safesearch]`                              | `policy.safesearch_*`     | [`crate::policy::PolicyConfig`] |
 //! | `[blockpage]`                               | `blockpage`               | [`BlockpageConfig`] |
@@ -38,7 +40,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::server::ServerConfig;
+use crate::server::{IdentityConfig, ServerConfig};
 pub use ops::AdminConfig;
 
 use ipnet::IpNet;
@@ -315,6 +317,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         "server.proxy_protocol_from",
         &invalid,
     )?;
+    let identity = identity_config(&raw.server, &invalid)?;
     let admin = ops::admin(raw.admin.as_ref(), &resolve, &invalid)?;
     let querylog = ops::querylog(raw.querylog.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
 
@@ -333,6 +336,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
             tcp_max_connections: raw.server.tcp_max_connections,
             tls,
             proxy_protocol_from,
+            identity,
             chaos_version: raw.server.chaos_version.clone(),
             chaos_identity: raw.server.chaos_identity.clone(),
         },
@@ -353,6 +357,58 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
             watch: raw.lists.watch,
             feeds,
         },
+    })
+}
+
+/// `server.trusted_forwarders`, `ecs_from_trusted` and `client_id_domain`, checked.
+fn identity_config(
+    raw: &raw::RawServer,
+    invalid: &Invalid<'_>,
+) -> Result<IdentityConfig, ConfigError> {
+    let trusted_forwarders = nets(
+        &raw.trusted_forwarders,
+        "server.trusted_forwarders",
+        invalid,
+    )?;
+    if raw.ecs_from_trusted && trusted_forwarders.is_empty() {
+        return Err(invalid(
+            None,
+            Some("server.ecs_from_trusted".into()),
+            "needs server.trusted_forwarders: the forwarders whose Client Subnet is believed"
+                .into(),
+        ));
+    }
+    let client_id_domain = match &raw.client_id_domain {
+        None => None,
+        Some(d) => {
+            let text = d.get_ref().trim_end_matches('.').to_ascii_lowercase();
+            let bad = text.is_empty()
+                || text.split('.').any(|label| {
+                    label.is_empty()
+                        || label.len() > 63
+                        || label.starts_with('-')
+                        || label.ends_with('-')
+                        || !label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if bad {
+                return Err(invalid(
+                    Some(d.span()),
+                    Some("server.client_id_domain".into()),
+                    format!(
+                        "`{}` is not a domain name (e.g. \"dns.example.vn\")",
+                        d.get_ref()
+                    ),
+                ));
+            }
+            Some(text)
+        }
+    };
+    Ok(IdentityConfig {
+        trusted_forwarders,
+        ecs_from_trusted: raw.ecs_from_trusted,
+        client_id_domain,
     })
 }
 

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{ConfigError, Invalid, line_col, nets, raw};
+use crate::policy::client::{ClientId, Mac};
 use crate::policy::schedule::Schedule;
 use crate::policy::{GroupConfig, PolicyConfig, RateLimitConfig};
 
@@ -62,6 +63,9 @@ pub(super) fn validate_policy(
         };
 
     let mut groups = Vec::with_capacity(raw.groups.len() + 1);
+    // Every ClientID and MAC seen so far, with the group that listed it.
+    let mut seen_ids: std::collections::HashMap<ClientId, &str> = Default::default();
+    let mut seen_macs: std::collections::HashMap<Mac, &str> = Default::default();
     for (i, spanned) in raw.groups.iter().enumerate() {
         let g = spanned.get_ref();
         let name = g.name.get_ref();
@@ -100,11 +104,73 @@ pub(super) fn validate_policy(
                     .into(),
             ));
         }
-        if name != "default" && clients.is_empty() {
+        let mut client_ids = Vec::with_capacity(g.client_ids.len());
+        for s in &g.client_ids {
+            let id = ClientId::parse(s.get_ref()).map_err(|e| {
+                invalid(
+                    Some(s.span()),
+                    Some(key("client_ids")),
+                    format!("`{}`: {e}", s.get_ref()),
+                )
+            })?;
+            match seen_ids.get(&id) {
+                Some(&other) if other != name.as_str() => {
+                    return Err(invalid(
+                        Some(s.span()),
+                        Some(key("client_ids")),
+                        format!(
+                            "ClientID `{id}` is listed by both group `{other}` and group `{name}`"
+                        ),
+                    ));
+                }
+                _ => {
+                    seen_ids.insert(id.clone(), name);
+                }
+            }
+            client_ids.push(id);
+        }
+        let mut macs = Vec::with_capacity(g.macs.len());
+        for s in &g.macs {
+            let mac = Mac::parse(s.get_ref())
+                .map_err(|e| invalid(Some(s.span()), Some(key("macs")), e.to_string()))?;
+            match seen_macs.get(&mac) {
+                Some(&other) if other != name.as_str() => {
+                    return Err(invalid(
+                        Some(s.span()),
+                        Some(key("macs")),
+                        format!(
+                            "MAC address {mac} is listed by both group `{other}` and group `{name}`"
+                        ),
+                    ));
+                }
+                _ => {
+                    seen_macs.insert(mac, name);
+                }
+            }
+            macs.push(mac);
+        }
+        if name == "default" && !(client_ids.is_empty() && macs.is_empty()) {
+            return Err(invalid(
+                g.client_ids
+                    .first()
+                    .or(g.macs.first())
+                    .map(toml::Spanned::span),
+                Some(key(if client_ids.is_empty() {
+                    "macs"
+                } else {
+                    "client_ids"
+                })),
+                "the `default` group covers everyone not in another group: give it no clients"
+                    .into(),
+            ));
+        }
+        if name != "default" && clients.is_empty() && client_ids.is_empty() && macs.is_empty() {
             return Err(invalid(
                 Some(spanned.span()),
                 Some(key("clients")),
-                format!("group `{name}` needs clients (CIDRs); only `default` has none"),
+                format!(
+                    "group `{name}` needs clients (CIDRs), client_ids or macs; only `default` has none"
+                ),
             ));
         }
         let categories = match &g.categories {
@@ -127,6 +193,8 @@ pub(super) fn validate_policy(
         groups.push(GroupConfig {
             name: name.clone(),
             clients,
+            client_ids,
+            macs,
             categories,
             allow: g.allow.clone(),
             allow_paths: g.allow_paths.iter().map(|p| resolve(p)).collect(),

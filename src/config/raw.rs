@@ -161,6 +161,14 @@ pub struct RawGroup {
     /// Client networks (IPv4/IPv6 CIDRs or single addresses).
     #[serde(default)]
     pub clients: Vec<toml::Spanned<String>>,
+    /// ClientIDs of the group's devices (DoH `/dns-query/{id}`, TLS name
+    /// `{id}.{server.client_id_domain}`).
+    #[serde(default)]
+    pub client_ids: Vec<toml::Spanned<String>>,
+    /// MAC addresses of the group's devices (`aa:bb:cc:dd:ee:ff`), as trusted forwarders
+    /// send them (dnsmasq `--add-mac`).
+    #[serde(default)]
+    pub macs: Vec<toml::Spanned<String>>,
     /// Blocklist categories that apply; absent = all.
     pub categories: Option<Vec<toml::Spanned<String>>>,
     /// The group's own allowed domains (inline).
@@ -249,6 +257,16 @@ pub struct RawServer {
     /// v2 header naming the real client (dnsdist `useProxyProtocol`); empty = none.
     #[serde(default)]
     pub proxy_protocol_from: Vec<toml::Spanned<String>>,
+    /// Home routers and forwarders (CIDRs) whose queries' device MAC (EDNS options 65001
+    /// and 65073, dnsmasq `--add-mac`) and Client Subnet are believed; empty = none.
+    #[serde(default)]
+    pub trusted_forwarders: Vec<toml::Spanned<String>>,
+    /// Choose profiles by the EDNS Client Subnet of trusted forwarders' queries.
+    #[serde(default)]
+    pub ecs_from_trusted: bool,
+    /// The domain under which TLS server names carry a ClientID
+    /// (`kid-tablet.dns.example.vn` for `dns.example.vn`); absent = none read.
+    pub client_id_domain: Option<toml::Spanned<String>>,
     /// TXT answer to `version.bind` (class CH); absent = REFUSED.
     pub chaos_version: Option<String>,
     /// TXT answer to `hostname.bind` / `id.server` (class CH); absent = REFUSED.

@@ -4,8 +4,10 @@
 //! Hand-written on purpose: hickory-proto has no borrowed view of a message. What is read
 //! is the fixed RFC 1035 header and question layout and the RFC 6891 OPT record; every
 //! length is checked, and anything unexpected (compression in the question, other
-//! sections, EDNS versions above 0, meta-types, trailing bytes) is `None`: the caller
-//! decodes such a packet fully instead.
+//! sections, EDNS versions above 0, meta-types, trailing bytes, EDNS options that do not
+//! fill the OPT's data exactly, an EDNS Client Subnet option) is `None`: the caller decodes
+//! such a packet fully instead. The other EDNS options are read in place
+//! ([`Request::options`]: the server reads a router's device MAC there).
 
 use super::{CLASS_IN, HEADER_LEN as HEADER, TYPE_OPT};
 const MAX_LABELS: usize = 128;
@@ -33,7 +35,12 @@ pub struct Request<'a> {
     pub question_end: usize,
     /// The client's OPT: UDP payload size and DO bit.
     pub edns: Option<(u16, bool)>,
+    /// Where the OPT's options are in `packet` (empty without any).
+    options: std::ops::Range<usize>,
 }
+
+/// EDNS Client Subnet (RFC 7871): left to the general path, whose decoder reads it.
+const OPTION_ECS: u16 = 8;
 
 fn u16_at(p: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*p.get(at)?, *p.get(at + 1)?]))
@@ -69,6 +76,7 @@ impl<'a> Request<'a> {
             qtype: 0,
             question_end: 0,
             edns: None,
+            options: 0..0,
         };
         let mut at = HEADER;
         let mut len = 0usize;
@@ -115,10 +123,33 @@ impl<'a> Request<'a> {
             }
             let dnssec_ok = packet.get(at + 7)? & 0x80 != 0;
             let rdlen = usize::from(u16_at(packet, at + 9)?);
-            at += 11 + rdlen;
+            at += 11;
+            r.options = at..at + rdlen;
+            // Options: code, length, data; they must fill the data exactly.
+            let mut opt = at;
+            while opt < at + rdlen {
+                let len = usize::from(u16_at(packet, opt + 2)?);
+                if u16_at(packet, opt)? == OPTION_ECS || opt + 4 + len > at + rdlen {
+                    return None;
+                }
+                opt += 4 + len;
+            }
+            at += rdlen;
             r.edns = Some((payload, dnssec_ok));
         }
         (at == packet.len()).then_some(r)
+    }
+
+    /// The OPT record's options (code, data), in order; none without an OPT.
+    pub fn options(&self) -> impl Iterator<Item = (u16, &'a [u8])> + use<'a> {
+        let mut rest = self.packet.get(self.options.clone()).unwrap_or_default();
+        std::iter::from_fn(move || {
+            let code = u16_at(rest, 0)?;
+            let len = usize::from(u16_at(rest, 2)?);
+            let data = rest.get(4..4 + len)?;
+            rest = rest.get(4 + len..)?;
+            Some((code, data))
+        })
     }
 
     /// The question's labels, lowercased, leftmost first.

@@ -2,8 +2,10 @@
 //!
 //! 1. the client must be allowed to use the resolver at all (closed resolver, RFC 5358),
 //!    and be under its rate limit;
-//! 2. the client's group is the one whose CIDR matches its address most specifically,
-//!    else `default`;
+//! 2. the client's group (its profile), most specific identity first: the group listing
+//!    its ClientID, else the one listing its MAC address, else the one whose CIDR matches
+//!    its address (or trusted Client Subnet) most specifically, else `default`
+//!    ([`Policy::choose`]);
 //! 3. the group's own allow list lets a name through, whatever any list says;
 //! 4. the group's own deny list blocks a name (EDE 17 "Filtered": a local policy);
 //! 5. the shared blocklist blocks a name in one of the group's categories, plus the
@@ -21,7 +23,8 @@ use crate::lists::manifest::Manifest;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Decision, Verdict};
 use crate::policy::access::AccessList;
-use crate::policy::groups::{GroupError, GroupTable};
+use crate::policy::client::{ChosenBy, Client, ClientId, Mac};
+use crate::policy::groups::{GroupError, GroupTable, IdTable};
 use crate::policy::ratelimit::RateLimiter;
 use crate::policy::safesearch::SafeSearch;
 use crate::policy::schedule::Schedule;
@@ -126,6 +129,8 @@ pub enum Outcome {
 pub struct Policy {
     groups: Vec<Group>,
     table: GroupTable,
+    client_ids: IdTable<ClientId>,
+    macs: IdTable<Mac>,
     access: AccessList,
     ratelimit: Option<RateLimiter>,
     refuse_action: RefuseAction,
@@ -147,7 +152,7 @@ impl Policy {
     /// Builds the policy; `parts[i]` belongs to `config.groups[i]`.
     ///
     /// # Errors
-    /// Two groups claim the same CIDR.
+    /// Two groups claim the same CIDR, ClientID or MAC address.
     pub fn new(
         config: &PolicyConfig,
         blocking: &BlockingConfig,
@@ -188,8 +193,24 @@ impl Policy {
         // `default` is last and has no clients, so it never wins a CIDR match.
         let cidrs: Vec<Vec<ipnet::IpNet>> =
             config.groups.iter().map(|g| g.clients.clone()).collect();
+        let ids: Vec<Vec<ClientId>> = config.groups.iter().map(|g| g.client_ids.clone()).collect();
+        let client_ids =
+            IdTable::new(&ids).map_err(|(id, first, second)| GroupError::DuplicateClientId {
+                id: id.to_string(),
+                first,
+                second,
+            })?;
+        let macs: Vec<Vec<Mac>> = config.groups.iter().map(|g| g.macs.clone()).collect();
+        let macs =
+            IdTable::new(&macs).map_err(|(mac, first, second)| GroupError::DuplicateMac {
+                mac: mac.to_string(),
+                first,
+                second,
+            })?;
         Ok(Policy {
             table: GroupTable::new(&cidrs)?,
+            client_ids,
+            macs,
             groups,
             access: AccessList::new(&config.allow_clients),
             ratelimit: config
@@ -260,14 +281,33 @@ impl Policy {
     }
 
     /// Step 2: the client's group.
-    pub fn group_for(&self, ip: IpAddr) -> &Group {
-        &self.groups[self.group_index(ip)]
+    pub fn group_for(&self, client: &Client) -> &Group {
+        &self.groups[self.group_index(client)]
     }
 
     /// Step 2, as an index into [`Policy::groups`].
-    pub fn group_index(&self, ip: IpAddr) -> usize {
-        let last = self.groups.len() - 1;
-        self.table.lookup(ip).unwrap_or(last)
+    pub fn group_index(&self, client: &Client) -> usize {
+        self.choose(client).0
+    }
+
+    /// Step 2 with the identity that decided: the index into [`Policy::groups`] of the
+    /// group listing the client's ClientID, else its MAC address, else the most specific
+    /// CIDR containing its [`Client::profile_addr`], else `default` (the last).
+    pub fn choose(&self, client: &Client) -> (usize, ChosenBy) {
+        if let Some(i) = client
+            .client_id
+            .as_ref()
+            .and_then(|id| self.client_ids.lookup(id))
+        {
+            return (i, ChosenBy::ClientId);
+        }
+        if let Some(i) = client.mac.as_ref().and_then(|mac| self.macs.lookup(mac)) {
+            return (i, ChosenBy::Mac);
+        }
+        match self.table.lookup(client.profile_addr()) {
+            Some(i) => (i, ChosenBy::Address),
+            None => (self.groups.len() - 1, ChosenBy::Default),
+        }
     }
 
     /// All groups (the last is `default`).

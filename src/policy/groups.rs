@@ -1,4 +1,5 @@
-//! Client address → policy group, by longest-prefix CIDR match.
+//! Client address → policy group, by longest-prefix CIDR match (and [`IdTable`]: ClientID
+//! or MAC address → group, by exact match).
 //!
 //! An ISP or school assigns policies per subnet (a classroom VLAN, a subscriber pool); the
 //! most specific CIDR wins so a narrow exception can sit inside a broad range. Lookups walk
@@ -17,6 +18,26 @@ pub enum GroupError {
     DuplicateCidr {
         /// The network, canonical form (host bits cleared, IPv4-mapped IPv6 as IPv4).
         cidr: IpNet,
+        /// Index of the group that listed it first.
+        first: usize,
+        /// Index of the group that listed it again.
+        second: usize,
+    },
+    /// Two groups list the same ClientID.
+    #[error("ClientID {id} is claimed by both group {first} and group {second}")]
+    DuplicateClientId {
+        /// The ClientID.
+        id: String,
+        /// Index of the group that listed it first.
+        first: usize,
+        /// Index of the group that listed it again.
+        second: usize,
+    },
+    /// Two groups list the same MAC address.
+    #[error("MAC address {mac} is claimed by both group {first} and group {second}")]
+    DuplicateMac {
+        /// The address.
+        mac: String,
         /// Index of the group that listed it first.
         first: usize,
         /// Index of the group that listed it again.
@@ -75,6 +96,48 @@ impl GroupTable {
     /// True when no CIDR was given, so every lookup is `None`.
     pub fn is_empty(&self) -> bool {
         self.trie.is_empty()
+    }
+}
+
+/// Exact identities (ClientIDs, MAC addresses) → group index; one identity, one group.
+#[derive(Debug, Clone)]
+pub struct IdTable<K> {
+    map: std::collections::HashMap<K, usize>,
+}
+
+impl<K> Default for IdTable<K> {
+    fn default() -> Self {
+        IdTable {
+            map: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> IdTable<K> {
+    /// Builds the table; `groups[i]` holds the identities of group `i`. An identity in two
+    /// groups is `Err((identity, first, second))`; twice in one group is harmless.
+    pub fn new(groups: &[Vec<K>]) -> Result<Self, (K, usize, usize)> {
+        let mut map = std::collections::HashMap::new();
+        for (group, ids) in groups.iter().enumerate() {
+            for id in ids {
+                match map.get(id) {
+                    Some(&first) if first != group => return Err((id.clone(), first, group)),
+                    Some(_) => {}
+                    None => {
+                        map.insert(id.clone(), group);
+                    }
+                }
+            }
+        }
+        Ok(IdTable { map })
+    }
+
+    /// The group of `id`, if any lists it.
+    pub fn lookup(&self, id: &K) -> Option<usize> {
+        if self.map.is_empty() {
+            return None;
+        }
+        self.map.get(id).copied()
     }
 }
 

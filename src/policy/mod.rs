@@ -4,6 +4,7 @@
 //!
 //! - [`access`]: may this client use the resolver at all (closed resolver, RFC 5358)?
 //! - [`ratelimit`]: is this client over its query rate?
+//! - [`client`]: who is asking (ClientID, MAC address, address)?
 //! - [`groups`]: which policy group (by source CIDR) does this client belong to?
 //! - [`schedule`]: is a time-based policy (e.g. school hours) in force right now?
 //! - [`safesearch`]: should this name be answered with a SafeSearch CNAME instead?
@@ -12,6 +13,7 @@
 //! configuration they are built from ([`PolicyConfig`], one [`GroupConfig`] per group).
 
 pub mod access;
+pub mod client;
 pub mod decide;
 pub mod groups;
 pub mod ratelimit;
@@ -19,4 +21,5 @@ pub mod safesearch;
 pub mod schedule;
 pub mod settings;
 
+pub use client::Client;
 pub use settings::{GroupConfig, PolicyConfig, RateLimitConfig, RefuseAction};

@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::answer::BlockingMode;
+use crate::policy::client::{ClientId, Mac};
 use crate::policy::safesearch::YouTubeMode;
 use crate::policy::schedule::Schedule;
 
@@ -47,6 +48,12 @@ pub struct GroupConfig {
     pub name: String,
     /// Client networks (empty for `default`).
     pub clients: Vec<IpNet>,
+    /// ClientIDs of the group's devices (DoH path, TLS server name): they win over MACs
+    /// and addresses.
+    pub client_ids: Vec<ClientId>,
+    /// MAC addresses of the group's devices (from trusted forwarders): they win over
+    /// addresses.
+    pub macs: Vec<Mac>,
     /// Categories that apply; `None` = all.
     pub categories: Option<Vec<String>>,
     /// The group's own allowed names.
@@ -73,6 +80,8 @@ impl GroupConfig {
         GroupConfig {
             name: "default".into(),
             clients: Vec::new(),
+            client_ids: Vec::new(),
+            macs: Vec::new(),
             categories: None,
             allow: Vec::new(),
             allow_paths: Vec::new(),

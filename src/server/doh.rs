@@ -7,13 +7,16 @@
 //! Both methods are answered, a bad request gets an HTTP status (never a reset stream), and
 //! the `Accept` header is not checked, so curl's default `*/*` works.
 //!
-//! A bad request gets a 4xx and no body: 404 for another path, 405 for another method, 415
+//! `/dns-query/{id}` names the device: `{id}` is its ClientID
+//! ([`super::identity::path_client_id`]), which picks its profile before the TLS server
+//! name's does. An invalid one is a 400 whose body says why.
+//!
+//! Any other bad request gets a 4xx and no body: 404 for another path, 405 for another method, 415
 //! for a POST of another content type, 413 above 65,535 bytes, 400 for a `dns` parameter
 //! that is missing, not base64url, or shorter than a DNS header. A DNS message that does not
 //! decode past its header gets 200 with FORMERR, as over UDP.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,9 +31,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::DOH_PATH;
 use super::handler::{Handler, Reply};
+use super::identity;
 use super::wire;
 use crate::dns::HEADER_LEN;
 use crate::metrics::Protocol;
+use crate::policy::Client;
+use crate::policy::client::ClientId;
 
 const DNS_MESSAGE: &str = "application/dns-message";
 /// A DNS message is at most 65,535 bytes (its TCP length prefix).
@@ -42,7 +48,7 @@ const MAX_STREAMS: u32 = 100;
 /// for `idle`, or the server stops (then open requests are finished first).
 pub(super) async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     io: S,
-    peer: SocketAddr,
+    client: Client,
     handler: &Arc<Handler>,
     idle: Duration,
     stop: &CancellationToken,
@@ -66,7 +72,7 @@ pub(super) async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(None) => return Ok(()),
                 Ok(Some(Err(e))) => return Err(io::Error::other(e)),
                 Ok(Some(Ok((request, respond)))) => {
-                    requests.spawn(answer(request, respond, peer, handler.clone(), idle));
+                    requests.spawn(answer(request, respond, client.clone(), handler.clone(), idle));
                 }
             },
         }
@@ -79,16 +85,22 @@ pub(super) async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Answers one request (stream).
+/// Answers one request (stream) from `client` (its ClientID from the TLS server name, which
+/// one in the path replaces).
 async fn answer(
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
-    peer: SocketAddr,
+    mut client: Client,
     handler: Arc<Handler>,
     idle: Duration,
 ) {
     let result = match read_query(request, idle).await {
-        Ok(packet) => resolve(&handler, &packet, peer).await,
+        Ok((packet, id)) => {
+            if id.is_some() {
+                client.client_id = id;
+            }
+            resolve(&handler, &packet, &client).await
+        }
         Err(status) => Err(status),
     };
     let (response, body) = match result {
@@ -101,14 +113,20 @@ async fn answer(
                 .header(header::CACHE_CONTROL, format!("max-age={max_age}")),
             body,
         ),
-        Err(status) => {
+        Err(Refusal(status, why)) => {
+            let body = why
+                .map(|why| format!("{why}\n").into_bytes())
+                .unwrap_or_default();
             let mut r = Response::builder()
                 .status(status)
-                .header(header::CONTENT_LENGTH, 0);
+                .header(header::CONTENT_LENGTH, body.len());
+            if !body.is_empty() {
+                r = r.header(header::CONTENT_TYPE, "text/plain; charset=utf-8");
+            }
             if status == StatusCode::METHOD_NOT_ALLOWED {
                 r = r.header(header::ALLOW, "GET, POST");
             }
-            (r, Vec::new())
+            (r, body)
         }
     };
     let Ok(response) = response.body(()) else {
@@ -120,11 +138,33 @@ async fn answer(
     }
 }
 
-/// The DNS message of a request, or the 4xx to answer it with.
-async fn read_query(request: Request<RecvStream>, idle: Duration) -> Result<Vec<u8>, StatusCode> {
-    if request.uri().path() != DOH_PATH {
-        return Err(StatusCode::NOT_FOUND);
+/// An HTTP error status, and for some a reason (the body).
+struct Refusal(StatusCode, Option<String>);
+
+impl From<StatusCode> for Refusal {
+    fn from(status: StatusCode) -> Self {
+        Refusal(status, None)
     }
+}
+
+/// The DNS message of a request and the ClientID of its path (`/dns-query/{id}`), or the
+/// 4xx to answer it with (an invalid ClientID: 400 saying why).
+async fn read_query(
+    request: Request<RecvStream>,
+    idle: Duration,
+) -> Result<(Vec<u8>, Option<ClientId>), Refusal> {
+    let path = request.uri().path();
+    let rest = match path.strip_prefix(DOH_PATH) {
+        Some("") => "",
+        Some(rest) => rest.strip_prefix('/').ok_or(StatusCode::NOT_FOUND)?,
+        None => return Err(StatusCode::NOT_FOUND.into()),
+    };
+    let id = identity::path_client_id(rest).map_err(|e| {
+        Refusal(
+            StatusCode::BAD_REQUEST,
+            Some(format!("invalid ClientID in the path {path:?}: {e}")),
+        )
+    })?;
     let packet = match *request.method() {
         Method::GET => {
             let dns = request
@@ -147,7 +187,7 @@ async fn read_query(request: Request<RecvStream>, idle: Duration) -> Result<Vec<
                 .and_then(|v| v.split(';').next())
                 .unwrap_or("");
             if !ctype.trim().eq_ignore_ascii_case(DNS_MESSAGE) {
-                return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+                return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE.into());
             }
             let mut body = request.into_body();
             let read = async {
@@ -166,26 +206,26 @@ async fn read_query(request: Request<RecvStream>, idle: Duration) -> Result<Vec<
                 .await
                 .map_err(|_| StatusCode::REQUEST_TIMEOUT)??
         }
-        _ => return Err(StatusCode::METHOD_NOT_ALLOWED),
+        _ => return Err(StatusCode::METHOD_NOT_ALLOWED.into()),
     };
     if packet.len() < HEADER_LEN {
-        return Err(StatusCode::BAD_REQUEST);
+        return Err(StatusCode::BAD_REQUEST.into());
     }
-    Ok(packet)
+    Ok((packet, id))
 }
 
 /// The reply on the wire and its freshness lifetime in seconds.
 async fn resolve(
     handler: &Handler,
     packet: &[u8],
-    peer: SocketAddr,
-) -> Result<(Vec<u8>, u32), StatusCode> {
+    client: &Client,
+) -> Result<(Vec<u8>, u32), Refusal> {
     let Some(_inflight) = handler.drain.enter() else {
-        return Err(StatusCode::SERVICE_UNAVAILABLE); // shutting down
+        return Err(StatusCode::SERVICE_UNAVAILABLE.into()); // shutting down
     };
-    let reply = match wire::answer(handler, packet, peer.ip(), Protocol::Doh, None) {
+    let reply = match wire::answer(handler, packet, client, Protocol::Doh, None) {
         // A response (QR=1), or a client refused with `refuse_action = "drop"`.
-        Reply::Silent => return Err(StatusCode::BAD_REQUEST),
+        Reply::Silent => return Err(StatusCode::BAD_REQUEST.into()),
         Reply::Now(reply) => reply,
         Reply::Upstream(pending) => handler.finish(pending).await,
     };

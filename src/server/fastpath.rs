@@ -14,25 +14,30 @@
 //!
 //! [`SinkholeBuilder::write_reply`]: crate::answer::SinkholeBuilder::write_reply
 
-use std::net::IpAddr;
-
 use super::handler::Handler;
 use super::handler::decision::Decision;
 use super::hitpath;
+use super::identity::EdnsOpt;
 use crate::dns::EDNS_PAYLOAD;
 use crate::dns::request::Request;
 use crate::metrics::Protocol;
+use crate::policy::Client;
 
-/// Decides on `request` from `client` and writes the reply into `out` when the decision is
+/// Decides on `request` from `client` (what the transport knows, completed here by the
+/// request's EDNS options: [`Handler::identify`]) and writes the reply into `out` when the decision is
 /// a block or a cache hit: `None`, send `out`. Otherwise the decision comes back, for the
 /// general path to answer ([`super::wire::answer`]).
 pub fn answer(
     handler: &Handler,
     request: &Request<'_>,
-    client: IpAddr,
+    client: &Client,
     out: &mut Vec<u8>,
 ) -> Option<Decision> {
-    let decision = handler.decide(request, client, Protocol::Udp);
+    let options = request
+        .options()
+        .map(|(code, data)| EdnsOpt::Raw(code, data));
+    let client = handler.identify(client, options);
+    let decision = handler.decide(request, &client, Protocol::Udp);
     let block = match &decision {
         Decision::Blocked(block) => block,
         Decision::Forward {
@@ -81,6 +86,7 @@ mod tests {
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
     use hickory_proto::rr::{Name, RecordType};
     use proptest::prelude::*;
+    use std::net::IpAddr;
 
     /// A handler over a small list with three groups in the three modes.
     fn handler() -> (tempfile::TempDir, Handler) {
@@ -166,23 +172,30 @@ name = "default"
 
     /// The reply the general path alone gives (as TCP, DoT and DoH answer), as bytes.
     fn general(h: &Handler, packet: &[u8], client: IpAddr) -> Option<Vec<u8>> {
-        bytes(wire::answer(h, packet, client, Protocol::Udp, None))
+        bytes(wire::answer(
+            h,
+            packet,
+            &Client::from_addr(client),
+            Protocol::Udp,
+            None,
+        ))
     }
 
     /// The reply the UDP path gives, as `super::udp` takes it: the fast path, then the
     /// general path with the fast path's decision. True when the fast path wrote it.
     fn udp(h: &Handler, packet: &[u8], client: IpAddr) -> (bool, Option<Vec<u8>>) {
         let mut decided = None;
+        let client = Client::from_addr(client);
         if let Some(request) = Request::parse(packet) {
             let mut out = Vec::new();
-            match answer(h, &request, client, &mut out) {
+            match answer(h, &request, &client, &mut out) {
                 None => return (true, Some(out)),
                 Some(decision) => decided = Some(decision),
             }
         }
         (
             false,
-            bytes(wire::answer(h, packet, client, Protocol::Udp, decided)),
+            bytes(wire::answer(h, packet, &client, Protocol::Udp, decided)),
         )
     }
 

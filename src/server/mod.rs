@@ -6,6 +6,7 @@ mod doh;
 pub mod fastpath;
 pub mod handler;
 mod hitpath;
+pub mod identity;
 pub mod listener;
 pub mod local;
 mod mmsg;
@@ -24,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use handler::Handler;
 pub use local::ChaosAnswers;
-pub use settings::{ServerConfig, TlsListeners};
+pub use settings::{IdentityConfig, ServerConfig, TlsListeners};
 
 /// The path DoH answers on (RFC 8484's example, what clients default to).
 pub const DOH_PATH: &str = "/dns-query";

@@ -25,6 +25,9 @@ pub struct ServerConfig {
     /// Load balancers that prefix every datagram and connection with a PROXY protocol v2
     /// header; the client it names is the one policy applies to.
     pub proxy_protocol_from: Vec<IpNet>,
+    /// Who is asking ([`super::identity`]): trusted forwarders, Client Subnet, ClientID
+    /// domain.
+    pub identity: IdentityConfig,
     /// The TXT answer to `version.bind`/`version.server` in class CH; `None` refuses it
     /// (the default: it reveals nothing about the software).
     pub chaos_version: Option<String>,
@@ -55,4 +58,18 @@ pub struct TlsListeners {
     pub cert: PathBuf,
     /// PEM private key.
     pub key: PathBuf,
+}
+
+/// Where the server reads who is asking from (`server.trusted_forwarders`,
+/// `server.ecs_from_trusted`, `server.client_id_domain`).
+#[derive(Clone, Debug, Default)]
+pub struct IdentityConfig {
+    /// Forwarders (home routers) whose device MAC options, and Client Subnet when
+    /// `ecs_from_trusted`, are believed.
+    pub trusted_forwarders: Vec<IpNet>,
+    /// Choose profiles by the Client Subnet of trusted forwarders.
+    pub ecs_from_trusted: bool,
+    /// TLS server names `{id}.{client_id_domain}` carry a ClientID; lowercase, no
+    /// trailing dot.
+    pub client_id_domain: Option<String>,
 }

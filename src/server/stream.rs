@@ -30,6 +30,8 @@ use super::proxy::{self, TrustedProxies};
 use super::wire;
 use crate::dns::frame;
 use crate::metrics::Protocol;
+use crate::policy::Client;
+use crate::policy::client::ClientId;
 use crate::shutdown::InFlightOwned;
 
 /// Limits shared by every TCP, DoT and DoH listener of a server.
@@ -138,17 +140,30 @@ async fn serve(
             .await
             .inspect_err(|_| handler.metrics().proxy_invalid.increment(1))?;
     }
+    let mut client = Client::from_addr(peer.ip());
     match transport {
-        Transport::Tcp => connection(stream, peer, Protocol::Tcp, handler, idle, stop).await,
+        Transport::Tcp => connection(stream, &client, Protocol::Tcp, handler, idle, stop).await,
         Transport::Dot(acceptor) => {
             let stream = handshake(&acceptor, stream, idle).await?;
-            connection(stream, peer, Protocol::Dot, handler, idle, stop).await
+            client.client_id = sni_client_id(&stream, handler);
+            connection(stream, &client, Protocol::Dot, handler, idle, stop).await
         }
         Transport::Doh(acceptor) => {
             let stream = handshake(&acceptor, stream, idle).await?;
-            super::doh::connection(stream, peer, handler, idle, stop).await
+            client.client_id = sni_client_id(&stream, handler);
+            super::doh::connection(stream, client, handler, idle, stop).await
         }
     }
+}
+
+/// The ClientID in the server name the client sent in its TLS hello
+/// (`{id}.{server.client_id_domain}`: [`super::identity::Identify::sni`]).
+fn sni_client_id(
+    stream: &tokio_rustls::server::TlsStream<TcpStream>,
+    handler: &Handler,
+) -> Option<ClientId> {
+    let name = stream.get_ref().1.server_name();
+    handler.identity().sni(name, &handler.metrics().identity)
 }
 
 /// The TLS handshake, given `idle` to complete.
@@ -162,7 +177,7 @@ async fn handshake(
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake"))?
 }
 
-/// Reads length-prefixed queries and writes the replies until the client closes, stays
+/// Reads length-prefixed queries from `client` and writes the replies until the client closes, stays
 /// idle too long, or the server stops.
 ///
 /// Queries are answered concurrently and each reply is written when it is ready (RFC 7766
@@ -174,7 +189,7 @@ async fn handshake(
 /// that becomes ready mid-message loses nothing.
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
-    peer: SocketAddr,
+    client: &Client,
     protocol: Protocol,
     handler: &Arc<Handler>,
     idle: Duration,
@@ -194,7 +209,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             let Some(inflight) = handler.drain.enter() else {
                 return Ok(());
             };
-            match wire::answer(handler, &packet, peer.ip(), protocol, None) {
+            match wire::answer(handler, &packet, client, protocol, None) {
                 Reply::Silent => {}
                 Reply::Now(reply) => {
                     framed.write(&mut writer, &reply, idle).await?;

@@ -32,6 +32,7 @@ use crate::dns::EDNS_PAYLOAD;
 use crate::dns::encode::encode;
 use crate::dns::request::Request;
 use crate::metrics::Protocol;
+use crate::policy::Client;
 
 /// Largest query read; longer datagrams are cut, and fail to decode.
 const RECEIVE_BUFFER: usize = 4096;
@@ -189,13 +190,14 @@ fn handle(
         return false;
     };
     let mut decided = None;
+    let client = Client::from_addr(client);
     if let Some(request) = Request::parse(packet) {
-        match fastpath::answer(handler, &request, client, out) {
+        match fastpath::answer(handler, &request, &client, out) {
             None => return true,
             Some(decision) => decided = Some(decision),
         }
     }
-    match wire::answer(handler, packet, client, Protocol::Udp, decided) {
+    match wire::answer(handler, packet, &client, Protocol::Udp, decided) {
         Reply::Now(reply) => {
             encode(out, &reply, wire::udp_limit(&reply));
             true

@@ -10,26 +10,30 @@
 //! ignored (never answer answers), and a header followed by something undecodable gets
 //! FORMERR (no question, no OPT), as Unbound and BIND do.
 
-use std::net::IpAddr;
-
 use hickory_proto::op::ResponseCode;
 use hickory_proto::op::{Header, Message, MessageType, Metadata, Query};
 use hickory_proto::rr::Name;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
+use hickory_proto::rr::rdata::opt::EdnsOption;
+
 use super::handler::decision::{Decision, Question};
 use super::handler::{Handler, Reply};
+use super::identity::EdnsOpt;
 use crate::metrics::Protocol;
+use crate::policy::Client;
 
 /// Decodes `packet` from `client` and replies with what can be answered now
-/// ([`Handler::answer`]), the client's question section filled in; a [`Reply::Upstream`]
+/// ([`Handler::answer`]), the client's question section filled in; `client` is what the
+/// transport knows (address, ClientID), completed here by the query's EDNS options
+/// ([`Handler::identify`]) unless a decision came with the packet; a [`Reply::Upstream`]
 /// goes to [`Handler::finish`]. `decided` is the UDP fast path's decision when it could
 /// not write it on bytes (`None`: decide here). The caller holds a drain guard
 /// ([`crate::shutdown::Drain::enter`]) until the reply is sent.
 pub fn answer(
     handler: &Handler,
     packet: &[u8],
-    client: IpAddr,
+    client: &Client,
     protocol: Protocol,
     decided: Option<Decision>,
 ) -> Reply {
@@ -63,6 +67,22 @@ pub fn answer(
         edns: request.edns.as_ref(),
         tsig: request.signature.as_deref(),
         query: lower.as_ref().map(|(q, n)| (*q, n)),
+    };
+    let identified;
+    let client = if decided.is_none() {
+        let options = request
+            .edns
+            .iter()
+            .flat_map(|e| e.options().options.iter())
+            .map(|(_, option)| match option {
+                EdnsOption::Unknown(code, data) => EdnsOpt::Raw(*code, data),
+                EdnsOption::Subnet(s) => EdnsOpt::Subnet(s.addr(), s.source_prefix()),
+                _ => EdnsOpt::Raw(0, &[]),
+            });
+        identified = handler.identify(client, options);
+        &identified
+    } else {
+        client
     };
     match handler.answer(&question, client, protocol, decided) {
         Reply::Now(mut reply) => {

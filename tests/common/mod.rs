@@ -124,16 +124,22 @@ impl Zone {
     }
 }
 
+/// Per query an upstream got: its name, and its OPT's option codes (`None` without OPT).
+pub type SeenOptions = Arc<std::sync::Mutex<Vec<(Name, Option<Vec<u16>>)>>>;
+
 /// An authoritative server for [`Zone`], counting the queries it gets per name.
 pub struct Upstream {
     pub addr: SocketAddr,
     pub seen: Arc<std::sync::Mutex<Vec<Name>>>,
+    /// Per query received: the EDNS option codes of its OPT (`None` without an OPT).
+    pub options: SeenOptions,
     server: Server<UpstreamHandler>,
 }
 
 struct UpstreamHandler {
     zone: Zone,
     seen: Arc<std::sync::Mutex<Vec<Name>>>,
+    options: SeenOptions,
 }
 
 #[async_trait::async_trait]
@@ -146,6 +152,14 @@ impl RequestHandler for UpstreamHandler {
         let info = request.request_info().unwrap();
         let q = info.query.original().clone();
         self.seen.lock().unwrap().push(q.name().clone());
+        let codes = request.edns.as_ref().map(|e| {
+            e.options()
+                .options
+                .iter()
+                .map(|(code, _)| u16::from(*code))
+                .collect()
+        });
+        self.options.lock().unwrap().push((q.name().clone(), codes));
         let mut md = Metadata::response_from_request(&request.metadata);
         md.authoritative = true;
         md.recursion_available = true;
@@ -211,13 +225,20 @@ impl Upstream {
             }
         };
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let options = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut server = Server::new(UpstreamHandler {
             zone,
             seen: seen.clone(),
+            options: options.clone(),
         });
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 16);
-        Upstream { addr, seen, server }
+        Upstream {
+            addr,
+            seen,
+            options,
+            server,
+        }
     }
 
     pub fn queries_for(&self, n: &str) -> usize {

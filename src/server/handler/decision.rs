@@ -28,8 +28,8 @@ use crate::dns::request::Request;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Verdict};
 use crate::metrics::{self, Metrics, Protocol};
-use crate::policy::RefuseAction;
 use crate::policy::decide::{Admission, Group, Outcome, Policy};
+use crate::policy::{Client, RefuseAction};
 use crate::querylog::{self as qlog, QueryLog};
 
 /// A query as the general path decoded it.
@@ -212,12 +212,13 @@ pub struct Decider {
 impl Decider {
     /// Decides what happens to a query from `client` that arrived over `protocol`, and
     /// counts it; see the module doc. Runs once per query: admission spends rate-limit
-    /// tokens.
-    pub fn decide(&self, asked: &impl Asked, client: IpAddr, protocol: Protocol) -> Decision {
+    /// tokens. Admission (and the query log) go by `client.addr`, the profile by the most
+    /// specific identity ([`Policy::choose`]).
+    pub fn decide(&self, asked: &impl Asked, client: &Client, protocol: Protocol) -> Decision {
         self.metrics.query(protocol, asked.qtype());
         // One policy from start to end: a reload swaps in a new one for later queries.
         let policy = self.policy.load_full();
-        match policy.admit(client) {
+        match policy.admit(client.addr) {
             Admission::Admit => {}
             Admission::NotAllowed(RefuseAction::Refuse) => {
                 return Decision::Refused("not allowed to use this resolver (kidsafe-dns)");
@@ -270,7 +271,7 @@ impl Decider {
             code: code.1,
             policy,
         };
-        self.count_block(&block, block.how(), || asked.log_name(), client);
+        self.count_block(&block, block.how(), || asked.log_name(), client.addr);
         Decision::Blocked(block)
     }
 

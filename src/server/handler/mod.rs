@@ -21,11 +21,13 @@ use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, Res
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use super::identity::{EdnsOpt, Identify};
 use super::local::ChaosAnswers;
 use crate::answer::EdeCode;
 use crate::lists::Blocklist;
 use crate::lists::swap::LiveBlocklist;
 use crate::metrics::{self, Metrics, Protocol};
+use crate::policy::Client;
 use crate::policy::decide::Policy;
 use crate::querylog::QueryLog;
 use crate::shutdown::Drain;
@@ -43,6 +45,8 @@ pub struct Handler {
     resolver: Resolver,
     pub(super) drain: Arc<Drain>,
     safesearch_ttl: u32,
+    /// Which forwarders' device MAC and Client Subnet options are believed.
+    identify: Arc<Identify>,
 }
 
 /// The reply to a query, as far as it is known without waiting.
@@ -99,7 +103,31 @@ impl Handler {
             resolver,
             drain,
             safesearch_ttl,
+            identify: Arc::default(),
         }
+    }
+
+    /// Reads who is asking as `identify` says (`server.trusted_forwarders`,
+    /// `ecs_from_trusted`, `client_id_domain`); without it no EDNS identity is believed.
+    pub fn with_identity(mut self, identify: Identify) -> Self {
+        self.identify = Arc::new(identify);
+        self
+    }
+
+    /// How the server reads who is asking.
+    pub fn identity(&self) -> &Identify {
+        &self.identify
+    }
+
+    /// `base` with what the query's EDNS `options` say about who is asking
+    /// ([`Identify::identify`]); ignored options are counted.
+    pub fn identify<'a>(
+        &self,
+        base: &Client,
+        options: impl IntoIterator<Item = EdnsOpt<'a>>,
+    ) -> Client {
+        self.identify
+            .identify(base, options, &self.decider.metrics.identity)
     }
 
     /// Answers CHAOS-class identity queries with `chaos` (`server.chaos_*`).
@@ -136,7 +164,7 @@ impl Handler {
     }
 
     /// Decides what happens to a query ([`Decider::decide`]), and counts it.
-    pub fn decide(&self, asked: &impl Asked, client: IpAddr, protocol: Protocol) -> Decision {
+    pub fn decide(&self, asked: &impl Asked, client: &Client, protocol: Protocol) -> Decision {
         self.decider.decide(asked, client, protocol)
     }
 
@@ -154,7 +182,7 @@ impl Handler {
     pub fn answer(
         &self,
         q: &Question<'_>,
-        client: IpAddr,
+        client: &Client,
         protocol: Protocol,
         decided: Option<Decision>,
     ) -> Reply {
@@ -230,7 +258,7 @@ impl Handler {
             policy,
             metadata: *request,
             edns: reply::reply_edns(q.edns),
-            client,
+            client: client.addr,
         };
         match self.resolver.cached(&pending.ask, flags) {
             Some(resolved) => Reply::Now(self.conclude(pending, resolved, true)),
