@@ -30,7 +30,8 @@
 //! ([`answer::BlockingConfig`], [`policy::PolicyConfig`], [`feed::spec::ListsConfig`],
 //! [`querylog::QueryLogConfig`], ...); config checks the file and builds them, and no
 //! module below imports config (`tests/layers.rs` keeps the arrows pointing one way).
-//! [`app`] wires the modules together from a config and handles signals.
+//! [`app`] wires the modules together from a config and handles signals; [`app::reload`]
+//! applies an edited config live (SIGHUP, `POST /v1/reload`, the watched config file).
 #![warn(missing_docs)]
 
 pub mod admin;
