@@ -153,14 +153,9 @@ fn limited(api: &ProfilesApi, peer: SocketAddr) -> Option<Response> {
 }
 
 /// A JSON body, or a 400 naming what is wrong with it.
-fn json_value(body: &[u8]) -> Result<Value, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        failure(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {e}"),
-            Some("body"),
-        )
-    })
+fn json_value(body: &[u8]) -> Result<Value, ProfileError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ProfileError::invalid("body", format!("not JSON: {e}")))
 }
 
 fn if_match(headers: &HeaderMap) -> Option<String> {
@@ -199,10 +194,9 @@ async fn create(
     if let Some(r) = limited(&api, peer) {
         return r;
     }
-    let spec = match json_value(&body).and_then(|v| ProfileSpec::from_json(v).map_err(store_error))
-    {
+    let spec = match json_value(&body).and_then(ProfileSpec::from_json) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return store_error(e),
     };
     match on_store(&api, move |s| s.create(&spec, ACTOR)).await {
         Ok(p) => with_etag(StatusCode::CREATED, &p),
@@ -229,7 +223,7 @@ async fn replace(
     }
     let value = match json_value(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return store_error(e),
     };
     let tag = if_match(&headers);
     let op = move |s: &mut ProfileStore| {
@@ -256,7 +250,7 @@ async fn patch(
     }
     let value = match json_value(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return store_error(e),
     };
     let tag = if_match(&headers);
     match on_store(&api, move |s| s.patch(&id, &value, tag.as_deref(), ACTOR)).await {
@@ -447,21 +441,10 @@ async fn drop_subscriber(api: Arc<ProfilesApi>, peer: SocketAddr, prefix: String
 /// The rows of a bulk upload: NDJSON (`{"prefix": ..., "profile": ...}` per line) when
 /// the content type says JSON or the first row starts with `{`, else CSV `prefix,profile`
 /// (a first line `prefix,profile` is a header). Empty lines and `#` comments are skipped.
-fn bulk_rows(headers: &HeaderMap, body: &[u8]) -> Result<Vec<BulkRow>, Response> {
-    let bad = |line: usize, message: String| {
-        failure(
-            StatusCode::BAD_REQUEST,
-            format!("line {line}: {message}"),
-            Some(&format!("line {line}")),
-        )
-    };
-    let text = std::str::from_utf8(body).map_err(|e| {
-        failure(
-            StatusCode::BAD_REQUEST,
-            format!("the upload is not UTF-8: {e}"),
-            Some("body"),
-        )
-    })?;
+fn bulk_rows(headers: &HeaderMap, body: &[u8]) -> Result<Vec<BulkRow>, ProfileError> {
+    let bad = |line: usize, message: String| ProfileError::invalid(format!("line {line}"), message);
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ProfileError::invalid("body", format!("not UTF-8: {e}")))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -522,7 +505,7 @@ async fn bulk(
     }
     let rows = match bulk_rows(&headers, &body) {
         Ok(rows) => rows,
-        Err(r) => return r,
+        Err(e) => return store_error(e),
     };
     match on_store(&api, move |s| s.bulk_subscribers(&rows, ACTOR)).await {
         Ok(n) => Json(json!({ "set": n })).into_response(),

@@ -137,7 +137,7 @@ pub(super) fn identity_value(kind: IdentityKind, raw: &str) -> Result<String, Pr
             .parse::<IpAddr>()
             .map(|a| a.to_string())
             .map_err(|_| bad(format!("{raw:?} is not an IP address"))),
-        IdentityKind::Cidr => network(raw).map(|n| n.to_string()).map_err(|r| bad(r)),
+        IdentityKind::Cidr => network(raw).map(|n| n.to_string()).map_err(bad),
         IdentityKind::Mac => mac(raw).ok_or_else(|| {
             bad(format!(
                 "{raw:?} is not a MAC address; expected six hex pairs like aa:bb:cc:dd:ee:ff"
