@@ -861,3 +861,75 @@ fn group_of(p: &Profile, clients: Option<&Vec<IpNet>>) -> GroupConfig {
         schedule,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profiles::types::ScheduleSpec;
+
+    fn store() -> (tempfile::TempDir, ProfileStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = ProfileStore::open(&dir.path().join("profiles.sqlite")).unwrap();
+        s.set_categories(vec!["adult".into(), "gambling".into()]);
+        (dir, s)
+    }
+
+    #[test]
+    fn snapshot_follows_writes_and_the_generation_moves() {
+        let (_dir, mut s) = store();
+        let rx = s.subscribe();
+        assert_eq!(*rx.borrow(), 0);
+        let spec = ProfileSpec {
+            name: "teens".into(),
+            categories: Some(vec!["adult".into()]),
+            schedule: Some(ScheduleSpec {
+                days: vec!["mon".into()],
+                start: "08:00".into(),
+                end: "15:00".into(),
+                timezone: "UTC".into(),
+                categories: vec!["gambling".into()],
+            }),
+            ..ProfileSpec::default()
+        };
+        let p = s.create(&spec, "admin").unwrap();
+        let add = |kind, value: &str| NewIdentity {
+            kind,
+            value: value.into(),
+        };
+        s.add_identity(&p.id, &add(IdentityKind::Cidr, "10.1.0.0/16"), "admin")
+            .unwrap();
+        s.add_identity(&p.id, &add(IdentityKind::ClientId, "tablet"), "admin")
+            .unwrap();
+        s.add_identity(&p.id, &add(IdentityKind::Mac, "aa:bb:cc:dd:ee:ff"), "admin")
+            .unwrap();
+        s.set_subscriber("192.0.2.0/24", &p.id, "admin").unwrap();
+        assert_eq!(*rx.borrow(), 5);
+        // A refused write does not move the generation.
+        assert!(s.create(&spec, "admin").is_err());
+        assert_eq!(*rx.borrow(), 5);
+
+        let snap = s.snapshot().unwrap();
+        assert_eq!(snap.generation, 5);
+        assert_eq!(snap.groups.len(), 1);
+        let (id, group) = &snap.groups[0];
+        assert_eq!(id, &p.id);
+        assert_eq!(group.name, "teens");
+        assert_eq!(group.categories, Some(vec!["adult".to_owned()]));
+        assert_eq!(group.clients.len(), 2);
+        assert!(group.schedule.is_some());
+        assert_eq!(snap.by_client_id.get("tablet"), Some(&p.id));
+        assert_eq!(snap.by_mac.get("aa:bb:cc:dd:ee:ff"), Some(&p.id));
+        assert_eq!(snap.by_prefix.len(), 2);
+    }
+
+    #[test]
+    fn someone_elses_database_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER);").unwrap();
+        drop(conn);
+        let e = ProfileStore::open(&path).unwrap_err();
+        assert!(matches!(e, ProfileError::NotAProfileStore { .. }), "{e}");
+    }
+}
