@@ -45,6 +45,7 @@ pub mod feed;
 pub mod lists;
 pub mod metrics;
 pub mod policy;
+pub mod profiles;
 pub mod querylog;
 pub mod server;
 pub mod shutdown;

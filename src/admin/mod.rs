@@ -10,6 +10,8 @@
 //!   own larger limit; an invalid report uses up no quota);
 //! - `POST /v1/reports/{id}/decision`: a reviewer's decision (accepted or rejected, with a
 //!   note), recorded with its time;
+//! - `/v1/profiles`, `/v1/identities`, `/v1/subscribers`, `/v1/audit`: profiles (named
+//!   policies), who they apply to, and the log of changes ([`profiles`]);
 //! - `POST /v1/reload[?force=true]`: what SIGHUP does (reread the config file and apply
 //!   it live, see `app::reload`; then recompile changed sources and groups' lists through
 //!   the feed guards, swap them in); `force` skips the shrink guard. An invalid config is
@@ -22,6 +24,7 @@
 
 pub mod check;
 pub mod limit;
+pub mod profiles;
 pub mod reports;
 
 use std::net::SocketAddr;
@@ -47,8 +50,10 @@ use crate::lists::swap::LiveBlocklist;
 use crate::metrics::Metrics;
 use crate::policy::access::AccessList;
 use crate::policy::decide::Policy;
+use crate::profiles::{ProfileError, ProfileStore};
 use crate::upstream::resolve::Resolver;
 use limit::ReportLimiter;
+use profiles::ProfilesApi;
 use reports::{ListQuery, NewDecision, NewReport, ReportError, ReportStore};
 
 /// Largest request body (a report is a name, a category and a short note).
@@ -73,6 +78,8 @@ pub struct Admin {
     /// The config reload `POST /v1/reload` runs first, when the resolver set one.
     reloader: std::sync::OnceLock<ConfigReload>,
     reports: Arc<Mutex<ReportStore>>,
+    /// Profiles, identities, subscribers and the audit log (`/v1/profiles`, ...).
+    profiles: Arc<ProfilesApi>,
     /// Tokens, portals and report quotas: `[admin]` as last (re)loaded.
     access: ArcSwap<Access>,
 }
@@ -138,12 +145,24 @@ pub struct ReloadFailed {
     pub report: serde_json::Value,
 }
 
+/// Why the admin API could not start: one of its stores did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The report store.
+    #[error(transparent)]
+    Reports(#[from] ReportError),
+    /// The profile store.
+    #[error(transparent)]
+    Profiles(#[from] ProfileError),
+}
+
 impl Admin {
     /// The API over these parts; opens (or creates) the report store at
-    /// `lists.state_dir/reports.sqlite`.
+    /// `lists.state_dir/reports.sqlite` and the profile store at
+    /// `lists.state_dir/profiles.sqlite` (the config's groups as its read-only profiles).
     ///
     /// # Errors
-    /// The report store cannot be opened (named in the error).
+    /// A store cannot be opened (named in the error).
     pub fn new(
         lists: Arc<LiveBlocklist>,
         policy: Arc<ArcSwap<Policy>>,
@@ -151,8 +170,9 @@ impl Admin {
         resolver: Resolver,
         config: Config,
         pipeline: Pipeline,
-    ) -> Result<Self, ReportError> {
+    ) -> Result<Self, AdminError> {
         let mut store = ReportStore::open(&reports_path(&config))?;
+        let mut profile_store = ProfileStore::open(&profiles_path(&config))?;
         let mut categories: Vec<String> = config
             .lists
             .sources
@@ -162,10 +182,13 @@ impl Admin {
         categories.extend(lists.current().manifest().categories.iter().cloned());
         categories.sort();
         categories.dedup();
+        profile_store.set_categories(categories.clone());
+        profile_store.set_config_profiles(config.policy.groups.clone());
         store.set_categories(Some(categories));
         Ok(Admin {
             access: ArcSwap::from_pointee(Access::of(&config, None)),
             reports: Arc::new(Mutex::new(store)),
+            profiles: Arc::new(ProfilesApi::new(Arc::new(Mutex::new(profile_store)))),
             lists,
             policy,
             metrics,
@@ -189,6 +212,24 @@ impl Admin {
         self.access.store(Arc::new(access));
         self.config.store(Arc::new(config.clone()));
     }
+}
+
+impl Admin {
+    /// The profile store the API writes, for the query path: take
+    /// [`ProfileStore::snapshot`] after each change its
+    /// [`subscribe`](ProfileStore::subscribe) receiver sees.
+    pub fn profiles(&self) -> Arc<Mutex<ProfileStore>> {
+        self.profiles.store()
+    }
+}
+
+/// Where the profile database lives.
+pub fn profiles_path(config: &Config) -> std::path::PathBuf {
+    config
+        .lists
+        .feeds
+        .state_dir
+        .join(crate::profiles::FILE_NAME)
 }
 
 /// Where the report database lives.
@@ -216,6 +257,7 @@ pub fn spawn(listeners: Vec<TcpListener>, admin: Arc<Admin>, stop: CancellationT
         .route("/v1/reports", post(submit_report).get(list_reports))
         .route("/v1/reports/{id}/decision", post(decide_report))
         .route("/v1/reload", post(reload))
+        .merge(profiles::router(admin.profiles.clone()))
         .route_layer(middleware::from_fn_with_state(admin.clone(), require_token))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))

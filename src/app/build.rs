@@ -44,6 +44,9 @@ pub enum StartError {
     /// The admin API's report store could not be opened.
     #[error("{0}")]
     Reports(#[from] crate::admin::reports::ReportError),
+    /// The admin API's stores (reports, profiles) could not be opened.
+    #[error("{0}")]
+    Admin(#[from] crate::admin::AdminError),
     /// A DNS, DoT or DoH listener could not start.
     #[error("{0}")]
     Server(#[from] server::ListenError),

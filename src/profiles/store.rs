@@ -1,0 +1,956 @@
+//! [`ProfileStore`]: one SQLite connection and the SQL behind profiles, identities,
+//! subscribers and the audit log, with optimistic concurrency on profiles.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::error::{ProfileError, storage};
+use super::types::{
+    AuditEntry, CONFIG_ID_PREFIX, Identity, IdentityKind, NewIdentity, Profile, ProfileSpec,
+    ProfilesSnapshot, STORED_ID_PREFIX, Subscriber, merge_patch,
+};
+use super::validate::{identity_value, network, validate_spec};
+use super::{MAX_AUDIT_LIMIT, audit, schema};
+use crate::policy::GroupConfig;
+use crate::policy::client::{ClientId, Mac};
+use crate::policy::schedule::Schedule;
+
+/// The profile database: one SQLite connection, the categories writes are checked
+/// against, the config file's (read-only) profiles, and the change notification.
+pub struct ProfileStore {
+    conn: Connection,
+    path: PathBuf,
+    categories: Vec<String>,
+    config: Vec<GroupConfig>,
+    changed: watch::Sender<u64>,
+}
+
+impl fmt::Debug for ProfileStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProfileStore")
+            .field("path", &self.path)
+            .field("categories", &self.categories)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One row of a bulk subscriber upload, with the line it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkRow {
+    /// 1-based line number in the upload.
+    pub line: usize,
+    /// The address or prefix as sent.
+    pub prefix: String,
+    /// The profile id as sent.
+    pub profile: String,
+}
+
+impl ProfileStore {
+    /// Opens the store at `path`, creating the directory and the database if missing.
+    ///
+    /// # Errors
+    /// [`ProfileError::Io`] if the directory cannot be created,
+    /// [`ProfileError::NotAProfileStore`] if the file is someone else's (left untouched),
+    /// [`ProfileError::Storage`] for other SQLite failures.
+    pub fn open(path: &Path) -> Result<Self, ProfileError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| ProfileError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| storage(path, e))?;
+        schema::configure(path, &conn)?;
+        schema::migrate(path, &mut conn)?;
+        Ok(ProfileStore {
+            conn,
+            path: path.to_owned(),
+            categories: Vec::new(),
+            config: Vec::new(),
+            changed: watch::Sender::new(0),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The categories profiles may name (the compiled list's); call again after a reload.
+    pub fn set_categories(&mut self, categories: Vec<String>) {
+        self.categories = categories;
+    }
+
+    /// The profiles of the config file (`[[groups]]`): listed, readable, never written.
+    pub fn set_config_profiles(&mut self, groups: Vec<GroupConfig>) {
+        self.config = groups;
+    }
+
+    /// A receiver of the store's generation, bumped after each committed write: wait on
+    /// it, then take a [`snapshot`](Self::snapshot).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Every profile: the config file's first (read-only), then the stored ones by id.
+    ///
+    /// # Errors
+    /// [`ProfileError::Storage`] if SQLite fails.
+    pub fn list(&self) -> Result<Vec<Profile>, ProfileError> {
+        let mut out: Vec<Profile> = self.config.iter().map(Profile::from_config).collect();
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, name, settings, version FROM profiles ORDER BY id")
+            .map_err(|e| self.storage(e))?;
+        let rows = st
+            .query_map([], profile_row)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.storage(e))?;
+        out.extend(rows);
+        Ok(out)
+    }
+
+    /// The profile with this id.
+    ///
+    /// # Errors
+    /// [`ProfileError::NotFound`] for an unknown id, [`ProfileError::Storage`].
+    pub fn get(&self, id: &str) -> Result<Profile, ProfileError> {
+        if let Some(group) = self.config_group(id) {
+            return Ok(Profile::from_config(group));
+        }
+        let n = stored_id(id).ok_or_else(|| ProfileError::no_profile(id))?;
+        load(&self.conn, n)
+            .map_err(|e| self.storage(e))?
+            .ok_or_else(|| ProfileError::no_profile(id))
+    }
+
+    /// Creates a profile from `spec` (validated first). Returns it at version 1.
+    ///
+    /// # Errors
+    /// [`ProfileError::Invalid`] naming the field, [`ProfileError::Conflict`] for a name
+    /// taken; nothing is written then. [`ProfileError::Storage`].
+    pub fn create(&mut self, spec: &ProfileSpec, actor: &str) -> Result<Profile, ProfileError> {
+        let spec = validate_spec(spec, &self.categories)?;
+        self.check_config_name(&spec.name)?;
+        let path = self.path.clone();
+        let tx = write_tx(&mut self.conn, &path)?;
+        name_free(&tx, &spec.name, None).map_err(|e| e.unwrap_or_else(|e| storage(&path, e)))?;
+        let settings = serde_json::to_string(&spec).unwrap_or_default();
+        tx.prepare_cached("INSERT INTO profiles (name, settings, version) VALUES (?1, ?2, 1)")
+            .and_then(|mut st| st.execute(params![spec.name, settings]))
+            .map_err(|e| storage(&path, e))?;
+        let n = tx.last_insert_rowid();
+        let profile = load(&tx, n)
+            .map_err(|e| storage(&path, e))?
+            .ok_or_else(|| ProfileError::no_profile(public_id(n)))?;
+        let after = to_json(&profile);
+        audit::record(
+            &tx,
+            actor,
+            "create",
+            &entity("profile", &profile.id),
+            None,
+            Some(&after),
+        )
+        .map_err(|e| storage(&path, e))?;
+        commit(tx, &path, &self.changed)?;
+        Ok(profile)
+    }
+
+    /// Replaces profile `id` with `spec` if `if_match` names its current version.
+    ///
+    /// # Errors
+    /// [`ProfileError::PreconditionRequired`] without `if_match`,
+    /// [`ProfileError::Stale`] for another version, [`ProfileError::Conflict`] for a
+    /// config profile or a name taken, [`ProfileError::NotFound`], [`ProfileError::Invalid`];
+    /// nothing is written in any of these cases.
+    pub fn replace(
+        &mut self,
+        id: &str,
+        spec: &ProfileSpec,
+        if_match: Option<&str>,
+        actor: &str,
+    ) -> Result<Profile, ProfileError> {
+        let n = self.writable(id)?;
+        let spec = validate_spec(spec, &self.categories)?;
+        self.check_config_name(&spec.name)?;
+        let path = self.path.clone();
+        let tx = write_tx(&mut self.conn, &path)?;
+        let before = load(&tx, n)
+            .map_err(|e| storage(&path, e))?
+            .ok_or_else(|| ProfileError::no_profile(id))?;
+        check_version(if_match, before.version)?;
+        name_free(&tx, &spec.name, Some(n)).map_err(|e| e.unwrap_or_else(|e| storage(&path, e)))?;
+        let settings = serde_json::to_string(&spec).unwrap_or_default();
+        tx.prepare_cached(
+            "UPDATE profiles SET name = ?2, settings = ?3, version = version + 1 WHERE id = ?1",
+        )
+        .and_then(|mut st| st.execute(params![n, spec.name, settings]))
+        .map_err(|e| storage(&path, e))?;
+        let after = load(&tx, n)
+            .map_err(|e| storage(&path, e))?
+            .ok_or_else(|| ProfileError::no_profile(id))?;
+        audit::record(
+            &tx,
+            actor,
+            "update",
+            &entity("profile", id),
+            Some(&to_json(&before)),
+            Some(&to_json(&after)),
+        )
+        .map_err(|e| storage(&path, e))?;
+        commit(tx, &path, &self.changed)?;
+        Ok(after)
+    }
+
+    /// Applies a JSON merge patch (RFC 7396) to profile `id`, under the same
+    /// preconditions as [`replace`](Self::replace).
+    ///
+    /// # Errors
+    /// As [`replace`](Self::replace).
+    pub fn patch(
+        &mut self,
+        id: &str,
+        patch: &Value,
+        if_match: Option<&str>,
+        actor: &str,
+    ) -> Result<Profile, ProfileError> {
+        self.writable(id)?;
+        if !patch.is_object() {
+            return Err(ProfileError::invalid(
+                "body",
+                "a merge patch is a JSON object",
+            ));
+        }
+        let current = self.get(id)?;
+        // The version is checked again inside replace's transaction: a writer between this
+        // read and that one makes it fail with 412 rather than lose its change.
+        check_version(if_match, current.version)?;
+        let mut value = serde_json::to_value(&current.spec).unwrap_or_default();
+        merge_patch(&mut value, patch);
+        let spec = ProfileSpec::from_json(value)?;
+        let version = current.version.to_string();
+        self.replace(id, &spec, Some(&version), actor)
+    }
+
+    /// Deletes profile `id`, its identities and the subscribers pointing at it.
+    ///
+    /// # Errors
+    /// As [`replace`](Self::replace).
+    pub fn delete(
+        &mut self,
+        id: &str,
+        if_match: Option<&str>,
+        actor: &str,
+    ) -> Result<(), ProfileError> {
+        let n = self.writable(id)?;
+        let path = self.path.clone();
+        let tx = write_tx(&mut self.conn, &path)?;
+        let before = load(&tx, n)
+            .map_err(|e| storage(&path, e))?
+            .ok_or_else(|| ProfileError::no_profile(id))?;
+        check_version(if_match, before.version)?;
+        let mut before_json = to_json(&before);
+        let identities = identities_of(&tx, n).map_err(|e| storage(&path, e))?;
+        before_json["identities"] = to_json(&identities);
+        let subscribers = subscribers_of(&tx, &before.id).map_err(|e| storage(&path, e))?;
+        before_json["subscribers"] = to_json(&subscribers);
+        tx.execute("DELETE FROM subscribers WHERE profile = ?1", [&before.id])
+            .and_then(|_| tx.execute("DELETE FROM profiles WHERE id = ?1", [n]))
+            .map_err(|e| storage(&path, e))?;
+        audit::record(
+            &tx,
+            actor,
+            "delete",
+            &entity("profile", id),
+            Some(&before_json),
+            None,
+        )
+        .map_err(|e| storage(&path, e))?;
+        commit(tx, &path, &self.changed)
+    }
+
+    /// The identities of profile `id` (none for a config profile: it lists `clients`).
+    ///
+    /// # Errors
+    /// [`ProfileError::NotFound`], [`ProfileError::Storage`].
+    pub fn identities(&self, id: &str) -> Result<Vec<Identity>, ProfileError> {
+        if self.config_group(id).is_some() {
+            return Ok(Vec::new());
+        }
+        let n = stored_id(id).ok_or_else(|| ProfileError::no_profile(id))?;
+        if load(&self.conn, n).map_err(|e| self.storage(e))?.is_none() {
+            return Err(ProfileError::no_profile(id));
+        }
+        identities_of(&self.conn, n).map_err(|e| self.storage(e))
+    }
+
+    /// Adds an identity to profile `id`. The same kind and value on another profile is
+    /// a conflict naming that profile.
+    ///
+    /// # Errors
+    /// [`ProfileError::Invalid`] (field `value`), [`ProfileError::Conflict`] (duplicate,
+    /// or a config profile), [`ProfileError::NotFound`], [`ProfileError::Storage`].
+    pub fn add_identity(
+        &mut self,
+        id: &str,
+        identity: &NewIdentity,
+        actor: &str,
+    ) -> Result<Identity, ProfileError> {
+        let n = self.writable(id)?;
+        let value = identity_value(identity.kind, &identity.value)?;
+        let path = self.path.clone();
+        let tx = write_tx(&mut self.conn, &path)?;
+        if load(&tx, n).map_err(|e| storage(&path, e))?.is_none() {
+            return Err(ProfileError::no_profile(id));
+        }
+        let holder: Option<(i64, i64, String)> = tx
+            .query_row(
+                "SELECT i.id, p.id, p.name FROM identities i JOIN profiles p ON p.id = i.profile_id
+                 WHERE i.kind = ?1 AND i.value = ?2",
+                params![identity.kind.as_str(), value],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| storage(&path, e))?;
+        if let Some((identity_id, pid, name)) = holder {
+            return Err(ProfileError::conflict(
+                "value",
+                format!(
+                    "{} {value} is already identity {identity_id} of profile {} ({name:?})",
+                    identity.kind,
+                    public_id(pid)
+                ),
+            ));
+        }
+        tx.execute(
+            "INSERT INTO identities (profile_id, kind, value) VALUES (?1, ?2, ?3)",
+            params![n, identity.kind.as_str(), value],
+        )
+        .map_err(|e| storage(&path, e))?;
+        let created = Identity {
+            id: tx.last_insert_rowid(),
+            profile: public_id(n),
+            kind: identity.kind,
+            value,
+        };
+        audit::record(
+            &tx,
+            actor,
+            "create",
+            &entity("identity", &created.id.to_string()),
+            None,
+            Some(&to_json(&created)),
+        )
+        .map_err(|e| storage(&path, e))?;
+        commit(tx, &path, &self.changed)?;
+        Ok(created)
+    }
+
+    /// Removes identity `identity_id`.
+    ///
+    /// # Errors
+    /// [`ProfileError::NotFound`], [`ProfileError::Storage`].
+    pub fn delete_identity(
+        &mut self,
+        identity_id: i64,
+        actor: &str,
+    ) -> Result<Identity, ProfileError> {
+        let path = self.path.clone();
+        let tx = write_tx(&mut self.conn, &path)?;
+        let found = tx
+            .query_row(
+                "SELECT id, profile_id, kind, value FROM identities WHERE id = ?1",
+                [identity_id],
+                identity_row,
+            )
+            .optional()
+            .map_err(|e| storage(&path, e))?;
+        let Some(identity) = found else {
+            return Err(ProfileError::NotFound {
+                entity: "identity",
+                id: identity_id.to_string(),
+                field: None,
+            });
+        };
+        tx.execute("DELETE FROM identities WHERE id = ?1", [identity_id])
+            .map_err(|e| storage(&path, e))?;
+        audit::record(
+            &tx,
+            actor,
+            "delete",
+            &entity("identity", &identity_id.to_string()),
+            Some(&to_json(&identity)),
+            None,
+        )
+        .map_err(|e| storage(&path, e))?;
+        commit(tx, &path, &self.changed)?;
+        Ok(identity)
+    }
+
+    /// Every subscriber line, by prefix.
+    ///
+    /// # Errors
+    /// [`ProfileError::Storage`].
+    pub fn subscribers(&self) -> Result<Vec<Subscriber>, ProfileError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT prefix, profile FROM subscribers ORDER BY prefix")
+            .map_err(|e| self.storage(e))?;
+        st.query_map([], |r| {
+            Ok(Subscriber {
+                prefix: r.get(0)?,
+                profile: r.get(1)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.storage(e))
+    }
+
+    /// Serves `prefix` (an address or a network) with `profile`. Returns the line and
+    /// whether it is new.
+    ///
+    /// # Errors
+    /// [`ProfileError::Invalid`] (field `prefix`), [`ProfileError::NotFound`] (field
+    /// `profile`), [`ProfileError::Storage`].
+    pub fn set_subscriber(
+        &mut self,
+        prefix: &str,
+        profile: &str,
+        actor: &str,
+    ) -> Result<(Subscriber, bool), ProfileError> {
+        let rows = [BulkRow {
+            line: 0,
+            prefix: prefix.to_owned(),
+            profile: profile.to_owned(),
+        }];
+        let checked = self.check_rows(&rows, false)?;
+        let path = self.path.clone();
+        let tx = write_tx(&mut self.conn, &path)?;
+        let mut created = false;
+        for s in &checked {
+            created = put_subscriber(&tx, s, actor).map_err(|e| storage(&path, e))?;
+        }
+        commit(tx, &path, &self.changed)?;
+        let line = checked
+            .into_iter()
+            .next()
+            .ok_or_else(|| ProfileError::invalid("prefix", "missing"))?;
+        Ok((line, created))
+    }
+
+    /// Stops serving `prefix` with a profile.
+    ///
+    /// # Errors
+    /// [`ProfileError::Invalid`] (field `prefix`), [`ProfileError::NotFound`],
+    /// [`ProfileError::Storage`].
+    pub fn delete_subscriber(
+        &mut self,
+        prefix: &str,
+        actor: &str,
+    ) -> Result<Subscriber, ProfileError> {
+        let net = network(prefix).map_err(|r| ProfileError::invalid("prefix", r))?;
+        let key = net.to_string();
+        let path = self.path.clone();
+        let tx = write_tx(&mut self.conn, &path)?;
+        let profile: Option<String> = tx
+            .query_row(
+                "SELECT profile FROM subscribers WHERE prefix = ?1",
+                [&key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| storage(&path, e))?;
+        let Some(profile) = profile else {
+            return Err(ProfileError::NotFound {
+                entity: "subscriber",
+                id: key,
+                field: None,
+            });
+        };
+        let before = Subscriber {
+            prefix: key.clone(),
+            profile,
+        };
+        tx.execute("DELETE FROM subscribers WHERE prefix = ?1", [&key])
+            .map_err(|e| storage(&path, e))?;
+        audit::record(
+            &tx,
+            actor,
+            "delete",
+            &entity("subscriber", &key),
+            Some(&to_json(&before)),
+            None,
+        )
+        .map_err(|e| storage(&path, e))?;
+        commit(tx, &path, &self.changed)?;
+        Ok(before)
+    }
+
+    /// Sets every row of a bulk upload, or none: the first bad row (prefix, profile, or a
+    /// prefix given twice) fails the whole upload, naming its line (`line 3: prefix`).
+    /// Returns how many lines were set.
+    ///
+    /// # Errors
+    /// [`ProfileError::Invalid`] / [`ProfileError::NotFound`] with field `line N.prefix` or
+    /// `line N.profile`; [`ProfileError::Storage`].
+    pub fn bulk_subscribers(
+        &mut self,
+        rows: &[BulkRow],
+        actor: &str,
+    ) -> Result<usize, ProfileError> {
+        let checked = self.check_rows(rows, true)?;
+        let path = self.path.clone();
+        let tx = write_tx(&mut self.conn, &path)?;
+        for s in &checked {
+            put_subscriber(&tx, s, actor).map_err(|e| storage(&path, e))?;
+        }
+        commit(tx, &path, &self.changed)?;
+        Ok(checked.len())
+    }
+
+    /// The newest `limit` audit entries (at most [`MAX_AUDIT_LIMIT`]), newest first.
+    ///
+    /// # Errors
+    /// [`ProfileError::Storage`].
+    pub fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, ProfileError> {
+        audit::list(&self.conn, limit.min(MAX_AUDIT_LIMIT)).map_err(|e| self.storage(e))
+    }
+
+    /// What the query path needs, read in one transaction (see [`ProfilesSnapshot`]).
+    ///
+    /// # Errors
+    /// [`ProfileError::Storage`].
+    pub fn snapshot(&self) -> Result<ProfilesSnapshot, ProfileError> {
+        let generation = *self.changed.borrow();
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.storage(e))?;
+        let profiles = {
+            let mut st = tx
+                .prepare_cached("SELECT id, name, settings, version FROM profiles ORDER BY id")
+                .map_err(|e| self.storage(e))?;
+            st.query_map([], profile_row)
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| self.storage(e))?
+        };
+        let identities = {
+            let mut st = tx
+                .prepare_cached("SELECT id, profile_id, kind, value FROM identities ORDER BY id")
+                .map_err(|e| self.storage(e))?;
+            st.query_map([], identity_row)
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| self.storage(e))?
+        };
+        drop(tx);
+        let subscribers = self.subscribers()?;
+        let mut snap = ProfilesSnapshot {
+            generation,
+            ..ProfilesSnapshot::default()
+        };
+        for i in identities {
+            match i.kind {
+                IdentityKind::Ip | IdentityKind::Cidr => {
+                    if let Ok(net) = network(&i.value) {
+                        snap.by_prefix.push((net, i.profile));
+                    }
+                }
+                IdentityKind::ClientId => {
+                    snap.by_client_id.insert(i.value, i.profile);
+                }
+                IdentityKind::Mac => {
+                    snap.by_mac.insert(i.value, i.profile);
+                }
+            }
+        }
+        for s in subscribers {
+            if let Ok(net) = network(&s.prefix) {
+                snap.by_prefix.push((net, s.profile));
+            }
+        }
+        let mut clients: HashMap<&str, Vec<IpNet>> = HashMap::new();
+        for (net, id) in &snap.by_prefix {
+            clients.entry(id.as_str()).or_default().push(*net);
+        }
+        let mut devices: HashMap<&str, (Vec<ClientId>, Vec<Mac>)> = HashMap::new();
+        for (value, id) in &snap.by_client_id {
+            if let Ok(client_id) = ClientId::parse(value) {
+                devices.entry(id.as_str()).or_default().0.push(client_id);
+            }
+        }
+        for (value, id) in &snap.by_mac {
+            if let Ok(mac) = Mac::parse(value) {
+                devices.entry(id.as_str()).or_default().1.push(mac);
+            }
+        }
+        let groups: Vec<(String, GroupConfig)> = profiles
+            .iter()
+            .map(|p| {
+                let mut group = group_of(p, clients.get(p.id.as_str()));
+                if let Some((client_ids, macs)) = devices.get(p.id.as_str()) {
+                    group.client_ids = client_ids.clone();
+                    group.macs = macs.clone();
+                }
+                (p.id.clone(), group)
+            })
+            .collect();
+        snap.groups = groups;
+        Ok(snap)
+    }
+
+    fn config_group(&self, id: &str) -> Option<&GroupConfig> {
+        let name = id.strip_prefix(CONFIG_ID_PREFIX)?;
+        self.config.iter().find(|g| g.name == name)
+    }
+
+    /// The row id of stored profile `id`; a conflict for a config profile.
+    fn writable(&self, id: &str) -> Result<i64, ProfileError> {
+        if self.config_group(id).is_some() {
+            return Err(ProfileError::conflict(
+                "id",
+                format!(
+                    "profile {id} is defined in the config file ([[groups]]) and is read-only \
+                     through the API; edit the file, or create a profile with POST /v1/profiles"
+                ),
+            ));
+        }
+        stored_id(id).ok_or_else(|| ProfileError::no_profile(id))
+    }
+
+    fn check_config_name(&self, name: &str) -> Result<(), ProfileError> {
+        if self.config.iter().any(|g| g.name == name) {
+            return Err(ProfileError::conflict(
+                "name",
+                format!(
+                    "{name:?} is the name of a profile of the config file ({CONFIG_ID_PREFIX}{name})"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates subscriber rows against the profiles; errors name the line when `lines`.
+    fn check_rows(&self, rows: &[BulkRow], lines: bool) -> Result<Vec<Subscriber>, ProfileError> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        let mut known: HashMap<String, bool> = HashMap::new();
+        for row in rows {
+            let at = |e: ProfileError| {
+                if lines {
+                    e.within(&format!("line {}", row.line))
+                } else {
+                    e
+                }
+            };
+            let net = network(&row.prefix).map_err(|r| at(ProfileError::invalid("prefix", r)))?;
+            let prefix = net.to_string();
+            if let Some(first) = seen.insert(prefix.clone(), row.line) {
+                return Err(at(ProfileError::invalid(
+                    "prefix",
+                    format!("{prefix} is also on line {first}"),
+                )));
+            }
+            let profile = row.profile.trim().to_owned();
+            let exists = match known.get(&profile) {
+                Some(&e) => e,
+                None => {
+                    let e = match self.get(&profile) {
+                        Ok(_) => true,
+                        Err(ProfileError::NotFound { .. }) => false,
+                        Err(e) => return Err(e),
+                    };
+                    known.insert(profile.clone(), e);
+                    e
+                }
+            };
+            if !exists {
+                return Err(at(ProfileError::NotFound {
+                    entity: "profile",
+                    id: profile,
+                    field: Some("profile".to_owned()),
+                }));
+            }
+            out.push(Subscriber { prefix, profile });
+        }
+        Ok(out)
+    }
+
+    fn storage(&self, source: rusqlite::Error) -> ProfileError {
+        storage(&self.path, source)
+    }
+}
+
+fn write_tx<'c>(conn: &'c mut Connection, path: &Path) -> Result<Transaction<'c>, ProfileError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| storage(path, e))
+}
+
+/// Commits `tx` (synced to disk) and bumps the generation.
+fn commit(
+    tx: Transaction<'_>,
+    path: &Path,
+    changed: &watch::Sender<u64>,
+) -> Result<(), ProfileError> {
+    tx.commit().map_err(|e| storage(path, e))?;
+    changed.send_modify(|g| *g += 1);
+    Ok(())
+}
+
+/// `p<n>` for stored profile `n`.
+pub(super) fn public_id(n: i64) -> String {
+    format!("{STORED_ID_PREFIX}{n}")
+}
+
+/// The row id of `p<n>`.
+fn stored_id(id: &str) -> Option<i64> {
+    let digits = id.strip_prefix(STORED_ID_PREFIX)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn entity(kind: &str, id: &str) -> String {
+    format!("{kind}:{id}")
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Whether `if_match` names `current` (`"3"`, `W/"3"`, a list, or `*`).
+fn check_version(if_match: Option<&str>, current: i64) -> Result<(), ProfileError> {
+    let Some(given) = if_match else {
+        return Err(ProfileError::PreconditionRequired { current });
+    };
+    let want = current.to_string();
+    let matches = given.split(',').map(str::trim).any(|tag| {
+        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        tag == "*" || tag.trim_matches('"') == want
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ProfileError::Stale {
+            given: given.to_owned(),
+            current,
+        })
+    }
+}
+
+/// `Err(Ok(conflict))` when another stored profile than `except` has `name`.
+fn name_free(
+    tx: &Connection,
+    name: &str,
+    except: Option<i64>,
+) -> Result<(), Result<ProfileError, rusqlite::Error>> {
+    let other: Option<i64> = tx
+        .query_row("SELECT id FROM profiles WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(Err)?;
+    match other {
+        Some(o) if Some(o) != except => Err(Ok(ProfileError::conflict(
+            "name",
+            format!("profile {} is already named {name:?}", public_id(o)),
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn load(conn: &Connection, n: i64) -> rusqlite::Result<Option<Profile>> {
+    conn.prepare_cached("SELECT id, name, settings, version FROM profiles WHERE id = ?1")?
+        .query_row([n], profile_row)
+        .optional()
+}
+
+fn profile_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Profile> {
+    let settings: String = row.get(2)?;
+    let mut spec: ProfileSpec = serde_json::from_str(&settings).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    spec.name = row.get(1)?;
+    Ok(Profile {
+        id: public_id(row.get(0)?),
+        version: row.get(3)?,
+        read_only: false,
+        spec,
+        clients: Vec::new(),
+        allow_paths: Vec::new(),
+        deny_paths: Vec::new(),
+    })
+}
+
+fn identity_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Identity> {
+    let kind: String = row.get(2)?;
+    let kind = kind.parse::<IdentityKind>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Identity {
+        id: row.get(0)?,
+        profile: public_id(row.get(1)?),
+        kind,
+        value: row.get(3)?,
+    })
+}
+
+fn identities_of(conn: &Connection, n: i64) -> rusqlite::Result<Vec<Identity>> {
+    conn.prepare_cached(
+        "SELECT id, profile_id, kind, value FROM identities WHERE profile_id = ?1 ORDER BY id",
+    )?
+    .query_map([n], identity_row)?
+    .collect()
+}
+
+fn subscribers_of(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Subscriber>> {
+    conn.prepare_cached(
+        "SELECT prefix, profile FROM subscribers WHERE profile = ?1 ORDER BY prefix",
+    )?
+    .query_map([id], |r| {
+        Ok(Subscriber {
+            prefix: r.get(0)?,
+            profile: r.get(1)?,
+        })
+    })?
+    .collect()
+}
+
+/// Inserts or repoints one subscriber line, with its audit entry; true if it is new.
+fn put_subscriber(tx: &Connection, s: &Subscriber, actor: &str) -> rusqlite::Result<bool> {
+    let before: Option<String> = tx
+        .query_row(
+            "SELECT profile FROM subscribers WHERE prefix = ?1",
+            [&s.prefix],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if before.as_deref() == Some(s.profile.as_str()) {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT INTO subscribers (prefix, profile) VALUES (?1, ?2)
+         ON CONFLICT (prefix) DO UPDATE SET profile = excluded.profile",
+        params![s.prefix, s.profile],
+    )?;
+    let before_json = before
+        .as_ref()
+        .map(|p| json!({ "prefix": s.prefix, "profile": p }));
+    audit::record(
+        tx,
+        actor,
+        if before.is_some() { "update" } else { "create" },
+        &entity("subscriber", &s.prefix),
+        before_json.as_ref(),
+        Some(&to_json(s)),
+    )?;
+    Ok(before.is_none())
+}
+
+/// A stored profile as a client group for the policy.
+fn group_of(p: &Profile, clients: Option<&Vec<IpNet>>) -> GroupConfig {
+    let schedule = p.spec.schedule.as_ref().and_then(|s| {
+        match Schedule::new(&s.days, &s.start, &s.end, &s.timezone) {
+            Ok(sched) => Some((sched, s.categories.clone())),
+            Err(e) => {
+                // Validated when written; only a tzdb change could get here.
+                tracing::warn!(profile = %p.id, error = %e, "profile schedule ignored");
+                None
+            }
+        }
+    });
+    GroupConfig {
+        name: p.spec.name.clone(),
+        clients: clients.cloned().unwrap_or_default(),
+        categories: p.spec.categories.clone(),
+        allow: p.spec.allow.clone(),
+        allow_paths: Vec::new(),
+        deny: p.spec.deny.clone(),
+        deny_paths: Vec::new(),
+        safesearch: p.spec.safesearch,
+        youtube: p.spec.youtube,
+        mode: p.spec.mode.map(Into::into),
+        schedule,
+        client_ids: Vec::new(),
+        macs: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profiles::types::ScheduleSpec;
+
+    fn store() -> (tempfile::TempDir, ProfileStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = ProfileStore::open(&dir.path().join("profiles.sqlite")).unwrap();
+        s.set_categories(vec!["adult".into(), "gambling".into()]);
+        (dir, s)
+    }
+
+    #[test]
+    fn snapshot_follows_writes_and_the_generation_moves() {
+        let (_dir, mut s) = store();
+        let rx = s.subscribe();
+        assert_eq!(*rx.borrow(), 0);
+        let spec = ProfileSpec {
+            name: "teens".into(),
+            categories: Some(vec!["adult".into()]),
+            schedule: Some(ScheduleSpec {
+                days: vec!["mon".into()],
+                start: "08:00".into(),
+                end: "15:00".into(),
+                timezone: "UTC".into(),
+                categories: vec!["gambling".into()],
+            }),
+            ..ProfileSpec::default()
+        };
+        let p = s.create(&spec, "admin").unwrap();
+        let add = |kind, value: &str| NewIdentity {
+            kind,
+            value: value.into(),
+        };
+        s.add_identity(&p.id, &add(IdentityKind::Cidr, "10.1.0.0/16"), "admin")
+            .unwrap();
+        s.add_identity(&p.id, &add(IdentityKind::ClientId, "tablet"), "admin")
+            .unwrap();
+        s.add_identity(&p.id, &add(IdentityKind::Mac, "aa:bb:cc:dd:ee:ff"), "admin")
+            .unwrap();
+        s.set_subscriber("192.0.2.0/24", &p.id, "admin").unwrap();
+        assert_eq!(*rx.borrow(), 5);
+        // A refused write does not move the generation.
+        assert!(s.create(&spec, "admin").is_err());
+        assert_eq!(*rx.borrow(), 5);
+
+        let snap = s.snapshot().unwrap();
+        assert_eq!(snap.generation, 5);
+        assert_eq!(snap.groups.len(), 1);
+        let (id, group) = &snap.groups[0];
+        assert_eq!(id, &p.id);
+        assert_eq!(group.name, "teens");
+        assert_eq!(group.categories, Some(vec!["adult".to_owned()]));
+        assert_eq!(group.clients.len(), 2);
+        assert!(group.schedule.is_some());
+        assert_eq!(snap.by_client_id.get("tablet"), Some(&p.id));
+        assert_eq!(snap.by_mac.get("aa:bb:cc:dd:ee:ff"), Some(&p.id));
+        assert_eq!(snap.by_prefix.len(), 2);
+    }
+
+    #[test]
+    fn someone_elses_database_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER);").unwrap();
+        drop(conn);
+        let e = ProfileStore::open(&path).unwrap_err();
+        assert!(matches!(e, ProfileError::NotAProfileStore { .. }), "{e}");
+    }
+}

@@ -1,0 +1,239 @@
+//! Checks on what the API sends, before anything is written: names, categories (against
+//! the compiled list's), allow/deny names, schedules, identities and prefixes. Each error
+//! names the field.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::types::{IdentityKind, ProfileSpec};
+use super::{MAX_LIST_ENTRIES, MAX_NAME_LEN, ProfileError};
+use crate::lists::normalize::normalize;
+use crate::policy::schedule::Schedule;
+
+/// `spec` cleaned (names normalized) if every field is valid; `known` are the categories
+/// the compiled list has.
+pub(super) fn validate_spec(
+    spec: &ProfileSpec,
+    known: &[String],
+) -> Result<ProfileSpec, ProfileError> {
+    let name = spec.name.trim();
+    if name.is_empty() {
+        return Err(ProfileError::invalid("name", "empty"));
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(ProfileError::invalid(
+            "name",
+            format!("longer than {MAX_NAME_LEN} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ProfileError::invalid(
+            "name",
+            "control characters are not allowed",
+        ));
+    }
+    let categories = spec
+        .categories
+        .as_ref()
+        .map(|c| categories(c, known, "categories"))
+        .transpose()?;
+    let schedule = match &spec.schedule {
+        Some(s) => {
+            Schedule::new(&s.days, &s.start, &s.end, &s.timezone)
+                .map_err(|e| ProfileError::invalid(schedule_field(&e), e.to_string()))?;
+            let mut s = s.clone();
+            s.categories = categories_required(&s.categories, known, "schedule.categories")?;
+            Some(s)
+        }
+        None => None,
+    };
+    Ok(ProfileSpec {
+        name: name.to_owned(),
+        categories,
+        allow: names(&spec.allow, "allow")?,
+        deny: names(&spec.deny, "deny")?,
+        safesearch: spec.safesearch,
+        youtube: spec.youtube,
+        mode: spec.mode,
+        schedule,
+    })
+}
+
+fn schedule_field(e: &crate::policy::schedule::ScheduleError) -> &'static str {
+    use crate::policy::schedule::ScheduleError as E;
+    match e {
+        E::UnknownDay(_) | E::NoDays => "schedule.days",
+        E::BadTime { field: "start", .. } => "schedule.start",
+        E::BadTime { .. } | E::EmptyWindow(_) => "schedule.end",
+        E::UnknownTimeZone { .. } => "schedule.timezone",
+    }
+}
+
+fn categories(list: &[String], known: &[String], field: &str) -> Result<Vec<String>, ProfileError> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, c) in list.iter().enumerate() {
+        if !known.iter().any(|k| k == c) {
+            return Err(ProfileError::invalid(
+                format!("{field}[{i}]"),
+                format!(
+                    "unknown category {c:?}; the list has: {}",
+                    if known.is_empty() {
+                        "no categories".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+        if !out.contains(c) {
+            out.push(c.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn categories_required(
+    list: &[String],
+    known: &[String],
+    field: &str,
+) -> Result<Vec<String>, ProfileError> {
+    if list.is_empty() {
+        return Err(ProfileError::invalid(
+            field,
+            "a schedule adds categories: give at least one",
+        ));
+    }
+    categories(list, known, field)
+}
+
+fn names(list: &[String], field: &str) -> Result<Vec<String>, ProfileError> {
+    if list.len() > MAX_LIST_ENTRIES {
+        return Err(ProfileError::invalid(
+            field,
+            format!("more than {MAX_LIST_ENTRIES} names"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, raw) in list.iter().enumerate() {
+        let n = normalize(raw.trim())
+            .map_err(|r| {
+                ProfileError::invalid(format!("{field}[{i}]"), format!("{raw:?}: {}", r.as_str()))
+            })?
+            .into_owned();
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+/// The normalized value of an identity of `kind`, or why it is not one (field `value`).
+pub(super) fn identity_value(kind: IdentityKind, raw: &str) -> Result<String, ProfileError> {
+    let raw = raw.trim();
+    let bad = |reason: String| ProfileError::invalid("value", reason);
+    match kind {
+        IdentityKind::Ip => raw
+            .parse::<IpAddr>()
+            .map(|a| a.to_string())
+            .map_err(|_| bad(format!("{raw:?} is not an IP address"))),
+        IdentityKind::Cidr => network(raw).map(|n| n.to_string()).map_err(bad),
+        IdentityKind::Mac => mac(raw).ok_or_else(|| {
+            bad(format!(
+                "{raw:?} is not a MAC address; expected six hex pairs like aa:bb:cc:dd:ee:ff"
+            ))
+        }),
+        IdentityKind::ClientId => client_id(raw).ok_or_else(|| {
+            bad(format!(
+                "{raw:?} is not a ClientID: one DNS label of 1 to 63 characters a-z, 0-9 \
+                 and '-', not starting or ending with '-'"
+            ))
+        }),
+    }
+}
+
+/// A network in canonical form (`10.1.0.0/16`); an address alone is its host prefix.
+/// Host bits set are refused (`10.1.2.3/16` is ambiguous).
+pub(super) fn network(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    if let Ok(addr) = raw.parse::<IpAddr>() {
+        return Ok(IpNet::from(addr));
+    }
+    let net: IpNet = raw
+        .parse()
+        .map_err(|_| format!("{raw:?} is not an IP address or network (CIDR)"))?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{raw:?} has host bits set; did you mean {}?",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+fn mac(raw: &str) -> Option<String> {
+    let parts: Vec<&str> = raw.split(':').collect();
+    let ok = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+    ok.then(|| raw.to_ascii_lowercase())
+}
+
+fn client_id(raw: &str) -> Option<String> {
+    let id = raw.to_ascii_lowercase();
+    let ok = (1..=63).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-');
+    ok.then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_are_normalized_or_refused() {
+        use IdentityKind::*;
+        assert_eq!(identity_value(Ip, " 2001:DB8::1 ").unwrap(), "2001:db8::1");
+        assert_eq!(identity_value(Cidr, "10.1.0.0/16").unwrap(), "10.1.0.0/16");
+        assert_eq!(identity_value(Cidr, "192.0.2.7").unwrap(), "192.0.2.7/32");
+        assert!(identity_value(Cidr, "10.1.2.3/16").is_err());
+        assert!(identity_value(Ip, "10.0.0.0/8").is_err());
+        assert_eq!(
+            identity_value(Mac, "AA:bb:cc:dd:ee:0F").unwrap(),
+            "aa:bb:cc:dd:ee:0f"
+        );
+        for bad in [
+            "aa:bb:cc:dd:ee",
+            "aa-bb-cc-dd-ee-ff",
+            "aa:bb:cc:dd:ee:fg",
+            "aabb:cc:dd:ee:ff:00",
+        ] {
+            assert!(identity_value(Mac, bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            identity_value(ClientId, "Kid-Tablet").unwrap(),
+            "kid-tablet"
+        );
+        let long = "a".repeat(64);
+        for bad in ["", "-a", "a-", "a.b", "a_b", long.as_str()] {
+            assert!(identity_value(ClientId, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_categories_are_named_with_their_index() {
+        let known = vec!["adult".to_owned(), "gambling".to_owned()];
+        let spec = ProfileSpec {
+            name: "kids".into(),
+            categories: Some(vec!["adult".into(), "nope".into()]),
+            ..ProfileSpec::default()
+        };
+        let e = validate_spec(&spec, &known).unwrap_err();
+        assert_eq!(e.field(), Some("categories[1]"), "{e}");
+    }
+}
