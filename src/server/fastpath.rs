@@ -102,6 +102,8 @@ mod tests {
         let text = r#"
 [server]
 listen = ["127.0.0.1:0"]
+trusted_forwarders = ["10.0.0.3/32"]
+ecs_from_trusted = true
 [upstream]
 servers = ["127.0.0.1:9"]
 [blocking]
@@ -127,6 +129,12 @@ deny = ["games.test"]
 name = "ips"
 clients = ["10.0.0.2/32"]
 mode = "ip"
+[[groups]]
+name = "device"
+macs = ["aa:bb:cc:dd:ee:ff"]
+clients = ["10.9.0.0/16"]
+mode = "null"
+deny = ["games.test"]
 [[groups]]
 name = "default"
 "#;
@@ -461,6 +469,84 @@ name = "default"
         assert!(
             Request::parse(&packet[..packet.len() - 1]).is_none(),
             "cut OPT"
+        );
+    }
+
+    /// `packet` with an OPT (payload 1232) whose RDATA is `options`.
+    fn with_options(packet: &[u8], options: &[u8]) -> Vec<u8> {
+        let mut out = packet.to_vec();
+        out[11] = 1;
+        out.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+        out.extend_from_slice(&(options.len() as u16).to_be_bytes());
+        out.extend_from_slice(options);
+        out
+    }
+
+    /// Queries with a router's device MAC (and other options) are read in place: the fast
+    /// path answers them as the general path does, counts the same ignored options, and
+    /// echoes none of them; a Client Subnet or a broken option list goes to the general
+    /// path.
+    #[test]
+    fn identity_options_match_the_general_path() {
+        let p = pair();
+        let mac = [0xfd, 0xe9, 0, 6, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
+        let text = [&[0xfe, 0x31, 0, 17][..], b"aa:bb:cc:dd:ee:ff"].concat();
+        let short = [0xfd, 0xe9, 0, 5, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
+        let other = [0xfd, 0xea, 0, 2, 1, 2];
+        let ecs = [0, 8, 0, 7, 0, 1, 24, 0, 10, 9, 1];
+        let trusted: IpAddr = "10.0.0.3".parse().unwrap();
+        let untrusted: IpAddr = "10.0.0.1".parse().unwrap();
+        let device = |reply: &[u8]| {
+            let m = Message::from_vec(reply).unwrap();
+            assert!(
+                m.edns.as_ref().is_none_or(|e| e
+                    .options()
+                    .options
+                    .iter()
+                    .all(|(c, _)| !matches!(u16::from(*c), 8 | 65001 | 65073))),
+                "echoed: {m:?}"
+            );
+            // The EDE names the group that decided.
+            m.edns.as_ref().is_some_and(|e| {
+                e.options().options.iter().any(|(_, o)| {
+                    matches!(o, hickory_proto::rr::rdata::opt::EdnsOption::Unknown(15, d)
+                        if d.ends_with(b"(group device)"))
+                })
+            })
+        };
+        for name in ["bad.test.", "games.test."] {
+            let plain = query(name, RecordType::A, None, true);
+            for (options, fast_expected) in [
+                (mac.to_vec(), true),
+                (text.clone(), true),
+                ([&other[..], &mac].concat(), true),
+                (short.to_vec(), true),
+                (ecs.to_vec(), false),
+                (mac[..8].to_vec(), false),
+            ] {
+                let packet = with_options(&plain, &options);
+                for client in [trusted, untrusted] {
+                    let (fast, reply) = p.ask(&packet, client);
+                    let Some(reply) = reply else { continue };
+                    let is_device = device(&reply);
+                    let ecs_trusted = options == ecs && client == trusted;
+                    let mac_trusted =
+                        client == trusted && (options.ends_with(&mac[4..]) || options == text);
+                    if name == "bad.test." {
+                        assert_eq!(fast, fast_expected, "{options:?} from {client}");
+                    }
+                    assert_eq!(
+                        is_device,
+                        (mac_trusted && options.len() > 8) || ecs_trusted,
+                        "{name} {options:?} from {client}"
+                    );
+                }
+            }
+        }
+        let text = p.udp.metrics().render();
+        assert!(
+            text.contains("kidsafe_identity_untrusted_total{kind=\"mac\"} "),
+            "{text}"
         );
     }
 
