@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::{ConfigError, Invalid, line_col, nets, raw};
 use crate::policy::client::{ClientId, Mac};
 use crate::policy::schedule::Schedule;
-use crate::policy::{GroupConfig, PolicyConfig, RateLimitConfig};
+use crate::policy::{CONFIG_ID_PREFIX, GroupConfig, PolicyConfig, RateLimitConfig};
 
 /// The [`PolicyConfig`] of `raw` (whose source is `text`, for the line of a duplicate
 /// group name); paths go through `resolve`.
@@ -191,6 +191,7 @@ pub(super) fn validate_policy(
             None => None,
         };
         groups.push(GroupConfig {
+            id: format!("{CONFIG_ID_PREFIX}{name}"),
             name: name.clone(),
             clients,
             client_ids,

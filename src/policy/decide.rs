@@ -86,6 +86,8 @@ impl MaskCache {
 
 /// One client group, ready to answer.
 pub struct Group {
+    /// The profile id (`config:<name>`, `p<n>`).
+    pub id: String,
     /// The group's name.
     pub name: String,
     /// False for the implicit `default` created when no groups are configured: its EDE
@@ -128,6 +130,8 @@ pub enum Outcome {
 /// Everything per-client, built once from config.
 pub struct Policy {
     groups: Vec<Group>,
+    /// Profile id → index into `groups`.
+    by_id: std::collections::HashMap<String, usize>,
     table: GroupTable,
     client_ids: IdTable<ClientId>,
     macs: IdTable<Mac>,
@@ -177,6 +181,7 @@ impl Policy {
                     b.mode = mode;
                 }
                 Group {
+                    id: g.id.clone(),
                     name: g.name.clone(),
                     named,
                     categories: MaskCache::new(g.categories.clone()),
@@ -207,7 +212,13 @@ impl Policy {
                 first,
                 second,
             })?;
+        let by_id = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id.clone(), i))
+            .collect();
         Ok(Policy {
+            by_id,
             table: GroupTable::new(&cidrs)?,
             client_ids,
             macs,
@@ -308,6 +319,11 @@ impl Policy {
             Some(i) => (i, ChosenBy::Address),
             None => (self.groups.len() - 1, ChosenBy::Default),
         }
+    }
+
+    /// The index into [`Policy::groups`] of the group with profile id `id`.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
     }
 
     /// All groups (the last is `default`).

@@ -22,4 +22,4 @@ pub mod schedule;
 pub mod settings;
 
 pub use client::Client;
-pub use settings::{GroupConfig, PolicyConfig, RateLimitConfig, RefuseAction};
+pub use settings::{CONFIG_ID_PREFIX, GroupConfig, PolicyConfig, RateLimitConfig, RefuseAction};

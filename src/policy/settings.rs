@@ -41,9 +41,15 @@ pub struct RateLimitConfig {
     pub clients: usize,
 }
 
+/// Prefix of the ids of profiles defined in the config file (`config:kids`).
+pub const CONFIG_ID_PREFIX: &str = "config:";
+
 /// One client group.
 #[derive(Clone, Debug)]
 pub struct GroupConfig {
+    /// The profile id: `config:<name>` for a `[[groups]]` table of the config file, `p<n>`
+    /// for a profile stored through the API. Subscriber rows point at it.
+    pub id: String,
     /// Name, shown in EDE texts (`blocked: gambling (group school)`).
     pub name: String,
     /// Client networks (empty for `default`).
@@ -78,6 +84,7 @@ impl GroupConfig {
     /// The implicit group that covers everyone when none is configured.
     pub fn implicit_default() -> Self {
         GroupConfig {
+            id: format!("{CONFIG_ID_PREFIX}default"),
             name: "default".into(),
             clients: Vec::new(),
             client_ids: Vec::new(),

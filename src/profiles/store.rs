@@ -572,7 +572,7 @@ impl ProfileStore {
         }
         for s in subscribers {
             if let Ok(net) = network(&s.prefix) {
-                snap.by_prefix.push((net, s.profile));
+                snap.subscribers.push((net, s.profile));
             }
         }
         let mut clients: HashMap<&str, Vec<IpNet>> = HashMap::new();
@@ -867,6 +867,7 @@ fn group_of(p: &Profile, clients: Option<&Vec<IpNet>>) -> GroupConfig {
         }
     });
     GroupConfig {
+        id: p.id.clone(),
         name: p.spec.name.clone(),
         clients: clients.cloned().unwrap_or_default(),
         categories: p.spec.categories.clone(),
@@ -936,11 +937,17 @@ mod tests {
         assert_eq!(id, &p.id);
         assert_eq!(group.name, "teens");
         assert_eq!(group.categories, Some(vec!["adult".to_owned()]));
-        assert_eq!(group.clients.len(), 2);
+        assert_eq!(group.id, p.id);
+        // The `ip` identity; the subscriber line is apart (the subscriber map's overlay).
+        assert_eq!(group.clients.len(), 1);
         assert!(group.schedule.is_some());
         assert_eq!(snap.by_client_id.get("tablet"), Some(&p.id));
         assert_eq!(snap.by_mac.get("aa:bb:cc:dd:ee:ff"), Some(&p.id));
-        assert_eq!(snap.by_prefix.len(), 2);
+        assert_eq!(snap.by_prefix.len(), 1);
+        assert_eq!(
+            snap.subscribers,
+            vec![("192.0.2.0/24".parse().unwrap(), p.id.clone())]
+        );
     }
 
     #[test]

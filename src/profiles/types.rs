@@ -12,8 +12,7 @@ use crate::answer::BlockingMode;
 use crate::policy::GroupConfig;
 use crate::policy::safesearch::YouTubeMode;
 
-/// Prefix of the ids of profiles defined in the config file (`config:kids`).
-pub const CONFIG_ID_PREFIX: &str = "config:";
+pub use crate::policy::CONFIG_ID_PREFIX;
 /// Prefix of the ids of profiles stored through the API (`p12`).
 pub const STORED_ID_PREFIX: char = 'p';
 
@@ -260,16 +259,19 @@ pub struct AuditEntry {
 
 /// Everything the query path needs from the store, read in one transaction: for the
 /// live policy swap. Config profiles are not in `groups` (they are in the config's
-/// policy already), but `by_prefix` may point at them (`config:<name>` ids).
+/// policy already), but `subscribers` may point at them (`config:<name>` ids).
 #[derive(Clone, Debug, Default)]
 pub struct ProfilesSnapshot {
     /// The store's generation this was read at (the value of the change notification).
     pub generation: u64,
     /// The stored profiles by id, as client groups: `clients` holds their `ip` and `cidr`
-    /// identities and subscriber prefixes; no list files.
+    /// identities; no list files.
     pub groups: Vec<(String, GroupConfig)>,
-    /// Address or network → profile id: `ip`/`cidr` identities and subscribers.
+    /// Address or network → profile id: `ip`/`cidr` identities.
     pub by_prefix: Vec<(IpNet, String)>,
+    /// Subscriber lines edited through the API: address or prefix → profile id (stored
+    /// or `config:<name>`).
+    pub subscribers: Vec<(IpNet, String)>,
     /// ClientID → profile id.
     pub by_client_id: HashMap<String, String>,
     /// MAC address (lowercase, colon-separated) → profile id.
