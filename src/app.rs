@@ -28,6 +28,7 @@ use crate::upstream::cache::ResponseCache;
 use crate::upstream::resolve::Resolver;
 
 mod build;
+mod profiles;
 pub mod reload;
 
 pub use build::{StartError, build_policy, build_policy_with};
@@ -282,8 +283,21 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     }
 
     let drain = Arc::new(Drain::default());
-    let cfg = config.clone();
+    // The stored profiles serve from the first answer: the policy is built with them.
+    let (cfg, serving) = (config.clone(), lists.current());
+    let (profiles, snapshot) = tokio::task::spawn_blocking(move || {
+        let store = profiles::open_store(&cfg, &serving)?;
+        let snapshot = store.snapshot()?;
+        Ok::<_, crate::profiles::ProfileError>((store, snapshot))
+    })
+    .await
+    .map_err(|e| StartError::Listen(std::io::Error::other(e)))?
+    .map_err(crate::admin::AdminError::from)?;
+    let profile_store = Arc::new(std::sync::Mutex::new(profiles));
+    let changes = profile_store.lock().map(|s| s.subscribe()).ok();
+    let serving = profiles::with_profiles(&config, &snapshot);
     let start_clock = clock.clone();
+    let cfg = serving.clone();
     let policy = tokio::task::spawn_blocking(move || build_policy(&cfg, start_clock, None))
         .await
         .map_err(|e| StartError::Listen(std::io::Error::other(e)))??;
@@ -291,7 +305,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
 
     // The one writer of the compiled lists from here on: feeds, the `path` watcher,
     // SIGHUP and the API all hand it their work, and its guards judge all of it.
-    let groups = config
+    let groups = serving
         .policy
         .groups
         .iter()
@@ -374,6 +388,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
                 admin_resolver.clone(),
                 config.clone(),
                 pipeline.clone(),
+                profile_store.clone(),
             )?);
             tracing::info!(?addrs, "admin API listening");
             (addrs, Some((listeners, admin)))
@@ -390,8 +405,12 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
             pipeline: pipeline.clone(),
             admin: admin.as_ref().map(|(_, a)| a.clone()),
             metrics: metrics.clone(),
+            profiles: Some((profile_store, snapshot)),
         },
     );
+    if let Some(changes) = changes {
+        reload::spawn_profile_follower(reloader.clone(), changes, shutdown.clone());
+    }
     if let Some((listeners, admin)) = admin {
         admin.set_reloader(reloader.for_admin());
         crate::admin::spawn(listeners, admin, shutdown.clone());

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::dig::{dig, dig_profile};
 use common::*;
 use data_encoding::BASE64URL_NOPAD;
 use hickory_proto::op::{Message, ResponseCode};
@@ -93,38 +94,6 @@ fn profile(m: &Message) -> Option<String> {
     Some(group.to_owned())
 }
 
-/// `dig` from source `from` with extra arguments; its output.
-async fn dig(k: &Kidsafe, from: &str, args: &[&str]) -> String {
-    let out = tokio::process::Command::new("dig")
-        .arg(format!("@{}", k.addr.ip()))
-        .args(["-p", &k.addr.port().to_string(), "-b", from])
-        .args(["+tries=1", "+time=3"])
-        .args(args)
-        .output()
-        .await
-        .expect("dig runs (CI installs bind9-dnsutils)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "dig {args:?}: {text}");
-    text
-}
-
-/// The profile dig's output names in its EDE line, or "forwarded" for a NOERROR answer.
-fn dig_profile(text: &str) -> String {
-    if text.contains("status: NOERROR") && text.contains("192.0.2.") {
-        return "forwarded".into();
-    }
-    assert!(text.contains("status: NXDOMAIN"), "{text}");
-    let ede = text
-        .lines()
-        .find(|l| l.contains("EDE: 17"))
-        .unwrap_or_else(|| panic!("an EDE 17 line: {text}"));
-    ede.split("(group ")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .unwrap_or_else(|| panic!("a group in {ede}"))
-        .to_owned()
-}
-
 async fn metrics(k: &Kidsafe) -> String {
     kidsafe_dns::feed::http::install_crypto_provider();
     reqwest::get(format!("http://{}/metrics", k.running.admin_addrs[0]))
@@ -166,42 +135,42 @@ async fn device_mac_from_a_trusted_forwarder_chooses_the_profile() {
     // From the trusted forwarder, over UDP (the fast path reads the option in place) and TCP.
     for extra in [&[][..], &["+tcp"][..]] {
         let args: Vec<&str> = [mac, "games.test"].iter().chain(extra).copied().collect();
-        let text = dig(&k, "127.0.0.2", &args).await;
+        let text = dig(k.addr, "127.0.0.2", &args).await;
         assert_eq!(dig_profile(&text), "phone", "{text}");
         // Our reply does not echo the device's MAC.
         assert!(!text.contains("OPT=65001"), "the MAC is not echoed: {text}");
     }
     // dnsmasq --add-mac=text and --add-mac=base64: option 65073.
     let text_form = format!("+ednsopt=65073:{}", hex(b"aa:bb:cc:dd:ee:ff"));
-    let text = dig(&k, "127.0.0.2", &[&text_form, "games.test"]).await;
+    let text = dig(k.addr, "127.0.0.2", &[&text_form, "games.test"]).await;
     assert_eq!(dig_profile(&text), "phone", "{text}");
     let b64 = format!("+ednsopt=65073:{}", hex(b"qrvM3e7/"));
-    let text = dig(&k, "127.0.0.2", &[&b64, "games.test"]).await;
+    let text = dig(k.addr, "127.0.0.2", &[&b64, "games.test"]).await;
     assert_eq!(dig_profile(&text), "phone", "{text}");
     // MAC wins over the address: 127.0.0.3 is `lan`, its device with the MAC is `phone`.
-    let text = dig(&k, "127.0.0.3", &["games.test"]).await;
+    let text = dig(k.addr, "127.0.0.3", &["games.test"]).await;
     assert_eq!(dig_profile(&text), "lan", "{text}");
-    let text = dig(&k, "127.0.0.3", &[mac, "games.test"]).await;
+    let text = dig(k.addr, "127.0.0.3", &[mac, "games.test"]).await;
     assert_eq!(dig_profile(&text), "phone", "{text}");
-    let allowed = dig(&k, "127.0.0.2", &[mac, "allowed.test"]).await;
+    let allowed = dig(k.addr, "127.0.0.2", &[mac, "allowed.test"]).await;
     assert_eq!(dig_profile(&allowed), "forwarded", "{allowed}");
 
     // From anyone else the option is ignored (and counted).
     let before = metrics(&k).await;
-    let text = dig(&k, "127.0.0.1", &[mac, "games.test"]).await;
+    let text = dig(k.addr, "127.0.0.1", &[mac, "games.test"]).await;
     assert_eq!(dig_profile(&text), "forwarded", "untrusted: {text}");
-    let text = dig(&k, "127.0.0.1", &[&text_form, "games.test", "+tcp"]).await;
+    let text = dig(k.addr, "127.0.0.1", &[&text_form, "games.test", "+tcp"]).await;
     assert_eq!(dig_profile(&text), "forwarded", "untrusted: {text}");
     // A MAC option of the wrong length from the trusted forwarder: ignored, counted.
     let text = dig(
-        &k,
+        k.addr,
         "127.0.0.2",
         &["+ednsopt=65001:aabbccddee", "games.test"],
     )
     .await;
     assert_eq!(dig_profile(&text), "forwarded", "5 bytes: {text}");
     let junk = format!("+ednsopt=65073:{}", hex(b"not a mac"));
-    let text = dig(&k, "127.0.0.2", &[&junk, "games.test"]).await;
+    let text = dig(k.addr, "127.0.0.2", &[&junk, "games.test"]).await;
     assert_eq!(dig_profile(&text), "forwarded", "text junk: {text}");
     let after = metrics(&k).await;
     let untrusted = "kidsafe_identity_untrusted_total{kind=\"mac\"}";
@@ -219,13 +188,13 @@ async fn client_subnet_from_a_trusted_forwarder_chooses_by_cidr_only() {
     let up = Upstream::start(Zone::standard()).await;
     let (k, _) = start(up.addr).await;
     let ecs = "+subnet=10.9.1.0/24";
-    let text = dig(&k, "127.0.0.2", &[ecs, "games.test"]).await;
+    let text = dig(k.addr, "127.0.0.2", &[ecs, "games.test"]).await;
     assert_eq!(dig_profile(&text), "school", "{text}");
-    let text = dig(&k, "127.0.0.2", &[ecs, "games.test", "+tcp"]).await;
+    let text = dig(k.addr, "127.0.0.2", &[ecs, "games.test", "+tcp"]).await;
     assert_eq!(dig_profile(&text), "school", "{text}");
     // A MAC is more specific than the subnet.
     let text = dig(
-        &k,
+        k.addr,
         "127.0.0.2",
         &[ecs, "+ednsopt=65001:aabbccddeeff", "games.test"],
     )
@@ -233,14 +202,14 @@ async fn client_subnet_from_a_trusted_forwarder_chooses_by_cidr_only() {
     assert_eq!(dig_profile(&text), "phone", "{text}");
     // The subnet replaces the forwarder's address in the choice: 127.0.0.3 is `lan`, a
     // subnet outside every group is `default`.
-    let text = dig(&k, "127.0.0.3", &["+subnet=192.0.2.0/24", "games.test"]).await;
+    let text = dig(k.addr, "127.0.0.3", &["+subnet=192.0.2.0/24", "games.test"]).await;
     assert_eq!(dig_profile(&text), "forwarded", "{text}");
     // Forwarded with the subnet: upstream does not see it.
-    let text = dig(&k, "127.0.0.2", &[ecs, "allowed.test"]).await;
+    let text = dig(k.addr, "127.0.0.2", &[ecs, "allowed.test"]).await;
     assert_eq!(dig_profile(&text), "forwarded", "{text}");
 
     let before = metrics(&k).await;
-    let text = dig(&k, "127.0.0.1", &[ecs, "games.test"]).await;
+    let text = dig(k.addr, "127.0.0.1", &[ecs, "games.test"]).await;
     assert_eq!(dig_profile(&text), "forwarded", "untrusted: {text}");
     let after = metrics(&k).await;
     let untrusted = "kidsafe_identity_untrusted_total{kind=\"ecs\"}";

@@ -6,8 +6,8 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
+use common::admin_api::{Api, Reply};
 use common::*;
 use serde_json::{Value, json};
 
@@ -33,87 +33,6 @@ token = "{TOKEN}"
     )
 }
 
-struct Api {
-    c: reqwest::Client,
-    base: String,
-}
-
-struct Reply {
-    status: u16,
-    etag: Option<String>,
-    body: Value,
-}
-
-impl Api {
-    fn new(admin: SocketAddr) -> Api {
-        kidsafe_dns::feed::http::install_crypto_provider();
-        let c = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
-        Api {
-            c,
-            base: format!("http://{admin}"),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<String>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut r = self
-            .c
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(TOKEN);
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        if let Some(b) = body {
-            r = r.body(b);
-            if !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            {
-                r = r.header("content-type", "application/json");
-            }
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let etag = resp
-            .headers()
-            .get("etag")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let text = resp.text().await.unwrap_or_default();
-        Reply {
-            status,
-            etag,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send("GET", path, None, &[]).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Reply {
-        self.send("POST", path, Some(body.to_string()), &[]).await
-    }
-
-    async fn write(&self, method: &str, path: &str, body: Option<Value>, etag: &str) -> Reply {
-        self.send(
-            method,
-            path,
-            body.map(|b| b.to_string()),
-            &[("if-match", etag)],
-        )
-        .await
-    }
-}
-
 fn assert_field(r: &Reply, status: u16, field: &str) {
     assert_eq!(r.status, status, "{}", r.body);
     assert_eq!(r.body["field"], json!(field), "{}", r.body);
@@ -125,7 +44,7 @@ async fn profiles_crud_etags_conflicts_bulk_audit_and_restart() {
     let up = Upstream::start(Zone::standard()).await;
     let text = config(up.addr);
     let k = start_from_text(list_dir(), &text, None).await;
-    let api = Api::new(k.running.admin_addrs[0]);
+    let api = Api::new(k.running.admin_addrs[0], TOKEN);
 
     // The token is required, as on every /v1 route.
     let r = api
@@ -516,7 +435,7 @@ async fn profiles_crud_etags_conflicts_bulk_audit_and_restart() {
     let Kidsafe { dir, running, .. } = k;
     running.stop().await;
     let k = start_from_text(dir, &text, None).await;
-    let api = Api::new(k.running.admin_addrs[0]);
+    let api = Api::new(k.running.admin_addrs[0], TOKEN);
     let r = api.get(&path).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, before);

@@ -157,12 +157,12 @@ pub enum AdminError {
 }
 
 impl Admin {
-    /// The API over these parts; opens (or creates) the report store at
-    /// `lists.state_dir/reports.sqlite` and the profile store at
-    /// `lists.state_dir/profiles.sqlite` (the config's groups as its read-only profiles).
+    /// The API over these parts and the profile store the resolver opened (see
+    /// `app::profiles::open_store`); opens (or creates) the report store at
+    /// `lists.state_dir/reports.sqlite`.
     ///
     /// # Errors
-    /// A store cannot be opened (named in the error).
+    /// The report store cannot be opened (named in the error).
     pub fn new(
         lists: Arc<LiveBlocklist>,
         policy: Arc<ArcSwap<Policy>>,
@@ -170,25 +170,14 @@ impl Admin {
         resolver: Resolver,
         config: Config,
         pipeline: Pipeline,
+        profiles: Arc<Mutex<ProfileStore>>,
     ) -> Result<Self, AdminError> {
         let mut store = ReportStore::open(&reports_path(&config))?;
-        let mut profile_store = ProfileStore::open(&profiles_path(&config))?;
-        let mut categories: Vec<String> = config
-            .lists
-            .sources
-            .iter()
-            .filter_map(|s| s.category.clone())
-            .collect();
-        categories.extend(lists.current().manifest().categories.iter().cloned());
-        categories.sort();
-        categories.dedup();
-        profile_store.set_categories(categories.clone());
-        profile_store.set_config_profiles(config.policy.groups.clone());
-        store.set_categories(Some(categories));
+        store.set_categories(Some(categories(&config, &lists.current())));
         Ok(Admin {
             access: ArcSwap::from_pointee(Access::of(&config, None)),
             reports: Arc::new(Mutex::new(store)),
-            profiles: Arc::new(ProfilesApi::new(Arc::new(Mutex::new(profile_store)))),
+            profiles: Arc::new(ProfilesApi::new(profiles)),
             lists,
             policy,
             metrics,
@@ -210,6 +199,9 @@ impl Admin {
     pub fn apply(&self, config: &Config) {
         let access = Access::of(config, Some(&self.access.load()));
         self.access.store(Arc::new(access));
+        if let Ok(mut store) = self.profiles.store().lock() {
+            store.set_config_profiles(config.policy.groups.clone());
+        }
         self.config.store(Arc::new(config.clone()));
     }
 }
@@ -221,6 +213,21 @@ impl Admin {
     pub fn profiles(&self) -> Arc<Mutex<ProfileStore>> {
         self.profiles.store()
     }
+}
+
+/// The categories a report or a profile may name: those of the configured sources and of
+/// the serving `list`.
+pub fn categories(config: &Config, list: &crate::lists::load::Blocklist) -> Vec<String> {
+    let mut categories: Vec<String> = config
+        .lists
+        .sources
+        .iter()
+        .filter_map(|s| s.category.clone())
+        .collect();
+    categories.extend(list.manifest().categories.iter().cloned());
+    categories.sort();
+    categories.dedup();
+    categories
 }
 
 /// Where the profile database lives.

@@ -129,7 +129,7 @@ fn group_list(
         source,
     };
     let Some(dir) = private_dir else {
-        let path = group_list_path(&config.lists.compiled, &group.name);
+        let path = group_list_path(&config.lists.compiled, group.list_key());
         let old = Blocklist::open(&path).ok();
         if let Err(refusal) = build_group(&config.lists, group, &path, old.as_ref(), false) {
             if old.is_none() {
@@ -139,7 +139,7 @@ fn group_list(
         }
         return Ok(LiveBlocklist::new(Blocklist::open(&path)?, path));
     };
-    let path = group_list_path(&dir.join("list.fst"), &group.name);
+    let path = group_list_path(&dir.join("list.fst"), group.list_key());
     build_group(&config.lists, group, &path, None, false).map_err(failed)?;
     Ok(LiveBlocklist::new(Blocklist::open(&path)?, path))
 }

@@ -31,13 +31,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::build::{StartError, build_policy_with};
+use super::profiles::{snapshot, with_profiles};
 use crate::admin::{Admin, ReloadFailed};
 use crate::config::Config;
 use crate::feed::pipeline::{GroupList, Pipeline};
 use crate::metrics::Metrics;
 use crate::policy::decide::{Clock, Policy};
+use crate::profiles::{ProfileStore, ProfilesSnapshot};
 use crate::upstream::Forwarder;
 use crate::upstream::resolve::Resolver;
+
+/// How long the profile follower waits after a change for the rest of a burst (a bulk
+/// upload, a script creating a profile then its identities) before rebuilding once.
+const PROFILE_SETTLE: Duration = Duration::from_millis(20);
 
 /// How long the file watcher waits after a change for the rest of an editor's writes.
 const SETTLE: Duration = Duration::from_millis(200);
@@ -57,6 +63,13 @@ pub struct Reloader {
     metrics: Arc<Metrics>,
     ok: AtomicU64,
     invalid: AtomicU64,
+    /// The stored profiles, served as client groups beside the config file's.
+    profiles: Option<Arc<std::sync::Mutex<ProfileStore>>>,
+    /// The profiles snapshot last applied: what a config reload keeps serving when the
+    /// store cannot be read.
+    applied_profiles: std::sync::Mutex<Arc<ProfilesSnapshot>>,
+    /// Profile changes applied and refused since start.
+    profile_counts: [AtomicU64; 2],
 }
 
 /// The parts of the running resolver a reload swaps.
@@ -71,6 +84,8 @@ pub struct Parts {
     pub admin: Option<Arc<Admin>>,
     /// Where reloads are counted.
     pub metrics: Arc<Metrics>,
+    /// The profile store, and the snapshot the starting policy was built with.
+    pub profiles: Option<(Arc<std::sync::Mutex<ProfileStore>>, ProfilesSnapshot)>,
 }
 
 /// A reload that applied.
@@ -102,7 +117,14 @@ pub struct ReloadState {
 impl Reloader {
     /// A reloader for the resolver started from `config` (read from `config.path`).
     pub fn new(config: Config, clock: Clock, parts: Parts) -> Arc<Reloader> {
+        let (profiles, first) = match parts.profiles {
+            Some((store, snap)) => (Some(store), snap),
+            None => (None, ProfilesSnapshot::default()),
+        };
         let me = Reloader {
+            profiles,
+            applied_profiles: std::sync::Mutex::new(Arc::new(first)),
+            profile_counts: Default::default(),
             path: config.path.clone(),
             clock,
             started: config.clone(),
@@ -116,7 +138,26 @@ impl Reloader {
             invalid: AtomicU64::new(0),
         };
         me.count(None);
+        me.count_profiles(None);
         Arc::new(me)
+    }
+
+    /// Rebuilds the policy with the profile store's current snapshot (the follower
+    /// calls it after each change) and swaps it in; the config file's part stays as last
+    /// applied. A policy that cannot be built (a profile's list refused) keeps the one
+    /// serving; that is logged and counted.
+    pub async fn reload_profiles(&self) {
+        let current = self.current.lock().await;
+        match self.install(&current).await {
+            Ok(generation) => {
+                tracing::info!(generation, "profile changes applied");
+                self.count_profiles(Some(true));
+            }
+            Err(error) => {
+                tracing::error!(%error, "profile changes not applied; the policy before keeps serving");
+                self.count_profiles(Some(false));
+            }
+        }
     }
 
     /// Rereads the config file and applies it (see the module doc). `Err` is the error
@@ -185,7 +226,40 @@ impl Reloader {
         let up = &new.upstream;
         let forwarder = Forwarder::new(&up.servers, up.timeout, up.tls_ca.as_deref())
             .map_err(|e| format!("{}: upstream: {e}", self.path.display()))?;
-        let groups = new.policy.groups.clone();
+        self.install(&new).await?;
+        self.resolver.set_forwarder(forwarder);
+        if let (Some(cache), Some(settings)) = (self.resolver.cache(), &new.cache) {
+            // Size and serve-stale changes are in `restart_needed` already.
+            let _ = cache.set_ttls(&settings.cache);
+        }
+        if let Some(admin) = &self.admin {
+            admin.apply(&new);
+        }
+        restart_needed.sort();
+        restart_needed.dedup();
+        let applied = Applied {
+            file: self.path.clone(),
+            restart_needed,
+        };
+        Ok((new, applied))
+    }
+
+    /// Builds the policy of config `file` plus the stored profiles (a fresh snapshot; the
+    /// last applied when the store cannot be read) and swaps it in, with the groups' own
+    /// lists compiled by the pipeline. The store's generation that applied, or the error.
+    async fn install(&self, file: &Config) -> Result<u64, String> {
+        let snap = match &self.profiles {
+            Some(store) => match snapshot(store).await {
+                Ok(snap) => Arc::new(snap),
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the profile store; serving the profiles read before");
+                    self.last_profiles()
+                }
+            },
+            None => self.last_profiles(),
+        };
+        let serving = with_profiles(file, &snap);
+        let groups = serving.policy.groups.clone();
         let shutting_down = || "the resolver is shutting down".to_owned();
         let lives = self
             .pipeline
@@ -195,10 +269,12 @@ impl Reloader {
             .map_err(|(group, refusal)| {
                 format!("{}: group `{group}`: {refusal}", self.path.display())
             })?;
-        let (cfg, clock, own) = (new.clone(), self.clock.clone(), lives.clone());
+        let (clock, own) = (self.clock.clone(), lives.clone());
         let built = tokio::task::spawn_blocking(move || {
             let mut own = own.into_iter();
-            build_policy_with(&cfg, clock, |_| Ok::<_, StartError>(own.next().flatten()))
+            build_policy_with(&serving, clock, |_| {
+                Ok::<_, StartError>(own.next().flatten())
+            })
         })
         .await
         .map_err(|e| e.to_string())?
@@ -206,27 +282,40 @@ impl Reloader {
         // Everything is built: swap. A query already decided keeps the policy it holds.
         let policy = built.counting_on_from(&self.policy.load());
         self.policy.store(Arc::new(policy));
-        self.resolver.set_forwarder(forwarder);
-        if let (Some(cache), Some(settings)) = (self.resolver.cache(), &new.cache) {
-            // Size and serve-stale changes are in `restart_needed` already.
-            let _ = cache.set_ttls(&settings.cache);
-        }
-        if let Some(admin) = &self.admin {
-            admin.apply(&new);
-        }
         let lists = groups
             .into_iter()
             .zip(lives)
             .filter_map(|(group, live)| Some(GroupList { group, live: live? }))
             .collect();
         self.pipeline.set_groups(lists);
-        restart_needed.sort();
-        restart_needed.dedup();
-        let applied = Applied {
-            file: self.path.clone(),
-            restart_needed,
-        };
-        Ok((new, applied))
+        let generation = snap.generation;
+        if let Ok(mut last) = self.applied_profiles.lock() {
+            *last = snap;
+        }
+        Ok(generation)
+    }
+
+    /// The profiles snapshot last applied.
+    fn last_profiles(&self) -> Arc<ProfilesSnapshot> {
+        match self.applied_profiles.lock() {
+            Ok(last) => Arc::clone(&last),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Counts a profile change applied or refused (`None`: none yet) in the metrics.
+    fn count_profiles(&self, result: Option<bool>) {
+        if let Some(ok) = result {
+            self.profile_counts[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+        }
+        let total = "kidsafe_profile_changes_applied_total";
+        for (i, result) in ["ok", "failed"].into_iter().enumerate() {
+            let n = self.profile_counts[i].load(Ordering::Relaxed);
+            self.metrics.counter_total(total, &[("result", result)], n);
+        }
+        let generation = self.last_profiles().generation;
+        self.metrics
+            .gauge("kidsafe_profiles_generation", &[], generation as f64);
     }
 
     /// Counts a reload (`None`: none yet, so the series exist from the start) in the
@@ -491,4 +580,24 @@ pub fn spawn_watcher(reloader: Arc<Reloader>, stop: CancellationToken) -> notify
         }
     });
     Ok(())
+}
+
+/// Follows the store until `stop`: after each change (a burst settles into one), the
+/// reloader rebuilds the policy with the new snapshot.
+pub fn spawn_profile_follower(
+    reloader: Arc<Reloader>,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                changed = changes.changed() => if changed.is_err() { break },
+            }
+            tokio::time::sleep(PROFILE_SETTLE).await;
+            changes.borrow_and_update();
+            reloader.reload_profiles().await;
+        }
+    })
 }

@@ -101,6 +101,17 @@ impl GroupConfig {
         }
     }
 
+    /// What names the group's own compiled list on disk: the config file's groups by
+    /// name (as always), a stored profile by its id (its name may change, and two names
+    /// may read the same once made safe for a file name).
+    pub fn list_key(&self) -> &str {
+        if self.id.starts_with(CONFIG_ID_PREFIX) {
+            &self.name
+        } else {
+            &self.id
+        }
+    }
+
     /// True when the group has its own allow/deny entries to compile.
     pub fn has_own_lists(&self) -> bool {
         !(self.allow.is_empty()

@@ -494,6 +494,8 @@ pub fn a_records(m: &Message) -> Vec<Ipv4Addr> {
         .collect()
 }
 
+pub mod admin_api;
+pub mod dig;
 pub mod shared_data;
 
 /// `../shared/data` when the tests can read it ([`shared_data::shared_data`]).

@@ -24,14 +24,17 @@ pub type Regrouped = Result<Vec<Option<Arc<LiveBlocklist>>>, (String, Refusal)>;
 /// when the caller hands them over ([`super::Pipeline::set_groups`]).
 pub(super) async fn regroup(ctx: &Ctx, groups: Vec<GroupConfig>) -> Regrouped {
     let old = ctx.groups.load_full();
+    // By id: a reload with many stored profiles must not search the list for each.
+    let old: std::collections::HashMap<&str, &super::GroupList> =
+        old.iter().map(|g| (g.group.id.as_str(), g)).collect();
     let mut lives = Vec::with_capacity(groups.len());
     for group in groups {
         if !group.has_own_lists() {
             lives.push(None);
             continue;
         }
-        let before = old.iter().find(|g| g.group.name == group.name);
-        let path = group_list_path(&ctx.lists.compiled, &group.name);
+        let before = old.get(group.id.as_str()).copied();
+        let path = group_list_path(&ctx.lists.compiled, group.list_key());
         let same = before.is_some_and(|b| format!("{:?}", b.group) == format!("{group:?}"));
         let live = match before {
             // Its files may have changed: the reload after this one recompiles and reports

@@ -1,0 +1,128 @@
+//! Stored profiles in the live policy: the profiles written through the API are client
+//! groups like the config file's `[[groups]]`, so the policy that serves is built from
+//! the config file's groups plus the store's snapshot ([`with_profiles`]).
+//!
+//! The store is opened at start, before the first policy is built, so the first answer
+//! already follows the stored profiles. After that a follower task waits on the store's
+//! change notification and has the reloader rebuild and swap the policy
+//! (`Reloader::reload_profiles`, `reload::spawn_profile_follower`): an API write is in force for queries a few hundred
+//! milliseconds later (the feed pipeline's settle time, then the build).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use crate::config::Config;
+use crate::lists::load::Blocklist;
+use crate::profiles::{ProfileError, ProfileStore, ProfilesSnapshot};
+
+/// Opens (or creates) the profile store under the state directory, with the config's
+/// groups as its read-only profiles and the categories a profile may name: those of the
+/// configured sources and of the serving list.
+///
+/// # Errors
+/// The store cannot be opened (named in the error).
+pub fn open_store(config: &Config, list: &Blocklist) -> Result<ProfileStore, ProfileError> {
+    let mut store = ProfileStore::open(&crate::admin::profiles_path(config))?;
+    store.set_categories(crate::admin::categories(config, list));
+    store.set_config_profiles(config.policy.groups.clone());
+    Ok(store)
+}
+
+/// The store's snapshot, read off the async threads.
+///
+/// # Errors
+/// The store could not be read (the error names it).
+pub async fn snapshot(store: &Arc<Mutex<ProfileStore>>) -> Result<ProfilesSnapshot, String> {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || {
+        let store = store
+            .lock()
+            .map_err(|_| "profile store poisoned".to_owned())?;
+        store.snapshot().map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// `config` with the stored profiles of `snap` as client groups, placed before `default`
+/// (which stays last and catches everyone else).
+///
+/// The store keeps each identity with one profile, but cannot see every clash with the
+/// config file (which can change after the identity was stored): a stored identity (a
+/// network, ClientID or MAC address) that a `[[groups]]` table also lists is left out, so
+/// the file wins and one clash does not keep every other profile change from applying.
+/// Each one left out is logged.
+pub fn with_profiles(config: &Config, snap: &ProfilesSnapshot) -> Config {
+    let mut merged = config.clone();
+    let groups = &mut merged.policy.groups;
+    let Some(default) = groups.pop() else {
+        return merged;
+    };
+    let nets: HashSet<_> = groups.iter().flat_map(|g| g.clients.iter()).collect();
+    let ids: HashSet<_> = groups.iter().flat_map(|g| g.client_ids.iter()).collect();
+    let macs: HashSet<_> = groups.iter().flat_map(|g| g.macs.iter()).collect();
+    let mut stored = Vec::with_capacity(snap.groups.len());
+    for (_, group) in &snap.groups {
+        let mut group = group.clone();
+        let profile = group.id.clone();
+        let keep = |taken: bool, what: &dyn std::fmt::Display| {
+            if taken {
+                tracing::warn!(%profile, identity = %what, "identity also listed by a [[groups]] table of the config file: the file's group gets it");
+            }
+            !taken
+        };
+        group.clients.retain(|n| keep(nets.contains(n), n));
+        group.client_ids.retain(|i| keep(ids.contains(i), i));
+        group.macs.retain(|m| keep(macs.contains(m), m));
+        stored.push(group);
+    }
+    groups.extend(stored);
+    groups.push(default);
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::GroupConfig;
+
+    fn group(id: &str, name: &str, clients: &[&str]) -> GroupConfig {
+        let mut g = GroupConfig::implicit_default();
+        g.id = id.to_owned();
+        g.name = name.to_owned();
+        g.clients = clients.iter().map(|c| c.parse().unwrap()).collect();
+        g
+    }
+
+    fn config(groups: Vec<GroupConfig>) -> Config {
+        let mut c = crate::config::parse(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:5353\"]\n[lists]\ncompiled = \"x.fst\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        c.policy.groups = groups;
+        c
+    }
+
+    #[test]
+    fn stored_profiles_go_before_default_and_the_file_wins_a_clash() {
+        let file = config(vec![
+            group("config:school", "school", &["10.0.0.0/8"]),
+            GroupConfig::implicit_default(),
+        ]);
+        let snap = ProfilesSnapshot {
+            groups: vec![(
+                "p1".into(),
+                group("p1", "kids", &["10.0.0.0/8", "192.0.2.7/32"]),
+            )],
+            ..ProfilesSnapshot::default()
+        };
+        let merged = with_profiles(&file, &snap);
+        let names: Vec<_> = merged.policy.groups.iter().map(|g| &g.name).collect();
+        assert_eq!(names, ["school", "kids", "default"]);
+        let kids = &merged.policy.groups[1];
+        assert_eq!(kids.clients, vec!["192.0.2.7/32".parse().unwrap()]);
+        // The file's config is untouched.
+        assert_eq!(file.policy.groups.len(), 2);
+    }
+}

@@ -1,0 +1,36 @@
+//! `dig` (BIND's client, the one an operator reaches for) from a chosen loopback source
+//! address, and what its output says decided.
+
+use std::net::SocketAddr;
+
+/// `dig` from source `from` with extra arguments; its output.
+pub async fn dig(server: SocketAddr, from: &str, args: &[&str]) -> String {
+    let out = tokio::process::Command::new("dig")
+        .arg(format!("@{}", server.ip()))
+        .args(["-p", &server.port().to_string(), "-b", from])
+        .args(["+tries=1", "+time=3"])
+        .args(args)
+        .output()
+        .await
+        .expect("dig runs (CI installs bind9-dnsutils)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "dig {args:?}: {text}");
+    text
+}
+
+/// The profile dig's output names in its EDE line, or "forwarded" for a NOERROR answer.
+pub fn dig_profile(text: &str) -> String {
+    if text.contains("status: NOERROR") && text.contains("192.0.2.") {
+        return "forwarded".into();
+    }
+    assert!(text.contains("status: NXDOMAIN"), "{text}");
+    let ede = text
+        .lines()
+        .find(|l| l.contains("EDE: 17"))
+        .unwrap_or_else(|| panic!("an EDE 17 line: {text}"));
+    ede.split("(group ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .unwrap_or_else(|| panic!("a group in {ede}"))
+        .to_owned()
+}
