@@ -482,6 +482,8 @@ fn check_client(
     };
     let config = config::load(&path)?;
     let list = open_configured(&config)?;
+    // The profiles stored through the API decide as in the resolver.
+    let config = app::serving_config(&config)?;
     // The groups' own lists are compiled for this check only, never over the server's.
     let groups = tempfile::tempdir().context("a temporary directory for the group lists")?;
     let policy = app::build_policy(&config, system_clock(), Some(groups.path()))?;
@@ -521,6 +523,7 @@ fn check(
         (None, Some(c)) => {
             let config = config::load(&c)?;
             let list = open_configured(&config)?;
+            let config = app::serving_config(&config)?;
             // The groups' own lists are compiled for this check only, never over the server's.
             let groups =
                 tempfile::tempdir().context("a temporary directory for the group lists")?;

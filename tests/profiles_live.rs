@@ -2,7 +2,7 @@
 //! API apply to the next queries (dig from the profile's address, and with the device MAC
 //! a trusted home router adds), edits and deletes too, a stored identity that clashes
 //! with the config file is the file's, and after a restart the stored profiles decide
-//! from the first answer.
+//! from the first answer and `check` judges with them.
 
 mod common;
 
@@ -145,6 +145,22 @@ async fn api_profile_changes_decide_the_next_queries_and_survive_a_restart() {
     let k = start_from_text(dir, &text, None).await;
     let first = dig(k.addr, "127.0.0.5", &["innocent.test"]).await;
     assert_eq!(dig_profile(&first), "family", "first answer: {first}");
+
+    // `check` judges as the resolver does: the stored profile decides.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kidsafe-dns"))
+        .arg("check")
+        .arg("--config")
+        .arg(k.dir.path().join("kidsafe.toml"))
+        .args(["--client", "127.0.0.5", "innocent.test", "games.test"])
+        .output()
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.contains("innocent.test\tBLOCKED") && out.contains("group family (by address)"),
+        "{out}"
+    );
+    assert!(out.contains("games.test\tALLOWED"), "{out}");
 
     // Deleted: the next queries are the default's again.
     let api = Api::new(k.running.admin_addrs[0], TOKEN);

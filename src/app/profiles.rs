@@ -28,6 +28,23 @@ pub fn open_store(config: &Config, list: &Blocklist) -> Result<ProfileStore, Pro
     Ok(store)
 }
 
+/// `config` with the stored profiles the resolver serves beside it (see [`with_profiles`]),
+/// for `check`, which must judge as the resolver does. A state directory without a
+/// profile store (the resolver never ran there) gives `config` as it is: nothing is
+/// created.
+///
+/// # Errors
+/// The store exists but cannot be read.
+pub fn serving_config(config: &Config) -> Result<Config, ProfileError> {
+    let path = crate::admin::profiles_path(config);
+    if !path.exists() {
+        return Ok(config.clone());
+    }
+    let mut store = ProfileStore::open(&path)?;
+    store.set_config_profiles(config.policy.groups.clone());
+    Ok(with_profiles(config, &store.snapshot()?))
+}
+
 /// The store's snapshot, read off the async threads.
 ///
 /// # Errors
