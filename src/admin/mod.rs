@@ -184,6 +184,7 @@ impl Admin {
         categories.dedup();
         profile_store.set_categories(categories.clone());
         profile_store.set_config_profiles(config.policy.groups.clone());
+        profile_store.set_services(Arc::clone(&config.policy.services));
         store.set_categories(Some(categories));
         Ok(Admin {
             access: ArcSwap::from_pointee(Access::of(&config, None)),
