@@ -3,7 +3,8 @@
 //! upstream that knows every name asked, and real UDP queries from 127.0.0.2 (kids) and
 //! 127.0.0.3 (default). Every such service of the catalog is blocked by its first domain
 //! and a name under it for kids only, with the EDE text naming the service; a CNAME into
-//! a blocked service is blocked too (also when the answer comes from the cache).
+//! a blocked service is blocked too (also when the answer comes from the cache); the
+//! group's allow list still wins; `/v1/check`, the metrics and `check --client` name it.
 
 mod common;
 
@@ -24,11 +25,14 @@ fn config(upstream: SocketAddr) -> String {
 listen = ["127.0.0.1:0"]
 shutdown_grace_ms = 1000
 {}
+[admin]
+listen = ["127.0.0.1:0"]
 [[groups]]
 name = "kids"
 clients = ["127.0.0.2/32"]
 services = ["tiktok"]
 service_groups = ["games"]
+allow = ["music.tiktok.com"]
 [[groups]]
 name = "default"
 "#,
@@ -69,6 +73,11 @@ async fn a_groups_blocked_services_are_blocked_for_it_only() {
             zone.add(Record::from_rdata(name(n), 300, RData::A(A(ANSWER))));
         }
     }
+    zone.add(Record::from_rdata(
+        name("music.tiktok.com."),
+        300,
+        RData::A(A(ANSWER)),
+    ));
     // CNAME cloaking: an innocent name aliased into TikTok.
     zone.set(
         "clip.test.",
@@ -100,6 +109,9 @@ async fn a_groups_blocked_services_are_blocked_for_it_only() {
             assert_eq!(ede(&m), None, "{n}");
         }
     }
+    // The group's own allow list still wins over its services.
+    let m = ask("127.0.0.2", k.addr, "music.tiktok.com.").await;
+    assert_eq!(a_records(&m), [ANSWER], "{:?}", ede(&m));
     // A service the group does not block: YouTube is neither tiktok nor a game.
     let m = ask("127.0.0.2", k.addr, "www.youtube.com.").await;
     assert!(ede(&m).is_none_or(|(_, t)| !t.contains("service")));
@@ -116,6 +128,32 @@ async fn a_groups_blocked_services_are_blocked_for_it_only() {
             Some((17, "blocked: service tiktok (group kids)".to_owned()))
         );
     }
+
+    // The admin API: /v1/check names the service for the group, the metrics count it.
+    let admin = k.running.admin_addrs[0];
+    kidsafe_dns::feed::http::install_crypto_provider();
+    let url = format!("http://{admin}/v1/check?name=www.tiktok.com&client=127.0.0.2");
+    let v: serde_json::Value =
+        serde_json::from_str(&reqwest::get(url).await.unwrap().text().await.unwrap()).unwrap();
+    assert_eq!(v["profile"]["group"], "kids", "{v}");
+    assert_eq!(v["profile"]["verdict"], "blocked", "{v}");
+    let kids = v["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["group"] == "kids"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(kids["service"], "tiktok", "{v}");
+    let metrics = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // tiktok: its two names and the CNAME twice.
+    assert!(
+        metrics.contains("kidsafe_service_blocks_total{service=\"tiktok\"} 4"),
+        "{metrics}"
+    );
     k.running.stop().await;
     up.stop().await;
 }

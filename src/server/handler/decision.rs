@@ -26,7 +26,7 @@ use super::super::local::{self, ChaosAnswers, Local};
 use crate::answer::{self, EdeCode};
 use crate::dns::request::Request;
 use crate::lists::swap::LiveBlocklist;
-use crate::lists::{Blocklist, Verdict};
+use crate::lists::{Blocklist, Decision as ListDecision, Verdict};
 use crate::metrics::{self, Metrics, Protocol};
 use crate::policy::decide::{Admission, Group, Outcome, Policy, ServiceBlock};
 use crate::policy::{Client, RefuseAction};
@@ -359,6 +359,7 @@ pub(super) enum ChainBlock {
 /// The first name in the upstream answer's CNAME chain that the list blocks for this group
 /// (CNAME cloaking: an innocent-looking name aliased to a listed site), or that a service
 /// the group blocks covers (`services` is the policy and the group, `None` for none).
+/// A name the group's own allow list lets through is not blocked here either.
 pub(super) fn blocked_in_chain(
     list: &Blocklist,
     mask: u32,
@@ -371,6 +372,13 @@ pub(super) fn blocked_in_chain(
             _ => None,
         };
         for name in std::iter::once(&record.name).chain(target) {
+            if let Some((_, group)) = services
+                && let Some(own) = &group.own
+                && own.current().lookup_labels(name.iter(), u32::MAX).decision
+                    == ListDecision::Allowed
+            {
+                continue;
+            }
             if let Some((policy, group)) = services
                 && let Some(block) = policy.service(group, name.iter())
             {
