@@ -77,6 +77,22 @@ pub fn push_block_text<'a>(
     out.push(b')');
 }
 
+/// Appends the EDE text for a blocked service: `blocked: service tiktok (group kids)`, or
+/// `(kidsafe-dns)` when `group` is `None`.
+pub fn push_service_text(out: &mut Vec<u8>, service: &str, group: Option<&str>) {
+    out.extend_from_slice(b"blocked: service ");
+    out.extend_from_slice(service.as_bytes());
+    out.extend_from_slice(b" (");
+    match group {
+        Some(name) => {
+            out.extend_from_slice(b"group ");
+            out.extend_from_slice(name.as_bytes());
+        }
+        None => out.extend_from_slice(b"kidsafe-dns"),
+    }
+    out.push(b')');
+}
+
 /// A sinkhole reply's content, before it is put on the wire.
 #[derive(Debug)]
 pub struct Sinkhole {

@@ -113,6 +113,7 @@ impl BlockPage {
             })
             .and_then(|h| normalize(h).ok())
             .map(|n| n.into_owned());
+        let mut service = String::new();
         let mut categories = Vec::new();
         let list = self.lists.current();
         if let Some(h) = &host {
@@ -122,7 +123,11 @@ impl BlockPage {
             match policy.decide(group, &list, labels) {
                 Outcome::Blocked(v) => categories = list.manifest().category_names(v.categories),
                 Outcome::Filtered(_) => categories = vec!["deny list"],
+                Outcome::Service(b) => service = format!("service {}", b.id),
                 _ => {}
+            }
+            if !service.is_empty() {
+                categories = vec![service.as_str()];
             }
         }
         render(host.as_deref(), &categories, self.review_url.as_deref())

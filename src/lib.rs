@@ -48,6 +48,7 @@ pub mod policy;
 pub mod profiles;
 pub mod querylog;
 pub mod server;
+pub mod services;
 pub mod shutdown;
 pub mod upstream;
 pub mod web;

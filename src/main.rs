@@ -444,6 +444,10 @@ fn group_verdict(
             let rule = v.rule.map(|r| r.name).unwrap_or_default();
             (true, format!("BLOCKED\tdeny list\trule {rule}"))
         }
+        Outcome::Service(b) => {
+            let rule = b.verdict.rule.map(|r| r.name).unwrap_or_default();
+            (true, format!("BLOCKED\tservice {}\trule {rule}", b.id))
+        }
         Outcome::SafeSearch(target) => (false, format!("ALLOWED\tSafeSearch → {target}")),
         Outcome::Forward => (false, "ALLOWED\tforwarded".to_owned()),
     }

@@ -116,6 +116,7 @@ const UPSTREAM_BUCKETS: [f64; 12] = [
 const QUERIES: &str = "kidsafe_queries_total";
 const ANSWERS: &str = "kidsafe_answers_total";
 const BLOCKED: &str = "kidsafe_blocked_total";
+const SERVICE_BLOCKS: &str = "kidsafe_service_blocks_total";
 /// Refused queries (closed resolver, rate limit), set from the policy's own counters.
 pub const REFUSED: &str = "kidsafe_refused_total";
 const UPSTREAM_SECONDS: &str = "kidsafe_upstream_duration_seconds";
@@ -152,6 +153,8 @@ pub struct Metrics {
     pub identity: IdentityCounters,
     /// When an upstream last answered (Unix milliseconds; 0 = never), for `/readyz`.
     last_upstream_answer: AtomicU64,
+    /// Per blocked service (catalog ids: a bounded set), registered on first use.
+    services: std::sync::RwLock<std::collections::HashMap<String, Counter>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -247,6 +250,7 @@ impl Metrics {
             proxy_invalid: counter(&recorder, "kidsafe_proxy_invalid_total", Vec::new()),
             identity: IdentityCounters::new(&recorder),
             last_upstream_answer: AtomicU64::new(0),
+            services: Default::default(),
             recorder,
             handle,
         }
@@ -304,6 +308,25 @@ impl Metrics {
             });
             c.increment(1);
         }
+    }
+
+    /// A name blocked as part of `service` (a catalog id).
+    pub fn service_blocked(&self, service: &str) {
+        // A poisoned lock only means a panic elsewhere mid-insert: the map is still whole.
+        let read = self.services.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = read.get(service) {
+            c.increment(1);
+            return;
+        }
+        drop(read);
+        let mut write = self.services.write().unwrap_or_else(|e| e.into_inner());
+        write
+            .entry(service.to_owned())
+            .or_insert_with(|| {
+                let labels = vec![Label::new("service", service.to_owned())];
+                counter(&self.recorder, SERVICE_BLOCKS, labels)
+            })
+            .increment(1);
     }
 
     fn group_name(&self, group: usize) -> String {
@@ -394,7 +417,11 @@ fn counter(recorder: &PrometheusRecorder, name: &'static str, labels: Vec<Label>
 }
 
 fn describe(recorder: &PrometheusRecorder) {
-    let help: [(&'static str, &'static str); 20] = [
+    let help: [(&'static str, &'static str); 21] = [
+        (
+            SERVICE_BLOCKS,
+            "Answers blocked as part of a blocked service (catalog id), all groups together.",
+        ),
         (QUERIES, "Queries received, by protocol and question type."),
         (
             ANSWERS,

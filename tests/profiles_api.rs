@@ -84,12 +84,30 @@ async fn profiles_crud_etags_conflicts_bulk_audit_and_restart() {
         .await;
     assert_eq!(r.status, 409);
 
+    // Blocked services must be the catalog's: 400 names the field and the known ones.
+    let r = api
+        .post(
+            "/v1/profiles",
+            json!({"name": "x", "services": ["tikstok"]}),
+        )
+        .await;
+    assert_field(&r, 400, "services[0]");
+    assert!(r.body["error"].as_str().unwrap().contains("tiktok"));
+    let r = api
+        .post(
+            "/v1/profiles",
+            json!({"name": "x", "services": ["tiktok"], "service_groups": ["gamez"]}),
+        )
+        .await;
+    assert_field(&r, 400, "service_groups[0]");
+
     // Create.
     let r = api
         .post(
             "/v1/profiles",
             json!({"name": "teens", "categories": ["adult"], "deny": ["TikTok.com."],
                    "safesearch": true, "youtube": "moderate", "mode": "null",
+                   "services": ["tiktok"], "service_groups": ["games"],
                    "schedule": {"days": ["mon", "tue"], "start": "08:00", "end": "15:00",
                                 "timezone": "Europe/Paris", "categories": ["gambling"]}}),
         )
@@ -98,6 +116,8 @@ async fn profiles_crud_etags_conflicts_bulk_audit_and_restart() {
     assert_eq!(r.etag.as_deref(), Some("\"1\""));
     let id = r.body["id"].as_str().unwrap().to_owned();
     assert_eq!(r.body["deny"], json!(["tiktok.com"]));
+    assert_eq!(r.body["services"], json!(["tiktok"]));
+    assert_eq!(r.body["service_groups"], json!(["games"]));
     let path = format!("/v1/profiles/{id}");
 
     // Read.

@@ -67,6 +67,9 @@ pub struct GroupVerdict {
     /// The SafeSearch host the name is rewritten to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safesearch: Option<&'static str>,
+    /// The blocked service (catalog id) behind a block, e.g. `tiktok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 /// The host a name or pasted URL asks about.
@@ -162,9 +165,14 @@ pub fn check(
         .groups()
         .iter()
         .map(|group| {
+            let mut service = None;
             let (verdict, categories, safesearch) = match policy.decide(group, list, labels) {
                 Outcome::Blocked(v) => ("blocked", names(v.categories), None),
                 Outcome::Filtered(_) => ("filtered", Vec::new(), None),
+                Outcome::Service(b) => {
+                    service = Some(b.id.to_string());
+                    ("blocked", Vec::new(), None)
+                }
                 Outcome::SafeSearch(target) => ("safesearch", Vec::new(), Some(target)),
                 Outcome::Forward => ("allowed", Vec::new(), None),
             };
@@ -173,6 +181,7 @@ pub fn check(
                 verdict,
                 categories,
                 safesearch,
+                service,
             }
         })
         .collect();

@@ -201,6 +201,7 @@ impl Admin {
         self.access.store(Arc::new(access));
         if let Ok(mut store) = self.profiles.store().lock() {
             store.set_config_profiles(config.policy.groups.clone());
+            store.set_services(Arc::clone(&config.policy.services));
         }
         self.config.store(Arc::new(config.clone()));
     }

@@ -25,6 +25,7 @@ pub fn open_store(config: &Config, list: &Blocklist) -> Result<ProfileStore, Pro
     let mut store = ProfileStore::open(&crate::admin::profiles_path(config))?;
     store.set_categories(crate::admin::categories(config, list));
     store.set_config_profiles(config.policy.groups.clone());
+    store.set_services(Arc::clone(&config.policy.services));
     Ok(store)
 }
 
@@ -42,6 +43,7 @@ pub fn serving_config(config: &Config) -> Result<Config, ProfileError> {
     }
     let mut store = ProfileStore::open(&path)?;
     store.set_config_profiles(config.policy.groups.clone());
+    store.set_services(Arc::clone(&config.policy.services));
     Ok(with_profiles(config, &store.snapshot()?))
 }
 

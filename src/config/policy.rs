@@ -4,11 +4,13 @@
 //! (`groups.pupils.schedule`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::{ConfigError, Invalid, line_col, nets, raw};
 use crate::policy::client::{ClientId, Mac};
 use crate::policy::schedule::Schedule;
 use crate::policy::{CONFIG_ID_PREFIX, GroupConfig, PolicyConfig, RateLimitConfig};
+use crate::services::Catalog;
 
 /// The [`PolicyConfig`] of `raw` (whose source is `text`, for the line of a duplicate
 /// group name); paths go through `resolve`.
@@ -61,6 +63,48 @@ pub(super) fn validate_policy(
                 })
                 .collect()
         };
+
+    let services_dir = raw
+        .services
+        .as_ref()
+        .and_then(|s| s.dir.as_deref())
+        .map(resolve);
+    let (catalog, warnings) = Catalog::load(services_dir.as_deref())
+        .map_err(|e| invalid(None, Some("services.dir".into()), e.to_string()))?;
+    for w in warnings {
+        tracing::warn!(error = %w, "service catalog file skipped; the built-in entries stay");
+    }
+    // Services and service groups a group names must be in the catalog.
+    let check_services = |list: &[toml::Spanned<String>],
+                          key: &str,
+                          groups: bool|
+     -> Result<Vec<String>, ConfigError> {
+        list.iter()
+            .map(|s| {
+                let name = s.get_ref();
+                let known = if groups {
+                    catalog.groups().contains(&name.as_str())
+                } else {
+                    catalog.get(name).is_some()
+                };
+                if known {
+                    return Ok(name.clone());
+                }
+                let message = if groups {
+                    format!(
+                        "unknown service group `{name}`; known: {}",
+                        catalog.groups().join(", ")
+                    )
+                } else {
+                    format!(
+                        "unknown service `{name}`; known: {}",
+                        catalog.ids().join(", ")
+                    )
+                };
+                Err(invalid(Some(s.span()), Some(key.to_owned()), message))
+            })
+            .collect()
+    };
 
     let mut groups = Vec::with_capacity(raw.groups.len() + 1);
     // Every ClientID and MAC seen so far, with the group that listed it.
@@ -205,6 +249,8 @@ pub(super) fn validate_policy(
             youtube: g.youtube,
             mode: g.mode.as_ref().map(|m| *m.get_ref()),
             schedule,
+            services: check_services(&g.services, &key("services"), false)?,
+            service_groups: check_services(&g.service_groups, &key("service_groups"), true)?,
         });
     }
     // `default` goes last (index = groups.len() - 1), implicit if not configured.
@@ -226,5 +272,6 @@ pub(super) fn validate_policy(
         groups,
         safesearch_dir,
         safesearch_ttl,
+        services: Arc::new(catalog),
     })
 }

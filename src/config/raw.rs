@@ -30,6 +30,9 @@ pub struct RawConfig {
     /// `[safesearch]`
     #[serde(default)]
     pub safesearch: Option<RawSafeSearch>,
+    /// `[services]`
+    #[serde(default)]
+    pub services: Option<RawServices>,
     /// `[blockpage]`
     #[serde(default)]
     pub blockpage: Option<RawBlockpage>,
@@ -193,6 +196,22 @@ pub struct RawGroup {
     pub mode: Option<toml::Spanned<BlockingMode>>,
     /// Extra categories during a time window (school hours).
     pub schedule: Option<toml::Spanned<RawSchedule>>,
+    /// Blocked services by catalog id (`tiktok`).
+    #[serde(default)]
+    pub services: Vec<toml::Spanned<String>>,
+    /// Blocked service groups (`games`): every catalog service of the group.
+    #[serde(default)]
+    pub service_groups: Vec<toml::Spanned<String>>,
+}
+
+/// `[services]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServices {
+    /// Folder of catalog files (`*.toml`) merged over the built-in catalog: an entry with a
+    /// built-in id replaces it, a new id adds a service.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `[groups.schedule]`

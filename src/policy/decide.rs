@@ -8,6 +8,8 @@
 //!    ([`Policy::choose`]);
 //! 3. the group's own allow list lets a name through, whatever any list says;
 //! 4. the group's own deny list blocks a name (EDE 17 "Filtered": a local policy);
+//!    Then a service the group blocks ([`crate::services`]) that covers the name blocks
+//!    it (EDE 17 too, the text naming the service: `blocked: service tiktok (group kids)`);
 //! 5. the shared blocklist blocks a name in one of the group's categories, plus the
 //!    schedule's extra categories while its window is open (EDE 15 "Blocked");
 //! 6. SafeSearch rewrites search engines to their restricted hosts;
@@ -20,6 +22,8 @@ use std::time::Instant;
 
 use crate::answer::{BlockingConfig, SinkholeBuilder};
 use crate::lists::manifest::Manifest;
+use crate::lists::matcher::MatchedRule;
+use crate::lists::rule::Scope;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Decision, Verdict};
 use crate::policy::access::AccessList;
@@ -28,7 +32,8 @@ use crate::policy::groups::{GroupError, GroupTable, IdTable};
 use crate::policy::ratelimit::RateLimiter;
 use crate::policy::safesearch::SafeSearch;
 use crate::policy::schedule::Schedule;
-use crate::policy::settings::{PolicyConfig, RefuseAction};
+use crate::policy::settings::{GroupConfig, PolicyConfig, RefuseAction};
+use crate::services::{Catalog, ServiceIndex, ServiceSet};
 
 /// The wall clock schedules are judged by; tests inject their own.
 pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
@@ -101,6 +106,11 @@ pub struct Group {
     pub safesearch: Option<Arc<SafeSearch>>,
     /// How this group's blocked names are answered.
     pub sinkhole: SinkholeBuilder,
+    /// The catalog services the group blocks.
+    services: ServiceSet,
+    /// A fingerprint of the domains of those services (0 for none): cached answers
+    /// checked for one group's services are told apart from another's by it.
+    pub services_key: u64,
 }
 
 impl Group {
@@ -114,6 +124,48 @@ impl Group {
     }
 }
 
+/// Catalog positions of the services `g` names (unknown names were refused by config or
+/// the API; any left are skipped).
+fn service_positions(catalog: &Catalog, g: &GroupConfig) -> Vec<usize> {
+    let mut out: Vec<usize> = g
+        .services
+        .iter()
+        .filter_map(|id| catalog.position(id))
+        .collect();
+    for group in &g.service_groups {
+        out.extend(
+            catalog
+                .services()
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| &s.group == group)
+                .map(|(p, _)| p),
+        );
+    }
+    out
+}
+
+/// A fingerprint of every domain of the services `g` blocks; 0 when none.
+fn services_key(catalog: &Catalog, g: &GroupConfig) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut positions = service_positions(catalog, g);
+    if positions.is_empty() {
+        return 0;
+    }
+    positions.sort_unstable();
+    positions.dedup();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in positions {
+        if let Some(s) = catalog.services().get(p) {
+            s.id.hash(&mut h);
+            for d in &s.domains {
+                d.name.hash(&mut h);
+            }
+        }
+    }
+    h.finish() | 1
+}
+
 /// What the policy says about a query.
 #[derive(Debug)]
 pub enum Outcome {
@@ -121,10 +173,22 @@ pub enum Outcome {
     Blocked(Verdict),
     /// Blocked by the group's own deny list (EDE 17).
     Filtered(Verdict),
+    /// A service the group blocks (EDE 17).
+    Service(ServiceBlock),
     /// Answer with a CNAME to this SafeSearch host.
     SafeSearch(&'static str),
     /// Forward upstream.
     Forward,
+}
+
+/// A name blocked as part of a service.
+#[derive(Clone, Debug)]
+pub struct ServiceBlock {
+    /// The service's catalog id (`tiktok`).
+    pub id: Arc<str>,
+    /// A blocked verdict whose rule is the catalog domain that matched (a subtree rule):
+    /// replies derive their SOA owner from it as for any list rule.
+    pub verdict: Verdict,
 }
 
 /// Everything per-client, built once from config.
@@ -139,6 +203,9 @@ pub struct Policy {
     ratelimit: Option<RateLimiter>,
     refuse_action: RefuseAction,
     clock: Clock,
+    /// The service catalog's domains, and each service's id by catalog position.
+    service_index: ServiceIndex,
+    service_ids: Vec<Arc<str>>,
     /// Queries from clients outside `allow_clients`, and queries over a client's rate
     /// limit, since start: shared with the policies a reload replaces this one with.
     counts: Arc<[AtomicU64; 2]>,
@@ -170,7 +237,9 @@ impl Policy {
                     || g.categories.is_some()
                     || g.schedule.is_some()
                     || g.mode.is_some()
+                    || g.has_services()
             });
+        let catalog: &Catalog = &config.services;
         let groups: Vec<Group> = config
             .groups
             .iter()
@@ -192,6 +261,8 @@ impl Policy {
                     own: p.own,
                     safesearch: p.safesearch,
                     sinkhole: SinkholeBuilder::new(&b),
+                    services: ServiceSet::of(&service_positions(catalog, g)),
+                    services_key: services_key(catalog, g),
                 }
             })
             .collect();
@@ -229,6 +300,12 @@ impl Policy {
                 .map(|r| RateLimiter::new(r.qps, r.burst, r.clients)),
             refuse_action: config.refuse_action,
             clock,
+            service_index: ServiceIndex::new(catalog),
+            service_ids: catalog
+                .services()
+                .iter()
+                .map(|s| Arc::from(s.id.as_str()))
+                .collect(),
             counts: Arc::default(),
         })
     }
@@ -342,6 +419,27 @@ impl Policy {
         mask
     }
 
+    /// Step 4b alone: the service of `group`'s blocked services that covers `labels` (a
+    /// name's labels, leftmost first, any case), most specific domain first. The CNAME
+    /// check asks it of every name in an answer's chain.
+    pub fn service<'a, I>(&self, group: &Group, labels: I) -> Option<ServiceBlock>
+    where
+        I: DoubleEndedIterator<Item = &'a [u8]>,
+    {
+        let m = self.service_index.lookup(labels, &group.services)?;
+        Some(ServiceBlock {
+            id: Arc::clone(self.service_ids.get(m.position)?),
+            verdict: Verdict {
+                decision: Decision::Blocked,
+                categories: 0,
+                rule: Some(MatchedRule {
+                    name: m.domain,
+                    scope: Scope::Subtree,
+                }),
+            },
+        })
+    }
+
     /// Steps 3 to 7 for a name given as wire labels (leftmost first).
     pub fn decide<'a, I>(&self, group: &Group, list: &Blocklist, labels: impl Fn() -> I) -> Outcome
     where
@@ -354,6 +452,9 @@ impl Policy {
                 Decision::Blocked => return Outcome::Filtered(v),
                 Decision::NotListed => {}
             }
+        }
+        if let Some(block) = self.service(group, labels()) {
+            return Outcome::Service(block);
         }
         let v = list.lookup_labels(labels(), self.mask(group, list.manifest()));
         if v.is_blocked() {

@@ -4,6 +4,7 @@
 //! them; [`crate::policy::decide`] builds the serving policy from it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -12,6 +13,7 @@ use crate::answer::BlockingMode;
 use crate::policy::client::{ClientId, Mac};
 use crate::policy::safesearch::YouTubeMode;
 use crate::policy::schedule::Schedule;
+use crate::services::Catalog;
 
 /// Access, rate limiting and per-client groups.
 #[derive(Clone, Debug)]
@@ -28,6 +30,9 @@ pub struct PolicyConfig {
     pub safesearch_dir: Option<PathBuf>,
     /// TTL of SafeSearch CNAMEs.
     pub safesearch_ttl: u32,
+    /// The service catalog groups' `services` and `service_groups` name (the built-in one
+    /// with `[services] dir` merged over it).
+    pub services: Arc<Catalog>,
 }
 
 /// Token-bucket settings.
@@ -78,6 +83,10 @@ pub struct GroupConfig {
     pub mode: Option<BlockingMode>,
     /// Extra categories in a time window.
     pub schedule: Option<(Schedule, Vec<String>)>,
+    /// Blocked services, by catalog id (`tiktok`).
+    pub services: Vec<String>,
+    /// Blocked service groups: every catalog service of the group (`games`).
+    pub service_groups: Vec<String>,
 }
 
 impl GroupConfig {
@@ -98,6 +107,8 @@ impl GroupConfig {
             youtube: YouTubeMode::Strict,
             mode: None,
             schedule: None,
+            services: Vec::new(),
+            service_groups: Vec::new(),
         }
     }
 
@@ -110,6 +121,11 @@ impl GroupConfig {
         } else {
             &self.id
         }
+    }
+
+    /// True when the group blocks any service.
+    pub fn has_services(&self) -> bool {
+        !(self.services.is_empty() && self.service_groups.is_empty())
     }
 
     /// True when the group has its own allow/deny entries to compile.

@@ -27,6 +27,8 @@ pub struct ProfileStore {
     conn: Connection,
     path: PathBuf,
     categories: Vec<String>,
+    /// The service catalog `services` and `service_groups` are checked against.
+    services: std::sync::Arc<crate::services::Catalog>,
     config: Vec<GroupConfig>,
     changed: watch::Sender<u64>,
 }
@@ -72,6 +74,7 @@ impl ProfileStore {
             conn,
             path: path.to_owned(),
             categories: Vec::new(),
+            services: std::sync::Arc::new(crate::services::Catalog::builtin().unwrap_or_default()),
             config: Vec::new(),
             changed: watch::Sender::new(0),
         })
@@ -85,6 +88,11 @@ impl ProfileStore {
     /// The categories profiles may name (the compiled list's); call again after a reload.
     pub fn set_categories(&mut self, categories: Vec<String>) {
         self.categories = categories;
+    }
+
+    /// The service catalog profiles may name (the config's); call again after a reload.
+    pub fn set_services(&mut self, catalog: std::sync::Arc<crate::services::Catalog>) {
+        self.services = catalog;
     }
 
     /// The profiles of the config file (`[[groups]]`): listed, readable, never written.
@@ -136,7 +144,7 @@ impl ProfileStore {
     /// [`ProfileError::Invalid`] naming the field, [`ProfileError::Conflict`] for a name
     /// taken; nothing is written then. [`ProfileError::Storage`].
     pub fn create(&mut self, spec: &ProfileSpec, actor: &str) -> Result<Profile, ProfileError> {
-        let spec = validate_spec(spec, &self.categories)?;
+        let spec = validate_spec(spec, &self.categories, &self.services)?;
         self.check_config_name(&spec.name)?;
         let path = self.path.clone();
         let tx = write_tx(&mut self.conn, &path)?;
@@ -178,7 +186,7 @@ impl ProfileStore {
         actor: &str,
     ) -> Result<Profile, ProfileError> {
         let n = self.writable(id)?;
-        let spec = validate_spec(spec, &self.categories)?;
+        let spec = validate_spec(spec, &self.categories, &self.services)?;
         self.check_config_name(&spec.name)?;
         let path = self.path.clone();
         let tx = write_tx(&mut self.conn, &path)?;
@@ -881,6 +889,8 @@ fn group_of(p: &Profile, clients: Option<&Vec<IpNet>>) -> GroupConfig {
         schedule,
         client_ids: Vec::new(),
         macs: Vec::new(),
+        services: p.spec.services.clone(),
+        service_groups: p.spec.service_groups.clone(),
     }
 }
 

@@ -45,6 +45,12 @@ pub struct ProfileSpec {
     /// Extra categories during a weekly time window (same shape as `[groups.schedule]`).
     #[serde(default)]
     pub schedule: Option<ScheduleSpec>,
+    /// Blocked services, by catalog id (`tiktok`).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Blocked service groups (`games`): every catalog service of the group.
+    #[serde(default)]
+    pub service_groups: Vec<String>,
 }
 
 /// `mode` of a profile: [`BlockingMode`] with a serialized form.
@@ -140,6 +146,8 @@ impl Profile {
                     categories: extra.clone(),
                     ..ScheduleSpec::default()
                 }),
+                services: group.services.clone(),
+                service_groups: group.service_groups.clone(),
             },
             clients: group.clients.iter().map(ToString::to_string).collect(),
             allow_paths: group

@@ -10,12 +10,15 @@ use super::types::{IdentityKind, ProfileSpec};
 use super::{MAX_LIST_ENTRIES, MAX_NAME_LEN, ProfileError};
 use crate::lists::normalize::normalize;
 use crate::policy::schedule::Schedule;
+use crate::services::Catalog;
+use crate::services::catalog::Unknown;
 
 /// `spec` cleaned (names normalized) if every field is valid; `known` are the categories
-/// the compiled list has.
+/// the compiled list has, `catalog` the services `services` and `service_groups` may name.
 pub(super) fn validate_spec(
     spec: &ProfileSpec,
     known: &[String],
+    catalog: &Catalog,
 ) -> Result<ProfileSpec, ProfileError> {
     let name = spec.name.trim();
     if name.is_empty() {
@@ -48,6 +51,13 @@ pub(super) fn validate_spec(
         }
         None => None,
     };
+    if let Err(u) = catalog.resolve(&spec.services, &spec.service_groups) {
+        let field = match &u {
+            Unknown::Service(i, _) => format!("services[{i}]"),
+            Unknown::Group(i, _) => format!("service_groups[{i}]"),
+        };
+        return Err(ProfileError::invalid(field, catalog.unknown_message(&u)));
+    }
     Ok(ProfileSpec {
         name: name.to_owned(),
         categories,
@@ -57,7 +67,19 @@ pub(super) fn validate_spec(
         youtube: spec.youtube,
         mode: spec.mode,
         schedule,
+        services: dedup(&spec.services),
+        service_groups: dedup(&spec.service_groups),
     })
+}
+
+fn dedup(list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for x in list {
+        if !out.contains(x) {
+            out.push(x.clone());
+        }
+    }
+    out
 }
 
 fn schedule_field(e: &crate::policy::schedule::ScheduleError) -> &'static str {
@@ -233,7 +255,36 @@ mod tests {
             categories: Some(vec!["adult".into(), "nope".into()]),
             ..ProfileSpec::default()
         };
-        let e = validate_spec(&spec, &known).unwrap_err();
+        let e = validate_spec(&spec, &known, &Catalog::default()).unwrap_err();
         assert_eq!(e.field(), Some("categories[1]"), "{e}");
+    }
+
+    #[test]
+    fn unknown_services_and_service_groups_are_named_with_the_known_ones() {
+        let catalog = Catalog::builtin().unwrap();
+        let spec = ProfileSpec {
+            name: "kids".into(),
+            services: vec!["tiktok".into(), "tiktok".into(), "tikstok".into()],
+            ..ProfileSpec::default()
+        };
+        let e = validate_spec(&spec, &[], &catalog).unwrap_err();
+        assert_eq!(e.field(), Some("services[2]"), "{e}");
+        assert!(e.to_string().contains("roblox"), "{e}");
+        let spec = ProfileSpec {
+            name: "kids".into(),
+            service_groups: vec!["gamez".into()],
+            ..ProfileSpec::default()
+        };
+        let e = validate_spec(&spec, &[], &catalog).unwrap_err();
+        assert_eq!(e.field(), Some("service_groups[0]"), "{e}");
+        assert!(e.to_string().contains("games"), "{e}");
+        let spec = ProfileSpec {
+            name: "kids".into(),
+            services: vec!["tiktok".into(), "tiktok".into()],
+            service_groups: vec!["games".into()],
+            ..ProfileSpec::default()
+        };
+        let ok = validate_spec(&spec, &[], &catalog).unwrap();
+        assert_eq!(ok.services, ["tiktok"]);
     }
 }

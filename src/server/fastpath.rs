@@ -125,10 +125,12 @@ name = "nulls"
 clients = ["10.0.0.1/32"]
 mode = "null"
 deny = ["games.test"]
+services = ["tiktok"]
 [[groups]]
 name = "ips"
 clients = ["10.0.0.2/32"]
 mode = "ip"
+service_groups = ["games"]
 [[groups]]
 name = "device"
 macs = ["aa:bb:cc:dd:ee:ff"]
@@ -285,6 +287,11 @@ name = "default"
             "porn.example.",
             "xn--bcher-kva.example.",
             "games.test.",
+            // Blocked services: tiktok for 10.0.0.1, the games group for 10.0.0.2.
+            "tiktok.com.",
+            "Www.TikTok.com.",
+            "a.rbxcdn.com.",
+            "ff.garena.com.",
         ];
         let types = [
             RecordType::A,
@@ -315,9 +322,17 @@ name = "default"
         }
         // games.test is only denied for 10.0.0.1; everything else here is blocked.
         assert!(
-            answered >= 3 * 5 * 4 * 4 * 2,
+            answered >= 3 * 5 * 4 * 4 * 2 + (2 + 2) * 4 * 4 * 2,
             "{answered} answered on the fast path"
         );
+        let metrics = counts(&p.udp);
+        for service in ["tiktok", "roblox", "free_fire"] {
+            let line = format!("kidsafe_service_blocks_total{{service=\"{service}\"}} ");
+            assert!(
+                metrics.iter().any(|l| l.starts_with(&line)),
+                "{line} in {metrics:#?}"
+            );
+        }
     }
 
     /// Cached upstream replies for the hit-path tests, stored for every DO/CD key.

@@ -45,7 +45,8 @@ pub(super) fn answer(
     ) else {
         return false;
     };
-    let mask = policy.mask(&policy.groups()[group], list.manifest());
+    let the_group = &policy.groups()[group];
+    let mask = policy.mask(the_group, list.manifest());
     let edns = request
         .edns
         .map(|(payload, d)| (payload.clamp(512, EDNS_PAYLOAD), d));
@@ -53,14 +54,16 @@ pub(super) fn answer(
     // cleared its CNAME chain, and our OPT record (its payload size; DO is in the key).
     let variant = [
         std::sync::Arc::as_ptr(list) as u64 ^ list.manifest().serial.rotate_left(32),
-        u64::from(mask),
+        // The group's services (their domains' fingerprint) cleared the chain too.
+        u64::from(mask) ^ the_group.services_key,
         edns.map_or(0, |(payload, _)| 0x1_0000 | u64::from(payload)),
     ];
     let encode = |message| {
         let mut name = Name::from_labels(request.labels()).ok()?;
         name.set_fqdn(true);
         let query = Query::query(name, RecordType::from(request.qtype));
-        Handler::encode_hit(query, request.cd, edns, list, mask, message)
+        let services = (the_group.services_key != 0).then_some((policy, the_group));
+        Handler::encode_hit(query, request.cd, edns, (list, mask), services, message)
     };
     let Some(bytes) = cache.get_encoded(key, variant, encode) else {
         return false;

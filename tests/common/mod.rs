@@ -100,6 +100,11 @@ impl Zone {
         z
     }
 
+    /// Sets the answer to `(n, t)` queries to `records` (a CNAME chain, say).
+    pub fn set(&mut self, n: &str, t: RecordType, records: Vec<Record>) {
+        self.records.insert((name(n), t), records);
+    }
+
     pub fn add(&mut self, r: Record) {
         self.records
             .entry((r.name.clone(), r.record_type()))

@@ -26,9 +26,9 @@ use super::super::local::{self, ChaosAnswers, Local};
 use crate::answer::{self, EdeCode};
 use crate::dns::request::Request;
 use crate::lists::swap::LiveBlocklist;
-use crate::lists::{Blocklist, Verdict};
+use crate::lists::{Blocklist, Decision as ListDecision, Verdict};
 use crate::metrics::{self, Metrics, Protocol};
-use crate::policy::decide::{Admission, Group, Outcome, Policy};
+use crate::policy::decide::{Admission, Group, Outcome, Policy, ServiceBlock};
 use crate::policy::{Client, RefuseAction};
 use crate::querylog::{self as qlog, QueryLog};
 
@@ -167,8 +167,10 @@ pub struct Block {
     /// The rule and categories that matched.
     pub verdict: Verdict,
     /// [`EdeCode::Blocked`] (the shared list) or [`EdeCode::Filtered`] (the group's own
-    /// deny list).
+    /// deny list, or a service it blocks).
     pub code: EdeCode,
+    /// The blocked service's catalog id, when a service blocked it.
+    pub service: Option<Arc<str>>,
     /// The policy that decided it (its [`Policy::groups`] holds `group`).
     pub policy: Arc<Policy>,
 }
@@ -176,6 +178,11 @@ pub struct Block {
 impl Block {
     /// Appends the EDE text ([`answer::push_block_text`]) for a client of `group`.
     pub fn push_text(&self, group: &Group, out: &mut Vec<u8>) {
+        if let Some(service) = &self.service {
+            let group = group.named.then_some(group.name.as_str());
+            answer::push_service_text(out, service, group);
+            return;
+        }
         let manifest = self.list.manifest();
         let categories = (0..32)
             .filter(|b| self.verdict.categories & (1 << b) != 0)
@@ -245,8 +252,11 @@ impl Decider {
         let group = &policy.groups()[index];
         let list = self.lists.current();
         let code = match policy.decide(group, &list, || asked.labels()) {
-            Outcome::Blocked(verdict) => (verdict, EdeCode::Blocked),
-            Outcome::Filtered(verdict) => (verdict, EdeCode::Filtered),
+            Outcome::Blocked(verdict) => (verdict, EdeCode::Blocked, None),
+            Outcome::Filtered(verdict) => (verdict, EdeCode::Filtered, None),
+            Outcome::Service(ServiceBlock { id, verdict }) => {
+                (verdict, EdeCode::Filtered, Some(id))
+            }
             Outcome::SafeSearch(target) => {
                 self.metrics.answer(index, metrics::Verdict::SafeSearch);
                 return Decision::SafeSearch {
@@ -269,6 +279,7 @@ impl Decider {
             list,
             verdict: code.0,
             code: code.1,
+            service: code.2,
             policy,
         };
         self.count_block(&block, block.how(), || asked.log_name(), client.addr);
@@ -300,7 +311,9 @@ impl Decider {
     ) {
         let (group, list, v) = (block.group, &block.list, &block.verdict);
         self.metrics.answer(group, how);
-        if how != metrics::Verdict::Filtered {
+        if let Some(service) = &block.service {
+            self.metrics.service_blocked(service);
+        } else if how != metrics::Verdict::Filtered {
             // The group's own deny list has no list categories.
             self.metrics.blocked(group, v.categories, |bit| {
                 list.manifest().category_name(bit).map(str::to_owned)
@@ -309,6 +322,12 @@ impl Decider {
         let Some(log) = &self.querylog else { return };
         let group = block.policy.groups().get(group).map(|g| g.name.clone());
         let categories = match how {
+            _ if block.service.is_some() => {
+                vec![format!(
+                    "service {}",
+                    block.service.as_deref().unwrap_or_default()
+                )]
+            }
             metrics::Verdict::Filtered => vec!["deny list".to_owned()],
             _ => list
                 .manifest()
@@ -329,22 +348,45 @@ impl Decider {
     }
 }
 
+/// Why a name in an answer's CNAME chain is blocked.
+pub(super) enum ChainBlock {
+    /// The shared list, in one of the group's categories.
+    List(Verdict),
+    /// A service the group blocks.
+    Service(ServiceBlock),
+}
+
 /// The first name in the upstream answer's CNAME chain that the list blocks for this group
-/// (CNAME cloaking: an innocent-looking name aliased to a listed site).
+/// (CNAME cloaking: an innocent-looking name aliased to a listed site), or that a service
+/// the group blocks covers (`services` is the policy and the group, `None` for none).
+/// A name the group's own allow list lets through is not blocked here either.
 pub(super) fn blocked_in_chain(
     list: &Blocklist,
     mask: u32,
+    services: Option<(&Policy, &Group)>,
     reply: &hickory_proto::op::Message,
-) -> Option<Verdict> {
+) -> Option<ChainBlock> {
     for record in &reply.answers {
         let target: Option<&Name> = match &record.data {
             hickory_proto::rr::RData::CNAME(c) => Some(&c.0),
             _ => None,
         };
         for name in std::iter::once(&record.name).chain(target) {
+            if let Some((_, group)) = services
+                && let Some(own) = &group.own
+                && own.current().lookup_labels(name.iter(), u32::MAX).decision
+                    == ListDecision::Allowed
+            {
+                continue;
+            }
+            if let Some((policy, group)) = services
+                && let Some(block) = policy.service(group, name.iter())
+            {
+                return Some(ChainBlock::Service(block));
+            }
             let verdict = list.lookup_labels(name.iter(), mask);
             if verdict.is_blocked() {
-                return Some(verdict);
+                return Some(ChainBlock::List(verdict));
             }
         }
     }

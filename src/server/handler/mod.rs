@@ -28,13 +28,13 @@ use crate::lists::Blocklist;
 use crate::lists::swap::LiveBlocklist;
 use crate::metrics::{self, Metrics, Protocol};
 use crate::policy::Client;
-use crate::policy::decide::Policy;
+use crate::policy::decide::{Group, Policy};
 use crate::querylog::QueryLog;
 use crate::shutdown::Drain;
 use crate::upstream::forwarder::QueryFlags;
 use crate::upstream::resolve::{Resolved, Resolver};
 pub use decision::Question;
-use decision::{Asked, Block, Decider, Decision, blocked_in_chain};
+use decision::{Asked, Block, ChainBlock, Decider, Decision, blocked_in_chain};
 
 /// Answers every query: policy first, then sinkhole, SafeSearch or upstream. Cloning is
 /// cheap (shared parts behind `Arc`s).
@@ -293,28 +293,37 @@ impl Handler {
             self.decider.metrics.cache(true);
         }
         // SafeSearch targets are not checked against the list: the operator chose them.
+        let groups = p.policy.groups();
+        let group = groups.get(p.group).or(groups.last());
         if p.prefix.is_none()
-            && let Some(verdict) = blocked_in_chain(&p.list, p.mask, &resolved.message)
+            && let Some(group) = group
+            && let Some(found) =
+                blocked_in_chain(&p.list, p.mask, Some((&p.policy, group)), &resolved.message)
         {
-            let groups = p.policy.groups();
-            let group = groups.get(p.group).or(groups.last());
-            if let Some(group) = group {
-                let block = Block {
-                    group: p.group,
-                    list: p.list,
-                    verdict,
-                    code: EdeCode::Blocked,
-                    policy: p.policy.clone(),
-                };
-                let how = metrics::Verdict::BlockedCname;
-                let original = &p.original;
-                let name = || {
-                    let name = original.name().to_lowercase().to_ascii();
-                    (name.trim_end_matches('.').to_owned(), original.query_type())
-                };
-                self.decider.count_block(&block, how, name, p.client);
-                return reply::block(&p.metadata, p.edns, &p.original, group, &block);
-            }
+            let (verdict, service) = match found {
+                ChainBlock::List(v) => (v, None),
+                ChainBlock::Service(s) => (s.verdict, Some(s.id)),
+            };
+            let block = Block {
+                group: p.group,
+                list: p.list.clone(),
+                verdict,
+                code: if service.is_some() {
+                    EdeCode::Filtered
+                } else {
+                    EdeCode::Blocked
+                },
+                service,
+                policy: p.policy.clone(),
+            };
+            let how = metrics::Verdict::BlockedCname;
+            let original = &p.original;
+            let name = || {
+                let name = original.name().to_lowercase().to_ascii();
+                (name.trim_end_matches('.').to_owned(), original.query_type())
+            };
+            self.decider.count_block(&block, how, name, p.client);
+            return reply::block(&p.metadata, p.edns, &p.original, group, &block);
         }
         if p.prefix.is_none() {
             self.decider
@@ -331,16 +340,17 @@ impl Handler {
     /// What [`Handler::answer`] replies to a plain query for `query` with a cache hit `message`
     /// (ID 0, RD and AD set, CD `cd`; an OPT with payload and DO bit `edns` when set), encoded
     /// without a size limit: the bytes [`super::hitpath`] memoizes. `None` when the answer's
-    /// CNAME chain is blocked for `mask`; the general path answers and counts that.
+    /// CNAME chain is blocked for `mask` or for the group's services (`services`); the
+    /// general path answers and counts that.
     pub(super) fn encode_hit(
         query: Query,
         cd: bool,
         edns: Option<(u16, bool)>,
-        list: &Blocklist,
-        mask: u32,
+        (list, mask): (&Blocklist, u32),
+        services: Option<(&Policy, &Group)>,
         message: Message,
     ) -> Option<Vec<u8>> {
-        if blocked_in_chain(list, mask, &message).is_some() {
+        if blocked_in_chain(list, mask, services, &message).is_some() {
             return None;
         }
         let mut request = Metadata::new(0, MessageType::Query, OpCode::Query);
