@@ -32,7 +32,7 @@ mod profiles;
 pub mod reload;
 
 pub use build::{StartError, build_policy, build_policy_with};
-pub use profiles::serving_config;
+pub use profiles::{serving_config, with_profiles};
 
 /// Time the socket tasks get to send the last queued answers before the listeners close.
 const FLUSH_BEFORE_CLOSE: Duration = Duration::from_millis(100);
