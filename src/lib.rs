@@ -49,5 +49,6 @@ pub mod profiles;
 pub mod querylog;
 pub mod server;
 pub mod shutdown;
+pub mod subscribers;
 pub mod upstream;
 pub mod web;

@@ -1,0 +1,166 @@
+//! Source rows → the compiled map's bytes ([`super::format`]), and writing them to disk
+//! (a temporary file renamed over the old one, so a reader never sees half a file).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ipnet::IpNet;
+
+use super::flatten::{Entry, NONE, Ranges, flatten};
+use super::format::{Counts, INDEX, MAGIC, VERSION};
+use super::parse::Row;
+
+/// Why rows could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// More rows, ranges or profile ids than the format's 32-bit counts hold.
+    #[error("too many {what} for the subscriber map format ({count}); split the source")]
+    TooLarge {
+        /// What overflowed.
+        what: &'static str,
+        /// How many there were.
+        count: usize,
+    },
+    /// The file could not be written.
+    #[error("cannot write the subscriber map {path}: {source}")]
+    Write {
+        /// The target file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A compiled map in memory, before it is written.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// Distinct rows compiled in.
+    pub rows: usize,
+    /// Rows that repeated an earlier prefix (the later one was kept).
+    pub duplicates: usize,
+}
+
+/// Compiles `rows`: profile ids interned in first-seen order, each family flattened.
+///
+/// # Errors
+/// [`CompileError::TooLarge`] past the format's 32-bit counts.
+pub fn compile(rows: &[Row]) -> Result<Compiled, CompileError> {
+    let mut ids: Vec<&str> = Vec::new();
+    let mut index: HashMap<&str, u32> = HashMap::new();
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for row in rows {
+        let next = ids.len();
+        let value = *index.entry(row.profile.as_str()).or_insert_with(|| {
+            ids.push(row.profile.as_str());
+            next as u32
+        });
+        match row.net {
+            IpNet::V4(n) => v4.push(Entry {
+                first: u128::from(u32::from(n.network())),
+                len: n.prefix_len(),
+                value,
+            }),
+            IpNet::V6(n) => v6.push(Entry {
+                first: u128::from(n.network()),
+                len: n.prefix_len(),
+                value,
+            }),
+        }
+    }
+    let total = v4.len() + v6.len();
+    let (r4, d4) = flatten(v4, 32);
+    let (r6, d6) = flatten(v6, 128);
+    let duplicates = d4 + d6;
+    let rows = total - duplicates;
+    let count = |what: &'static str, n: usize| {
+        u32::try_from(n).map_err(|_| CompileError::TooLarge { what, count: n })
+    };
+    if ids.len() >= NONE as usize {
+        // NONE marks "no profile", so it cannot be an id's index.
+        return Err(CompileError::TooLarge {
+            what: "profile ids",
+            count: ids.len(),
+        });
+    }
+    let strtab_len: usize = ids.iter().map(|s| s.len()).sum();
+    let counts = Counts {
+        ids: count("profile ids", ids.len())?,
+        strtab: count("profile id bytes", strtab_len)?,
+        v4: count("IPv4 ranges", r4.starts.len())?,
+        v6: count("IPv6 ranges", r6.starts.len())?,
+        rows: count("rows", rows)?,
+    };
+    let sections = counts.sections().ok_or(CompileError::TooLarge {
+        what: "bytes",
+        count: usize::MAX,
+    })?;
+    let mut out = Vec::with_capacity(sections.end);
+    out.extend_from_slice(MAGIC);
+    for n in [
+        VERSION,
+        counts.ids,
+        counts.strtab,
+        counts.v4,
+        counts.v6,
+        counts.rows,
+    ] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    let mut at = 0u32;
+    out.extend_from_slice(&at.to_le_bytes());
+    for id in &ids {
+        at += id.len() as u32; // fits: strtab_len fits u32, checked above
+        out.extend_from_slice(&at.to_le_bytes());
+    }
+    for id in &ids {
+        out.extend_from_slice(id.as_bytes());
+    }
+    write_v4(&mut out, &r4);
+    for s in &r6.starts {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    for v in &r6.values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    debug_assert_eq!(out.len(), sections.end);
+    Ok(Compiled {
+        bytes: out,
+        rows,
+        duplicates,
+    })
+}
+
+/// The v4 /16 index, starts and values.
+fn write_v4(out: &mut Vec<u8>, r: &Ranges) {
+    let mut i = 0usize;
+    for b in 0..INDEX as u128 {
+        let bound = b << 16;
+        while i < r.starts.len() && r.starts[i] < bound {
+            i += 1;
+        }
+        out.extend_from_slice(&(i as u32).to_le_bytes());
+    }
+    for s in &r.starts {
+        // v4 starts are below 2^32 by construction (flattened in a 32-bit family).
+        out.extend_from_slice(&(*s as u32).to_le_bytes());
+    }
+    for v in &r.values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Writes `compiled` to `path` through a temporary file and a rename, synced to disk.
+///
+/// # Errors
+/// [`CompileError::Write`].
+pub fn write(compiled: &Compiled, path: &Path) -> Result<(), CompileError> {
+    crate::feed::state::write_atomic(path, &compiled.bytes, true).map_err(|source| {
+        CompileError::Write {
+            path: path.display().to_string(),
+            source,
+        }
+    })
+}
