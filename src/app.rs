@@ -287,7 +287,17 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     let policy = tokio::task::spawn_blocking(move || build_policy(&cfg, start_clock, None))
         .await
         .map_err(|e| StartError::Listen(std::io::Error::other(e)))??;
-    let policy = Arc::new(policy);
+    // The subscriber map serves before the first query: the compiled map from the last
+    // run, then the source file read once (a URL is fetched in the background).
+    let subscribers = match &config.subscribers {
+        Some(settings) => {
+            let live = crate::subscribers::SubscriberSource::new();
+            crate::feed::subscribers::start(settings, &live, shutdown.clone()).await;
+            Some(live)
+        }
+        None => None,
+    };
+    let policy = Arc::new(policy.with_subscribers(subscribers));
 
     // The one writer of the compiled lists from here on: feeds, the `path` watcher,
     // SIGHUP and the API all hand it their work, and its guards judge all of it.

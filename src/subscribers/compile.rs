@@ -1,8 +1,7 @@
-//! Source rows → the compiled map's bytes ([`super::format`]), and writing them to disk
-//! (a temporary file renamed over the old one, so a reader never sees half a file).
+//! Source rows → the compiled map's bytes ([`super::format`]). The feed writes them
+//! (`crate::feed::subscribers`, through a temporary file and a rename).
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use ipnet::IpNet;
 
@@ -20,15 +19,6 @@ pub enum CompileError {
         what: &'static str,
         /// How many there were.
         count: usize,
-    },
-    /// The file could not be written.
-    #[error("cannot write the subscriber map {path}: {source}")]
-    Write {
-        /// The target file.
-        path: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
     },
 }
 
@@ -150,17 +140,4 @@ fn write_v4(out: &mut Vec<u8>, r: &Ranges) {
     for v in &r.values {
         out.extend_from_slice(&v.to_le_bytes());
     }
-}
-
-/// Writes `compiled` to `path` through a temporary file and a rename, synced to disk.
-///
-/// # Errors
-/// [`CompileError::Write`].
-pub fn write(compiled: &Compiled, path: &Path) -> Result<(), CompileError> {
-    crate::feed::state::write_atomic(path, &compiled.bytes, true).map_err(|source| {
-        CompileError::Write {
-            path: path.display().to_string(),
-            source,
-        }
-    })
 }

@@ -8,11 +8,11 @@
 //!   IPv4 ranges behind a /16 index, IPv6 ranges), written by rename and memory-mapped
 //!   by [`SubscriberMap::open`], which checks it before any lookup;
 //! - [`live`]: [`SubscriberSource`], the serving map behind an `ArcSwap`, and its counters;
-//! - [`refresh`]: the feed (a polled file or a signed download, with the list feeds'
-//!   client), its guards, and the swap;
+//! - the feed that writes it (a polled file or a signed download, its guards, the swap)
+//!   is `crate::feed::subscribers`, with the other feeds;
 //! - [`settings`]: `[subscribers]`, as the config validated it.
 //!
-//! This module is a leaf: it knows profile ids, not groups. The policy turns an id into
+//! This module is a leaf (it imports nothing of ours): it knows profile ids, not groups. The policy turns an id into
 //! a group (`crate::policy::decide::Policy::choose`).
 //!
 //! ```
@@ -30,7 +30,6 @@ pub mod format;
 pub mod live;
 pub mod map;
 pub mod parse;
-pub mod refresh;
 pub mod settings;
 
 pub use live::{Refused, SubscriberSource};

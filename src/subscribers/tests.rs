@@ -6,10 +6,8 @@ use ipnet::IpNet;
 use proptest::prelude::*;
 
 use super::compile::compile;
-use super::live::{Refused, SubscriberSource};
 use super::map::SubscriberMap;
 use super::parse::{Row, parse};
-use super::refresh::install;
 
 fn map_of(text: &str) -> SubscriberMap {
     let rows = parse(text.as_bytes()).rows;
@@ -99,40 +97,6 @@ fn corrupt_files_are_refused() {
             let _ = m.lookup(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)));
         }
     }
-}
-
-#[test]
-fn open_reads_a_written_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("subscribers.map");
-    let live = SubscriberSource::new();
-    let got = install(b"203.0.113.7 p12\n198.51.100.0/24 config:kids\nbad\n", &path, &live, "t");
-    assert_eq!(got.unwrap().malformed, 1);
-    let map = SubscriberMap::open(&path).unwrap();
-    assert_eq!(map.lookup("198.51.100.9".parse().unwrap()), Some("config:kids"));
-    std::fs::write(&path, b"KSSUBMAP").unwrap();
-    assert!(SubscriberMap::open(&path).is_err());
-}
-
-#[test]
-fn guards_keep_the_serving_map() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("subscribers.map");
-    let live = SubscriberSource::new();
-    let four = b"10.0.0.1 a\n10.0.0.2 a\n10.0.0.3 b\n10.0.0.4 b\n";
-    install(four, &path, &live, "t").unwrap();
-    assert_eq!(live.rows(), 4);
-    assert_eq!(install(b"garbage\n", &path, &live, "t"), Err(Refused::Parse));
-    assert_eq!(install(b"", &path, &live, "t"), Err(Refused::Parse));
-    assert_eq!(install(b"10.0.0.1 c\n", &path, &live, "t"), Err(Refused::Shrink));
-    assert_eq!(live.refused_total(Refused::Parse), 2);
-    assert_eq!(live.refused_total(Refused::Shrink), 1);
-    let ip = "10.0.0.1".parse().unwrap();
-    assert_eq!(live.load().as_ref().unwrap().lookup(ip), Some("a"));
-    // Exactly half is accepted.
-    install(b"10.0.0.1 c\n10.0.0.2 c\n", &path, &live, "t").unwrap();
-    assert_eq!(live.load().as_ref().unwrap().lookup(ip), Some("c"));
-    assert_eq!(SubscriberMap::open(&path).unwrap().rows(), 2);
 }
 
 fn arb_row() -> impl Strategy<Value = Row> {

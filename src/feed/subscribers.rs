@@ -1,4 +1,4 @@
-//! The one writer of the serving subscriber map: read the source (a polled file, or a
+//! The one writer of the serving subscriber map ([`crate::subscribers`]): read the source (a polled file, or a
 //! conditional GET with the list feeds' client and signature check), judge it by the
 //! guards, compile it beside the lists, and swap it in.
 //!
@@ -13,12 +13,13 @@ use std::time::{Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use super::compile::{compile, write};
-use super::live::{Refused, SubscriberSource};
-use super::map::SubscriberMap;
-use super::parse::parse;
-use super::settings::{SubscriberOrigin, SubscribersConfig};
 use crate::feed::http::{FeedError, Fetched, HttpFeed, Validators};
+use crate::feed::state::write_atomic;
+use crate::subscribers::compile::compile;
+use crate::subscribers::parse::parse;
+use crate::subscribers::{
+    Refused, SubscriberMap, SubscriberOrigin, SubscriberSource, SubscribersConfig,
+};
 
 /// What was served after a successful install.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +63,12 @@ pub fn install(
         );
         return Err(refuse(Refused::Shrink, message));
     }
-    write(&built, compiled).map_err(|e| refuse(Refused::Compile, e.to_string()))?;
+    // A temporary file renamed over the old map: a reader never sees half a file, and
+    // the serving map's mapping keeps the old inode.
+    write_atomic(compiled, &built.bytes, true).map_err(|e| {
+        let message = format!("cannot write {}: {e}", compiled.display());
+        refuse(Refused::Compile, message)
+    })?;
     let map = SubscriberMap::open(compiled).map_err(|e| refuse(Refused::Compile, e.to_string()))?;
     let rows = map.rows();
     live.store(map);
@@ -228,4 +234,43 @@ pub async fn start(settings: &SubscribersConfig, live: &SubscriberSource, stop: 
         }
         refresher.run(stop).await;
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_reads_a_written_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subscribers.map");
+        let live = SubscriberSource::new();
+        let got = install(b"203.0.113.7 p12\n198.51.100.0/24 config:kids\nbad\n", &path, &live, "t");
+        assert_eq!(got.unwrap().malformed, 1);
+        let map = SubscriberMap::open(&path).unwrap();
+        assert_eq!(map.lookup("198.51.100.9".parse().unwrap()), Some("config:kids"));
+        std::fs::write(&path, b"KSSUBMAP").unwrap();
+        assert!(SubscriberMap::open(&path).is_err());
+    }
+
+    #[test]
+    fn guards_keep_the_serving_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subscribers.map");
+        let live = SubscriberSource::new();
+        let four = b"10.0.0.1 a\n10.0.0.2 a\n10.0.0.3 b\n10.0.0.4 b\n";
+        install(four, &path, &live, "t").unwrap();
+        assert_eq!(live.rows(), 4);
+        assert_eq!(install(b"garbage\n", &path, &live, "t"), Err(Refused::Parse));
+        assert_eq!(install(b"", &path, &live, "t"), Err(Refused::Parse));
+        assert_eq!(install(b"10.0.0.1 c\n", &path, &live, "t"), Err(Refused::Shrink));
+        assert_eq!(live.refused_total(Refused::Parse), 2);
+        assert_eq!(live.refused_total(Refused::Shrink), 1);
+        let ip = "10.0.0.1".parse().unwrap();
+        assert_eq!(live.load().as_ref().unwrap().lookup(ip), Some("a"));
+        // Exactly half is accepted.
+        install(b"10.0.0.1 c\n10.0.0.2 c\n", &path, &live, "t").unwrap();
+        assert_eq!(live.load().as_ref().unwrap().lookup(ip), Some("c"));
+        assert_eq!(SubscriberMap::open(&path).unwrap().rows(), 2);
+    }
 }
