@@ -59,7 +59,11 @@ async fn blocked_for(from: &str, server: SocketAddr) -> bool {
             true
         }
         other => {
-            assert_eq!(a_records(&reply), [Ipv4Addr::new(192, 0, 2, 77)], "{other:?}");
+            assert_eq!(
+                a_records(&reply),
+                [Ipv4Addr::new(192, 0, 2, 77)],
+                "{other:?}"
+            );
             false
         }
     }
@@ -127,7 +131,10 @@ async fn subscriber_lines_choose_the_profile_live() {
         "127.0.0.3 config:kids\n10.0.0.0/24 config:kids\n10.0.2.0/24 config:kids\n10.0.3.0/24 config:kids\n10.0.4.1 config:kids\n",
     );
     until_blocked(server, [false, true]).await;
-    assert_eq!(metric(&metrics(&k).await, "kidsafe_subscribers_rows "), Some(5));
+    assert_eq!(
+        metric(&metrics(&k).await, "kidsafe_subscribers_rows "),
+        Some(5)
+    );
 
     // A truncated export (2 of 5 rows) is refused: the old mapping stays.
     write_lines(k.dir.path(), "127.0.0.2 config:kids\n127.0.0.3 p404\n");

@@ -205,7 +205,9 @@ impl Reloader {
         .map_err(|e| format!("{}: {e}", self.path.display()))?;
         // Everything is built: swap. A query already decided keeps the policy it holds.
         let old = self.policy.load();
-        let policy = built.counting_on_from(&old).with_subscribers(old.subscribers().cloned());
+        let policy = built
+            .counting_on_from(&old)
+            .with_subscribers(old.subscribers().cloned());
         self.policy.store(Arc::new(policy));
         self.resolver.set_forwarder(forwarder);
         if let (Some(cache), Some(settings)) = (self.resolver.cache(), &new.cache) {
@@ -372,7 +374,10 @@ pub fn restart_keys(started: &Config, new: &Config) -> Vec<String> {
         "admin.listen",
     );
     check(differs(&started.querylog, &new.querylog), "querylog");
-    check(differs(&started.subscribers, &new.subscribers), "subscribers");
+    check(
+        differs(&started.subscribers, &new.subscribers),
+        "subscribers",
+    );
     check(
         started.policy.safesearch_ttl != new.policy.safesearch_ttl,
         "safesearch_ttl",

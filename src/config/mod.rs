@@ -324,8 +324,12 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
     let identity = identity_config(&raw.server, &invalid)?;
     let admin = ops::admin(raw.admin.as_ref(), &resolve, &invalid)?;
     let querylog = ops::querylog(raw.querylog.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
-    let subscribers =
-        subscribers::subscribers(raw.subscribers.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
+    let subscribers = subscribers::subscribers(
+        raw.subscribers.as_ref(),
+        &feeds.state_dir,
+        &resolve,
+        &invalid,
+    )?;
 
     Ok(Config {
         path: path.to_owned(),

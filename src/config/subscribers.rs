@@ -53,7 +53,11 @@ pub(super) fn subscribers(
             }
             if let Some(key) = &r.pubkey {
                 crate::feed::http::parse_public_key(key.get_ref()).map_err(|m| {
-                    err(key.span(), "pubkey", format!("not a minisign public key: {m}"))
+                    err(
+                        key.span(),
+                        "pubkey",
+                        format!("not a minisign public key: {m}"),
+                    )
                 })?;
             }
             SubscriberOrigin::Url {

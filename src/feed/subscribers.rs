@@ -42,13 +42,22 @@ pub fn install(
     origin: &str,
 ) -> Result<Installed, Refused> {
     let refuse = |why: Refused, message: String| {
-        tracing::error!(source = origin, reason = why.as_str(), "subscriber source refused, the serving map is kept: {message}");
+        tracing::error!(
+            source = origin,
+            reason = why.as_str(),
+            "subscriber source refused, the serving map is kept: {message}"
+        );
         live.refused(why);
         why
     };
     let parsed = parse(text);
     for e in &parsed.errors {
-        tracing::warn!(source = origin, line = e.line, "subscriber line skipped: {}", e.reason);
+        tracing::warn!(
+            source = origin,
+            line = e.line,
+            "subscriber line skipped: {}",
+            e.reason
+        );
     }
     if parsed.rows.is_empty() {
         let message = format!("no usable row ({} malformed lines)", parsed.malformed);
@@ -57,10 +66,7 @@ pub fn install(
     let built = compile(&parsed.rows).map_err(|e| refuse(Refused::Compile, e.to_string()))?;
     let serving = live.rows();
     if (built.rows as u64).saturating_mul(2) < serving {
-        let message = format!(
-            "{} rows, under half of the {serving} serving",
-            built.rows
-        );
+        let message = format!("{} rows, under half of the {serving} serving", built.rows);
         return Err(refuse(Refused::Shrink, message));
     }
     // A temporary file renamed over the old map: a reader never sees half a file, and
@@ -115,7 +121,10 @@ impl Refresher {
     ///
     /// # Errors
     /// A URL or key the HTTP client refuses.
-    pub fn new(settings: SubscribersConfig, live: SubscriberSource) -> Result<Refresher, FeedError> {
+    pub fn new(
+        settings: SubscribersConfig,
+        live: SubscriberSource,
+    ) -> Result<Refresher, FeedError> {
         let http = match &settings.source {
             SubscriberOrigin::Path(_) => None,
             SubscriberOrigin::Url {
@@ -145,7 +154,10 @@ impl Refresher {
                     self.live.refused(Refused::Fetch);
                     return;
                 };
-                let stamp = (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+                let stamp = (
+                    meta.len(),
+                    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                );
                 if self.seen == Some(stamp) {
                     return;
                 }
@@ -245,10 +257,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("subscribers.map");
         let live = SubscriberSource::new();
-        let got = install(b"203.0.113.7 p12\n198.51.100.0/24 config:kids\nbad\n", &path, &live, "t");
+        let got = install(
+            b"203.0.113.7 p12\n198.51.100.0/24 config:kids\nbad\n",
+            &path,
+            &live,
+            "t",
+        );
         assert_eq!(got.unwrap().malformed, 1);
         let map = SubscriberMap::open(&path).unwrap();
-        assert_eq!(map.lookup("198.51.100.9".parse().unwrap()), Some("config:kids"));
+        assert_eq!(
+            map.lookup("198.51.100.9".parse().unwrap()),
+            Some("config:kids")
+        );
         std::fs::write(&path, b"KSSUBMAP").unwrap();
         assert!(SubscriberMap::open(&path).is_err());
     }
@@ -261,9 +281,15 @@ mod tests {
         let four = b"10.0.0.1 a\n10.0.0.2 a\n10.0.0.3 b\n10.0.0.4 b\n";
         install(four, &path, &live, "t").unwrap();
         assert_eq!(live.rows(), 4);
-        assert_eq!(install(b"garbage\n", &path, &live, "t"), Err(Refused::Parse));
+        assert_eq!(
+            install(b"garbage\n", &path, &live, "t"),
+            Err(Refused::Parse)
+        );
         assert_eq!(install(b"", &path, &live, "t"), Err(Refused::Parse));
-        assert_eq!(install(b"10.0.0.1 c\n", &path, &live, "t"), Err(Refused::Shrink));
+        assert_eq!(
+            install(b"10.0.0.1 c\n", &path, &live, "t"),
+            Err(Refused::Shrink)
+        );
         assert_eq!(live.refused_total(Refused::Parse), 2);
         assert_eq!(live.refused_total(Refused::Shrink), 1);
         let ip = "10.0.0.1".parse().unwrap();

@@ -26,7 +26,11 @@ impl SubscriberLines {
     /// Replaces the API overlay with `rows`, each profile id turned into a group index by
     /// `index_of`; rows naming no group are left out (and logged): they would only send
     /// their subscribers to `default`, which the feed's map may do better.
-    pub fn set_overlay(&mut self, rows: &[(IpNet, String)], index_of: impl Fn(&str) -> Option<usize>) {
+    pub fn set_overlay(
+        &mut self,
+        rows: &[(IpNet, String)],
+        index_of: impl Fn(&str) -> Option<usize>,
+    ) {
         let mut trie = JointPrefixMap::new();
         let mut unknown = 0usize;
         for (net, id) in rows {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use ipnet::IpNet;
 
 use super::flatten::{Entry, NONE, Ranges, flatten};
-use super::format::{Counts, INDEX, MAGIC, VERSION};
+use super::format::{Counts, MAGIC, VERSION, index_bits};
 use super::parse::Row;
 
 /// Why rows could not be compiled.
@@ -82,6 +82,7 @@ pub fn compile(rows: &[Row]) -> Result<Compiled, CompileError> {
         v4: count("IPv4 ranges", r4.starts.len())?,
         v6: count("IPv6 ranges", r6.starts.len())?,
         rows: count("rows", rows)?,
+        index_bits: index_bits(r4.starts.len()),
     };
     let sections = counts.sections().ok_or(CompileError::TooLarge {
         what: "bytes",
@@ -96,6 +97,7 @@ pub fn compile(rows: &[Row]) -> Result<Compiled, CompileError> {
         counts.v4,
         counts.v6,
         counts.rows,
+        counts.index_bits,
     ] {
         out.extend_from_slice(&n.to_le_bytes());
     }
@@ -108,7 +110,7 @@ pub fn compile(rows: &[Row]) -> Result<Compiled, CompileError> {
     for id in &ids {
         out.extend_from_slice(id.as_bytes());
     }
-    write_v4(&mut out, &r4);
+    write_v4(&mut out, &r4, counts.index_bits);
     for s in &r6.starts {
         out.extend_from_slice(&s.to_le_bytes());
     }
@@ -123,11 +125,11 @@ pub fn compile(rows: &[Row]) -> Result<Compiled, CompileError> {
     })
 }
 
-/// The v4 /16 index, starts and values.
-fn write_v4(out: &mut Vec<u8>, r: &Ranges) {
+/// The v4 index (`bits` wide), starts and values.
+fn write_v4(out: &mut Vec<u8>, r: &Ranges, bits: u32) {
     let mut i = 0usize;
-    for b in 0..INDEX as u128 {
-        let bound = b << 16;
+    for b in 0..=(1u128 << bits) {
+        let bound = b << (32 - bits);
         while i < r.starts.len() && r.starts[i] < bound {
             i += 1;
         }

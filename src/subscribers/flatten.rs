@@ -121,7 +121,11 @@ mod tests {
     }
 
     fn pairs(r: &Ranges) -> Vec<(u128, u32)> {
-        r.starts.iter().copied().zip(r.values.iter().copied()).collect()
+        r.starts
+            .iter()
+            .copied()
+            .zip(r.values.iter().copied())
+            .collect()
     }
 
     #[test]
@@ -186,7 +190,14 @@ mod tests {
             128,
         );
         assert_eq!(pairs(&r), [(0, NONE), (u128::MAX, 1)]);
-        let (r, _) = flatten(vec![Entry { first: 0, len: 0, value: 4 }], 128);
+        let (r, _) = flatten(
+            vec![Entry {
+                first: 0,
+                len: 0,
+                value: 4,
+            }],
+            128,
+        );
         assert_eq!(pairs(&r), [(0, 4)]);
     }
 
@@ -195,8 +206,16 @@ mod tests {
         let p = |s: &str| u128::from(s.parse::<std::net::Ipv6Addr>().unwrap());
         let (r, _) = flatten(
             vec![
-                Entry { first: p("2001:db8::"), len: 32, value: 1 },
-                Entry { first: p("2001:db8:1::"), len: 48, value: 2 },
+                Entry {
+                    first: p("2001:db8::"),
+                    len: 32,
+                    value: 1,
+                },
+                Entry {
+                    first: p("2001:db8:1::"),
+                    len: 48,
+                    value: 2,
+                },
             ],
             128,
         );

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use super::flatten::NONE;
-use super::format::{Counts, HEADER, INDEX, MAGIC, Sections, VERSION};
+use super::format::{Counts, HEADER, MAGIC, Sections, VERSION};
 
 /// Why a compiled map was refused on open.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +69,10 @@ fn u32_at(b: &[u8], i: usize) -> u32 {
 
 #[inline(always)]
 fn u128_at(b: &[u8], i: usize) -> u128 {
-    match b.get(i * 16..i * 16 + 16).and_then(|s| <[u8; 16]>::try_from(s).ok()) {
+    match b
+        .get(i * 16..i * 16 + 16)
+        .and_then(|s| <[u8; 16]>::try_from(s).ok())
+    {
         Some(a) => u128::from_le_bytes(a),
         None => 0,
     }
@@ -96,7 +99,7 @@ impl SubscriberMap {
     }
 
     /// A map over `bytes` (as [`super::compile::compile`] made them), checked like a file:
-    /// magic, version, exact size, id table bounds and UTF-8, the /16 index, and every
+    /// magic, version, exact size, id table bounds and UTF-8, the v4 index, and every
     /// range start strictly above the one before with a value naming an id.
     ///
     /// The sortedness check reads every start once (O(rows), about 10 ms for 5M rows):
@@ -128,6 +131,7 @@ impl SubscriberMap {
             v4: h(3),
             v6: h(4),
             rows: h(5),
+            index_bits: h(6),
         };
         let at = counts
             .sections()
@@ -173,9 +177,10 @@ impl SubscriberMap {
         // The index must say exactly where each /16 starts, so a lookup's narrowed
         // search holds its answer.
         let index = &b[self.at.index..self.at.v4_starts];
-        for blk in 0..INDEX {
+        let bits = self.counts.index_bits;
+        for blk in 0..=(1usize << bits) {
             let at = u32_at(index, blk) as usize;
-            let bound = (blk as u64) << 16;
+            let bound = (blk as u64) << (32 - bits);
             let below = at == 0 || u64::from(u32_at(starts, at - 1)) < bound;
             let above = at == n4 || u64::from(u32_at(starts, at)) >= bound;
             if at > n4 || !below || !above {
@@ -224,9 +229,10 @@ impl SubscriberMap {
         let b = self.bytes.as_slice();
         let index = &b[self.at.index..self.at.v4_starts];
         let starts = &b[self.at.v4_starts..self.at.v4_values];
-        let blk = (ip >> 16) as usize;
+        // `index_bits` is 8..=24 (checked on open), so the shift is in range.
+        let blk = (ip >> (32 - self.counts.index_bits)) as usize;
         // The last start at or below `ip` lies in [index[blk] - 1, index[blk + 1]): the
-        // one before the /16's first start is below it, and starts[0] is 0.
+        // one before the block's first start is below it, and starts[0] is 0.
         let mut base = (u32_at(index, blk) as usize).saturating_sub(1);
         let mut size = (u32_at(index, blk + 1) as usize).max(base + 1) - base;
         // Branch-free: the loop runs log2(size) times whatever the data, and the
@@ -251,7 +257,11 @@ impl SubscriberMap {
         while size > 1 {
             let half = size / 2;
             let mid = base + half;
-            base = if u128_at(starts, mid) <= ip { mid } else { base };
+            base = if u128_at(starts, mid) <= ip {
+                mid
+            } else {
+                base
+            };
             size -= half;
         }
         u32_at(&b[self.at.v6_values..], base)

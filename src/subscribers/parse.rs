@@ -57,7 +57,10 @@ pub fn parse(text: &[u8]) -> Parsed {
             Err(reason) => {
                 out.malformed += 1;
                 if out.errors.len() < MAX_REPORTED {
-                    out.errors.push(LineError { line: i + 1, reason });
+                    out.errors.push(LineError {
+                        line: i + 1,
+                        reason,
+                    });
                 }
             }
         }
