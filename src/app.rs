@@ -302,6 +302,19 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     let policy = tokio::task::spawn_blocking(move || build_policy(&cfg, start_clock, None))
         .await
         .map_err(|e| StartError::Listen(std::io::Error::other(e)))??;
+    // The subscriber map serves before the first query: the compiled map from the last
+    // run, then the source file read once (a URL is fetched in the background).
+    let subscribers = match &config.subscribers {
+        Some(settings) => {
+            let live = crate::subscribers::SubscriberSource::new();
+            crate::feed::subscribers::start(settings, &live, shutdown.clone()).await;
+            Some(live)
+        }
+        None => None,
+    };
+    let policy = policy
+        .with_subscribers(subscribers)
+        .with_subscriber_overlay(&snapshot.subscribers);
     let policy = Arc::new(policy);
 
     // The one writer of the compiled lists from here on: feeds, the `path` watcher,

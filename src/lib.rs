@@ -50,5 +50,6 @@ pub mod querylog;
 pub mod server;
 pub mod services;
 pub mod shutdown;
+pub mod subscribers;
 pub mod upstream;
 pub mod web;

@@ -365,6 +365,23 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
         &[("reason", "rate_limited")],
         limited,
     );
+    if let Some(subs) = admin.policy.load().subscribers() {
+        use crate::subscribers::Refused;
+        m.gauge("kidsafe_subscribers_rows", &[], subs.rows() as f64);
+        for why in Refused::ALL {
+            let total = subs.refused_total(why);
+            m.counter_total(
+                "kidsafe_subscribers_refused_total",
+                &[("reason", why.as_str())],
+                total,
+            );
+        }
+        m.counter_total(
+            "kidsafe_subscribers_unknown_profile_total",
+            &[],
+            subs.unknown_profile_total(),
+        );
+    }
     if let Some(cache) = admin.resolver.cache() {
         m.gauge("kidsafe_cache_entries", &[], cache.len() as f64);
     }

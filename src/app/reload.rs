@@ -280,7 +280,11 @@ impl Reloader {
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("{}: {e}", self.path.display()))?;
         // Everything is built: swap. A query already decided keeps the policy it holds.
-        let policy = built.counting_on_from(&self.policy.load());
+        let old = self.policy.load();
+        let policy = built
+            .counting_on_from(&old)
+            .with_subscribers(old.subscribers().cloned())
+            .with_subscriber_overlay(&snap.subscribers);
         self.policy.store(Arc::new(policy));
         let lists = groups
             .into_iter()
@@ -460,6 +464,10 @@ pub fn restart_keys(started: &Config, new: &Config) -> Vec<String> {
         "admin.listen",
     );
     check(differs(&started.querylog, &new.querylog), "querylog");
+    check(
+        differs(&started.subscribers, &new.subscribers),
+        "subscribers",
+    );
     check(
         started.policy.safesearch_ttl != new.policy.safesearch_ttl,
         "safesearch_ttl",

@@ -29,11 +29,13 @@
 //! | `[cache]`                                   | `cache`                   | [`CacheSettings`] ([`crate::upstream::cache::CacheConfig`]) |
 //! | `[admin]`                                   | `admin`                   | [`AdminConfig`] |
 //! | `[querylog]`                                | `querylog`                | [`crate::querylog::QueryLogConfig`], [`crate::querylog::ClientPrivacy`] |
+//! | `[subscribers]`                             | `subscribers`             | [`crate::subscribers::SubscribersConfig`] |
 
 mod feeds;
 mod ops;
 mod policy;
 pub mod raw;
+mod subscribers;
 
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -74,6 +76,8 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// `[querylog]`; `None` unless enabled.
     pub querylog: Option<QueryLogConfig>,
+    /// `[subscribers]`; `None` when the section is absent.
+    pub subscribers: Option<crate::subscribers::SubscribersConfig>,
 }
 
 /// The response cache's settings.
@@ -320,6 +324,12 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
     let identity = identity_config(&raw.server, &invalid)?;
     let admin = ops::admin(raw.admin.as_ref(), &resolve, &invalid)?;
     let querylog = ops::querylog(raw.querylog.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
+    let subscribers = subscribers::subscribers(
+        raw.subscribers.as_ref(),
+        &feeds.state_dir,
+        &resolve,
+        &invalid,
+    )?;
 
     Ok(Config {
         path: path.to_owned(),
@@ -328,6 +338,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         cache,
         admin,
         querylog,
+        subscribers,
         server: ServerConfig {
             listen: listen.clone(),
             tcp_idle: Duration::from_millis(raw.server.tcp_idle_ms),

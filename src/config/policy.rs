@@ -208,12 +208,19 @@ pub(super) fn validate_policy(
                     .into(),
             ));
         }
-        if name != "default" && clients.is_empty() && client_ids.is_empty() && macs.is_empty() {
+        // With `[subscribers]`, the ISP's lines may be a group's only way in.
+        let by_lines = raw.subscribers.is_some();
+        if name != "default"
+            && !by_lines
+            && clients.is_empty()
+            && client_ids.is_empty()
+            && macs.is_empty()
+        {
             return Err(invalid(
                 Some(spanned.span()),
                 Some(key("clients")),
                 format!(
-                    "group `{name}` needs clients (CIDRs), client_ids or macs; only `default` has none"
+                    "group `{name}` needs clients (CIDRs), client_ids or macs (or a [subscribers] map naming it); only `default` has none"
                 ),
             ));
         }

@@ -45,6 +45,27 @@ pub struct RawConfig {
     /// `[querylog]`: the optional privacy-preserving log of blocked queries.
     #[serde(default)]
     pub querylog: Option<RawQueryLog>,
+    /// `[subscribers]`: the ISP's subscriber line → profile map; absent = off.
+    #[serde(default)]
+    pub subscribers: Option<toml::Spanned<RawSubscribers>>,
+}
+
+/// `[subscribers]`: exactly one of `path`, `url`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubscribers {
+    /// The source file (`<address-or-prefix> <profile-id>` per line), polled.
+    pub path: Option<toml::Spanned<PathBuf>>,
+    /// The source's URL (http or https), fetched every `refresh`.
+    pub url: Option<toml::Spanned<String>>,
+    /// minisign public key (`RW...`) the `url` source must be signed with.
+    pub pubkey: Option<toml::Spanned<String>>,
+    /// How often the source is looked at again (default 60s).
+    pub refresh: Option<toml::Spanned<String>>,
+    /// Bound on one download (default 120s).
+    pub timeout: Option<toml::Spanned<String>>,
+    /// Largest `url` body accepted, in bytes (default 512 MiB).
+    pub max_bytes: Option<u64>,
 }
 
 /// `[admin]`: Prometheus metrics and the admin HTTP API.

@@ -11,6 +11,9 @@
 //! then to the [`pipeline`], which compiles it with the other sources, checks the result
 //! against the serving list, installs it and swaps it in. [`state`] keeps the last good
 //! copies and each source's status in `lists.state_dir`; [`status`] prints them.
+//!
+//! Beside the lists, [`subscribers`] feeds the ISP's subscriber map
+//! ([`crate::subscribers`]) with the same HTTP client and signature check.
 
 pub mod candidate;
 pub mod guard;
@@ -23,6 +26,7 @@ pub mod secondary;
 pub mod spec;
 pub mod state;
 pub mod status;
+pub mod subscribers;
 pub mod watch;
 pub mod xfr;
 pub mod zonefile;

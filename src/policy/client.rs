@@ -182,6 +182,8 @@ pub enum ChosenBy {
     Mac,
     /// The address (or Client Subnet), by CIDR.
     Address,
+    /// The address (or Client Subnet), by the ISP's subscriber lines.
+    Subscriber,
     /// Nothing matched: the `default` profile.
     Default,
 }
@@ -193,6 +195,7 @@ impl ChosenBy {
             ChosenBy::ClientId => "client_id",
             ChosenBy::Mac => "mac",
             ChosenBy::Address => "address",
+            ChosenBy::Subscriber => "subscriber",
             ChosenBy::Default => "default",
         }
     }

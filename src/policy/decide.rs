@@ -4,8 +4,9 @@
 //!    and be under its rate limit;
 //! 2. the client's group (its profile), most specific identity first: the group listing
 //!    its ClientID, else the one listing its MAC address, else the one whose CIDR matches
-//!    its address (or trusted Client Subnet) most specifically, else `default`
-//!    ([`Policy::choose`]);
+//!    its address (or trusted Client Subnet) most specifically, else the profile the ISP's
+//!    subscriber line for that address names (API edits over the feed's map), else
+//!    `default` ([`Policy::choose`]);
 //! 3. the group's own allow list lets a name through, whatever any list says;
 //! 4. the group's own deny list blocks a name (EDE 17 "Filtered": a local policy);
 //!    Then a service the group blocks ([`crate::services`]) that covers the name blocks
@@ -33,7 +34,9 @@ use crate::policy::ratelimit::RateLimiter;
 use crate::policy::safesearch::SafeSearch;
 use crate::policy::schedule::Schedule;
 use crate::policy::settings::{GroupConfig, PolicyConfig, RefuseAction};
+use crate::policy::subscribers::SubscriberLines;
 use crate::services::{Catalog, ServiceIndex, ServiceSet};
+use crate::subscribers::SubscriberSource;
 
 /// The wall clock schedules are judged by; tests inject their own.
 pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
@@ -197,6 +200,8 @@ pub struct Policy {
     /// Profile id → index into `groups`.
     by_id: std::collections::HashMap<String, usize>,
     table: GroupTable,
+    /// The ISP's subscriber lines (API overlay, feed map): after `table`, before default.
+    subscribers: SubscriberLines,
     client_ids: IdTable<ClientId>,
     macs: IdTable<Mac>,
     access: AccessList,
@@ -291,6 +296,7 @@ impl Policy {
         Ok(Policy {
             by_id,
             table: GroupTable::new(&cidrs)?,
+            subscribers: SubscriberLines::default(),
             client_ids,
             macs,
             groups,
@@ -315,6 +321,30 @@ impl Policy {
     pub fn counting_on_from(mut self, old: &Policy) -> Policy {
         self.counts = Arc::clone(&old.counts);
         self
+    }
+
+    /// This policy, choosing by the subscriber map `map` serves (after the CIDR table,
+    /// before `default`); `None` turns the map off. The handle is shared: the feed swaps
+    /// the map under every policy holding it, and a reload hands it on.
+    pub fn with_subscribers(mut self, map: Option<SubscriberSource>) -> Policy {
+        self.subscribers.set_map(map);
+        self
+    }
+
+    /// This policy, with the subscriber lines edited through the API (the profile
+    /// snapshot's `subscribers`): they win over the feed's map. Rows whose profile id
+    /// names no group are left out.
+    pub fn with_subscriber_overlay(mut self, rows: &[(ipnet::IpNet, String)]) -> Policy {
+        let by_id = &self.by_id;
+        self.subscribers
+            .set_overlay(rows, |id| by_id.get(id).copied());
+        self
+    }
+
+    /// The subscriber map handle, if the policy has one (for a reload to hand on, and
+    /// for `/metrics`).
+    pub fn subscribers(&self) -> Option<&SubscriberSource> {
+        self.subscribers.map()
     }
 
     /// Step 1: may this client be answered?
@@ -380,7 +410,8 @@ impl Policy {
 
     /// Step 2 with the identity that decided: the index into [`Policy::groups`] of the
     /// group listing the client's ClientID, else its MAC address, else the most specific
-    /// CIDR containing its [`Client::profile_addr`], else `default` (the last).
+    /// CIDR containing its [`Client::profile_addr`], else the group its subscriber line
+    /// names, else `default` (the last).
     pub fn choose(&self, client: &Client) -> (usize, ChosenBy) {
         if let Some(i) = client
             .client_id
@@ -392,8 +423,14 @@ impl Policy {
         if let Some(i) = client.mac.as_ref().and_then(|mac| self.macs.lookup(mac)) {
             return (i, ChosenBy::Mac);
         }
-        match self.table.lookup(client.profile_addr()) {
-            Some(i) => (i, ChosenBy::Address),
+        let addr = client.profile_addr();
+        if let Some(i) = self.table.lookup(addr) {
+            return (i, ChosenBy::Address);
+        }
+        // Explicit identities and configured CIDRs are more specific than an ISP's line
+        // table, so the lines come last.
+        match self.subscribers.lookup(addr, |id| self.index_of(id)) {
+            Some(i) => (i, ChosenBy::Subscriber),
             None => (self.groups.len() - 1, ChosenBy::Default),
         }
     }

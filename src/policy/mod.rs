@@ -8,6 +8,8 @@
 //! - [`groups`]: which policy group (by source CIDR) does this client belong to?
 //! - [`schedule`]: is a time-based policy (e.g. school hours) in force right now?
 //! - [`safesearch`]: should this name be answered with a SafeSearch CNAME instead?
+//! - [`subscribers`]: which profile does the ISP's subscriber line (API edits, then the
+//!   feed's map) give this address?
 //!
 //! [`decide`] puts them together in order of precedence; [`settings`] holds the validated
 //! configuration they are built from ([`PolicyConfig`], one [`GroupConfig`] per group).
@@ -20,6 +22,7 @@ pub mod ratelimit;
 pub mod safesearch;
 pub mod schedule;
 pub mod settings;
+pub mod subscribers;
 
 pub use client::Client;
 pub use settings::{CONFIG_ID_PREFIX, GroupConfig, PolicyConfig, RateLimitConfig, RefuseAction};
