@@ -159,7 +159,8 @@ pub enum AdminError {
 impl Admin {
     /// The API over these parts; opens (or creates) the report store at
     /// `lists.state_dir/reports.sqlite` and the profile store at
-    /// `lists.state_dir/profiles.sqlite` (the config's groups as its read-only profiles).
+    /// `lists.state_dir/profiles.sqlite`, or the PostgreSQL one of `[store] url` (the
+    /// config's groups as its read-only profiles).
     ///
     /// # Errors
     /// A store cannot be opened (named in the error).
@@ -172,7 +173,10 @@ impl Admin {
         pipeline: Pipeline,
     ) -> Result<Self, AdminError> {
         let mut store = ReportStore::open(&reports_path(&config))?;
-        let mut profile_store = ProfileStore::open(&profiles_path(&config))?;
+        let mut profile_store = match &config.store.url {
+            None => ProfileStore::open(&profiles_path(&config))?,
+            Some(url) => ProfileStore::open_postgres(url, &last_good_path(&config))?,
+        };
         let mut categories: Vec<String> = config
             .lists
             .sources
@@ -230,6 +234,15 @@ pub fn profiles_path(config: &Config) -> std::path::PathBuf {
         .feeds
         .state_dir
         .join(crate::profiles::FILE_NAME)
+}
+
+/// Where a PostgreSQL profile store keeps its last-good copy.
+pub fn last_good_path(config: &Config) -> std::path::PathBuf {
+    config
+        .lists
+        .feeds
+        .state_dir
+        .join(crate::profiles::LAST_GOOD_FILE_NAME)
 }
 
 /// Where the report database lives.

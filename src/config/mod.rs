@@ -29,6 +29,7 @@
 //! | `[cache]`                                   | `cache`                   | [`CacheSettings`] ([`crate::upstream::cache::CacheConfig`]) |
 //! | `[admin]`                                   | `admin`                   | [`AdminConfig`] |
 //! | `[querylog]`                                | `querylog`                | [`crate::querylog::QueryLogConfig`], [`crate::querylog::ClientPrivacy`] |
+//! | `[store]`                                   | `store`                   | [`crate::profiles::StoreConfig`] |
 
 mod feeds;
 mod ops;
@@ -74,6 +75,8 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// `[querylog]`; `None` unless enabled.
     pub querylog: Option<QueryLogConfig>,
+    /// `[store]`: SQLite (the default) or the fleet's PostgreSQL.
+    pub store: crate::profiles::StoreConfig,
 }
 
 /// The response cache's settings.
@@ -320,6 +323,11 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
     let identity = identity_config(&raw.server, &invalid)?;
     let admin = ops::admin(raw.admin.as_ref(), &resolve, &invalid)?;
     let querylog = ops::querylog(raw.querylog.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
+    let store = match raw.store.as_ref().and_then(|s| s.url.as_ref()) {
+        None => crate::profiles::StoreConfig::default(),
+        Some(url) => crate::profiles::StoreConfig::postgres(url.get_ref())
+            .map_err(|m| invalid(Some(url.span()), Some("store.url".into()), m))?,
+    };
 
     Ok(Config {
         path: path.to_owned(),
@@ -328,6 +336,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         cache,
         admin,
         querylog,
+        store,
         server: ServerConfig {
             listen: listen.clone(),
             tcp_idle: Duration::from_millis(raw.server.tcp_idle_ms),
@@ -482,6 +491,22 @@ path = "/etc/allow.txt"
         let e = err(&GOOD.replace("ttl = 300", "tll = 300"));
         assert!(e.starts_with("conf/k.toml:9:"), "{e}");
         assert!(e.contains("tll"), "{e}");
+    }
+
+    #[test]
+    fn store_url_is_checked_and_its_password_never_echoed() {
+        let c = parse(
+            &format!("{GOOD}\n[store]\nurl = \"postgres://kid:pw@db.example/fleet\"\n"),
+            Path::new("conf/k.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.store.target().as_deref(), Some("db.example/fleet"));
+        let e = err(&format!(
+            "{GOOD}\n[store]\nurl = \"postgres://kid:pw@db.example\"\n"
+        ));
+        assert!(e.starts_with("conf/k.toml:"), "{e}");
+        assert!(e.contains("store.url"), "{e}");
+        assert!(!e.contains("pw"), "{e}");
     }
 
     #[test]

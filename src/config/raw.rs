@@ -42,6 +42,18 @@ pub struct RawConfig {
     /// `[querylog]`: the optional privacy-preserving log of blocked queries.
     #[serde(default)]
     pub querylog: Option<RawQueryLog>,
+    /// `[store]`: where profiles live; absent = the SQLite file in `lists.state_dir`.
+    #[serde(default)]
+    pub store: Option<RawStore>,
+}
+
+/// `[store]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// `postgres://user@host/db`: the fleet's shared profile database.
+    #[serde(default)]
+    pub url: Option<toml::Spanned<String>>,
 }
 
 /// `[admin]`: Prometheus metrics and the admin HTTP API.
