@@ -40,7 +40,7 @@ enum Backend {
     /// One SQLite connection (single node).
     Sqlite(Connection),
     /// The fleet's PostgreSQL, with its last-good copy and LISTEN thread.
-    Postgres(Pg),
+    Postgres(Box<Pg>),
 }
 
 impl fmt::Debug for ProfileStore {
@@ -109,7 +109,7 @@ impl ProfileStore {
         let changed = Arc::new(watch::Sender::new(0));
         let pg = Pg::open(url, last_good, changed.clone())?;
         Ok(ProfileStore {
-            backend: Backend::Postgres(pg),
+            backend: Backend::Postgres(Box::new(pg)),
             path: last_good.to_owned(),
             categories: Vec::new(),
             config: Vec::new(),
