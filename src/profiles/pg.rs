@@ -95,9 +95,23 @@ impl Pg {
             path: last_good.to_owned(),
             source,
         })?;
-        let client = match connect(url, &target) {
-            Ok(mut client) => {
+        // On a thread of its own: the sync client runs a runtime of its own, which cannot
+        // start on a thread driving async tasks (the app opens the store from one).
+        let opened = std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut client = connect(url, &target)?;
                 migrate(&mut client, &target)?;
+                Ok(client)
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(ProfileError::Unavailable {
+                    target: target.clone(),
+                })
+            })
+        });
+        let client = match opened {
+            Ok(client) => {
                 tracing::info!(postgres = %target, "profile store: PostgreSQL");
                 Some(client)
             }
@@ -220,6 +234,17 @@ impl Pg {
 impl Drop for Pg {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // Closing the client blocks on its runtime: not on a thread that may drive async
+        // tasks (the store can be dropped at the app's shutdown).
+        let conn = self
+            .client
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = conn.client.take() {
+            let _ = std::thread::Builder::new()
+                .name("profiles-close".into())
+                .spawn(move || drop(client));
+        }
     }
 }
 

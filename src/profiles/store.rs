@@ -101,6 +101,10 @@ impl ProfileStore {
     /// [`ProfileError::Unavailable`], and the generation moves once PostgreSQL is back.
     /// A thread LISTENs for the other nodes' writes and bumps the generation.
     ///
+    /// Its methods block on the network: call them from a blocking thread
+    /// (`spawn_blocking`, as the admin API does), not from an async task. Opening is safe
+    /// anywhere.
+    ///
     /// # Errors
     /// [`ProfileError::Unavailable`] when PostgreSQL is unreachable and there is no
     /// last-good copy; [`ProfileError::Postgres`] (login refused, ...);
