@@ -240,6 +240,15 @@ pub fn profiles_path(config: &Config) -> std::path::PathBuf {
         .join(crate::profiles::FILE_NAME)
 }
 
+/// Where a PostgreSQL profile store keeps its last-good copy.
+pub fn last_good_path(config: &Config) -> std::path::PathBuf {
+    config
+        .lists
+        .feeds
+        .state_dir
+        .join(crate::profiles::LAST_GOOD_FILE_NAME)
+}
+
 /// Where the report database lives.
 pub fn reports_path(config: &Config) -> std::path::PathBuf {
     config.lists.feeds.state_dir.join("reports.sqlite")

@@ -94,7 +94,8 @@ fn failure(status: StatusCode, message: String, field: Option<&str>) -> Response
     (status, Json(body)).into_response()
 }
 
-/// The response for a store error: 400, 404, 409, 412, 428, or 500 (logged, not echoed).
+/// The response for a store error: 400, 404, 409, 412, 428, 503 (PostgreSQL unreachable,
+/// nothing changed), or 500 (logged, not echoed).
 fn store_error(e: ProfileError) -> Response {
     let status = match &e {
         ProfileError::Invalid { .. } => StatusCode::BAD_REQUEST,
@@ -102,6 +103,10 @@ fn store_error(e: ProfileError) -> Response {
         ProfileError::Conflict { .. } => StatusCode::CONFLICT,
         ProfileError::PreconditionRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
         ProfileError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
+        ProfileError::Unavailable { .. } => {
+            tracing::warn!(error = %e, "profile store unreachable");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         _ => {
             tracing::error!(error = %e, "profile store failed");
             return failure(

@@ -15,14 +15,24 @@ use crate::config::Config;
 use crate::lists::load::Blocklist;
 use crate::profiles::{ProfileError, ProfileStore, ProfilesSnapshot};
 
-/// Opens (or creates) the profile store under the state directory, with the config's
+/// The profile store `[store]` names: the SQLite file under the state directory, or the
+/// fleet's PostgreSQL (booting from the last-good copy when it is unreachable).
+fn open(config: &Config) -> Result<ProfileStore, ProfileError> {
+    match &config.store.url {
+        None => ProfileStore::open(&crate::admin::profiles_path(config)),
+        Some(url) => ProfileStore::open_postgres(url, &crate::admin::last_good_path(config)),
+    }
+}
+
+/// Opens (or creates) the profile store `[store]` names (SQLite under the state
+/// directory by default), with the config's
 /// groups as its read-only profiles and the categories a profile may name: those of the
 /// configured sources and of the serving list.
 ///
 /// # Errors
 /// The store cannot be opened (named in the error).
 pub fn open_store(config: &Config, list: &Blocklist) -> Result<ProfileStore, ProfileError> {
-    let mut store = ProfileStore::open(&crate::admin::profiles_path(config))?;
+    let mut store = open(config)?;
     store.set_categories(crate::admin::categories(config, list));
     store.set_config_profiles(config.policy.groups.clone());
     store.set_services(Arc::clone(&config.policy.services));
@@ -37,11 +47,10 @@ pub fn open_store(config: &Config, list: &Blocklist) -> Result<ProfileStore, Pro
 /// # Errors
 /// The store exists but cannot be read.
 pub fn serving_config(config: &Config) -> Result<Config, ProfileError> {
-    let path = crate::admin::profiles_path(config);
-    if !path.exists() {
+    if config.store.url.is_none() && !crate::admin::profiles_path(config).exists() {
         return Ok(config.clone());
     }
-    let mut store = ProfileStore::open(&path)?;
+    let mut store = open(config)?;
     store.set_config_profiles(config.policy.groups.clone());
     store.set_services(Arc::clone(&config.policy.services));
     Ok(with_profiles(config, &store.snapshot()?))

@@ -30,6 +30,7 @@
 //! | `[admin]`                                   | `admin`                   | [`AdminConfig`] |
 //! | `[querylog]`                                | `querylog`                | [`crate::querylog::QueryLogConfig`], [`crate::querylog::ClientPrivacy`] |
 //! | `[subscribers]`                             | `subscribers`             | [`crate::subscribers::SubscribersConfig`] |
+//! | `[store]`                                   | `store`                   | [`crate::profiles::StoreConfig`] |
 
 mod feeds;
 mod ops;
@@ -78,6 +79,8 @@ pub struct Config {
     pub querylog: Option<QueryLogConfig>,
     /// `[subscribers]`; `None` when the section is absent.
     pub subscribers: Option<crate::subscribers::SubscribersConfig>,
+    /// `[store]`: SQLite (the default) or the fleet's PostgreSQL.
+    pub store: crate::profiles::StoreConfig,
 }
 
 /// The response cache's settings.
@@ -330,6 +333,11 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         &resolve,
         &invalid,
     )?;
+    let store = match raw.store.as_ref().and_then(|s| s.url.as_ref()) {
+        None => crate::profiles::StoreConfig::default(),
+        Some(url) => crate::profiles::StoreConfig::postgres(url.get_ref())
+            .map_err(|m| invalid(Some(url.span()), Some("store.url".into()), m))?,
+    };
 
     Ok(Config {
         path: path.to_owned(),
@@ -339,6 +347,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         admin,
         querylog,
         subscribers,
+        store,
         server: ServerConfig {
             listen: listen.clone(),
             tcp_idle: Duration::from_millis(raw.server.tcp_idle_ms),
@@ -493,6 +502,22 @@ path = "/etc/allow.txt"
         let e = err(&GOOD.replace("ttl = 300", "tll = 300"));
         assert!(e.starts_with("conf/k.toml:9:"), "{e}");
         assert!(e.contains("tll"), "{e}");
+    }
+
+    #[test]
+    fn store_url_is_checked_and_its_password_never_echoed() {
+        let c = parse(
+            &format!("{GOOD}\n[store]\nurl = \"postgres://kid:pw@db.example/fleet\"\n"),
+            Path::new("conf/k.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.store.target().as_deref(), Some("db.example/fleet"));
+        let e = err(&format!(
+            "{GOOD}\n[store]\nurl = \"postgres://kid:pw@db.example\"\n"
+        ));
+        assert!(e.starts_with("conf/k.toml:"), "{e}");
+        assert!(e.contains("store.url"), "{e}");
+        assert!(!e.contains("pw"), "{e}");
     }
 
     #[test]

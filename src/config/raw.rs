@@ -48,6 +48,9 @@ pub struct RawConfig {
     /// `[subscribers]`: the ISP's subscriber line → profile map; absent = off.
     #[serde(default)]
     pub subscribers: Option<toml::Spanned<RawSubscribers>>,
+    /// `[store]`: where profiles live; absent = the SQLite file in `lists.state_dir`.
+    #[serde(default)]
+    pub store: Option<RawStore>,
 }
 
 /// `[subscribers]`: exactly one of `path`, `url`.
@@ -66,6 +69,15 @@ pub struct RawSubscribers {
     pub timeout: Option<toml::Spanned<String>>,
     /// Largest `url` body accepted, in bytes (default 512 MiB).
     pub max_bytes: Option<u64>,
+}
+
+/// `[store]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// `postgres://user@host/db`: the fleet's shared profile database.
+    #[serde(default)]
+    pub url: Option<toml::Spanned<String>>,
 }
 
 /// `[admin]`: Prometheus metrics and the admin HTTP API.

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 /// [`Invalid`](Self::Invalid) (400), [`NotFound`](Self::NotFound) (404),
 /// [`Conflict`](Self::Conflict) (409), [`PreconditionRequired`](Self::PreconditionRequired)
 /// (428) and [`Stale`](Self::Stale) (412) are the caller's; they name the field or entity
-/// and are safe to show. The others are storage failures (500): they name the database
-/// path, so log them and do not echo them.
+/// and are safe to show. [`Unavailable`](Self::Unavailable) (503) is safe to show too: the
+/// shared PostgreSQL store cannot be reached and nothing was changed. The others are
+/// storage failures (500): they name the database, so log them and do not echo them.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// A field of the request is invalid.
@@ -85,6 +86,22 @@ pub enum ProfileError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The shared PostgreSQL store cannot be reached (down, or the connection broke
+    /// during the write): the write was rolled back. Retry later.
+    #[error("the profile store (PostgreSQL at {target}) is unreachable; nothing was changed")]
+    Unavailable {
+        /// `host/db`, never the URL (it may hold a password).
+        target: String,
+    },
+    /// PostgreSQL answered with an error.
+    #[error("profile store (PostgreSQL at {target}): {source}")]
+    Postgres {
+        /// `host/db`.
+        target: String,
+        /// The error.
+        #[source]
+        source: postgres::Error,
+    },
 }
 
 impl ProfileError {
@@ -159,6 +176,8 @@ impl ProfileError {
             ProfileError::Io { .. }
                 | ProfileError::NotAProfileStore { .. }
                 | ProfileError::Storage { .. }
+                | ProfileError::Unavailable { .. }
+                | ProfileError::Postgres { .. }
         )
     }
 }

@@ -14,8 +14,11 @@
 //!   transaction. Queries are never stored here.
 //!
 //! The store is SQLite under the state directory (WAL, `synchronous=FULL`, schema
-//! versioned with `PRAGMA user_version`); everything is validated before anything is
-//! written, and a failed write changes nothing. After each committed write the store's
+//! versioned with `PRAGMA user_version`), or, with `[store] url` ([`StoreConfig`]), one
+//! PostgreSQL database shared by a fleet: every write NOTIFYs the other nodes, and a
+//! last-good copy of the rows lets a node boot and filter while PostgreSQL is down.
+//! Everything is validated before anything is written, and a failed write changes
+//! nothing. After each committed write the store's
 //! generation ([`ProfileStore::subscribe`]) goes up; [`ProfileStore::snapshot`] gives the
 //! query path what it needs.
 //!
@@ -23,18 +26,28 @@
 //! - `types`: what goes in and out ([`ProfileSpec`], [`Profile`], [`Identity`], ...);
 //! - `error`: [`ProfileError`], each naming the field;
 //! - `validate`: categories, names, schedules, identities and prefixes;
-//! - `store`: [`ProfileStore`];
-//! - `audit`: the audit log;
-//! - `schema`: the file's identity, settings and migrations.
+//! - `store`: [`ProfileStore`], over a backend's row operations (`backend::Tx`);
+//! - `sqlite`, `schema`: the SQLite rows; the file's identity, settings and migrations;
+//! - `pg`, `listen`, `last_good`: the PostgreSQL rows and schema, the LISTEN thread, and
+//!   the copy served while PostgreSQL is down;
+//! - `settings`: `[store]` ([`StoreConfig`]);
+//! - `audit`: the audit log.
 
 mod audit;
+mod backend;
 mod error;
+mod last_good;
+mod listen;
+mod pg;
 mod schema;
+mod settings;
+mod sqlite;
 mod store;
 mod types;
 mod validate;
 
 pub use error::ProfileError;
+pub use settings::StoreConfig;
 pub use store::{BulkRow, ProfileStore};
 pub use types::{
     AuditEntry, CONFIG_ID_PREFIX, Identity, IdentityKind, Mode, NewIdentity, Profile, ProfileSpec,
@@ -51,3 +64,5 @@ pub const DEFAULT_AUDIT_LIMIT: usize = 100;
 pub const MAX_AUDIT_LIMIT: usize = 1000;
 /// The store's file name under `lists.state_dir`.
 pub const FILE_NAME: &str = "profiles.sqlite";
+/// The last-good copy of a PostgreSQL store's rows, under `lists.state_dir`.
+pub const LAST_GOOD_FILE_NAME: &str = "profiles-last-good.json";

@@ -1,41 +1,58 @@
-//! [`ProfileStore`]: one SQLite connection and the SQL behind profiles, identities,
-//! subscribers and the audit log, with optimistic concurrency on profiles.
+//! [`ProfileStore`]: profiles, identities, subscribers and the audit log, with optimistic
+//! concurrency on profiles, over one backend: the SQLite file (a single node) or the
+//! fleet's PostgreSQL (see `pg`). Validation and the audit entries live here, once.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ipnet::IpNet;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::Connection;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::backend::{IdentityRow, ProfileRow, Rows, Tx};
 use super::error::{ProfileError, storage};
+use super::pg::Pg;
 use super::types::{
     AuditEntry, CONFIG_ID_PREFIX, Identity, IdentityKind, NewIdentity, Profile, ProfileSpec,
     ProfilesSnapshot, STORED_ID_PREFIX, Subscriber, merge_patch,
 };
 use super::validate::{identity_value, network, validate_spec};
-use super::{MAX_AUDIT_LIMIT, audit, schema};
+use super::{MAX_AUDIT_LIMIT, audit, schema, sqlite};
 use crate::policy::GroupConfig;
 use crate::policy::client::{ClientId, Mac};
 use crate::policy::schedule::Schedule;
 
-/// The profile database: one SQLite connection, the categories writes are checked
-/// against, the config file's (read-only) profiles, and the change notification.
+/// The profile database: its backend, the categories writes are checked against, the
+/// config file's (read-only) profiles, and the change notification.
 pub struct ProfileStore {
-    conn: Connection,
+    backend: Backend,
     path: PathBuf,
     categories: Vec<String>,
     /// The service catalog `services` and `service_groups` are checked against.
     services: std::sync::Arc<crate::services::Catalog>,
     config: Vec<GroupConfig>,
-    changed: watch::Sender<u64>,
+    changed: Arc<watch::Sender<u64>>,
+}
+
+/// Where the rows are.
+enum Backend {
+    /// One SQLite connection (single node).
+    Sqlite(Connection),
+    /// The fleet's PostgreSQL, with its last-good copy and LISTEN thread.
+    Postgres(Box<Pg>),
 }
 
 impl fmt::Debug for ProfileStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let backend = match &self.backend {
+            Backend::Sqlite(_) => "sqlite".to_owned(),
+            Backend::Postgres(pg) => format!("postgres {}", pg.target()),
+        };
         f.debug_struct("ProfileStore")
+            .field("backend", &backend)
             .field("path", &self.path)
             .field("categories", &self.categories)
             .finish_non_exhaustive()
@@ -54,7 +71,8 @@ pub struct BulkRow {
 }
 
 impl ProfileStore {
-    /// Opens the store at `path`, creating the directory and the database if missing.
+    /// Opens the SQLite store at `path`, creating the directory and the database if
+    /// missing.
     ///
     /// # Errors
     /// [`ProfileError::Io`] if the directory cannot be created,
@@ -71,16 +89,43 @@ impl ProfileStore {
         schema::configure(path, &conn)?;
         schema::migrate(path, &mut conn)?;
         Ok(ProfileStore {
-            conn,
+            backend: Backend::Sqlite(conn),
             path: path.to_owned(),
             categories: Vec::new(),
             services: std::sync::Arc::new(crate::services::Catalog::builtin().unwrap_or_default()),
             config: Vec::new(),
-            changed: watch::Sender::new(0),
+            changed: Arc::new(watch::Sender::new(0)),
         })
     }
 
-    /// The database file.
+    /// Opens the fleet's PostgreSQL store at `url` (schema created or migrated), keeping
+    /// its last-good copy at `last_good`. With PostgreSQL unreachable it opens degraded:
+    /// reads and [`snapshot`](Self::snapshot) serve the last-good copy, writes fail with
+    /// [`ProfileError::Unavailable`], and the generation moves once PostgreSQL is back.
+    /// A thread LISTENs for the other nodes' writes and bumps the generation.
+    ///
+    /// Its methods block on the network: call them from a blocking thread
+    /// (`spawn_blocking`, as the admin API does), not from an async task. Opening is safe
+    /// anywhere.
+    ///
+    /// # Errors
+    /// [`ProfileError::Unavailable`] when PostgreSQL is unreachable and there is no
+    /// last-good copy; [`ProfileError::Postgres`] (login refused, ...);
+    /// [`ProfileError::NotAProfileStore`] for a newer schema; [`ProfileError::Io`].
+    pub fn open_postgres(url: &str, last_good: &Path) -> Result<Self, ProfileError> {
+        let changed = Arc::new(watch::Sender::new(0));
+        let pg = Pg::open(url, last_good, changed.clone())?;
+        Ok(ProfileStore {
+            backend: Backend::Postgres(Box::new(pg)),
+            path: last_good.to_owned(),
+            categories: Vec::new(),
+            services: std::sync::Arc::new(crate::services::Catalog::builtin().unwrap_or_default()),
+            config: Vec::new(),
+            changed,
+        })
+    }
+
+    /// The database file (SQLite), or the last-good copy (PostgreSQL).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -100,8 +145,9 @@ impl ProfileStore {
         self.config = groups;
     }
 
-    /// A receiver of the store's generation, bumped after each committed write: wait on
-    /// it, then take a [`snapshot`](Self::snapshot).
+    /// A receiver of the store's generation, bumped after each committed write (on
+    /// PostgreSQL, any node's, and once after a reconnection): wait on it, then take a
+    /// [`snapshot`](Self::snapshot).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
@@ -109,18 +155,14 @@ impl ProfileStore {
     /// Every profile: the config file's first (read-only), then the stored ones by id.
     ///
     /// # Errors
-    /// [`ProfileError::Storage`] if SQLite fails.
+    /// [`ProfileError::Storage`] if SQLite fails; [`ProfileError::Unavailable`] /
+    /// [`ProfileError::Postgres`] on PostgreSQL.
     pub fn list(&self) -> Result<Vec<Profile>, ProfileError> {
         let mut out: Vec<Profile> = self.config.iter().map(Profile::from_config).collect();
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT id, name, settings, version FROM profiles ORDER BY id")
-            .map_err(|e| self.storage(e))?;
-        let rows = st
-            .query_map([], profile_row)
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.storage(e))?;
-        out.extend(rows);
+        let rows = self.read()?.profiles()?;
+        for row in rows {
+            out.push(self.profile_of(row)?);
+        }
         Ok(out)
     }
 
@@ -133,8 +175,8 @@ impl ProfileStore {
             return Ok(Profile::from_config(group));
         }
         let n = stored_id(id).ok_or_else(|| ProfileError::no_profile(id))?;
-        load(&self.conn, n)
-            .map_err(|e| self.storage(e))?
+        let mut tx = self.read()?;
+        self.load(tx.as_mut(), n)?
             .ok_or_else(|| ProfileError::no_profile(id))
     }
 
@@ -142,32 +184,28 @@ impl ProfileStore {
     ///
     /// # Errors
     /// [`ProfileError::Invalid`] naming the field, [`ProfileError::Conflict`] for a name
-    /// taken; nothing is written then. [`ProfileError::Storage`].
+    /// taken; nothing is written then. [`ProfileError::Storage`],
+    /// [`ProfileError::Unavailable`].
     pub fn create(&mut self, spec: &ProfileSpec, actor: &str) -> Result<Profile, ProfileError> {
         let spec = validate_spec(spec, &self.categories, &self.services)?;
         self.check_config_name(&spec.name)?;
-        let path = self.path.clone();
-        let tx = write_tx(&mut self.conn, &path)?;
-        name_free(&tx, &spec.name, None).map_err(|e| e.unwrap_or_else(|e| storage(&path, e)))?;
+        let mut tx = self.write()?;
+        name_free(tx.as_mut(), &spec.name, None)?;
         let settings = serde_json::to_string(&spec).unwrap_or_default();
-        tx.prepare_cached("INSERT INTO profiles (name, settings, version) VALUES (?1, ?2, 1)")
-            .and_then(|mut st| st.execute(params![spec.name, settings]))
-            .map_err(|e| storage(&path, e))?;
-        let n = tx.last_insert_rowid();
-        let profile = load(&tx, n)
-            .map_err(|e| storage(&path, e))?
+        let n = tx.insert_profile(&spec.name, &settings)?;
+        let profile = self
+            .load(tx.as_mut(), n)?
             .ok_or_else(|| ProfileError::no_profile(public_id(n)))?;
         let after = to_json(&profile);
         audit::record(
-            &tx,
+            tx.as_mut(),
             actor,
             "create",
             &entity("profile", &profile.id),
             None,
             Some(&after),
-        )
-        .map_err(|e| storage(&path, e))?;
-        commit(tx, &path, &self.changed)?;
+        )?;
+        self.commit(tx)?;
         Ok(profile)
     }
 
@@ -175,9 +213,10 @@ impl ProfileStore {
     ///
     /// # Errors
     /// [`ProfileError::PreconditionRequired`] without `if_match`,
-    /// [`ProfileError::Stale`] for another version, [`ProfileError::Conflict`] for a
-    /// config profile or a name taken, [`ProfileError::NotFound`], [`ProfileError::Invalid`];
-    /// nothing is written in any of these cases.
+    /// [`ProfileError::Stale`] for another version (also when another node wrote between
+    /// this node's read and its write), [`ProfileError::Conflict`] for a config profile
+    /// or a name taken, [`ProfileError::NotFound`], [`ProfileError::Invalid`]; nothing is
+    /// written in any of these cases.
     pub fn replace(
         &mut self,
         id: &str,
@@ -188,32 +227,30 @@ impl ProfileStore {
         let n = self.writable(id)?;
         let spec = validate_spec(spec, &self.categories, &self.services)?;
         self.check_config_name(&spec.name)?;
-        let path = self.path.clone();
-        let tx = write_tx(&mut self.conn, &path)?;
-        let before = load(&tx, n)
-            .map_err(|e| storage(&path, e))?
+        let mut tx = self.write()?;
+        let before = self
+            .load(tx.as_mut(), n)?
             .ok_or_else(|| ProfileError::no_profile(id))?;
         check_version(if_match, before.version)?;
-        name_free(&tx, &spec.name, Some(n)).map_err(|e| e.unwrap_or_else(|e| storage(&path, e)))?;
+        name_free(tx.as_mut(), &spec.name, Some(n))?;
         let settings = serde_json::to_string(&spec).unwrap_or_default();
-        tx.prepare_cached(
-            "UPDATE profiles SET name = ?2, settings = ?3, version = version + 1 WHERE id = ?1",
-        )
-        .and_then(|mut st| st.execute(params![n, spec.name, settings]))
-        .map_err(|e| storage(&path, e))?;
-        let after = load(&tx, n)
-            .map_err(|e| storage(&path, e))?
+        // The version is in the WHERE clause: on PostgreSQL another node may have written
+        // since the read above (READ COMMITTED); then no row matches and this is a 412.
+        if !tx.update_profile(n, before.version, &spec.name, &settings)? {
+            return Err(self.stale(tx.as_mut(), n, id, if_match)?);
+        }
+        let after = self
+            .load(tx.as_mut(), n)?
             .ok_or_else(|| ProfileError::no_profile(id))?;
         audit::record(
-            &tx,
+            tx.as_mut(),
             actor,
             "update",
             &entity("profile", id),
             Some(&to_json(&before)),
             Some(&to_json(&after)),
-        )
-        .map_err(|e| storage(&path, e))?;
-        commit(tx, &path, &self.changed)?;
+        )?;
+        self.commit(tx)?;
         Ok(after)
     }
 
@@ -258,30 +295,29 @@ impl ProfileStore {
         actor: &str,
     ) -> Result<(), ProfileError> {
         let n = self.writable(id)?;
-        let path = self.path.clone();
-        let tx = write_tx(&mut self.conn, &path)?;
-        let before = load(&tx, n)
-            .map_err(|e| storage(&path, e))?
+        let mut tx = self.write()?;
+        let before = self
+            .load(tx.as_mut(), n)?
             .ok_or_else(|| ProfileError::no_profile(id))?;
         check_version(if_match, before.version)?;
         let mut before_json = to_json(&before);
-        let identities = identities_of(&tx, n).map_err(|e| storage(&path, e))?;
+        let identities = tx.identities(Some(n))?;
+        let identities = self.identities_of(identities)?;
         before_json["identities"] = to_json(&identities);
-        let subscribers = subscribers_of(&tx, &before.id).map_err(|e| storage(&path, e))?;
+        let subscribers = tx.subscribers(Some(&before.id))?;
         before_json["subscribers"] = to_json(&subscribers);
-        tx.execute("DELETE FROM subscribers WHERE profile = ?1", [&before.id])
-            .and_then(|_| tx.execute("DELETE FROM profiles WHERE id = ?1", [n]))
-            .map_err(|e| storage(&path, e))?;
+        if !tx.delete_profile(n, before.version, &before.id)? {
+            return Err(self.stale(tx.as_mut(), n, id, if_match)?);
+        }
         audit::record(
-            &tx,
+            tx.as_mut(),
             actor,
             "delete",
             &entity("profile", id),
             Some(&before_json),
             None,
-        )
-        .map_err(|e| storage(&path, e))?;
-        commit(tx, &path, &self.changed)
+        )?;
+        self.commit(tx)
     }
 
     /// The identities of profile `id` (none for a config profile: it lists `clients`).
@@ -293,10 +329,12 @@ impl ProfileStore {
             return Ok(Vec::new());
         }
         let n = stored_id(id).ok_or_else(|| ProfileError::no_profile(id))?;
-        if load(&self.conn, n).map_err(|e| self.storage(e))?.is_none() {
+        let mut tx = self.read()?;
+        if tx.profile(n)?.is_none() {
             return Err(ProfileError::no_profile(id));
         }
-        identities_of(&self.conn, n).map_err(|e| self.storage(e))
+        let rows = tx.identities(Some(n))?;
+        self.identities_of(rows)
     }
 
     /// Adds an identity to profile `id`. The same kind and value on another profile is
@@ -313,21 +351,13 @@ impl ProfileStore {
     ) -> Result<Identity, ProfileError> {
         let n = self.writable(id)?;
         let value = identity_value(identity.kind, &identity.value)?;
-        let path = self.path.clone();
-        let tx = write_tx(&mut self.conn, &path)?;
-        if load(&tx, n).map_err(|e| storage(&path, e))?.is_none() {
+        let mut tx = self.write()?;
+        if tx.profile(n)?.is_none() {
             return Err(ProfileError::no_profile(id));
         }
-        let holder: Option<(i64, i64, String)> = tx
-            .query_row(
-                "SELECT i.id, p.id, p.name FROM identities i JOIN profiles p ON p.id = i.profile_id
-                 WHERE i.kind = ?1 AND i.value = ?2",
-                params![identity.kind.as_str(), value],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| storage(&path, e))?;
-        if let Some((identity_id, pid, name)) = holder {
+        if let Some((identity_id, pid, name)) =
+            tx.identity_holder(identity.kind.as_str(), &value)?
+        {
             return Err(ProfileError::conflict(
                 "value",
                 format!(
@@ -337,27 +367,22 @@ impl ProfileStore {
                 ),
             ));
         }
-        tx.execute(
-            "INSERT INTO identities (profile_id, kind, value) VALUES (?1, ?2, ?3)",
-            params![n, identity.kind.as_str(), value],
-        )
-        .map_err(|e| storage(&path, e))?;
+        let new_id = tx.insert_identity(n, identity.kind.as_str(), &value)?;
         let created = Identity {
-            id: tx.last_insert_rowid(),
+            id: new_id,
             profile: public_id(n),
             kind: identity.kind,
             value,
         };
         audit::record(
-            &tx,
+            tx.as_mut(),
             actor,
             "create",
             &entity("identity", &created.id.to_string()),
             None,
             Some(&to_json(&created)),
-        )
-        .map_err(|e| storage(&path, e))?;
-        commit(tx, &path, &self.changed)?;
+        )?;
+        self.commit(tx)?;
         Ok(created)
     }
 
@@ -370,35 +395,25 @@ impl ProfileStore {
         identity_id: i64,
         actor: &str,
     ) -> Result<Identity, ProfileError> {
-        let path = self.path.clone();
-        let tx = write_tx(&mut self.conn, &path)?;
-        let found = tx
-            .query_row(
-                "SELECT id, profile_id, kind, value FROM identities WHERE id = ?1",
-                [identity_id],
-                identity_row,
-            )
-            .optional()
-            .map_err(|e| storage(&path, e))?;
-        let Some(identity) = found else {
+        let mut tx = self.write()?;
+        let Some(row) = tx.identity(identity_id)? else {
             return Err(ProfileError::NotFound {
                 entity: "identity",
                 id: identity_id.to_string(),
                 field: None,
             });
         };
-        tx.execute("DELETE FROM identities WHERE id = ?1", [identity_id])
-            .map_err(|e| storage(&path, e))?;
+        let identity = self.identity_of(row)?;
+        tx.delete_identity(identity_id)?;
         audit::record(
-            &tx,
+            tx.as_mut(),
             actor,
             "delete",
             &entity("identity", &identity_id.to_string()),
             Some(&to_json(&identity)),
             None,
-        )
-        .map_err(|e| storage(&path, e))?;
-        commit(tx, &path, &self.changed)?;
+        )?;
+        self.commit(tx)?;
         Ok(identity)
     }
 
@@ -407,18 +422,7 @@ impl ProfileStore {
     /// # Errors
     /// [`ProfileError::Storage`].
     pub fn subscribers(&self) -> Result<Vec<Subscriber>, ProfileError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT prefix, profile FROM subscribers ORDER BY prefix")
-            .map_err(|e| self.storage(e))?;
-        st.query_map([], |r| {
-            Ok(Subscriber {
-                prefix: r.get(0)?,
-                profile: r.get(1)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.storage(e))
+        self.read()?.subscribers(None)
     }
 
     /// Serves `prefix` (an address or a network) with `profile`. Returns the line and
@@ -439,13 +443,12 @@ impl ProfileStore {
             profile: profile.to_owned(),
         }];
         let checked = self.check_rows(&rows, false)?;
-        let path = self.path.clone();
-        let tx = write_tx(&mut self.conn, &path)?;
+        let mut tx = self.write()?;
         let mut created = false;
         for s in &checked {
-            created = put_subscriber(&tx, s, actor).map_err(|e| storage(&path, e))?;
+            created = put_subscriber(tx.as_mut(), s, actor)?;
         }
-        commit(tx, &path, &self.changed)?;
+        self.commit(tx)?;
         let line = checked
             .into_iter()
             .next()
@@ -465,17 +468,8 @@ impl ProfileStore {
     ) -> Result<Subscriber, ProfileError> {
         let net = network(prefix).map_err(|r| ProfileError::invalid("prefix", r))?;
         let key = net.to_string();
-        let path = self.path.clone();
-        let tx = write_tx(&mut self.conn, &path)?;
-        let profile: Option<String> = tx
-            .query_row(
-                "SELECT profile FROM subscribers WHERE prefix = ?1",
-                [&key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| storage(&path, e))?;
-        let Some(profile) = profile else {
+        let mut tx = self.write()?;
+        let Some(profile) = tx.subscriber(&key)? else {
             return Err(ProfileError::NotFound {
                 entity: "subscriber",
                 id: key,
@@ -486,18 +480,16 @@ impl ProfileStore {
             prefix: key.clone(),
             profile,
         };
-        tx.execute("DELETE FROM subscribers WHERE prefix = ?1", [&key])
-            .map_err(|e| storage(&path, e))?;
+        tx.delete_subscriber(&key)?;
         audit::record(
-            &tx,
+            tx.as_mut(),
             actor,
             "delete",
             &entity("subscriber", &key),
             Some(&to_json(&before)),
             None,
-        )
-        .map_err(|e| storage(&path, e))?;
-        commit(tx, &path, &self.changed)?;
+        )?;
+        self.commit(tx)?;
         Ok(before)
     }
 
@@ -514,51 +506,53 @@ impl ProfileStore {
         actor: &str,
     ) -> Result<usize, ProfileError> {
         let checked = self.check_rows(rows, true)?;
-        let path = self.path.clone();
-        let tx = write_tx(&mut self.conn, &path)?;
+        let mut tx = self.write()?;
         for s in &checked {
-            put_subscriber(&tx, s, actor).map_err(|e| storage(&path, e))?;
+            put_subscriber(tx.as_mut(), s, actor)?;
         }
-        commit(tx, &path, &self.changed)?;
+        self.commit(tx)?;
         Ok(checked.len())
     }
 
     /// The newest `limit` audit entries (at most [`MAX_AUDIT_LIMIT`]), newest first.
     ///
     /// # Errors
-    /// [`ProfileError::Storage`].
+    /// [`ProfileError::Storage`]; [`ProfileError::Unavailable`] while PostgreSQL is down
+    /// (the last-good copy has no audit log).
     pub fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, ProfileError> {
-        audit::list(&self.conn, limit.min(MAX_AUDIT_LIMIT)).map_err(|e| self.storage(e))
+        audit::list(self.read()?.as_mut(), limit.min(MAX_AUDIT_LIMIT))
     }
 
     /// What the query path needs, read in one transaction (see [`ProfilesSnapshot`]).
+    /// On PostgreSQL, a snapshot read from the database is also written as the last-good
+    /// copy; while PostgreSQL is unreachable, the snapshot is the last-good copy.
     ///
     /// # Errors
-    /// [`ProfileError::Storage`].
+    /// [`ProfileError::Storage`]; on PostgreSQL, [`ProfileError::Unavailable`] only if
+    /// the connection breaks during the read.
     pub fn snapshot(&self) -> Result<ProfilesSnapshot, ProfileError> {
         let generation = *self.changed.borrow();
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|e| self.storage(e))?;
-        let profiles = {
-            let mut st = tx
-                .prepare_cached("SELECT id, name, settings, version FROM profiles ORDER BY id")
-                .map_err(|e| self.storage(e))?;
-            st.query_map([], profile_row)
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(|e| self.storage(e))?
+        let mut tx = self.read()?;
+        let rows = Rows {
+            profiles: tx.profiles()?,
+            identities: tx.identities(None)?,
+            subscribers: tx.subscribers(None)?,
         };
-        let identities = {
-            let mut st = tx
-                .prepare_cached("SELECT id, profile_id, kind, value FROM identities ORDER BY id")
-                .map_err(|e| self.storage(e))?;
-            st.query_map([], identity_row)
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(|e| self.storage(e))?
-        };
-        drop(tx);
-        let subscribers = self.subscribers()?;
+        let live = tx.is_live();
+        tx.commit()?;
+        if let (Backend::Postgres(pg), true) = (&self.backend, live) {
+            pg.keep(&rows);
+        }
+        self.snapshot_of(generation, rows)
+    }
+
+    fn snapshot_of(&self, generation: u64, rows: Rows) -> Result<ProfilesSnapshot, ProfileError> {
+        let profiles = rows
+            .profiles
+            .into_iter()
+            .map(|r| self.profile_of(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let identities = self.identities_of(rows.identities)?;
         let mut snap = ProfilesSnapshot {
             generation,
             ..ProfilesSnapshot::default()
@@ -578,7 +572,7 @@ impl ProfileStore {
                 }
             }
         }
-        for s in subscribers {
+        for s in rows.subscribers {
             if let Ok(net) = network(&s.prefix) {
                 snap.subscribers.push((net, s.profile));
             }
@@ -611,6 +605,89 @@ impl ProfileStore {
             .collect();
         snap.groups = groups;
         Ok(snap)
+    }
+
+    /// A read transaction (on PostgreSQL while it is down: the last-good copy).
+    fn read(&self) -> Result<Box<dyn Tx + '_>, ProfileError> {
+        match &self.backend {
+            Backend::Sqlite(conn) => Ok(Box::new(sqlite::begin(conn, &self.path, false)?)),
+            Backend::Postgres(pg) => pg.begin(false),
+        }
+    }
+
+    /// A write transaction; [`ProfileError::Unavailable`] while PostgreSQL is down.
+    fn write(&self) -> Result<Box<dyn Tx + '_>, ProfileError> {
+        match &self.backend {
+            Backend::Sqlite(conn) => Ok(Box::new(sqlite::begin(conn, &self.path, true)?)),
+            Backend::Postgres(pg) => pg.begin(true),
+        }
+    }
+
+    /// Commits (synced to disk; on PostgreSQL the other nodes are notified) and bumps
+    /// this node's generation.
+    fn commit(&self, tx: Box<dyn Tx + '_>) -> Result<(), ProfileError> {
+        tx.commit()?;
+        self.changed.send_modify(|g| *g += 1);
+        Ok(())
+    }
+
+    /// The 412 for a versioned write that matched no row: the profile is gone (404) or at
+    /// another version.
+    fn stale(
+        &self,
+        tx: &mut dyn Tx,
+        n: i64,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<ProfileError, ProfileError> {
+        let current = tx.profile(n)?.ok_or_else(|| ProfileError::no_profile(id))?;
+        Ok(ProfileError::Stale {
+            given: if_match.unwrap_or_default().to_owned(),
+            current: current.version,
+        })
+    }
+
+    fn load(&self, tx: &mut dyn Tx, n: i64) -> Result<Option<Profile>, ProfileError> {
+        tx.profile(n)?.map(|r| self.profile_of(r)).transpose()
+    }
+
+    fn profile_of(&self, row: ProfileRow) -> Result<Profile, ProfileError> {
+        let mut spec: ProfileSpec = serde_json::from_str(&row.settings)
+            .map_err(|e| self.corrupt(format!("profile {}: settings: {e}", row.id)))?;
+        spec.name = row.name;
+        Ok(Profile {
+            id: public_id(row.id),
+            version: row.version,
+            read_only: false,
+            spec,
+            clients: Vec::new(),
+            allow_paths: Vec::new(),
+            deny_paths: Vec::new(),
+        })
+    }
+
+    fn identity_of(&self, row: IdentityRow) -> Result<Identity, ProfileError> {
+        let kind = row
+            .kind
+            .parse::<IdentityKind>()
+            .map_err(|e| self.corrupt(format!("identity {}: kind: {e}", row.id)))?;
+        Ok(Identity {
+            id: row.id,
+            profile: public_id(row.profile_id),
+            kind,
+            value: row.value,
+        })
+    }
+
+    fn identities_of(&self, rows: Vec<IdentityRow>) -> Result<Vec<Identity>, ProfileError> {
+        rows.into_iter().map(|r| self.identity_of(r)).collect()
+    }
+
+    fn corrupt(&self, reason: String) -> ProfileError {
+        ProfileError::NotAProfileStore {
+            path: self.path.clone(),
+            reason,
+        }
     }
 
     fn config_group(&self, id: &str) -> Option<&GroupConfig> {
@@ -689,26 +766,6 @@ impl ProfileStore {
         }
         Ok(out)
     }
-
-    fn storage(&self, source: rusqlite::Error) -> ProfileError {
-        storage(&self.path, source)
-    }
-}
-
-fn write_tx<'c>(conn: &'c mut Connection, path: &Path) -> Result<Transaction<'c>, ProfileError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| storage(path, e))
-}
-
-/// Commits `tx` (synced to disk) and bumps the generation.
-fn commit(
-    tx: Transaction<'_>,
-    path: &Path,
-    changed: &watch::Sender<u64>,
-) -> Result<(), ProfileError> {
-    tx.commit().map_err(|e| storage(path, e))?;
-    changed.send_modify(|g| *g += 1);
-    Ok(())
 }
 
 /// `p<n>` for stored profile `n`.
@@ -753,101 +810,24 @@ fn check_version(if_match: Option<&str>, current: i64) -> Result<(), ProfileErro
     }
 }
 
-/// `Err(Ok(conflict))` when another stored profile than `except` has `name`.
-fn name_free(
-    tx: &Connection,
-    name: &str,
-    except: Option<i64>,
-) -> Result<(), Result<ProfileError, rusqlite::Error>> {
-    let other: Option<i64> = tx
-        .query_row("SELECT id FROM profiles WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(Err)?;
-    match other {
-        Some(o) if Some(o) != except => Err(Ok(ProfileError::conflict(
+/// A conflict when another stored profile than `except` has `name`.
+fn name_free(tx: &mut dyn Tx, name: &str, except: Option<i64>) -> Result<(), ProfileError> {
+    match tx.profile_named(name)? {
+        Some(o) if Some(o) != except => Err(ProfileError::conflict(
             "name",
             format!("profile {} is already named {name:?}", public_id(o)),
-        ))),
+        )),
         _ => Ok(()),
     }
 }
 
-fn load(conn: &Connection, n: i64) -> rusqlite::Result<Option<Profile>> {
-    conn.prepare_cached("SELECT id, name, settings, version FROM profiles WHERE id = ?1")?
-        .query_row([n], profile_row)
-        .optional()
-}
-
-fn profile_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Profile> {
-    let settings: String = row.get(2)?;
-    let mut spec: ProfileSpec = serde_json::from_str(&settings).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
-    })?;
-    spec.name = row.get(1)?;
-    Ok(Profile {
-        id: public_id(row.get(0)?),
-        version: row.get(3)?,
-        read_only: false,
-        spec,
-        clients: Vec::new(),
-        allow_paths: Vec::new(),
-        deny_paths: Vec::new(),
-    })
-}
-
-fn identity_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Identity> {
-    let kind: String = row.get(2)?;
-    let kind = kind.parse::<IdentityKind>().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
-    })?;
-    Ok(Identity {
-        id: row.get(0)?,
-        profile: public_id(row.get(1)?),
-        kind,
-        value: row.get(3)?,
-    })
-}
-
-fn identities_of(conn: &Connection, n: i64) -> rusqlite::Result<Vec<Identity>> {
-    conn.prepare_cached(
-        "SELECT id, profile_id, kind, value FROM identities WHERE profile_id = ?1 ORDER BY id",
-    )?
-    .query_map([n], identity_row)?
-    .collect()
-}
-
-fn subscribers_of(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Subscriber>> {
-    conn.prepare_cached(
-        "SELECT prefix, profile FROM subscribers WHERE profile = ?1 ORDER BY prefix",
-    )?
-    .query_map([id], |r| {
-        Ok(Subscriber {
-            prefix: r.get(0)?,
-            profile: r.get(1)?,
-        })
-    })?
-    .collect()
-}
-
 /// Inserts or repoints one subscriber line, with its audit entry; true if it is new.
-fn put_subscriber(tx: &Connection, s: &Subscriber, actor: &str) -> rusqlite::Result<bool> {
-    let before: Option<String> = tx
-        .query_row(
-            "SELECT profile FROM subscribers WHERE prefix = ?1",
-            [&s.prefix],
-            |r| r.get(0),
-        )
-        .optional()?;
+fn put_subscriber(tx: &mut dyn Tx, s: &Subscriber, actor: &str) -> Result<bool, ProfileError> {
+    let before = tx.subscriber(&s.prefix)?;
     if before.as_deref() == Some(s.profile.as_str()) {
         return Ok(false);
     }
-    tx.execute(
-        "INSERT INTO subscribers (prefix, profile) VALUES (?1, ?2)
-         ON CONFLICT (prefix) DO UPDATE SET profile = excluded.profile",
-        params![s.prefix, s.profile],
-    )?;
+    tx.put_subscriber(s)?;
     let before_json = before
         .as_ref()
         .map(|p| json!({ "prefix": s.prefix, "profile": p }));
