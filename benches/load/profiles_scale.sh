@@ -112,7 +112,20 @@ path = \"$WORK/scale/subscribers.txt\"" >"$WORK/scale.toml"
 start "$WORK/scale.toml"; ms_cold=$MS; stop
 start "$WORK/scale.toml"; ms_warm=$MS; rss_scale=$(rss_kb "$PID")
 stop
+# UDP qps, same harness, alternating: blocked names from a client no profile or line
+# names (every table is asked and misses: the most work choosing costs).
+qps() { dnsperf -s 127.0.0.1 -p "$PORT" -d "$WORK/q.txt" -l "${SECS:-10}" -c 4 -q 200 2>/dev/null | awk '/Queries per second/ {print int($4)}'; }
+if command -v dnsperf >/dev/null; then
+  for n in pornhub.com xvideos.com www.pornhub.com; do echo "$n A"; done >"$WORK/q.txt"
+  for round in 1 2; do
+    start "$WORK/plain.toml"; q_plain[$round]=$(qps); stop
+    start "$WORK/scale.toml"; q_scale[$round]=$(qps); stop
+  done
+fi
 per_row=$(python3 -c "print(round(($rss_scale - $rss_plain) * 1024 / $ROWS, 1))")
 echo "profiles=$PROFILES subscriber_rows=$ROWS"
 echo "start to first answer: without ${ms_plain} ms; with: cold (map compiled at start) ${ms_cold} ms, warm ${ms_warm} ms"
 echo "RSS answering: without $((rss_plain / 1024)) MiB, with $((rss_scale / 1024)) MiB; growth ${per_row} B per subscriber row (profiles included)"
+if command -v dnsperf >/dev/null; then
+  echo "UDP qps, blocked names (2 rounds): without ${q_plain[1]} ${q_plain[2]}; with ${q_scale[1]} ${q_scale[2]}"
+fi
