@@ -202,6 +202,13 @@ pub struct RawGroup {
     /// Blocked service groups (`games`): every catalog service of the group.
     #[serde(default)]
     pub service_groups: Vec<toml::Spanned<String>>,
+    /// Block the ways around the filter (browser DoH canary, iCloud Private Relay, public
+    /// DoH resolvers, VPNs); absent = on for a group that filters anything.
+    #[serde(default)]
+    pub bypass_protection: Option<bool>,
+    /// Block search engines whose SafeSearch cannot be forced.
+    #[serde(default)]
+    pub block_unsafe_search: bool,
 }
 
 /// `[services]`

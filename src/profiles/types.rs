@@ -51,6 +51,13 @@ pub struct ProfileSpec {
     /// Blocked service groups (`games`): every catalog service of the group.
     #[serde(default)]
     pub service_groups: Vec<String>,
+    /// Block the ways around the filter ([`crate::bypass`]); absent or `null` = on when
+    /// the profile filters anything ([`GroupConfig::bypass_on`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bypass_protection: Option<bool>,
+    /// Block search engines whose SafeSearch cannot be forced.
+    #[serde(default)]
+    pub block_unsafe_search: bool,
 }
 
 /// `mode` of a profile: [`BlockingMode`] with a serialized form.
@@ -148,6 +155,8 @@ impl Profile {
                 }),
                 services: group.services.clone(),
                 service_groups: group.service_groups.clone(),
+                bypass_protection: group.bypass_protection,
+                block_unsafe_search: group.block_unsafe_search,
             },
             clients: group.clients.iter().map(ToString::to_string).collect(),
             allow_paths: group

@@ -65,7 +65,7 @@ pub fn answer(
     let group = &block.policy.groups()[block.group];
     let serial = block.list.manifest().serial as u32;
     let text = |out: &mut Vec<u8>| block.push_text(group, out);
-    let hole = &group.sinkhole;
+    let hole = block.hole(group);
     hole.write_reply(request, soa_owner, serial, block.code, text, out);
     let limit = request
         .edns

@@ -314,6 +314,7 @@ impl Handler {
                     EdeCode::Blocked
                 },
                 service,
+                guard: None,
                 policy: p.policy.clone(),
             };
             let how = metrics::Verdict::BlockedCname;

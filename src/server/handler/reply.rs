@@ -83,7 +83,8 @@ pub(super) fn local(request: &Metadata, edns: Option<&Edns>, local: Local) -> Me
     reply
 }
 
-/// The sinkhole reply to `query` for `block`, in its group's mode, with the block's EDE.
+/// The sinkhole reply to `query` for `block`, in its group's mode ([`Block::hole`]), with
+/// the block's EDE.
 pub(super) fn block(
     request: &Metadata,
     edns: Option<Edns>,
@@ -93,8 +94,8 @@ pub(super) fn block(
 ) -> Message {
     let listed = block.verdict.rule.as_ref().map_or("", |r| r.name.as_str());
     let serial = block.list.manifest().serial as u32;
-    let hole = group
-        .sinkhole
+    let hole = block
+        .hole(group)
         .build(query.name(), query.query_type(), listed, serial);
     let mut metadata = reply_metadata(request, hole.rcode);
     metadata.authoritative = true;
