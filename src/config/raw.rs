@@ -293,6 +293,9 @@ pub struct RawServer {
     /// The domain under which TLS server names carry a ClientID
     /// (`kid-tablet.dns.example.vn` for `dns.example.vn`); absent = none read.
     pub client_id_domain: Option<toml::Spanned<String>>,
+    /// The public name of our DoT/DoH endpoints (the certificate's name), which DDR
+    /// (`_dns.resolver.arpa`) answers with; absent = `client_id_domain`, else NODATA.
+    pub ddr_name: Option<toml::Spanned<String>>,
     /// TXT answer to `version.bind` (class CH); absent = REFUSED.
     pub chaos_version: Option<String>,
     /// TXT answer to `hostname.bind` / `id.server` (class CH); absent = REFUSED.

@@ -22,6 +22,7 @@ use hickory_proto::rr::Record;
 use hickory_proto::rr::rdata::tsig::TSIG;
 use hickory_proto::rr::{Name, RecordType};
 
+use super::super::ddr::Ddr;
 use super::super::local::{self, ChaosAnswers, Local};
 use crate::answer::{self, EdeCode, SinkholeBuilder};
 use crate::bypass::Kind;
@@ -246,6 +247,8 @@ pub struct Decider {
     pub(super) querylog: Option<QueryLog>,
     /// What CHAOS identity queries are told.
     pub(super) chaos: Arc<ChaosAnswers>,
+    /// What DDR queries (`_dns.resolver.arpa`) are told.
+    pub(super) ddr: Arc<Ddr>,
 }
 
 impl Decider {
@@ -280,6 +283,14 @@ impl Decider {
         if !matches!(local, Local::Pass) {
             self.metrics.answer(index, metrics::Verdict::Error);
             return Decision::Local(local);
+        }
+        // DDR: never forwarded (upstream would name its own endpoints), for every profile
+        // (it names only us); counted as an allowed answer.
+        if Ddr::asks(asked.labels()) {
+            let qname = Name::from_labels(asked.labels()).unwrap_or_default();
+            let qtype = asked.qtype().unwrap_or(RecordType::NULL);
+            self.metrics.answer(index, metrics::Verdict::Allowed);
+            return Decision::Local(Local::Ddr(Box::new(self.ddr.answer(&qname, qtype))));
         }
         let group = &policy.groups()[index];
         let list = self.lists.current();

@@ -67,7 +67,7 @@ pub(super) fn local(request: &Metadata, edns: Option<&Edns>, local: Local) -> Me
         Local::Code(code) => *code,
         Local::BadVers => ResponseCode::BADVERS,
         Local::BadKey(_) => ResponseCode::NotAuth,
-        Local::Chaos(_) | Local::Pass => ResponseCode::NoError,
+        Local::Chaos(_) | Local::Ddr(_) | Local::Pass => ResponseCode::NoError,
     };
     // BADVERS needs an OPT for its extended RCODE: there is one, as only a query with an
     // OPT can ask for another EDNS version, and `error` answers it with ours.
@@ -77,6 +77,12 @@ pub(super) fn local(request: &Metadata, edns: Option<&Edns>, local: Local) -> Me
         Local::Chaos(record) => {
             reply.metadata.authoritative = true;
             reply.answers.push(*record);
+        }
+        Local::Ddr(ddr) => {
+            reply.metadata.authoritative = true;
+            let ddr = *ddr;
+            reply.answers = ddr.answers;
+            reply.authorities = ddr.soa.into_iter().collect();
         }
         Local::Pass | Local::Code(_) | Local::BadVers => {}
     }
