@@ -94,6 +94,7 @@ fn status(text: &str) -> &str {
 }
 
 async fn metrics(admin: SocketAddr) -> String {
+    kidsafe_dns::feed::http::install_crypto_provider();
     reqwest::get(format!("http://{admin}/metrics"))
         .await
         .unwrap()
@@ -109,7 +110,7 @@ fn attempts(metrics: &str, profile: &str, kind: &str) -> u64 {
         .filter(|l| l.starts_with("kidsafe_bypass_attempts_total{"))
         .filter(|l| l.contains(&format!("profile=\"{profile}\"")))
         .filter(|l| l.contains(&format!("kind=\"{kind}\"")))
-        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
 }
 
@@ -192,12 +193,18 @@ async fn bypass_attempts_are_blocked_for_protected_profiles_and_counted() {
     let dot_line = svcb.iter().find(|l| l.contains("alpn=\"dot\""));
     let dot_line = dot_line.unwrap_or_else(|| panic!("a DoT record: {out}"));
     assert!(dot_line.contains("SVCB\t1 dns.kidsafe.test."), "{dot_line}");
-    assert!(dot_line.contains(&format!("port={}", dot.port())), "{dot_line}");
+    assert!(
+        dot_line.contains(&format!("port={}", dot.port())),
+        "{dot_line}"
+    );
     assert!(dot_line.contains("ipv4hint=127.0.0.1"), "{dot_line}");
     let doh_line = svcb.iter().find(|l| l.contains("alpn=\"h2\""));
     let doh_line = doh_line.unwrap_or_else(|| panic!("a DoH record: {out}"));
     assert!(doh_line.contains("SVCB\t2 dns.kidsafe.test."), "{doh_line}");
-    assert!(doh_line.contains(&format!("port={}", doh.port())), "{doh_line}");
+    assert!(
+        doh_line.contains(&format!("port={}", doh.port())),
+        "{doh_line}"
+    );
     assert!(
         doh_line.contains("dohpath=\"/dns-query{?dns}\"")
             || doh_line.contains("key7=\"/dns-query{?dns}\""),
@@ -209,7 +216,10 @@ async fn bypass_attempts_are_blocked_for_protected_profiles_and_counted() {
     let out = dig(k.addr, "127.0.0.2", &["_dns.resolver.arpa", "A"]).await;
     assert_eq!(status(&out), "NOERROR", "{out}");
     assert!(out.contains("ANSWER: 0"), "{out}");
-    assert!(out.contains("resolver.arpa.") && out.contains("SOA"), "{out}");
+    assert!(
+        out.contains("resolver.arpa.") && out.contains("SOA"),
+        "{out}"
+    );
     assert_eq!(up.queries_for("_dns.resolver.arpa."), 0);
     k.running.stop().await;
 }
@@ -222,7 +232,10 @@ async fn ddr_without_encrypted_listeners_is_nodata() {
     assert_eq!(status(&out), "NOERROR", "{out}");
     assert!(out.contains("ANSWER: 0"), "{out}");
     assert!(out.contains("AUTHORITY: 1"), "{out}");
-    assert!(out.contains("resolver.arpa.") && out.contains("SOA"), "{out}");
+    assert!(
+        out.contains("resolver.arpa.") && out.contains("SOA"),
+        "{out}"
+    );
     // kdig agrees, where installed.
     if let Ok(o) = std::process::Command::new("kdig")
         .arg(format!("@{}", k.addr.ip()))
@@ -310,7 +323,10 @@ fn our_catalog_overlaps_hagezis_list() {
         }
     }
     let share = 1.0 - missing.len() as f64 / total as f64;
-    assert!(share >= 0.85, "{share:.2} of ours in hagezi; not: {missing:?}");
+    assert!(
+        share >= 0.85,
+        "{share:.2} of ours in hagezi; not: {missing:?}"
+    );
     // Ours is a curated list, not a copy: far smaller.
     assert!(total * 50 < theirs.len(), "{total}");
 }

@@ -335,10 +335,14 @@ name = "default"
         );
         let metrics = counts(&p.udp);
         for (group, kind) in [("nulls", "canary"), ("ips", "relay"), ("default", "vpn")] {
-            let line = format!("kidsafe_bypass_attempts_total{{profile=\"{group}\",kind=\"{kind}\"}} ");
-            let other = format!("kidsafe_bypass_attempts_total{{kind=\"{kind}\",profile=\"{group}\"}} ");
+            let line =
+                format!("kidsafe_bypass_attempts_total{{profile=\"{group}\",kind=\"{kind}\"}} ");
+            let other =
+                format!("kidsafe_bypass_attempts_total{{kind=\"{kind}\",profile=\"{group}\"}} ");
             assert!(
-                metrics.iter().any(|l| l.starts_with(&line) || l.starts_with(&other)),
+                metrics
+                    .iter()
+                    .any(|l| l.starts_with(&line) || l.starts_with(&other)),
                 "{line} in {metrics:#?}"
             );
         }
