@@ -586,6 +586,70 @@ mod tests {
     }
 
     #[test]
+    fn engines_with_a_forced_mode_since_bypass_protection() {
+        let ss = SafeSearch::builtin(YouTubeMode::Strict).unwrap();
+        for (host, target) in [
+            ("yandex.ru", "familysearch.yandex.ru"),
+            ("www.yandex.com.tr", "familysearch.yandex.ru"),
+            ("ya.ru", "familysearch.yandex.ru"),
+            ("www.ecosia.org", "strict-safe-search.ecosia.org"),
+            ("search.brave.com", "forcesafe.search.brave.com"),
+            ("pixabay.com", "safesearch.pixabay.com"),
+            ("www.bing.com", "strict.bing.com"),
+            ("duckduckgo.com", "safe.duckduckgo.com"),
+        ] {
+            assert_eq!(ss.target(host), Some(target), "{host}");
+        }
+        // The targets themselves are not rewritten (no loop).
+        for target in ["familysearch.yandex.ru", "safesearch.pixabay.com"] {
+            assert_eq!(ss.target(target), None, "{target}");
+        }
+    }
+
+    #[test]
+    fn a_dir_without_the_newer_engines_gets_their_built_in_lists() {
+        let dir = TempDir::new("older");
+        for e in [
+            Engine::Google,
+            Engine::YouTube(YouTubeMode::Strict),
+            Engine::Bing,
+            Engine::DuckDuckGo,
+        ] {
+            dir.write(e.file_name(), e.builtin_list());
+        }
+        let ss = SafeSearch::load(&dir.0, YouTubeMode::Strict).unwrap();
+        assert_eq!(ss.target("yandex.ru"), Some("familysearch.yandex.ru"));
+        // The four original files stay required.
+        std::fs::remove_file(dir.0.join("bing.txt")).unwrap();
+        let err = SafeSearch::load(&dir.0, YouTubeMode::Strict).unwrap_err();
+        assert!(matches!(err, SafeSearchError::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn unsafe_search_engines_are_listed_with_their_subdomains() {
+        let bad: Vec<&str> = UNSAFE_SEARCH_LIST
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty() && !is_domain(l))
+            .collect();
+        assert!(bad.is_empty(), "{bad:?}");
+        let u = UnsafeSearch::builtin();
+        let lookup = |n: &str| u.lookup(n.split('.').map(str::as_bytes));
+        assert_eq!(lookup("www.startpage.com"), Some("startpage.com".into()));
+        assert_eq!(lookup("search.yahoo.com"), Some("search.yahoo.com".into()));
+        assert_eq!(lookup("Search.Yahoo.com"), Some("search.yahoo.com".into()));
+        // Mail and the forced engines are not search engines without a forced mode.
+        for ok in [
+            "mail.yahoo.com",
+            "yahoo.com",
+            "www.google.com",
+            "duckduckgo.com",
+        ] {
+            assert_eq!(lookup(ok), None, "{ok}");
+        }
+    }
+
+    #[test]
     fn comments_blank_lines_and_subset() {
         let dir = TempDir::new("subset");
         dir.write(

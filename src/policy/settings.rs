@@ -171,3 +171,36 @@ pub enum RefuseAction {
     /// No answer at all (nothing to amplify).
     Drop,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bypass_protection_is_on_where_a_profile_filters_anything() {
+        let d = GroupConfig::implicit_default();
+        assert!(d.bypass_on(), "the implicit default filters every category");
+        let mut open = GroupConfig::implicit_default();
+        open.categories = Some(Vec::new());
+        assert!(!open.bypass_on(), "an unfiltered profile");
+        let mut g = open.clone();
+        g.services = vec!["tiktok".into()];
+        assert!(g.bypass_on());
+        let mut g = open.clone();
+        g.deny = vec!["x.example".into()];
+        assert!(g.bypass_on());
+        let mut g = open.clone();
+        g.safesearch = true;
+        assert!(g.bypass_on());
+        let mut g = open.clone();
+        g.categories = Some(vec!["adult".into()]);
+        assert!(g.bypass_on());
+        // Set explicitly, it wins either way.
+        let mut g = d.clone();
+        g.bypass_protection = Some(false);
+        assert!(!g.bypass_on());
+        let mut g = open;
+        g.bypass_protection = Some(true);
+        assert!(g.bypass_on());
+    }
+}
