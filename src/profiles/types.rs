@@ -364,3 +364,27 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bypass_fields_are_optional_and_round_trip() {
+        let spec: ProfileSpec = serde_json::from_str(r#"{"name": "kids"}"#).unwrap();
+        assert_eq!(spec.bypass_protection, None);
+        assert!(!spec.block_unsafe_search);
+        let json = serde_json::to_value(&spec).unwrap();
+        assert!(json.get("bypass_protection").is_none(), "{json}");
+        let spec: ProfileSpec = serde_json::from_str(
+            r#"{"name": "staff", "bypass_protection": false, "block_unsafe_search": true}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.bypass_protection, Some(false));
+        assert!(spec.block_unsafe_search);
+        let mut group = GroupConfig::implicit_default();
+        group.bypass_protection = Some(false);
+        let shown = Profile::from_config(&group);
+        assert_eq!(shown.spec.bypass_protection, Some(false));
+    }
+}
