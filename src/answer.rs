@@ -93,6 +93,34 @@ pub fn push_service_text(out: &mut Vec<u8>, service: &str, group: Option<&str>) 
     out.push(b')');
 }
 
+/// Appends the EDE text for a name a profile's guard blocked: `blocked: bypass resolver
+/// dns.google (group kids)` (`bypass`, `what` the kind), `blocked: unsafe search
+/// ask.com (group kids)`; `(kidsafe-dns)` when `group` is `None`.
+pub fn push_guard_text(
+    out: &mut Vec<u8>,
+    bypass: bool,
+    what: &str,
+    domain: &str,
+    group: Option<&str>,
+) {
+    out.extend_from_slice(b"blocked: ");
+    if bypass {
+        out.extend_from_slice(b"bypass ");
+    }
+    out.extend_from_slice(what.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(domain.as_bytes());
+    out.extend_from_slice(b" (");
+    match group {
+        Some(name) => {
+            out.extend_from_slice(b"group ");
+            out.extend_from_slice(name.as_bytes());
+        }
+        None => out.extend_from_slice(b"kidsafe-dns"),
+    }
+    out.push(b')');
+}
+
 /// A sinkhole reply's content, before it is put on the wire.
 #[derive(Debug)]
 pub struct Sinkhole {

@@ -38,6 +38,7 @@ pub mod admin;
 pub mod answer;
 pub mod app;
 pub mod blockpage;
+pub mod bypass;
 pub mod clock;
 pub mod config;
 pub mod dns;

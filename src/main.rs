@@ -448,6 +448,17 @@ fn group_verdict(
             let rule = b.verdict.rule.map(|r| r.name).unwrap_or_default();
             (true, format!("BLOCKED\tservice {}\trule {rule}", b.id))
         }
+        Outcome::Bypass(b) => {
+            let rule = b.verdict.rule.map(|r| r.name).unwrap_or_default();
+            (
+                true,
+                format!("BLOCKED\tbypass {}\trule {rule}", b.kind.as_str()),
+            )
+        }
+        Outcome::UnsafeSearch(v) => {
+            let rule = v.rule.map(|r| r.name).unwrap_or_default();
+            (true, format!("BLOCKED\tunsafe search\trule {rule}"))
+        }
         Outcome::SafeSearch(target) => (false, format!("ALLOWED\tSafeSearch → {target}")),
         Outcome::Forward => (false, "ALLOWED\tforwarded".to_owned()),
     }

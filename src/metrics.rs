@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::bypass::Kind;
 use hickory_proto::rr::RecordType;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{
@@ -117,6 +118,7 @@ const QUERIES: &str = "kidsafe_queries_total";
 const ANSWERS: &str = "kidsafe_answers_total";
 const BLOCKED: &str = "kidsafe_blocked_total";
 const SERVICE_BLOCKS: &str = "kidsafe_service_blocks_total";
+const BYPASS_ATTEMPTS: &str = "kidsafe_bypass_attempts_total";
 /// Refused queries (closed resolver, rate limit), set from the policy's own counters.
 pub const REFUSED: &str = "kidsafe_refused_total";
 const UPSTREAM_SECONDS: &str = "kidsafe_upstream_duration_seconds";
@@ -134,6 +136,8 @@ pub struct Metrics {
     answers: Vec<[OnceLock<Counter>; Verdict::COUNT]>,
     /// Per group: one slot per category bit, registered on first use.
     blocked: Vec<[OnceLock<Counter>; 32]>,
+    /// Per group: one slot per bypass kind ([`Kind::ALL`]), registered on first use.
+    bypass: Vec<[OnceLock<Counter>; 4]>,
     group_names: Vec<String>,
     upstream_seconds: Histogram,
     upstream_unreachable: Counter,
@@ -236,6 +240,7 @@ impl Metrics {
                 .iter()
                 .map(|_| std::array::from_fn(|_| OnceLock::new()))
                 .collect(),
+            bypass: groups.iter().map(|_| Default::default()).collect(),
             group_names: groups.to_vec(),
             upstream_seconds: recorder
                 .register_histogram(&Key::from_name(UPSTREAM_SECONDS), &METADATA),
@@ -329,6 +334,25 @@ impl Metrics {
             .increment(1);
     }
 
+    /// A blocked attempt of client group `group` to get around the filter, of `kind`:
+    /// counted per profile, never per device.
+    pub fn bypass_attempt(&self, group: usize, kind: Kind) {
+        let Some(slots) = self.bypass.get(group) else {
+            return;
+        };
+        let Some(i) = Kind::ALL.iter().position(|&k| k == kind) else {
+            return;
+        };
+        let c = slots[i].get_or_init(|| {
+            let labels = vec![
+                Label::new("profile", self.group_name(group)),
+                Label::new("kind", kind.as_str()),
+            ];
+            counter(&self.recorder, BYPASS_ATTEMPTS, labels)
+        });
+        c.increment(1);
+    }
+
     fn group_name(&self, group: usize) -> String {
         self.group_names.get(group).cloned().unwrap_or_default()
     }
@@ -417,7 +441,11 @@ fn counter(recorder: &PrometheusRecorder, name: &'static str, labels: Vec<Label>
 }
 
 fn describe(recorder: &PrometheusRecorder) {
-    let help: [(&'static str, &'static str); 21] = [
+    let help: [(&'static str, &'static str); 22] = [
+        (
+            BYPASS_ATTEMPTS,
+            "Blocked attempts to get around the filter, by profile and kind (canary, relay, resolver, vpn).",
+        ),
         (
             SERVICE_BLOCKS,
             "Answers blocked as part of a blocked service (catalog id), all groups together.",

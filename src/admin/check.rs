@@ -70,6 +70,10 @@ pub struct GroupVerdict {
     /// The blocked service (catalog id) behind a block, e.g. `tiktok`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// The guard behind a block: `bypass canary|relay|resolver|vpn` (bypass protection) or
+    /// `unsafe search` (`block_unsafe_search`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guard: Option<String>,
 }
 
 /// The host a name or pasted URL asks about.
@@ -166,11 +170,20 @@ pub fn check(
         .iter()
         .map(|group| {
             let mut service = None;
+            let mut guard = None;
             let (verdict, categories, safesearch) = match policy.decide(group, list, labels) {
                 Outcome::Blocked(v) => ("blocked", names(v.categories), None),
                 Outcome::Filtered(_) => ("filtered", Vec::new(), None),
                 Outcome::Service(b) => {
                     service = Some(b.id.to_string());
+                    ("blocked", Vec::new(), None)
+                }
+                Outcome::Bypass(b) => {
+                    guard = Some(format!("bypass {}", b.kind.as_str()));
+                    ("blocked", Vec::new(), None)
+                }
+                Outcome::UnsafeSearch(_) => {
+                    guard = Some("unsafe search".to_owned());
                     ("blocked", Vec::new(), None)
                 }
                 Outcome::SafeSearch(target) => ("safesearch", Vec::new(), Some(target)),
@@ -182,6 +195,7 @@ pub fn check(
                 categories,
                 safesearch,
                 service,
+                guard,
             }
         })
         .collect();

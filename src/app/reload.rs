@@ -456,6 +456,7 @@ pub fn restart_keys(started: &Config, new: &Config) -> Vec<String> {
         a.chaos_version != b.chaos_version || a.chaos_identity != b.chaos_identity,
         "server.chaos_*",
     );
+    check(a.ddr_name != b.ddr_name, "server.ddr_name");
     check(differs(&started.lists, &new.lists), "lists");
     check(differs(&started.blockpage, &new.blockpage), "blockpage");
     let admin_listen = |c: &Config| c.admin.as_ref().map(|a| a.listen.clone());

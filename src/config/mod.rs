@@ -325,6 +325,23 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         &invalid,
     )?;
     let identity = identity_config(&raw.server, &invalid)?;
+    let ddr_name = match &raw.server.ddr_name {
+        Some(d) => {
+            let text = d.get_ref().trim_end_matches('.').to_ascii_lowercase();
+            if let Some(why) = crate::services::catalog::domain_problem(&text) {
+                return Err(invalid(
+                    Some(d.span()),
+                    Some("server.ddr_name".into()),
+                    format!(
+                        "`{}` is not a host name ({why}); give the DoT/DoH certificate's name, e.g. \"dns.example.vn\"",
+                        d.get_ref()
+                    ),
+                ));
+            }
+            Some(text)
+        }
+        None => identity.client_id_domain.clone(),
+    };
     let admin = ops::admin(raw.admin.as_ref(), &resolve, &invalid)?;
     let querylog = ops::querylog(raw.querylog.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
     let subscribers = subscribers::subscribers(
@@ -359,6 +376,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
             identity,
             chaos_version: raw.server.chaos_version.clone(),
             chaos_identity: raw.server.chaos_identity.clone(),
+            ddr_name,
         },
         upstream: UpstreamConfig {
             servers,

@@ -258,6 +258,8 @@ pub(super) fn validate_policy(
             schedule,
             services: check_services(&g.services, &key("services"), false)?,
             service_groups: check_services(&g.service_groups, &key("service_groups"), true)?,
+            bypass_protection: g.bypass_protection,
+            block_unsafe_search: g.block_unsafe_search,
         });
     }
     // `default` goes last (index = groups.len() - 1), implicit if not configured.

@@ -235,6 +235,13 @@ pub struct RawGroup {
     /// Blocked service groups (`games`): every catalog service of the group.
     #[serde(default)]
     pub service_groups: Vec<toml::Spanned<String>>,
+    /// Block the ways around the filter (browser DoH canary, iCloud Private Relay, public
+    /// DoH resolvers, VPNs); absent = on for a group that filters anything.
+    #[serde(default)]
+    pub bypass_protection: Option<bool>,
+    /// Block search engines whose SafeSearch cannot be forced.
+    #[serde(default)]
+    pub block_unsafe_search: bool,
 }
 
 /// `[services]`
@@ -319,6 +326,9 @@ pub struct RawServer {
     /// The domain under which TLS server names carry a ClientID
     /// (`kid-tablet.dns.example.vn` for `dns.example.vn`); absent = none read.
     pub client_id_domain: Option<toml::Spanned<String>>,
+    /// The public name of our DoT/DoH endpoints (the certificate's name), which DDR
+    /// (`_dns.resolver.arpa`) answers with; absent = `client_id_domain`, else NODATA.
+    pub ddr_name: Option<toml::Spanned<String>>,
     /// TXT answer to `version.bind` (class CH); absent = REFUSED.
     pub chaos_version: Option<String>,
     /// TXT answer to `hostname.bind` / `id.server` (class CH); absent = REFUSED.

@@ -9,6 +9,10 @@
 //!    `default` ([`Policy::choose`]);
 //! 3. the group's own allow list lets a name through, whatever any list says;
 //! 4. the group's own deny list blocks a name (EDE 17 "Filtered": a local policy);
+//!    Then, with bypass protection on, a way around the filter ([`crate::bypass`]: the
+//!    browser DoH canary, iCloud Private Relay, public DoH resolvers, VPNs) is blocked
+//!    (EDE 17, `blocked: bypass resolver dns.google (group kids)`), and with
+//!    `block_unsafe_search` a search engine whose SafeSearch cannot be forced;
 //!    Then a service the group blocks ([`crate::services`]) that covers the name blocks
 //!    it (EDE 17 too, the text naming the service: `blocked: service tiktok (group kids)`);
 //! 5. the shared blocklist blocks a name in one of the group's categories, plus the
@@ -21,7 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::answer::{BlockingConfig, SinkholeBuilder};
+use crate::answer::{BlockingConfig, BlockingMode, SinkholeBuilder};
+use crate::bypass::{Bypass, Kind};
 use crate::lists::manifest::Manifest;
 use crate::lists::matcher::MatchedRule;
 use crate::lists::rule::Scope;
@@ -31,7 +36,7 @@ use crate::policy::access::AccessList;
 use crate::policy::client::{ChosenBy, Client, ClientId, Mac};
 use crate::policy::groups::{GroupError, GroupTable, IdTable};
 use crate::policy::ratelimit::RateLimiter;
-use crate::policy::safesearch::SafeSearch;
+use crate::policy::safesearch::{SafeSearch, UnsafeSearch};
 use crate::policy::schedule::Schedule;
 use crate::policy::settings::{GroupConfig, PolicyConfig, RefuseAction};
 use crate::policy::subscribers::SubscriberLines;
@@ -109,6 +114,13 @@ pub struct Group {
     pub safesearch: Option<Arc<SafeSearch>>,
     /// How this group's blocked names are answered.
     pub sinkhole: SinkholeBuilder,
+    /// How the network signals of bypass protection are answered: NXDOMAIN, whatever
+    /// the group's mode ([`Kind::is_signal`]).
+    pub nxdomain: SinkholeBuilder,
+    /// Bypass protection on ([`GroupConfig::bypass_on`]).
+    pub bypass: bool,
+    /// Search engines whose SafeSearch cannot be forced are blocked.
+    pub block_unsafe_search: bool,
     /// The catalog services the group blocks.
     services: ServiceSet,
     /// A fingerprint of the domains of those services (0 for none): cached answers
@@ -178,6 +190,11 @@ pub enum Outcome {
     Filtered(Verdict),
     /// A service the group blocks (EDE 17).
     Service(ServiceBlock),
+    /// A way around the filter, bypass protection being on (EDE 17).
+    Bypass(BypassBlock),
+    /// A search engine whose SafeSearch cannot be forced, `block_unsafe_search` being on
+    /// (EDE 17); the verdict's rule is the listed domain.
+    UnsafeSearch(Verdict),
     /// Answer with a CNAME to this SafeSearch host.
     SafeSearch(&'static str),
     /// Forward upstream.
@@ -192,6 +209,27 @@ pub struct ServiceBlock {
     /// A blocked verdict whose rule is the catalog domain that matched (a subtree rule):
     /// replies derive their SOA owner from it as for any list rule.
     pub verdict: Verdict,
+}
+
+/// A name blocked by bypass protection.
+#[derive(Clone, Debug)]
+pub struct BypassBlock {
+    /// What kind of bypass it is.
+    pub kind: Kind,
+    /// A blocked verdict whose rule is the catalog domain that matched (a subtree rule).
+    pub verdict: Verdict,
+}
+
+/// A blocked verdict for a whole catalog `domain` (its subtree), no list categories.
+fn subtree_verdict(domain: String) -> Verdict {
+    Verdict {
+        decision: Decision::Blocked,
+        categories: 0,
+        rule: Some(MatchedRule {
+            name: domain,
+            scope: Scope::Subtree,
+        }),
+    }
 }
 
 /// Everything per-client, built once from config.
@@ -211,6 +249,10 @@ pub struct Policy {
     /// The service catalog's domains, and each service's id by catalog position.
     service_index: ServiceIndex,
     service_ids: Vec<Arc<str>>,
+    /// The ways around the filter that bypass protection blocks.
+    bypass: Arc<Bypass>,
+    /// Search engines whose SafeSearch cannot be forced.
+    unsafe_search: Arc<UnsafeSearch>,
     /// Queries from clients outside `allow_clients`, and queries over a client's rate
     /// limit, since start: shared with the policies a reload replaces this one with.
     counts: Arc<[AtomicU64; 2]>,
@@ -243,7 +285,15 @@ impl Policy {
                     || g.schedule.is_some()
                     || g.mode.is_some()
                     || g.has_services()
+                    || g.bypass_protection.is_some()
+                    || g.block_unsafe_search
             });
+        let bypass = Arc::new(Bypass::builtin().unwrap_or_else(|e| {
+            // The unit tests keep a broken built-in file from shipping.
+            tracing::error!(error = %e, "built-in bypass catalog unusable; bypass names not blocked");
+            Bypass::default()
+        }));
+        let unsafe_search = Arc::new(UnsafeSearch::builtin());
         let catalog: &Catalog = &config.services;
         let groups: Vec<Group> = config
             .groups
@@ -266,6 +316,12 @@ impl Policy {
                     own: p.own,
                     safesearch: p.safesearch,
                     sinkhole: SinkholeBuilder::new(&b),
+                    nxdomain: SinkholeBuilder::new(&BlockingConfig {
+                        mode: BlockingMode::Nxdomain,
+                        ..b.clone()
+                    }),
+                    bypass: g.bypass_on(),
+                    block_unsafe_search: g.block_unsafe_search,
                     services: ServiceSet::of(&service_positions(catalog, g)),
                     services_key: services_key(catalog, g),
                 }
@@ -312,6 +368,8 @@ impl Policy {
                 .iter()
                 .map(|s| Arc::from(s.id.as_str()))
                 .collect(),
+            bypass,
+            unsafe_search,
             counts: Arc::default(),
         })
     }
@@ -489,6 +547,19 @@ impl Policy {
                 Decision::Blocked => return Outcome::Filtered(v),
                 Decision::NotListed => {}
             }
+        }
+        if group.bypass
+            && let Some(hit) = self.bypass.lookup(labels())
+        {
+            return Outcome::Bypass(BypassBlock {
+                kind: hit.kind,
+                verdict: subtree_verdict(hit.domain),
+            });
+        }
+        if group.block_unsafe_search
+            && let Some(hit) = self.unsafe_search.lookup(labels())
+        {
+            return Outcome::UnsafeSearch(subtree_verdict(hit));
         }
         if let Some(block) = self.service(group, labels()) {
             return Outcome::Service(block);

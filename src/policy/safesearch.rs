@@ -1,11 +1,12 @@
 //! SafeSearch / Restricted Mode enforcement by CNAME rewriting.
 //!
-//! Google, YouTube, Bing and DuckDuckGo each publish a hostname that serves only filtered
-//! results (`forcesafesearch.google.com`, ...). Answering a search host with a CNAME to it
+//! Google, YouTube, Bing, DuckDuckGo, Yandex, Ecosia, Brave Search and Pixabay each have a
+//! hostname that serves only filtered results (`forcesafesearch.google.com`, ...). Answering a search host with a CNAME to it
 //! makes every device on the network use the filtered service, whatever its settings.
 //!
 //! Which hosts to rewrite is data, not code: one file per engine under
-//! `blocklists/safesearch/` (`google.txt`, `youtube.txt`, `bing.txt`, `duckduckgo.txt`),
+//! `blocklists/safesearch/` (`google.txt`, `youtube.txt`, `bing.txt`, `duckduckgo.txt`,
+//! `yandex.txt`, `ecosia.txt`, `brave.txt`, `pixabay.txt`),
 //! one domain per line, `#` starts a comment. For Google the `www.` form of every listed
 //! domain is implied (Google asks for both `google.com` and `www.google.com`); the other
 //! files list every host exactly.
@@ -13,12 +14,17 @@
 //! The shipped files are built into the binary ([`SafeSearch::builtin`]), so a config works
 //! wherever it is installed; `safesearch.dir` replaces them with one's own files
 //! ([`SafeSearch::load`]).
+//!
+//! Engines whose safe mode cannot be forced are listed in `unsafe_search.txt`: a group
+//! with `block_unsafe_search` blocks them ([`UnsafeSearch`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::services::{Catalog, Service, ServiceDomain, ServiceIndex, ServiceSet};
 
 /// How strict YouTube's Restricted Mode is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -42,6 +48,14 @@ pub enum Engine {
     Bing,
     /// DuckDuckGo.
     DuckDuckGo,
+    /// Yandex (family search).
+    Yandex,
+    /// Ecosia.
+    Ecosia,
+    /// Brave Search.
+    Brave,
+    /// Pixabay (image search).
+    Pixabay,
 }
 
 impl Engine {
@@ -53,6 +67,10 @@ impl Engine {
             Engine::YouTube(YouTubeMode::Moderate) => "restrictmoderate.youtube.com",
             Engine::Bing => "strict.bing.com",
             Engine::DuckDuckGo => "safe.duckduckgo.com",
+            Engine::Yandex => "familysearch.yandex.ru",
+            Engine::Ecosia => "strict-safe-search.ecosia.org",
+            Engine::Brave => "forcesafe.search.brave.com",
+            Engine::Pixabay => "safesearch.pixabay.com",
         }
     }
 
@@ -63,6 +81,10 @@ impl Engine {
             Engine::YouTube(_) => include_str!("../../blocklists/safesearch/youtube.txt"),
             Engine::Bing => include_str!("../../blocklists/safesearch/bing.txt"),
             Engine::DuckDuckGo => include_str!("../../blocklists/safesearch/duckduckgo.txt"),
+            Engine::Yandex => include_str!("../../blocklists/safesearch/yandex.txt"),
+            Engine::Ecosia => include_str!("../../blocklists/safesearch/ecosia.txt"),
+            Engine::Brave => include_str!("../../blocklists/safesearch/brave.txt"),
+            Engine::Pixabay => include_str!("../../blocklists/safesearch/pixabay.txt"),
         }
     }
 
@@ -73,7 +95,20 @@ impl Engine {
             Engine::YouTube(_) => "youtube.txt",
             Engine::Bing => "bing.txt",
             Engine::DuckDuckGo => "duckduckgo.txt",
+            Engine::Yandex => "yandex.txt",
+            Engine::Ecosia => "ecosia.txt",
+            Engine::Brave => "brave.txt",
+            Engine::Pixabay => "pixabay.txt",
         }
+    }
+
+    /// Engines added after `safesearch.dir` folders were first written: a folder without
+    /// their file gets the built-in list instead of an error.
+    const fn optional_file(self) -> bool {
+        matches!(
+            self,
+            Engine::Yandex | Engine::Ecosia | Engine::Brave | Engine::Pixabay
+        )
     }
 
     /// Whether each listed domain also stands for its `www.` form.
@@ -128,7 +163,7 @@ pub struct SafeSearch {
 }
 
 impl SafeSearch {
-    /// All four engines from the lists built into the binary (the shipped
+    /// Every engine from the lists built into the binary (the shipped
     /// `blocklists/safesearch/` files), YouTube in `youtube` mode.
     ///
     /// # Errors
@@ -142,18 +177,24 @@ impl SafeSearch {
         Ok(safe)
     }
 
-    /// The four engines, YouTube in `youtube` mode.
-    fn engines(youtube: YouTubeMode) -> [Engine; 4] {
+    /// Every engine, YouTube in `youtube` mode.
+    fn engines(youtube: YouTubeMode) -> [Engine; 8] {
         [
             Engine::Google,
             Engine::YouTube(youtube),
             Engine::Bing,
             Engine::DuckDuckGo,
+            Engine::Yandex,
+            Engine::Ecosia,
+            Engine::Brave,
+            Engine::Pixabay,
         ]
     }
 
-    /// Loads all four engines from `dir` (e.g. `blocklists/safesearch`), YouTube in `youtube`
-    /// mode. Every file must exist and list at least one domain.
+    /// Loads every engine from `dir` (e.g. `blocklists/safesearch`), YouTube in `youtube`
+    /// mode. Every file must exist and list at least one domain, except those of the
+    /// engines added later (Yandex, Ecosia, Brave, Pixabay): without their file, the
+    /// built-in list is used.
     pub fn load(dir: &Path, youtube: YouTubeMode) -> Result<Self, SafeSearchError> {
         Self::load_engines(dir, &Self::engines(youtube))
     }
@@ -163,10 +204,18 @@ impl SafeSearch {
         let mut safe = Self::default();
         for &engine in engines {
             let path = dir.join(engine.file_name());
-            let text = std::fs::read_to_string(&path).map_err(|source| SafeSearchError::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => Cow::Owned(text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && engine.optional_file() => {
+                    Cow::Borrowed(engine.builtin_list())
+                }
+                Err(source) => {
+                    return Err(SafeSearchError::Read {
+                        path: path.clone(),
+                        source,
+                    });
+                }
+            };
             safe.add_list(engine, &text, &path)?;
         }
         Ok(safe)
@@ -268,6 +317,66 @@ impl SafeSearch {
                 Ok(())
             }
         }
+    }
+}
+
+/// The shipped list of search engines whose safe mode cannot be forced
+/// (`blocklists/safesearch/unsafe_search.txt`), built into the binary.
+pub const UNSAFE_SEARCH_LIST: &str = include_str!("../../blocklists/safesearch/unsafe_search.txt");
+
+/// Search engines whose safe mode cannot be forced: blocked, with every name under them,
+/// for a group with `block_unsafe_search`.
+#[derive(Clone, Debug, Default)]
+pub struct UnsafeSearch {
+    index: ServiceIndex,
+    all: ServiceSet,
+}
+
+impl UnsafeSearch {
+    /// The shipped list ([`UNSAFE_SEARCH_LIST`]); a line that is not a domain is skipped
+    /// (a unit test keeps the shipped list clean).
+    pub fn builtin() -> UnsafeSearch {
+        UnsafeSearch::from_list(UNSAFE_SEARCH_LIST)
+    }
+
+    /// The domains of `text`, one a line, `#` starting a comment.
+    pub fn from_list(text: &str) -> UnsafeSearch {
+        let domains: Vec<ServiceDomain> = text
+            .lines()
+            .map(|l| {
+                l.split('#')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .filter(|l| is_domain(l))
+            .map(|name| ServiceDomain {
+                name,
+                source: None,
+                verified: None,
+                shared_with: Vec::new(),
+            })
+            .collect();
+        let catalog = Catalog::from_services(vec![Service {
+            id: "unsafe_search".into(),
+            name_en: "Search engines without forced SafeSearch".into(),
+            name_vi: "Công cụ tìm kiếm không ép được SafeSearch".into(),
+            group: "unsafe_search".into(),
+            domains,
+        }]);
+        UnsafeSearch {
+            index: ServiceIndex::new(&catalog),
+            all: ServiceSet::of(&[0]),
+        }
+    }
+
+    /// The listed domain covering `labels` (a name's labels, leftmost first, any case).
+    pub fn lookup<'a, I>(&self, labels: I) -> Option<String>
+    where
+        I: DoubleEndedIterator<Item = &'a [u8]>,
+    {
+        self.index.lookup(labels, &self.all).map(|m| m.domain)
     }
 }
 
@@ -474,6 +583,70 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k, v.into_deserializer()));
         T::deserialize(MapDeserializer::<_, Error>::new(entries)).ok()
+    }
+
+    #[test]
+    fn engines_with_a_forced_mode_since_bypass_protection() {
+        let ss = SafeSearch::builtin(YouTubeMode::Strict).unwrap();
+        for (host, target) in [
+            ("yandex.ru", "familysearch.yandex.ru"),
+            ("www.yandex.com.tr", "familysearch.yandex.ru"),
+            ("ya.ru", "familysearch.yandex.ru"),
+            ("www.ecosia.org", "strict-safe-search.ecosia.org"),
+            ("search.brave.com", "forcesafe.search.brave.com"),
+            ("pixabay.com", "safesearch.pixabay.com"),
+            ("www.bing.com", "strict.bing.com"),
+            ("duckduckgo.com", "safe.duckduckgo.com"),
+        ] {
+            assert_eq!(ss.target(host), Some(target), "{host}");
+        }
+        // The targets themselves are not rewritten (no loop).
+        for target in ["familysearch.yandex.ru", "safesearch.pixabay.com"] {
+            assert_eq!(ss.target(target), None, "{target}");
+        }
+    }
+
+    #[test]
+    fn a_dir_without_the_newer_engines_gets_their_built_in_lists() {
+        let dir = TempDir::new("older");
+        for e in [
+            Engine::Google,
+            Engine::YouTube(YouTubeMode::Strict),
+            Engine::Bing,
+            Engine::DuckDuckGo,
+        ] {
+            dir.write(e.file_name(), e.builtin_list());
+        }
+        let ss = SafeSearch::load(&dir.0, YouTubeMode::Strict).unwrap();
+        assert_eq!(ss.target("yandex.ru"), Some("familysearch.yandex.ru"));
+        // The four original files stay required.
+        std::fs::remove_file(dir.0.join("bing.txt")).unwrap();
+        let err = SafeSearch::load(&dir.0, YouTubeMode::Strict).unwrap_err();
+        assert!(matches!(err, SafeSearchError::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn unsafe_search_engines_are_listed_with_their_subdomains() {
+        let bad: Vec<&str> = UNSAFE_SEARCH_LIST
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty() && !is_domain(l))
+            .collect();
+        assert!(bad.is_empty(), "{bad:?}");
+        let u = UnsafeSearch::builtin();
+        let lookup = |n: &str| u.lookup(n.split('.').map(str::as_bytes));
+        assert_eq!(lookup("www.startpage.com"), Some("startpage.com".into()));
+        assert_eq!(lookup("search.yahoo.com"), Some("search.yahoo.com".into()));
+        assert_eq!(lookup("Search.Yahoo.com"), Some("search.yahoo.com".into()));
+        // Mail and the forced engines are not search engines without a forced mode.
+        for ok in [
+            "mail.yahoo.com",
+            "yahoo.com",
+            "www.google.com",
+            "duckduckgo.com",
+        ] {
+            assert_eq!(lookup(ok), None, "{ok}");
+        }
     }
 
     #[test]

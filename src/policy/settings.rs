@@ -87,6 +87,12 @@ pub struct GroupConfig {
     pub services: Vec<String>,
     /// Blocked service groups: every catalog service of the group (`games`).
     pub service_groups: Vec<String>,
+    /// `bypass_protection`: block the ways around the filter ([`crate::bypass`]); `None`
+    /// = the default, [`GroupConfig::bypass_on`].
+    pub bypass_protection: Option<bool>,
+    /// `block_unsafe_search`: block the search engines whose SafeSearch cannot be
+    /// forced ([`crate::policy::safesearch::UnsafeSearch`]).
+    pub block_unsafe_search: bool,
 }
 
 impl GroupConfig {
@@ -109,7 +115,25 @@ impl GroupConfig {
             schedule: None,
             services: Vec::new(),
             service_groups: Vec::new(),
+            bypass_protection: None,
+            block_unsafe_search: false,
         }
+    }
+
+    /// Whether bypass protection is on: `bypass_protection` when set, else on for a group
+    /// that filters anything (any list category, a service, its own deny list, SafeSearch),
+    /// off for an unfiltered one (`categories = []` and nothing else). The implicit
+    /// `default` of a config without groups filters every category, so it is on: a
+    /// filtering resolver that lets Firefox switch to its own DoH filters nothing.
+    pub fn bypass_on(&self) -> bool {
+        self.bypass_protection.unwrap_or_else(|| {
+            self.categories.as_ref().is_none_or(|c| !c.is_empty())
+                || self.has_services()
+                || !(self.deny.is_empty() && self.deny_paths.is_empty())
+                || self.safesearch
+                || self.schedule.is_some()
+                || self.block_unsafe_search
+        })
     }
 
     /// What names the group's own compiled list on disk: the config file's groups by
@@ -146,4 +170,37 @@ pub enum RefuseAction {
     Refuse,
     /// No answer at all (nothing to amplify).
     Drop,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bypass_protection_is_on_where_a_profile_filters_anything() {
+        let d = GroupConfig::implicit_default();
+        assert!(d.bypass_on(), "the implicit default filters every category");
+        let mut open = GroupConfig::implicit_default();
+        open.categories = Some(Vec::new());
+        assert!(!open.bypass_on(), "an unfiltered profile");
+        let mut g = open.clone();
+        g.services = vec!["tiktok".into()];
+        assert!(g.bypass_on());
+        let mut g = open.clone();
+        g.deny = vec!["x.example".into()];
+        assert!(g.bypass_on());
+        let mut g = open.clone();
+        g.safesearch = true;
+        assert!(g.bypass_on());
+        let mut g = open.clone();
+        g.categories = Some(vec!["adult".into()]);
+        assert!(g.bypass_on());
+        // Set explicitly, it wins either way.
+        let mut g = d.clone();
+        g.bypass_protection = Some(false);
+        assert!(!g.bypass_on());
+        let mut g = open;
+        g.bypass_protection = Some(true);
+        assert!(g.bypass_on());
+    }
 }

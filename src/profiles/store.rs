@@ -871,6 +871,8 @@ fn group_of(p: &Profile, clients: Option<&Vec<IpNet>>) -> GroupConfig {
         macs: Vec::new(),
         services: p.spec.services.clone(),
         service_groups: p.spec.service_groups.clone(),
+        bypass_protection: p.spec.bypass_protection,
+        block_unsafe_search: p.spec.block_unsafe_search,
     }
 }
 

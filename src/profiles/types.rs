@@ -51,6 +51,13 @@ pub struct ProfileSpec {
     /// Blocked service groups (`games`): every catalog service of the group.
     #[serde(default)]
     pub service_groups: Vec<String>,
+    /// Block the ways around the filter ([`crate::bypass`]); absent or `null` = on when
+    /// the profile filters anything ([`GroupConfig::bypass_on`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bypass_protection: Option<bool>,
+    /// Block search engines whose SafeSearch cannot be forced.
+    #[serde(default)]
+    pub block_unsafe_search: bool,
 }
 
 /// `mode` of a profile: [`BlockingMode`] with a serialized form.
@@ -148,6 +155,8 @@ impl Profile {
                 }),
                 services: group.services.clone(),
                 service_groups: group.service_groups.clone(),
+                bypass_protection: group.bypass_protection,
+                block_unsafe_search: group.block_unsafe_search,
             },
             clients: group.clients.iter().map(ToString::to_string).collect(),
             allow_paths: group
@@ -353,5 +362,29 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
                 *target = patch.clone();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bypass_fields_are_optional_and_round_trip() {
+        let spec: ProfileSpec = serde_json::from_str(r#"{"name": "kids"}"#).unwrap();
+        assert_eq!(spec.bypass_protection, None);
+        assert!(!spec.block_unsafe_search);
+        let json = serde_json::to_value(&spec).unwrap();
+        assert!(json.get("bypass_protection").is_none(), "{json}");
+        let spec: ProfileSpec = serde_json::from_str(
+            r#"{"name": "staff", "bypass_protection": false, "block_unsafe_search": true}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.bypass_protection, Some(false));
+        assert!(spec.block_unsafe_search);
+        let mut group = GroupConfig::implicit_default();
+        group.bypass_protection = Some(false);
+        let shown = Profile::from_config(&group);
+        assert_eq!(shown.spec.bypass_protection, Some(false));
     }
 }

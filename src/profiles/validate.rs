@@ -69,6 +69,8 @@ pub(super) fn validate_spec(
         schedule,
         services: dedup(&spec.services),
         service_groups: dedup(&spec.service_groups),
+        bypass_protection: spec.bypass_protection,
+        block_unsafe_search: spec.block_unsafe_search,
     })
 }
 

@@ -65,7 +65,7 @@ pub fn answer(
     let group = &block.policy.groups()[block.group];
     let serial = block.list.manifest().serial as u32;
     let text = |out: &mut Vec<u8>| block.push_text(group, out);
-    let hole = &group.sinkhole;
+    let hole = block.hole(group);
     hole.write_reply(request, soa_owner, serial, block.code, text, out);
     let limit = request
         .edns
@@ -292,6 +292,14 @@ name = "default"
             "Www.TikTok.com.",
             "a.rbxcdn.com.",
             "ff.garena.com.",
+            // Bypass protection (on for every group here): the network signals get
+            // NXDOMAIN whatever the group's mode, the rest its sinkhole.
+            "use-application-dns.net.",
+            "MASK.icloud.com.",
+            "dns.google.",
+            "x.nordvpn.com.",
+            // DDR: answered by the general path, decided once.
+            "_dns.resolver.arpa.",
         ];
         let types = [
             RecordType::A,
@@ -326,6 +334,18 @@ name = "default"
             "{answered} answered on the fast path"
         );
         let metrics = counts(&p.udp);
+        for (group, kind) in [("nulls", "canary"), ("ips", "relay"), ("default", "vpn")] {
+            let line =
+                format!("kidsafe_bypass_attempts_total{{profile=\"{group}\",kind=\"{kind}\"}} ");
+            let other =
+                format!("kidsafe_bypass_attempts_total{{kind=\"{kind}\",profile=\"{group}\"}} ");
+            assert!(
+                metrics
+                    .iter()
+                    .any(|l| l.starts_with(&line) || l.starts_with(&other)),
+                "{line} in {metrics:#?}"
+            );
+        }
         for service in ["tiktok", "roblox", "free_fire"] {
             let line = format!("kidsafe_service_blocks_total{{service=\"{service}\"}} ");
             assert!(

@@ -17,6 +17,7 @@
 //! | class CH `version.bind`, `version.server` | TXT `server.chaos_version`, else REFUSED |
 //! | class CH `hostname.bind`, `id.server` | TXT `server.chaos_identity`, else REFUSED |
 //! | any other class but IN | REFUSED (never forwarded, never checked against the IN list) |
+//! | `_dns.resolver.arpa` (class IN) | our own DoT/DoH endpoints as SVCB, else NODATA (RFC 9462; [`super::ddr`], decided after these rules) |
 
 use hickory_proto::op::{Edns, ResponseCode};
 use hickory_proto::rr::rdata::TXT;
@@ -45,6 +46,9 @@ pub enum Local {
     BadKey(Box<Record<TSIG>>),
     /// Answer with this CHAOS TXT record.
     Chaos(Box<Record>),
+    /// Answer a DDR query (`_dns.resolver.arpa`) with our own encrypted endpoints, or
+    /// NODATA ([`super::ddr`]).
+    Ddr(Box<super::ddr::DdrAnswer>),
 }
 
 /// The rules of the module doc, in the order the RFCs imply: authentication first (a

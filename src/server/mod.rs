@@ -2,6 +2,7 @@
 //! ([`stream`], `doh`) on the configured addresses, all answering through
 //! [`handler::Handler`].
 
+pub mod ddr;
 mod doh;
 pub mod fastpath;
 pub mod handler;
@@ -67,7 +68,6 @@ pub fn start(
     stop: CancellationToken,
 ) -> Result<Listening, ListenError> {
     let workers = config.worker_threads();
-    let shared = Arc::new(handler);
     let limits = stream::Limits::new(config.tcp_max_connections, config.tcp_idle);
     let proxies = Arc::new(proxy::TrustedProxies::new(&config.proxy_protocol_from));
     // Bind everything first: a failure must not leave loops running on the addresses
@@ -98,6 +98,13 @@ pub fn start(
             )?));
         }
     }
+
+    // DDR names the encrypted endpoints as bound (a port 0 in the config is known now).
+    let bound_of = |ls: &[tokio::net::TcpListener]| -> Vec<SocketAddr> {
+        ls.iter().filter_map(|l| l.local_addr().ok()).collect()
+    };
+    let ddr = ddr::Ddr::new(config.ddr_name.as_deref(), &bound_of(&dot), &bound_of(&doh));
+    let shared = Arc::new(handler.with_ddr(ddr));
 
     let mut listening = Listening {
         dns: Vec::new(),

@@ -28,6 +28,9 @@ pub struct ServerConfig {
     /// Who is asking ([`super::identity`]): trusted forwarders, Client Subnet, ClientID
     /// domain.
     pub identity: IdentityConfig,
+    /// The name DDR (`_dns.resolver.arpa` SVCB, [`super::ddr`]) gives as our DoT/DoH
+    /// target: `server.ddr_name`, else `server.client_id_domain`; `None` = NODATA.
+    pub ddr_name: Option<String>,
     /// The TXT answer to `version.bind`/`version.server` in class CH; `None` refuses it
     /// (the default: it reveals nothing about the software).
     pub chaos_version: Option<String>,

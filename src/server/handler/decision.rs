@@ -22,13 +22,15 @@ use hickory_proto::rr::Record;
 use hickory_proto::rr::rdata::tsig::TSIG;
 use hickory_proto::rr::{Name, RecordType};
 
+use super::super::ddr::Ddr;
 use super::super::local::{self, ChaosAnswers, Local};
-use crate::answer::{self, EdeCode};
+use crate::answer::{self, EdeCode, SinkholeBuilder};
+use crate::bypass::Kind;
 use crate::dns::request::Request;
 use crate::lists::swap::LiveBlocklist;
 use crate::lists::{Blocklist, Decision as ListDecision, Verdict};
 use crate::metrics::{self, Metrics, Protocol};
-use crate::policy::decide::{Admission, Group, Outcome, Policy, ServiceBlock};
+use crate::policy::decide::{Admission, BypassBlock, Group, Outcome, Policy, ServiceBlock};
 use crate::policy::{Client, RefuseAction};
 use crate::querylog::{self as qlog, QueryLog};
 
@@ -171,13 +173,44 @@ pub struct Block {
     pub code: EdeCode,
     /// The blocked service's catalog id, when a service blocked it.
     pub service: Option<Arc<str>>,
+    /// Bypass protection or `block_unsafe_search` blocked it.
+    pub guard: Option<Guard>,
     /// The policy that decided it (its [`Policy::groups`] holds `group`).
     pub policy: Arc<Policy>,
 }
 
+/// A guard of the profile's that blocked a name, beyond lists and services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// Bypass protection, for this kind of bypass.
+    Bypass(Kind),
+    /// `block_unsafe_search`: a search engine whose SafeSearch cannot be forced.
+    UnsafeSearch,
+}
+
 impl Block {
+    /// How `group` answers this block: NXDOMAIN for the network signals of bypass
+    /// protection (the documented answer), else the group's sinkhole.
+    pub fn hole<'g>(&self, group: &'g Group) -> &'g SinkholeBuilder {
+        match self.guard {
+            Some(Guard::Bypass(kind)) if kind.is_signal() => &group.nxdomain,
+            _ => &group.sinkhole,
+        }
+    }
+
     /// Appends the EDE text ([`answer::push_block_text`]) for a client of `group`.
     pub fn push_text(&self, group: &Group, out: &mut Vec<u8>) {
+        if let Some(guard) = self.guard {
+            let what = match guard {
+                Guard::Bypass(kind) => kind.as_str(),
+                Guard::UnsafeSearch => "unsafe search",
+            };
+            let domain = self.verdict.rule.as_ref().map_or("", |r| r.name.as_str());
+            let group = group.named.then_some(group.name.as_str());
+            let bypass = matches!(guard, Guard::Bypass(_));
+            answer::push_guard_text(out, bypass, what, domain, group);
+            return;
+        }
         if let Some(service) = &self.service {
             let group = group.named.then_some(group.name.as_str());
             answer::push_service_text(out, service, group);
@@ -214,6 +247,8 @@ pub struct Decider {
     pub(super) querylog: Option<QueryLog>,
     /// What CHAOS identity queries are told.
     pub(super) chaos: Arc<ChaosAnswers>,
+    /// What DDR queries (`_dns.resolver.arpa`) are told.
+    pub(super) ddr: Arc<Ddr>,
 }
 
 impl Decider {
@@ -249,13 +284,27 @@ impl Decider {
             self.metrics.answer(index, metrics::Verdict::Error);
             return Decision::Local(local);
         }
+        // DDR: never forwarded (upstream would name its own endpoints), for every profile
+        // (it names only us); counted as an allowed answer.
+        if Ddr::asks(asked.labels()) {
+            let qname = Name::from_labels(asked.labels()).unwrap_or_default();
+            let qtype = asked.qtype().unwrap_or(RecordType::NULL);
+            self.metrics.answer(index, metrics::Verdict::Allowed);
+            return Decision::Local(Local::Ddr(Box::new(self.ddr.answer(&qname, qtype))));
+        }
         let group = &policy.groups()[index];
         let list = self.lists.current();
         let code = match policy.decide(group, &list, || asked.labels()) {
-            Outcome::Blocked(verdict) => (verdict, EdeCode::Blocked, None),
-            Outcome::Filtered(verdict) => (verdict, EdeCode::Filtered, None),
+            Outcome::Blocked(verdict) => (verdict, EdeCode::Blocked, None, None),
+            Outcome::Filtered(verdict) => (verdict, EdeCode::Filtered, None, None),
             Outcome::Service(ServiceBlock { id, verdict }) => {
-                (verdict, EdeCode::Filtered, Some(id))
+                (verdict, EdeCode::Filtered, Some(id), None)
+            }
+            Outcome::Bypass(BypassBlock { kind, verdict }) => {
+                (verdict, EdeCode::Filtered, None, Some(Guard::Bypass(kind)))
+            }
+            Outcome::UnsafeSearch(verdict) => {
+                (verdict, EdeCode::Filtered, None, Some(Guard::UnsafeSearch))
             }
             Outcome::SafeSearch(target) => {
                 self.metrics.answer(index, metrics::Verdict::SafeSearch);
@@ -280,6 +329,7 @@ impl Decider {
             verdict: code.0,
             code: code.1,
             service: code.2,
+            guard: code.3,
             policy,
         };
         self.count_block(&block, block.how(), || asked.log_name(), client.addr);
@@ -311,7 +361,11 @@ impl Decider {
     ) {
         let (group, list, v) = (block.group, &block.list, &block.verdict);
         self.metrics.answer(group, how);
-        if let Some(service) = &block.service {
+        if let Some(Guard::Bypass(kind)) = block.guard {
+            self.metrics.bypass_attempt(group, kind);
+        } else if block.guard.is_some() {
+            // An unsafe search engine: counted by its answer's verdict alone.
+        } else if let Some(service) = &block.service {
             self.metrics.service_blocked(service);
         } else if how != metrics::Verdict::Filtered {
             // The group's own deny list has no list categories.
@@ -322,6 +376,10 @@ impl Decider {
         let Some(log) = &self.querylog else { return };
         let group = block.policy.groups().get(group).map(|g| g.name.clone());
         let categories = match how {
+            _ if block.guard.is_some() => match block.guard {
+                Some(Guard::Bypass(kind)) => vec![format!("bypass {}", kind.as_str())],
+                _ => vec!["unsafe search".to_owned()],
+            },
             _ if block.service.is_some() => {
                 vec![format!(
                     "service {}",

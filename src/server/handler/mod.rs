@@ -99,6 +99,7 @@ impl Handler {
                 metrics,
                 querylog: None,
                 chaos: Arc::default(),
+                ddr: Arc::default(),
             },
             resolver,
             drain,
@@ -133,6 +134,13 @@ impl Handler {
     /// Answers CHAOS-class identity queries with `chaos` (`server.chaos_*`).
     pub fn with_chaos(mut self, chaos: ChaosAnswers) -> Self {
         self.decider.chaos = Arc::new(chaos);
+        self
+    }
+
+    /// Answers DDR queries (`_dns.resolver.arpa`) with `ddr`: our bound DoT/DoH
+    /// endpoints ([`super::ddr`]); without it they get NODATA.
+    pub fn with_ddr(mut self, ddr: super::ddr::Ddr) -> Self {
+        self.decider.ddr = Arc::new(ddr);
         self
     }
 
@@ -314,6 +322,7 @@ impl Handler {
                     EdeCode::Blocked
                 },
                 service,
+                guard: None,
                 policy: p.policy.clone(),
             };
             let how = metrics::Verdict::BlockedCname;

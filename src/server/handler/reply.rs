@@ -67,7 +67,7 @@ pub(super) fn local(request: &Metadata, edns: Option<&Edns>, local: Local) -> Me
         Local::Code(code) => *code,
         Local::BadVers => ResponseCode::BADVERS,
         Local::BadKey(_) => ResponseCode::NotAuth,
-        Local::Chaos(_) | Local::Pass => ResponseCode::NoError,
+        Local::Chaos(_) | Local::Ddr(_) | Local::Pass => ResponseCode::NoError,
     };
     // BADVERS needs an OPT for its extended RCODE: there is one, as only a query with an
     // OPT can ask for another EDNS version, and `error` answers it with ours.
@@ -78,12 +78,19 @@ pub(super) fn local(request: &Metadata, edns: Option<&Edns>, local: Local) -> Me
             reply.metadata.authoritative = true;
             reply.answers.push(*record);
         }
+        Local::Ddr(ddr) => {
+            reply.metadata.authoritative = true;
+            let ddr = *ddr;
+            reply.answers = ddr.answers;
+            reply.authorities = ddr.soa.into_iter().collect();
+        }
         Local::Pass | Local::Code(_) | Local::BadVers => {}
     }
     reply
 }
 
-/// The sinkhole reply to `query` for `block`, in its group's mode, with the block's EDE.
+/// The sinkhole reply to `query` for `block`, in its group's mode ([`Block::hole`]), with
+/// the block's EDE.
 pub(super) fn block(
     request: &Metadata,
     edns: Option<Edns>,
@@ -93,8 +100,8 @@ pub(super) fn block(
 ) -> Message {
     let listed = block.verdict.rule.as_ref().map_or("", |r| r.name.as_str());
     let serial = block.list.manifest().serial as u32;
-    let hole = group
-        .sinkhole
+    let hole = block
+        .hole(group)
         .build(query.name(), query.query_type(), listed, serial);
     let mut metadata = reply_metadata(request, hole.rcode);
     metadata.authoritative = true;
