@@ -41,6 +41,7 @@ pub mod blockpage;
 pub mod clock;
 pub mod config;
 pub mod dns;
+pub mod exceptions;
 pub mod feed;
 pub mod lists;
 pub mod metrics;
