@@ -290,7 +290,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     let (cfg, serving) = (config.clone(), lists.current());
     let (profiles, snapshot) = tokio::task::spawn_blocking(move || {
         let store = profiles::open_store(&cfg, &serving)?;
-        let snapshot = store.snapshot()?;
+        let snapshot = profiles::full_snapshot(&store)?;
         Ok::<_, crate::profiles::ProfileError>((store, snapshot))
     })
     .await

@@ -134,7 +134,11 @@ async fn windows_exceptions_pause_and_mandatory_end_to_end() {
         "mandatory, paused"
     );
     at.store(SAT + 18 * HOUR + 30 * 60, Ordering::SeqCst);
-    assert_eq!(kids(&k, "xn--bcher-kva.example").await, "blocked", "the pause lapsed");
+    assert_eq!(
+        kids(&k, "xn--bcher-kva.example").await,
+        "blocked",
+        "the pause lapsed"
+    );
 
     // Mandatory: the allow list names it, and an exception does not help either.
     let r = api
@@ -203,7 +207,11 @@ async fn windows_exceptions_pause_and_mandatory_end_to_end() {
     let listed = r.body["exceptions"].as_array().unwrap().clone();
     let found = listed.iter().find(|e| e["id"] == eid).expect("kept");
     assert_eq!(found["until"], until, "same expiry after a restart");
-    assert_eq!(kids(&k, "xn--bcher-kva.example").await, "forwarded", "after the restart");
+    assert_eq!(
+        kids(&k, "xn--bcher-kva.example").await,
+        "forwarded",
+        "after the restart"
+    );
     let r = api
         .send(
             "DELETE",
@@ -213,6 +221,82 @@ async fn windows_exceptions_pause_and_mandatory_end_to_end() {
         )
         .await;
     assert_eq!(r.status, 204);
-    assert_eq!(kids(&k, "xn--bcher-kva.example").await, "blocked", "revoked");
+    assert_eq!(
+        kids(&k, "xn--bcher-kva.example").await,
+        "blocked",
+        "revoked"
+    );
+    k.running.stop().await;
+}
+
+/// Asks `name` from `from` until the verdict is `want`; panics after 10 s (a stored
+/// profile applies once the policy is rebuilt, a few hundred milliseconds after a write).
+async fn until(k: &Kidsafe, from: &str, name: &str, want: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let text = dig(k.addr, from, &[name]).await;
+        let got = if text.contains("status: NXDOMAIN") {
+            "blocked"
+        } else {
+            "forwarded"
+        };
+        if got == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{name} from {from}: still {got}: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn stored_profiles_take_windows_through_the_api() {
+    let up = Upstream::start(zone()).await;
+    let text = config(up.addr);
+    let at = Arc::new(AtomicI64::new(SAT + 15 * HOUR));
+    let k = start_from_text(list_dir(), &text, Some(clock(&at))).await;
+    let api = Api::new(k.running.admin_addrs[0], TOKEN);
+    let window = |end: &str, tz: &str| {
+        json!({"days": ["sat"], "start": "14:00", "end": end, "timezone": tz,
+               "action": "allow", "services": ["roblox"], "except": ["2027-02-20"]})
+    };
+
+    // Bad windows are refused, naming the field.
+    for (w, field) in [
+        (window("14:00", "UTC"), "schedules[0].end"),
+        (window("17:00", "Mars/Olympus"), "schedules[0].timezone"),
+    ] {
+        let r = api
+            .post("/v1/profiles", json!({"name": "family", "schedules": [w]}))
+            .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(r.body["field"], field, "{}", r.body);
+    }
+
+    let r = api
+        .post(
+            "/v1/profiles",
+            json!({"name": "family", "schedules": [window("17:00", "UTC")]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = api
+        .post(
+            &format!("/v1/profiles/{id}/identities"),
+            json!({"kind": "ip", "value": "127.0.0.3"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    until(&k, "127.0.0.3", "roblox.com", "forwarded").await;
+    at.store(SAT + 17 * HOUR, Ordering::SeqCst);
+    until(&k, "127.0.0.3", "roblox.com", "blocked").await;
+    // The excepted Saturday stays shut.
+    at.store(SAT + 7 * 24 * HOUR + 15 * HOUR, Ordering::SeqCst);
+    until(&k, "127.0.0.3", "roblox.com", "blocked").await;
+    at.store(SAT + 14 * 24 * HOUR + 15 * HOUR, Ordering::SeqCst);
+    until(&k, "127.0.0.3", "roblox.com", "forwarded").await;
     k.running.stop().await;
 }
