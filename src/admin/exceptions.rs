@@ -79,12 +79,12 @@ fn view(e: &Exception) -> Value {
     v
 }
 
-/// 404 unless the serving policy has profile `id`.
-fn known(api: &ExceptionsApi, id: &str) -> Result<(), Response> {
+/// A 404 unless the serving policy has profile `id`.
+fn unknown(api: &ExceptionsApi, id: &str) -> Option<Response> {
     if api.policy.load().index_of(id).is_some() {
-        Ok(())
+        None
     } else {
-        Err(error(
+        Some(error(
             StatusCode::NOT_FOUND,
             None,
             format!("no profile {id:?}"),
@@ -120,7 +120,7 @@ fn normalize_name(name: &str) -> Option<String> {
 }
 
 async fn add(api: Arc<ExceptionsApi>, id: String, body: NewException) -> Response {
-    if let Err(r) = known(&api, &id) {
+    if let Some(r) = unknown(&api, &id) {
         return r;
     }
     let Some(minutes) = body.minutes else {
@@ -173,9 +173,15 @@ async fn add(api: Arc<ExceptionsApi>, id: String, body: NewException) -> Respons
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, None, format!("bad JSON body: {e}")))
+/// The JSON body, or a 400 saying what is wrong with it.
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            None,
+            format!("bad JSON body: {e}"),
+        ))
+    })
 }
 
 async fn create(
@@ -185,7 +191,7 @@ async fn create(
 ) -> Response {
     match parse::<NewException>(&body) {
         Ok(b) => add(api, id, b).await,
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -209,12 +215,12 @@ async fn pause(
             };
             add(api, id, body).await
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
 async fn list(State(api): State<Arc<ExceptionsApi>>, Path(id): Path<String>) -> Response {
-    if let Err(r) = known(&api, &id) {
+    if let Some(r) = unknown(&api, &id) {
         return r;
     }
     let list: Vec<Value> = api.store.list(&id).iter().map(view).collect();
@@ -225,7 +231,7 @@ async fn remove(
     State(api): State<Arc<ExceptionsApi>>,
     Path((id, eid)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = known(&api, &id) {
+    if let Some(r) = unknown(&api, &id) {
         return r;
     }
     let store = Arc::clone(&api.store);

@@ -8,8 +8,9 @@
 //!    its ClientID, else the one listing its MAC address, else the one whose CIDR matches
 //!    its address (or trusted Client Subnet) most specifically, else `default`
 //!    ([`Policy::choose`]);
-//! 2b. a temporary exception of the profile for the name or a service covering it, or a
-//!    pause of the profile, lets it through ([`crate::exceptions`]; SafeSearch still applies);
+//!    Then a temporary exception of the profile for the name or a service covering it,
+//!    or a pause of the profile, lets it through ([`crate::exceptions`]; SafeSearch
+//!    still applies);
 //! 3. the group's own allow list lets a name through, whatever any list says;
 //! 4. the group's own deny list blocks a name (EDE 17 "Filtered": a local policy);
 //!    Then a service the group blocks ([`crate::services`]) that covers the name blocks
