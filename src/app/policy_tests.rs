@@ -310,3 +310,31 @@ fn config_errors_name_the_window_key() {
     ));
     assert!(e.contains("schedules[0].services"), "{e}");
 }
+
+#[test]
+fn the_readme_schedule_examples_parse() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("### Schedules, exceptions, pause, mandatory categories")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .unwrap();
+    let examples: Vec<&str> = section
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|s| s.split("```").next())
+        .collect();
+    assert_eq!(examples.len(), 2);
+    for example in examples {
+        let text = format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nservers = [\"127.0.0.1:5353\"]\n\
+             [lists]\ncompiled = \"x.fst\"\n\
+             [[lists.source]]\ncategory = \"adult\"\npath = \"a.txt\"\n\
+             [[lists.source]]\ncategory = \"gambling\"\npath = \"g.txt\"\n\
+             [[lists.source]]\ncategory = \"games\"\npath = \"x.txt\"\n{example}"
+        );
+        let config = crate::config::parse(&text, std::path::Path::new("k.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{example}"));
+        assert!(!config.policy.windows.is_empty());
+    }
+}
