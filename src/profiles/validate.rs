@@ -87,7 +87,7 @@ pub(super) fn validate_spec(
 }
 
 /// The [`Window`] of a stored window, or the field at fault (`days`, `timezone`, ...)
-/// and why; categories and services are checked by [`validate_spec`].
+/// and why; categories and services are checked by `validate_spec`.
 pub fn window_of(w: &WindowSpec) -> Result<Window, (&'static str, String)> {
     use crate::policy::schedule::ScheduleError as E;
     let schedule = Schedule::new(&w.days, &w.start, &w.end, &w.timezone).map_err(|e| {
