@@ -28,6 +28,8 @@ use crate::upstream::cache::ResponseCache;
 use crate::upstream::resolve::Resolver;
 
 mod build;
+#[cfg(test)]
+mod policy_tests;
 mod profiles;
 pub mod reload;
 
@@ -288,7 +290,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     let (cfg, serving) = (config.clone(), lists.current());
     let (profiles, snapshot) = tokio::task::spawn_blocking(move || {
         let store = profiles::open_store(&cfg, &serving)?;
-        let snapshot = store.snapshot()?;
+        let snapshot = profiles::full_snapshot(&store)?;
         Ok::<_, crate::profiles::ProfileError>((store, snapshot))
     })
     .await
@@ -315,7 +317,17 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     let policy = policy
         .with_subscribers(subscribers)
         .with_subscriber_overlay(&snapshot.subscribers);
-    let policy = Arc::new(policy);
+    // Exceptions and pauses are read per query from the store's live set: every policy
+    // built from here on (reloads carry it over) reads the same one.
+    let exceptions = Arc::new(crate::exceptions::ExceptionStore::open(
+        &config
+            .lists
+            .feeds
+            .state_dir
+            .join(crate::exceptions::store::FILE_NAME),
+        clock.clone(),
+    )?);
+    let policy = Arc::new(policy.with_exceptions(exceptions.live()));
 
     // The one writer of the compiled lists from here on: feeds, the `path` watcher,
     // SIGHUP and the API all hand it their work, and its guards judge all of it.
@@ -395,15 +407,18 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     let admin_addrs = match &config.admin {
         Some(a) => {
             let (listeners, addrs) = bind_http(&a.listen, "admin API").await?;
-            let admin = Arc::new(crate::admin::Admin::new(
-                lists.clone(),
-                policy.clone(),
-                metrics.clone(),
-                admin_resolver.clone(),
-                config.clone(),
-                pipeline.clone(),
-                profile_store.clone(),
-            )?);
+            let admin = Arc::new(
+                crate::admin::Admin::new(
+                    lists.clone(),
+                    policy.clone(),
+                    metrics.clone(),
+                    admin_resolver.clone(),
+                    config.clone(),
+                    pipeline.clone(),
+                    profile_store.clone(),
+                )?
+                .with_exceptions(exceptions),
+            );
             tracing::info!(?addrs, "admin API listening");
             (addrs, Some((listeners, admin)))
         }

@@ -8,7 +8,9 @@
 //! 2. one decision, [`server::handler::decision`], for every transport: admission and the
 //!    client's group ([`policy`]), the protocol rules ([`server::local`]: meta types and
 //!    classes, CHAOS, EDNS versions, TSIG), then what [`lists`] (the compiled FST behind an
-//!    `ArcSwap`) and the group's policy say; it is counted in [`metrics`] there, once;
+//!    `ArcSwap`) and the group's policy say (its windows, and the temporary
+//!    [`exceptions`] and pauses read with the policy's clock); it is counted in
+//!    [`metrics`] there, once;
 //! 3. the reply encodes that decision: a blocked name gets [`answer`]'s sinkhole with an
 //!    Extended DNS Error (on bytes by the fast path, as a message otherwise);
 //! 4. anything else goes to [`upstream`] (cache, forwarder), whose reply is checked again
@@ -42,6 +44,7 @@ pub mod bypass;
 pub mod clock;
 pub mod config;
 pub mod dns;
+pub mod exceptions;
 pub mod feed;
 pub mod lists;
 pub mod metrics;

@@ -228,8 +228,7 @@ async fn propagation_to_dns_answers() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let mut times = Vec::with_capacity(100);
-    let mut version = 1;
-    for i in 0..100 {
+    for (i, version) in (0..100).zip(1..) {
         let denied = if i % 2 == 0 {
             "innocent.test"
         } else {
@@ -244,7 +243,6 @@ async fn propagation_to_dns_answers() {
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
-        version += 1;
         let start = std::time::Instant::now();
         while !blocked_for_dot5(&b, denied).await {
             assert!(

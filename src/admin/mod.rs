@@ -12,6 +12,8 @@
 //!   note), recorded with its time;
 //! - `/v1/profiles`, `/v1/identities`, `/v1/subscribers`, `/v1/audit`: profiles (named
 //!   policies), who they apply to, and the log of changes ([`profiles`]);
+//! - `/v1/profiles/{id}/exceptions`, `/v1/profiles/{id}/pause`: temporary exceptions and
+//!   pauses of a profile ([`exceptions`]);
 //! - `POST /v1/reload[?force=true]`: what SIGHUP does (reread the config file and apply
 //!   it live, see `app::reload`; then recompile changed sources and groups' lists through
 //!   the feed guards, swap them in); `force` skips the shrink guard. An invalid config is
@@ -23,6 +25,7 @@
 //! Errors are JSON `{"error": "..."}` with a 4xx status for bad input.
 
 pub mod check;
+pub mod exceptions;
 pub mod limit;
 pub mod profiles;
 pub mod reports;
@@ -82,6 +85,8 @@ pub struct Admin {
     profiles: Arc<ProfilesApi>,
     /// Tokens, portals and report quotas: `[admin]` as last (re)loaded.
     access: ArcSwap<Access>,
+    /// Temporary exceptions and pauses (`/v1/profiles/{id}/exceptions`), when set.
+    exceptions: Option<Arc<exceptions::ExceptionsApi>>,
 }
 
 /// The `[admin]` settings a config reload swaps.
@@ -185,7 +190,17 @@ impl Admin {
             config: ArcSwap::from_pointee(config),
             pipeline,
             reloader: std::sync::OnceLock::new(),
+            exceptions: None,
         })
+    }
+
+    /// Serves `/v1/profiles/{id}/exceptions` and `/pause` over `store`.
+    pub fn with_exceptions(mut self, store: Arc<crate::exceptions::ExceptionStore>) -> Self {
+        self.exceptions = Some(Arc::new(exceptions::ExceptionsApi {
+            store,
+            policy: Arc::clone(&self.policy),
+        }));
+        self
     }
 
     /// Runs `reload` (the config reload) first on `POST /v1/reload`; set once (later
@@ -275,6 +290,10 @@ pub fn spawn(listeners: Vec<TcpListener>, admin: Arc<Admin>, stop: CancellationT
         .route("/v1/reports/{id}/decision", post(decide_report))
         .route("/v1/reload", post(reload))
         .merge(profiles::router(admin.profiles.clone()))
+        .merge(match &admin.exceptions {
+            Some(api) => exceptions::router(api.clone()),
+            None => axum::Router::new(),
+        })
         .route_layer(middleware::from_fn_with_state(admin.clone(), require_token))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))

@@ -47,6 +47,9 @@ pub enum StartError {
     /// The admin API's stores (reports, profiles) could not be opened.
     #[error("{0}")]
     Admin(#[from] crate::admin::AdminError),
+    /// The exceptions file could not be read.
+    #[error("{0}")]
+    Exceptions(#[from] crate::exceptions::ExceptionError),
     /// A DNS, DoT or DoH listener could not start.
     #[error("{0}")]
     Server(#[from] server::ListenError),

@@ -53,7 +53,33 @@ pub fn serving_config(config: &Config) -> Result<Config, ProfileError> {
     let mut store = open(config)?;
     store.set_config_profiles(config.policy.groups.clone());
     store.set_services(Arc::clone(&config.policy.services));
-    Ok(with_profiles(config, &store.snapshot()?))
+    Ok(with_profiles(config, &full_snapshot(&store)?))
+}
+
+/// The store's snapshot with the stored profiles' windows filled in (the store's own
+/// snapshot does not carry them).
+///
+/// # Errors
+/// The store could not be read.
+pub fn full_snapshot(store: &ProfileStore) -> Result<ProfilesSnapshot, ProfileError> {
+    let mut snap = store.snapshot()?;
+    for profile in store.list()? {
+        if profile.read_only || profile.spec.schedules.is_empty() {
+            continue;
+        }
+        let mut windows = Vec::with_capacity(profile.spec.schedules.len());
+        for w in &profile.spec.schedules {
+            match crate::profiles::window_of(w) {
+                Ok(window) => windows.push(window),
+                // Validated when written; only a tzdb change could get here.
+                Err((field, error)) => {
+                    tracing::warn!(profile = %profile.id, field, %error, "profile window ignored");
+                }
+            }
+        }
+        snap.windows.insert(profile.id.clone(), windows);
+    }
+    Ok(snap)
 }
 
 /// The store's snapshot, read off the async threads.
@@ -66,7 +92,7 @@ pub async fn snapshot(store: &Arc<Mutex<ProfileStore>>) -> Result<ProfilesSnapsh
         let store = store
             .lock()
             .map_err(|_| "profile store poisoned".to_owned())?;
-        store.snapshot().map_err(|e| e.to_string())
+        full_snapshot(&store).map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())?
@@ -106,6 +132,9 @@ pub fn with_profiles(config: &Config, snap: &ProfilesSnapshot) -> Config {
     }
     groups.extend(stored);
     groups.push(default);
+    for (id, windows) in &snap.windows {
+        merged.policy.windows.insert(id.clone(), windows.clone());
+    }
     merged
 }
 

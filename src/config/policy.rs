@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use super::{ConfigError, Invalid, line_col, nets, raw};
 use crate::policy::client::{ClientId, Mac};
-use crate::policy::schedule::Schedule;
+use crate::policy::schedule::{Schedule, ScheduleError};
+use crate::policy::windows::{Window, WindowAction, WindowError};
 use crate::policy::{CONFIG_ID_PREFIX, GroupConfig, PolicyConfig, RateLimitConfig};
 use crate::services::Catalog;
 
@@ -106,6 +107,8 @@ pub(super) fn validate_policy(
             .collect()
     };
 
+    let mandatory = check_categories(&raw.lists.mandatory, "lists.mandatory")?;
+    let mut windows = std::collections::HashMap::new();
     let mut groups = Vec::with_capacity(raw.groups.len() + 1);
     // Every ClientID and MAC seen so far, with the group that listed it.
     let mut seen_ids: std::collections::HashMap<ClientId, &str> = Default::default();
@@ -241,6 +244,48 @@ pub(super) fn validate_policy(
             }
             None => None,
         };
+        let mut group_windows = Vec::with_capacity(g.schedules.len());
+        for (n, spanned) in g.schedules.iter().enumerate() {
+            let w = spanned.get_ref();
+            let at = |e: String, k: &str| {
+                invalid(
+                    Some(spanned.span()),
+                    Some(key(&format!("schedules[{n}].{k}"))),
+                    e,
+                )
+            };
+            let sched = Schedule::new(&w.days, &w.start, &w.end, &w.timezone).map_err(|e| {
+                let k = match e {
+                    ScheduleError::UnknownDay(_) | ScheduleError::NoDays => "days",
+                    ScheduleError::BadTime { field, .. } => field,
+                    ScheduleError::UnknownTimeZone { .. } => "timezone",
+                    ScheduleError::EmptyWindow(_) => "end",
+                };
+                at(e.to_string(), k)
+            })?;
+            let action = WindowAction::parse(&w.action).map_err(|e| at(e.to_string(), "action"))?;
+            let sub = |k: &str| key(&format!("schedules[{n}].{k}"));
+            let window = Window::new(
+                sched,
+                action,
+                &w.except,
+                check_categories(&w.categories, &sub("categories"))?,
+                check_services(&w.services, &sub("services"), false)?,
+                check_services(&w.service_groups, &sub("service_groups"), true)?,
+            )
+            .map_err(|e| {
+                let k = match e {
+                    WindowError::BadExcept(_) => "except",
+                    WindowError::AllowWithCategories => "categories",
+                    _ => "services",
+                };
+                at(e.to_string(), k)
+            })?;
+            group_windows.push(window);
+        }
+        if !group_windows.is_empty() {
+            windows.insert(format!("{CONFIG_ID_PREFIX}{name}"), group_windows);
+        }
         groups.push(GroupConfig {
             id: format!("{CONFIG_ID_PREFIX}{name}"),
             name: name.clone(),
@@ -282,5 +327,7 @@ pub(super) fn validate_policy(
         safesearch_dir,
         safesearch_ttl,
         services: Arc::new(catalog),
+        windows,
+        mandatory,
     })
 }

@@ -242,6 +242,42 @@ pub struct RawGroup {
     /// Block search engines whose SafeSearch cannot be forced.
     #[serde(default)]
     pub block_unsafe_search: bool,
+    /// Several windows (`[[groups.schedules]]`), each blocking or allowing.
+    #[serde(default)]
+    pub schedules: Vec<toml::Spanned<RawWindow>>,
+}
+
+/// `[[groups.schedules]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    /// Days the window opens: mon, tue, ...
+    pub days: Vec<String>,
+    /// "HH:MM"
+    pub start: String,
+    /// "HH:MM" (earlier than start = overnight)
+    pub end: String,
+    /// IANA zone, e.g. "Europe/Paris".
+    pub timezone: String,
+    /// Local dates the window does not open: `2027-04-30`, `2027-02-14..2027-02-20`.
+    #[serde(default)]
+    pub except: Vec<String>,
+    /// `block` (default) or `allow`.
+    #[serde(default = "default_block")]
+    pub action: String,
+    /// Categories a block window adds.
+    #[serde(default)]
+    pub categories: Vec<toml::Spanned<String>>,
+    /// Services the window blocks or allows.
+    #[serde(default)]
+    pub services: Vec<toml::Spanned<String>>,
+    /// Service groups the window blocks or allows.
+    #[serde(default)]
+    pub service_groups: Vec<toml::Spanned<String>>,
+}
+
+fn default_block() -> String {
+    "block".into()
 }
 
 /// `[services]`
@@ -440,6 +476,9 @@ pub struct RawLists {
     /// Accept lists that shrink below `min_keep_ratio` (the other guards still apply).
     #[serde(default)]
     pub force: bool,
+    /// Categories blocked for every group; nothing lets them through.
+    #[serde(default)]
+    pub mandatory: Vec<toml::Spanned<String>>,
 }
 
 /// `[[lists.source]]`: exactly one of `path`, `url`, `rpz`.

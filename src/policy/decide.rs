@@ -1,5 +1,7 @@
 //! Which policy applies to a query, in one place, in order of precedence:
 //!
+//! 0. a name in a mandatory category (`lists.mandatory`) is blocked for everyone, before
+//!    anything below can let it through (EDE 15);
 //! 1. the client must be allowed to use the resolver at all (closed resolver, RFC 5358),
 //!    and be under its rate limit;
 //! 2. the client's group (its profile), most specific identity first: the group listing
@@ -7,6 +9,9 @@
 //!    its address (or trusted Client Subnet) most specifically, else the profile the ISP's
 //!    subscriber line for that address names (API edits over the feed's map), else
 //!    `default` ([`Policy::choose`]);
+//!    Then a temporary exception of the profile for the name or a service covering it,
+//!    or a pause of the profile, lets it through ([`crate::exceptions`]; SafeSearch
+//!    still applies);
 //! 3. the group's own allow list lets a name through, whatever any list says;
 //! 4. the group's own deny list blocks a name (EDE 17 "Filtered": a local policy);
 //!    Then, with bypass protection on, a way around the filter ([`crate::bypass`]: the
@@ -15,8 +20,9 @@
 //!    `block_unsafe_search` a search engine whose SafeSearch cannot be forced;
 //!    Then a service the group blocks ([`crate::services`]) that covers the name blocks
 //!    it (EDE 17 too, the text naming the service: `blocked: service tiktok (group kids)`);
+//!    the group's windows ([`crate::policy::windows`]) change that set over the week;
 //! 5. the shared blocklist blocks a name in one of the group's categories, plus the
-//!    schedule's extra categories while its window is open (EDE 15 "Blocked");
+//!    schedule's and open block windows' extra categories (EDE 15 "Blocked");
 //! 6. SafeSearch rewrites search engines to their restricted hosts;
 //! 7. everything else is forwarded.
 
@@ -25,8 +31,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
+
 use crate::answer::{BlockingConfig, BlockingMode, SinkholeBuilder};
 use crate::bypass::{Bypass, Kind};
+use crate::exceptions::ExceptionSet;
 use crate::lists::manifest::Manifest;
 use crate::lists::matcher::MatchedRule;
 use crate::lists::rule::Scope;
@@ -40,6 +49,7 @@ use crate::policy::safesearch::{SafeSearch, UnsafeSearch};
 use crate::policy::schedule::Schedule;
 use crate::policy::settings::{GroupConfig, PolicyConfig, RefuseAction};
 use crate::policy::subscribers::SubscriberLines;
+use crate::policy::windows::{Window, WindowAction};
 use crate::services::{Catalog, ServiceIndex, ServiceSet};
 use crate::subscribers::SubscriberSource;
 
@@ -108,6 +118,8 @@ pub struct Group {
     pub named: bool,
     categories: MaskCache,
     schedule: Option<(Schedule, MaskCache)>,
+    /// The group's windows, with their categories and services resolved.
+    windows: Vec<LiveWindow>,
     /// The group's own allow/deny entries, compiled like any list.
     pub own: Option<Arc<LiveBlocklist>>,
     /// SafeSearch targets, when the group has SafeSearch on.
@@ -139,15 +151,26 @@ impl Group {
     }
 }
 
+/// A window ready to judge: its extra categories cached per manifest, its services as a set.
+struct LiveWindow {
+    window: Window,
+    categories: MaskCache,
+    services: ServiceSet,
+}
+
 /// Catalog positions of the services `g` names (unknown names were refused by config or
 /// the API; any left are skipped).
 fn service_positions(catalog: &Catalog, g: &GroupConfig) -> Vec<usize> {
-    let mut out: Vec<usize> = g
-        .services
+    positions(catalog, &g.services, &g.service_groups)
+}
+
+/// Catalog positions of `services` and of every service in `service_groups`.
+fn positions(catalog: &Catalog, services: &[String], service_groups: &[String]) -> Vec<usize> {
+    let mut out: Vec<usize> = services
         .iter()
         .filter_map(|id| catalog.position(id))
         .collect();
-    for group in &g.service_groups {
+    for group in service_groups {
         out.extend(
             catalog
                 .services()
@@ -256,6 +279,10 @@ pub struct Policy {
     /// Queries from clients outside `allow_clients`, and queries over a client's rate
     /// limit, since start: shared with the policies a reload replaces this one with.
     counts: Arc<[AtomicU64; 2]>,
+    /// Categories blocked for every group, before anything can let them through.
+    mandatory: MaskCache,
+    /// Temporary exceptions and pauses, read per query (written by the admin API).
+    exceptions: Arc<ArcSwap<ExceptionSet>>,
 }
 
 /// Group parts that need I/O (compiled own lists, SafeSearch data) are made by the caller.
@@ -287,7 +314,8 @@ impl Policy {
                     || g.has_services()
                     || g.bypass_protection.is_some()
                     || g.block_unsafe_search
-            });
+            })
+            || !config.windows.is_empty();
         let bypass = Arc::new(Bypass::builtin().unwrap_or_else(|e| {
             // The unit tests keep a broken built-in file from shipping.
             tracing::error!(error = %e, "built-in bypass catalog unusable; bypass names not blocked");
@@ -322,6 +350,21 @@ impl Policy {
                     }),
                     bypass: g.bypass_on(),
                     block_unsafe_search: g.block_unsafe_search,
+                    windows: config
+                        .windows
+                        .get(&g.id)
+                        .into_iter()
+                        .flatten()
+                        .map(|w| LiveWindow {
+                            categories: MaskCache::new(Some(w.categories.clone())),
+                            services: ServiceSet::of(&positions(
+                                catalog,
+                                &w.services,
+                                &w.service_groups,
+                            )),
+                            window: w.clone(),
+                        })
+                        .collect(),
                     services: ServiceSet::of(&service_positions(catalog, g)),
                     services_key: services_key(catalog, g),
                 }
@@ -371,13 +414,22 @@ impl Policy {
             bypass,
             unsafe_search,
             counts: Arc::default(),
+            mandatory: MaskCache::new(Some(config.mandatory.clone())),
+            exceptions: Arc::default(),
         })
+    }
+
+    /// This policy, reading temporary exceptions from `exceptions` (the store's live set).
+    pub fn with_exceptions(mut self, exceptions: Arc<ArcSwap<ExceptionSet>>) -> Policy {
+        self.exceptions = exceptions;
+        self
     }
 
     /// This policy, counting its refusals on from `old`'s (a config reload replacing `old`:
     /// the totals and the refusal log go on).
     pub fn counting_on_from(mut self, old: &Policy) -> Policy {
         self.counts = Arc::clone(&old.counts);
+        self.exceptions = Arc::clone(&old.exceptions);
         self
     }
 
@@ -498,30 +550,135 @@ impl Policy {
         self.by_id.get(id).copied()
     }
 
+    /// True when the service catalog has `id`.
+    pub fn knows_service(&self, id: &str) -> bool {
+        self.service_ids.iter().any(|s| &**s == id)
+    }
+
+    /// Every catalog service id, in catalog order (for error messages).
+    pub fn service_names(&self) -> Vec<&str> {
+        self.service_ids.iter().map(|s| &**s).collect()
+    }
+
     /// All groups (the last is `default`).
     pub fn groups(&self) -> &[Group] {
         &self.groups
     }
 
-    /// The shared list's categories that apply to `group` right now.
+    /// The shared list's categories that apply to `group` right now: the mandatory ones
+    /// always; while the profile is paused, only those.
     pub fn mask(&self, group: &Group, manifest: &Manifest) -> u32 {
-        let mut mask = group.categories.mask(manifest);
+        let mandatory = self.mandatory.mask(manifest);
+        let now = (self.clock)();
+        let exceptions = self.exceptions.load();
+        if !exceptions.is_empty() && exceptions.paused(&group.id, now) {
+            return mandatory;
+        }
+        let mut mask = group.categories.mask(manifest) | mandatory;
         if let Some((schedule, extra)) = &group.schedule
-            && schedule.is_active((self.clock)())
+            && schedule.is_active(now)
         {
             mask |= extra.mask(manifest);
+        }
+        for w in &group.windows {
+            if w.window.action == WindowAction::Block && w.window.is_open(now) {
+                mask |= w.categories.mask(manifest);
+            }
         }
         mask
     }
 
-    /// Step 4b alone: the service of `group`'s blocked services that covers `labels` (a
-    /// name's labels, leftmost first, any case), most specific domain first. The CNAME
-    /// check asks it of every name in an answer's chain.
+    /// What cached answers checked for `group` depend on besides the mask: its services,
+    /// which of its windows are open, its exceptions in force; 0 when it blocks no service
+    /// and has none of those (the CNAME check then needs only the mask).
+    pub fn services_key(&self, group: &Group) -> u64 {
+        let now = (self.clock)();
+        let mut key = group.services_key;
+        for (i, w) in group.windows.iter().enumerate() {
+            if w.window.is_open(now) {
+                key ^= 0x9E37_79B9_7F4A_7C15u64.rotate_left(i as u32 + 1);
+            }
+            key |= 1;
+        }
+        let exceptions = self.exceptions.load().key(&group.id, now);
+        if exceptions != 0 {
+            key = (key ^ exceptions) | 1;
+        }
+        key
+    }
+
+    /// Step 0: the verdict blocking `labels` by a mandatory category, if any.
+    pub fn mandatory<'a, I>(&self, list: &Blocklist, labels: I) -> Option<Verdict>
+    where
+        I: DoubleEndedIterator<Item = &'a [u8]>,
+    {
+        let mask = self.mandatory.mask(list.manifest());
+        if mask == 0 {
+            return None;
+        }
+        let v = list.lookup_labels(labels, mask);
+        v.is_blocked().then_some(v)
+    }
+
+    /// Step 2b: true when a pause of `group`'s profile, or an exception for the name or a
+    /// service covering it, lets `labels` through now.
+    pub fn excepted<'a, I>(&self, group: &Group, labels: impl Fn() -> I) -> bool
+    where
+        I: DoubleEndedIterator<Item = &'a [u8]>,
+    {
+        let exceptions = self.exceptions.load();
+        if exceptions.is_empty() {
+            return false;
+        }
+        let now = (self.clock)();
+        if exceptions.paused(&group.id, now) || exceptions.covers_name(&group.id, now, labels()) {
+            return true;
+        }
+        let excepted: Vec<usize> = exceptions
+            .services(&group.id, now)
+            .filter_map(|id| self.service_ids.iter().position(|s| &**s == id))
+            .collect();
+        !excepted.is_empty()
+            && self
+                .service_index
+                .lookup(labels(), &ServiceSet::of(&excepted))
+                .is_some()
+    }
+
+    /// The services `group` blocks now: its own, those of open block windows, and those of
+    /// allow windows none of which is open (an open block window wins over an open allow
+    /// window; an open allow window wins over the group's own `services`).
+    fn blocked_services(&self, group: &Group) -> ServiceSet {
+        let now = (self.clock)();
+        let mut set = group.services.clone();
+        let (mut allowed, mut blocked) = (ServiceSet::default(), ServiceSet::default());
+        for w in &group.windows {
+            let open = w.window.is_open(now);
+            match (w.window.action, open) {
+                (WindowAction::Block, true) => blocked.insert_all(&w.services),
+                (WindowAction::Block, false) => {}
+                (WindowAction::Allow, true) => allowed.insert_all(&w.services),
+                (WindowAction::Allow, false) => set.insert_all(&w.services),
+            }
+        }
+        set.remove_all(&allowed);
+        set.insert_all(&blocked);
+        set
+    }
+
+    /// Step 4b alone: the service of `group`'s blocked services (now, windows applied)
+    /// that covers `labels` (a name's labels, leftmost first, any case), most specific
+    /// domain first. The CNAME check asks it of every name in an answer's chain.
     pub fn service<'a, I>(&self, group: &Group, labels: I) -> Option<ServiceBlock>
     where
         I: DoubleEndedIterator<Item = &'a [u8]>,
     {
-        let m = self.service_index.lookup(labels, &group.services)?;
+        let m = if group.windows.iter().all(|w| w.services.is_empty()) {
+            self.service_index.lookup(labels, &group.services)?
+        } else {
+            self.service_index
+                .lookup(labels, &self.blocked_services(group))?
+        };
         Some(ServiceBlock {
             id: Arc::clone(self.service_ids.get(m.position)?),
             verdict: Verdict {
@@ -535,38 +692,43 @@ impl Policy {
         })
     }
 
-    /// Steps 3 to 7 for a name given as wire labels (leftmost first).
+    /// Steps 0 and 2b to 7 for a name given as wire labels (leftmost first).
     pub fn decide<'a, I>(&self, group: &Group, list: &Blocklist, labels: impl Fn() -> I) -> Outcome
     where
         I: DoubleEndedIterator<Item = &'a [u8]>,
     {
-        if let Some(own) = &group.own {
-            let v = own.current().lookup_labels(labels(), u32::MAX);
-            match v.decision {
-                Decision::Allowed => return Outcome::Forward,
-                Decision::Blocked => return Outcome::Filtered(v),
-                Decision::NotListed => {}
-            }
-        }
-        if group.bypass
-            && let Some(hit) = self.bypass.lookup(labels())
-        {
-            return Outcome::Bypass(BypassBlock {
-                kind: hit.kind,
-                verdict: subtree_verdict(hit.domain),
-            });
-        }
-        if group.block_unsafe_search
-            && let Some(hit) = self.unsafe_search.lookup(labels())
-        {
-            return Outcome::UnsafeSearch(subtree_verdict(hit));
-        }
-        if let Some(block) = self.service(group, labels()) {
-            return Outcome::Service(block);
-        }
-        let v = list.lookup_labels(labels(), self.mask(group, list.manifest()));
-        if v.is_blocked() {
+        if let Some(v) = self.mandatory(list, labels()) {
             return Outcome::Blocked(v);
+        }
+        if !self.excepted(group, &labels) {
+            if let Some(own) = &group.own {
+                let v = own.current().lookup_labels(labels(), u32::MAX);
+                match v.decision {
+                    Decision::Allowed => return Outcome::Forward,
+                    Decision::Blocked => return Outcome::Filtered(v),
+                    Decision::NotListed => {}
+                }
+            }
+            if group.bypass
+                && let Some(hit) = self.bypass.lookup(labels())
+            {
+                return Outcome::Bypass(BypassBlock {
+                    kind: hit.kind,
+                    verdict: subtree_verdict(hit.domain),
+                });
+            }
+            if group.block_unsafe_search
+                && let Some(hit) = self.unsafe_search.lookup(labels())
+            {
+                return Outcome::UnsafeSearch(subtree_verdict(hit));
+            }
+            if let Some(block) = self.service(group, labels()) {
+                return Outcome::Service(block);
+            }
+            let v = list.lookup_labels(labels(), self.mask(group, list.manifest()));
+            if v.is_blocked() {
+                return Outcome::Blocked(v);
+            }
         }
         if let Some(ss) = &group.safesearch
             && let Some(target) = ss.target_labels(labels())

@@ -7,6 +7,7 @@
 //! - [`client`]: who is asking (ClientID, MAC address, address)?
 //! - [`groups`]: which policy group (by source CIDR) does this client belong to?
 //! - [`schedule`]: is a time-based policy (e.g. school hours) in force right now?
+//! - [`windows`]: a profile's several windows (block or allow, with holidays off);
 //! - [`safesearch`]: should this name be answered with a SafeSearch CNAME instead?
 //! - [`subscribers`]: which profile does the ISP's subscriber line (API edits, then the
 //!   feed's map) give this address?
@@ -23,6 +24,7 @@ pub mod safesearch;
 pub mod schedule;
 pub mod settings;
 pub mod subscribers;
+pub mod windows;
 
 pub use client::Client;
 pub use settings::{CONFIG_ID_PREFIX, GroupConfig, PolicyConfig, RateLimitConfig, RefuseAction};

@@ -12,7 +12,7 @@
 //! window at the first wall-clock time after it, and a repeated hour is covered both times.
 
 use jiff::Timestamp;
-use jiff::civil::{DateTime, Weekday};
+use jiff::civil::{Date, DateTime, Weekday};
 use jiff::tz::TimeZone;
 
 const DAY_SECONDS: u32 = 24 * 3600;
@@ -105,16 +105,29 @@ impl Schedule {
 
     /// True when `at`, seen as wall-clock time in the schedule's zone, falls in the window.
     pub fn is_active(&self, at: Timestamp) -> bool {
+        self.opened_on(at).is_some()
+    }
+
+    /// The local date the window that `at` falls in opened on (the evening's date for the
+    /// morning part of an overnight window), or `None` when `at` is outside every window.
+    /// Exception dates (`except`) are judged by it, so skipping a Friday skips the whole
+    /// Friday night.
+    pub fn opened_on(&self, at: Timestamp) -> Option<Date> {
         let local = self.tz.to_datetime(at);
         let t = seconds_of_day(local);
         let opens_today = self.days & day_bit(local.weekday()) != 0;
         if self.start < self.end {
-            opens_today && self.start <= t && t < self.end
+            return (opens_today && self.start <= t && t < self.end).then(|| local.date());
+        }
+        // Overnight: the evening part belongs to today's window, the morning part to
+        // the one that opened yesterday.
+        let opened_yesterday = self.days & day_bit(local.weekday().previous()) != 0;
+        if opens_today && t >= self.start {
+            Some(local.date())
+        } else if opened_yesterday && t < self.end {
+            local.date().yesterday().ok()
         } else {
-            // Overnight: the evening part belongs to today's window, the morning part to
-            // the one that opened yesterday.
-            let opened_yesterday = self.days & day_bit(local.weekday().previous()) != 0;
-            (opens_today && t >= self.start) || (opened_yesterday && t < self.end)
+            None
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::answer::BlockingMode;
 use crate::policy::client::{ClientId, Mac};
 use crate::policy::safesearch::YouTubeMode;
 use crate::policy::schedule::Schedule;
+use crate::policy::windows::Window;
 use crate::services::Catalog;
 
 /// Access, rate limiting and per-client groups.
@@ -33,6 +34,11 @@ pub struct PolicyConfig {
     /// The service catalog groups' `services` and `service_groups` name (the built-in one
     /// with `[services] dir` merged over it).
     pub services: Arc<Catalog>,
+    /// Each group's time windows (`[[groups.schedules]]`), by group id; a group absent
+    /// here has none beyond its single `schedule`.
+    pub windows: std::collections::HashMap<String, Vec<Window>>,
+    /// Categories blocked for every group whatever else says (`lists.mandatory`).
+    pub mandatory: Vec<String>,
 }
 
 /// Token-bucket settings.

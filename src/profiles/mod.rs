@@ -51,8 +51,9 @@ pub use settings::StoreConfig;
 pub use store::{BulkRow, ProfileStore};
 pub use types::{
     AuditEntry, CONFIG_ID_PREFIX, Identity, IdentityKind, Mode, NewIdentity, Profile, ProfileSpec,
-    ProfilesSnapshot, STORED_ID_PREFIX, ScheduleSpec, Subscriber, merge_patch,
+    ProfilesSnapshot, STORED_ID_PREFIX, ScheduleSpec, Subscriber, WindowSpec, merge_patch,
 };
+pub use validate::window_of;
 
 /// Longest profile name, in characters.
 pub const MAX_NAME_LEN: usize = 64;

@@ -58,6 +58,38 @@ pub struct ProfileSpec {
     /// Block search engines whose SafeSearch cannot be forced.
     #[serde(default)]
     pub block_unsafe_search: bool,
+    /// Several weekly windows, each blocking or allowing (as `[[groups.schedules]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<WindowSpec>,
+}
+
+/// A weekly window of a stored profile, as in `[[groups.schedules]]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    /// Days the window opens: `mon`, `tue`, ...
+    pub days: Vec<String>,
+    /// `HH:MM`.
+    pub start: String,
+    /// `HH:MM` (earlier than `start` = overnight; `24:00` = midnight).
+    pub end: String,
+    /// IANA time zone, e.g. `Europe/Paris`.
+    pub timezone: String,
+    /// Local dates it does not open: `2027-04-30`, `2027-02-14..2027-02-20`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub except: Vec<String>,
+    /// `block` (absent = block) or `allow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Categories a block window adds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// Services the window blocks, or allows only while open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+    /// Service groups, as `services`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_groups: Vec<String>,
 }
 
 /// `mode` of a profile: [`BlockingMode`] with a serialized form.
@@ -157,6 +189,7 @@ impl Profile {
                 service_groups: group.service_groups.clone(),
                 bypass_protection: group.bypass_protection,
                 block_unsafe_search: group.block_unsafe_search,
+                schedules: Vec::new(),
             },
             clients: group.clients.iter().map(ToString::to_string).collect(),
             allow_paths: group
@@ -279,6 +312,9 @@ pub struct AuditEntry {
 /// policy already), but `subscribers` may point at them (`config:<name>` ids).
 #[derive(Clone, Debug, Default)]
 pub struct ProfilesSnapshot {
+    /// The stored profiles' windows by profile id (filled by the reader of the store
+    /// beside the snapshot, see `app::profiles`).
+    pub windows: HashMap<String, Vec<crate::policy::windows::Window>>,
     /// The store's generation this was read at (the value of the change notification).
     pub generation: u64,
     /// The stored profiles by id, as client groups: `clients` holds their `ip` and `cidr`

@@ -6,10 +6,11 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::types::{IdentityKind, ProfileSpec};
+use super::types::{IdentityKind, ProfileSpec, WindowSpec};
 use super::{MAX_LIST_ENTRIES, MAX_NAME_LEN, ProfileError};
 use crate::lists::normalize::normalize;
 use crate::policy::schedule::Schedule;
+use crate::policy::windows::{Window, WindowAction, WindowError};
 use crate::services::Catalog;
 use crate::services::catalog::Unknown;
 
@@ -35,6 +36,18 @@ pub(super) fn validate_spec(
             "name",
             "control characters are not allowed",
         ));
+    }
+    for (i, w) in spec.schedules.iter().enumerate() {
+        window_of(w)
+            .map_err(|(field, e)| ProfileError::invalid(format!("schedules[{i}].{field}"), e))?;
+        categories(&w.categories, known, &format!("schedules[{i}].categories"))?;
+        if let Err(u) = catalog.resolve(&w.services, &w.service_groups) {
+            let field = match &u {
+                Unknown::Service(j, _) => format!("schedules[{i}].services[{j}]"),
+                Unknown::Group(j, _) => format!("schedules[{i}].service_groups[{j}]"),
+            };
+            return Err(ProfileError::invalid(field, catalog.unknown_message(&u)));
+        }
     }
     let categories = spec
         .categories
@@ -71,6 +84,40 @@ pub(super) fn validate_spec(
         service_groups: dedup(&spec.service_groups),
         bypass_protection: spec.bypass_protection,
         block_unsafe_search: spec.block_unsafe_search,
+        schedules: spec.schedules.clone(),
+    })
+}
+
+/// The [`Window`] of a stored window, or the field at fault (`days`, `timezone`, ...)
+/// and why; categories and services are checked by `validate_spec`.
+pub fn window_of(w: &WindowSpec) -> Result<Window, (&'static str, String)> {
+    use crate::policy::schedule::ScheduleError as E;
+    let schedule = Schedule::new(&w.days, &w.start, &w.end, &w.timezone).map_err(|e| {
+        let field = match e {
+            E::UnknownDay(_) | E::NoDays => "days",
+            E::BadTime { field: "start", .. } => "start",
+            E::BadTime { .. } | E::EmptyWindow(_) => "end",
+            E::UnknownTimeZone { .. } => "timezone",
+        };
+        (field, e.to_string())
+    })?;
+    let action = WindowAction::parse(w.action.as_deref().unwrap_or("block"))
+        .map_err(|e| ("action", e.to_string()))?;
+    Window::new(
+        schedule,
+        action,
+        &w.except,
+        w.categories.clone(),
+        w.services.clone(),
+        w.service_groups.clone(),
+    )
+    .map_err(|e| {
+        let field = match e {
+            WindowError::BadExcept(_) => "except",
+            WindowError::AllowWithCategories => "categories",
+            _ => "services",
+        };
+        (field, e.to_string())
     })
 }
 

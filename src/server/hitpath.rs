@@ -47,6 +47,7 @@ pub(super) fn answer(
     };
     let the_group = &policy.groups()[group];
     let mask = policy.mask(the_group, list.manifest());
+    let services_key = policy.services_key(the_group);
     let edns = request
         .edns
         .map(|(payload, d)| (payload.clamp(512, EDNS_PAYLOAD), d));
@@ -55,14 +56,14 @@ pub(super) fn answer(
     let variant = [
         std::sync::Arc::as_ptr(list) as u64 ^ list.manifest().serial.rotate_left(32),
         // The group's services (their domains' fingerprint) cleared the chain too.
-        u64::from(mask) ^ the_group.services_key,
+        u64::from(mask) ^ services_key,
         edns.map_or(0, |(payload, _)| 0x1_0000 | u64::from(payload)),
     ];
     let encode = |message| {
         let mut name = Name::from_labels(request.labels()).ok()?;
         name.set_fqdn(true);
         let query = Query::query(name, RecordType::from(request.qtype));
-        let services = (the_group.services_key != 0).then_some((policy, the_group));
+        let services = (services_key != 0).then_some((policy, the_group));
         Handler::encode_hit(query, request.cd, edns, (list, mask), services, message)
     };
     let Some(bytes) = cache.get_encoded(key, variant, encode) else {

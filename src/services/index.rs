@@ -39,6 +39,23 @@ impl ServiceSet {
     pub fn is_empty(&self) -> bool {
         self.bits.iter().all(|w| *w == 0)
     }
+
+    /// Adds every service of `other`.
+    pub fn insert_all(&mut self, other: &ServiceSet) {
+        if self.bits.len() < other.bits.len() {
+            self.bits.resize(other.bits.len(), 0);
+        }
+        for (w, o) in self.bits.iter_mut().zip(&other.bits) {
+            *w |= o;
+        }
+    }
+
+    /// Removes every service of `other`.
+    pub fn remove_all(&mut self, other: &ServiceSet) {
+        for (w, o) in self.bits.iter_mut().zip(&other.bits) {
+            *w &= !o;
+        }
+    }
 }
 
 /// A service that covers a name: which one, and the listed domain that matched.

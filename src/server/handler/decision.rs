@@ -430,6 +430,17 @@ pub(super) fn blocked_in_chain(
             _ => None,
         };
         for name in std::iter::once(&record.name).chain(target) {
+            // Mandatory categories first: no allow list or exception lets them through.
+            if let Some((policy, _)) = services
+                && let Some(verdict) = policy.mandatory(list, name.iter())
+            {
+                return Some(ChainBlock::List(verdict));
+            }
+            if let Some((policy, group)) = services
+                && policy.excepted(group, || name.iter())
+            {
+                continue;
+            }
             if let Some((_, group)) = services
                 && let Some(own) = &group.own
                 && own.current().lookup_labels(name.iter(), u32::MAX).decision

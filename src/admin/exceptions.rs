@@ -1,0 +1,265 @@
+//! Temporary exceptions and pauses of a profile (`/v1/profiles/{id}/exceptions`,
+//! `/v1/profiles/{id}/pause`) over [`crate::exceptions::ExceptionStore`]. The bearer token
+//! check is the admin router's. A profile is known when the serving policy has it (a
+//! profile just created applies, and is known here, once the policy is rebuilt).
+//!
+//! - `POST .../exceptions` `{"service": "youtube", "minutes": 60}`, `{"name":
+//!   "example.org", "minutes": 60}` or `{"pause": true, "minutes": 30}` → 201 with the
+//!   exception (`id`, `until` as RFC 3339 UTC);
+//! - `POST .../pause` `{"minutes": 30}`: the same as `{"pause": true, ...}`;
+//! - `GET .../exceptions`: those in force; `DELETE .../exceptions/{eid}`: revoke (404 when
+//!   none by that id).
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::exceptions::{Exception, ExceptionError, ExceptionStore, Target};
+use crate::policy::decide::Policy;
+
+/// What the routes read and write.
+pub struct ExceptionsApi {
+    /// The one writer of exceptions.
+    pub store: Arc<ExceptionStore>,
+    /// The serving policy: which profiles and services exist.
+    pub policy: Arc<ArcSwap<Policy>>,
+}
+
+/// A `POST` body: exactly one of `service`, `name`, `pause`, and `minutes`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewException {
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    pause: bool,
+    minutes: Option<i64>,
+}
+
+/// The routes, for the admin router to merge (inside its bearer token check).
+pub fn router<S: Clone + Send + Sync + 'static>(api: Arc<ExceptionsApi>) -> axum::Router<S> {
+    axum::Router::new()
+        .route("/v1/profiles/{id}/exceptions", get(list).post(create))
+        .route("/v1/profiles/{id}/exceptions/{eid}", delete(remove))
+        .route("/v1/profiles/{id}/pause", post(pause))
+        .with_state(api)
+}
+
+fn error(status: StatusCode, field: Option<&str>, message: impl Into<String>) -> Response {
+    let mut body = json!({ "error": message.into() });
+    if let Some(f) = field {
+        body["field"] = json!(f);
+    }
+    (status, Json(body)).into_response()
+}
+
+/// The exception as JSON.
+fn view(e: &Exception) -> Value {
+    let mut v = json!({
+        "id": e.id,
+        "profile": e.profile,
+        "until": e.until.to_string(),
+        "until_unix": e.until.as_second(),
+    });
+    match &e.target {
+        Target::Service(s) => v["service"] = json!(s),
+        Target::Name(n) => v["name"] = json!(n),
+        Target::Pause => v["pause"] = json!(true),
+    }
+    v
+}
+
+/// A 404 unless the serving policy has profile `id`.
+fn unknown(api: &ExceptionsApi, id: &str) -> Option<Response> {
+    if api.policy.load().index_of(id).is_some() {
+        None
+    } else {
+        Some(error(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("no profile {id:?}"),
+        ))
+    }
+}
+
+fn store_error(e: ExceptionError) -> Response {
+    match e {
+        ExceptionError::Minutes(_) => {
+            error(StatusCode::BAD_REQUEST, Some("minutes"), e.to_string())
+        }
+        other => {
+            tracing::error!(error = %other, "exceptions not saved");
+            error(StatusCode::INTERNAL_SERVER_ERROR, None, other.to_string())
+        }
+    }
+}
+
+/// A normalized name for a name exception: lowercase, no trailing dot, a plausible
+/// host name.
+fn normalize_name(name: &str) -> Option<String> {
+    let n = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    ok.then_some(n)
+}
+
+async fn add(api: Arc<ExceptionsApi>, id: String, body: NewException) -> Response {
+    if let Some(r) = unknown(&api, &id) {
+        return r;
+    }
+    let Some(minutes) = body.minutes else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            Some("minutes"),
+            "minutes is required (1 to 10080)",
+        );
+    };
+    let target = match (body.service, body.name, body.pause) {
+        (Some(s), None, false) => {
+            let policy = api.policy.load();
+            if !policy.knows_service(&s) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    Some("service"),
+                    format!(
+                        "unknown service `{s}`; known: {}",
+                        policy.service_names().join(", ")
+                    ),
+                );
+            }
+            Target::Service(s)
+        }
+        (None, Some(n), false) => match normalize_name(&n) {
+            Some(n) => Target::Name(n),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    Some("name"),
+                    format!("`{n}` is not a domain name"),
+                );
+            }
+        },
+        (None, None, true) => Target::Pause,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                None,
+                "give exactly one of service, name or \"pause\": true",
+            );
+        }
+    };
+    let store = Arc::clone(&api.store);
+    let added = tokio::task::spawn_blocking(move || store.add(&id, target, minutes)).await;
+    match added {
+        Ok(Ok(e)) => (StatusCode::CREATED, Json(view(&e))).into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()),
+    }
+}
+
+/// The JSON body, or a 400 saying what is wrong with it.
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            None,
+            format!("bad JSON body: {e}"),
+        ))
+    })
+}
+
+async fn create(
+    State(api): State<Arc<ExceptionsApi>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    match parse::<NewException>(&body) {
+        Ok(b) => add(api, id, b).await,
+        Err(r) => *r,
+    }
+}
+
+async fn pause(
+    State(api): State<Arc<ExceptionsApi>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Pause {
+        minutes: Option<i64>,
+    }
+    match parse::<Pause>(&body) {
+        Ok(p) => {
+            let body = NewException {
+                service: None,
+                name: None,
+                pause: true,
+                minutes: p.minutes,
+            };
+            add(api, id, body).await
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn list(State(api): State<Arc<ExceptionsApi>>, Path(id): Path<String>) -> Response {
+    if let Some(r) = unknown(&api, &id) {
+        return r;
+    }
+    let list: Vec<Value> = api.store.list(&id).iter().map(view).collect();
+    Json(json!({ "exceptions": list })).into_response()
+}
+
+async fn remove(
+    State(api): State<Arc<ExceptionsApi>>,
+    Path((id, eid)): Path<(String, String)>,
+) -> Response {
+    if let Some(r) = unknown(&api, &id) {
+        return r;
+    }
+    let store = Arc::clone(&api.store);
+    let (pid, e) = (id.clone(), eid.clone());
+    match tokio::task::spawn_blocking(move || store.remove(&pid, &e)).await {
+        Ok(Ok(true)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(false)) => error(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("profile {id:?} has no exception {eid:?} in force"),
+        ),
+        Ok(Err(e)) => store_error(e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalized_or_refused() {
+        assert_eq!(
+            normalize_name("Example.ORG.").as_deref(),
+            Some("example.org")
+        );
+        assert!(normalize_name("").is_none());
+        assert!(normalize_name("a..b").is_none());
+        assert!(normalize_name("exa mple.org").is_none());
+    }
+}
