@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use postgres::fallible_iterator::FallibleIterator;
 use tokio::sync::watch;
 
-use super::pg::{CHANNEL, connect};
+use super::pg_connect::{CHANNEL, connect};
 
 /// First wait after a failed connection; doubled up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -45,7 +45,7 @@ fn run(l: &Listener) {
     while !l.stop.load(Ordering::Relaxed) {
         let mut client = match connect(&l.url, &l.target).and_then(|mut c| {
             c.batch_execute(&format!("LISTEN {CHANNEL}"))
-                .map_err(|e| super::pg::pg_error(&l.target, e))?;
+                .map_err(|e| super::pg_connect::pg_error(&l.target, e))?;
             Ok(c)
         }) {
             Ok(c) => c,

@@ -39,6 +39,7 @@ mod error;
 mod last_good;
 mod listen;
 mod pg;
+mod pg_connect;
 mod schema;
 mod settings;
 mod sqlite;

@@ -3,31 +3,26 @@
 //! last-good copy served while the database is unreachable.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use postgres::error::SqlState;
-use postgres::{Client, NoTls};
+use postgres::Client;
 use tokio::sync::watch;
 
 use super::backend::{IdentityRow, NewAudit, ProfileRow, Rows, Tx};
 use super::error::ProfileError;
 use super::last_good::{self, CopyTx};
+use super::pg_connect::{CHANNEL, connect, pg_error};
 use super::settings::target_of;
 use super::types::{AuditEntry, Subscriber};
 use super::{audit, listen};
 
-/// The channel every node LISTENs on; the payload is the writing node's id.
-pub(super) const CHANNEL: &str = "kidsafe_profiles";
 /// Schema version in `kidsafe_schema`: 1 has profiles, identities, subscribers, audit.
 const SCHEMA_VERSION: i32 = 1;
 /// Advisory lock key ("KSDP") held while creating or migrating the schema, so two nodes
 /// starting together create it once.
 const SCHEMA_LOCK: i64 = 0x4b53_4450;
-/// How long a connection attempt may take (a host that drops packets).
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// While down, a read tries to reconnect at most this often (else: the last-good copy).
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
@@ -248,16 +243,6 @@ impl Drop for Pg {
     }
 }
 
-/// Opens a connection (no TLS: a socket or a trusted network; see the README).
-pub(super) fn connect(url: &str, target: &str) -> R<Client> {
-    let mut config = postgres::Config::from_str(url).map_err(|_| ProfileError::Unavailable {
-        target: target.to_owned(),
-    })?;
-    config.connect_timeout(CONNECT_TIMEOUT);
-    config.application_name("kidsafe-dns");
-    config.connect(NoTls).map_err(|e| pg_error(target, e))
-}
-
 /// Creates the schema in an empty database or migrates an older one, under an advisory
 /// lock, in one transaction.
 fn migrate(client: &mut Client, target: &str) -> R<()> {
@@ -291,35 +276,6 @@ fn migrate(client: &mut Client, target: &str) -> R<()> {
         }
     }
     tx.commit().map_err(err)
-}
-
-/// Unreachable (the connection failed or broke, the server is shutting down):
-/// [`ProfileError::Unavailable`]; a duplicate key (two nodes racing on one name or
-/// identity): a conflict; anything else: [`ProfileError::Postgres`].
-pub(super) fn pg_error(target: &str, e: postgres::Error) -> ProfileError {
-    let Some(db) = e.as_db_error() else {
-        return ProfileError::Unavailable {
-            target: target.to_owned(),
-        };
-    };
-    let code = db.code().code();
-    if code.starts_with("08") || code.starts_with("57P") {
-        return ProfileError::Unavailable {
-            target: target.to_owned(),
-        };
-    }
-    if *db.code() == SqlState::UNIQUE_VIOLATION {
-        let field = if db.constraint().is_some_and(|c| c.contains("name")) {
-            "name"
-        } else {
-            "value"
-        };
-        return ProfileError::conflict(field, "taken by another write that came first; retry");
-    }
-    ProfileError::Postgres {
-        target: target.to_owned(),
-        source: e,
-    }
 }
 
 /// A transaction on the node's connection (BEGIN sent); rolled back if dropped.
