@@ -48,7 +48,7 @@ pub fn ede_payload(code: EdeCode, text: &str) -> Vec<u8> {
 }
 
 /// Appends the EDE text of a block to `out` (the UDP fast path writes it straight into the
-/// reply, without allocating): `blocked: adult, gambling (group school)` for the shared
+/// reply, without allocating): `blocked: adult, gambling (profile school)` for the shared
 /// list's `categories`, `blocked (kidsafe-dns)` without categories or group, and
 /// `blocked: deny list (...)` for a group's own deny list ([`EdeCode::Filtered`]).
 pub fn push_block_text<'a>(
@@ -69,7 +69,7 @@ pub fn push_block_text<'a>(
     out.extend_from_slice(b" (");
     match group {
         Some(name) => {
-            out.extend_from_slice(b"group ");
+            out.extend_from_slice(b"profile ");
             out.extend_from_slice(name.as_bytes());
         }
         None => out.extend_from_slice(b"kidsafe-dns"),
@@ -77,7 +77,7 @@ pub fn push_block_text<'a>(
     out.push(b')');
 }
 
-/// Appends the EDE text for a blocked service: `blocked: service tiktok (group kids)`, or
+/// Appends the EDE text for a blocked service: `blocked: service tiktok (profile kids)`, or
 /// `(kidsafe-dns)` when `group` is `None`.
 pub fn push_service_text(out: &mut Vec<u8>, service: &str, group: Option<&str>) {
     out.extend_from_slice(b"blocked: service ");
@@ -85,7 +85,7 @@ pub fn push_service_text(out: &mut Vec<u8>, service: &str, group: Option<&str>) 
     out.extend_from_slice(b" (");
     match group {
         Some(name) => {
-            out.extend_from_slice(b"group ");
+            out.extend_from_slice(b"profile ");
             out.extend_from_slice(name.as_bytes());
         }
         None => out.extend_from_slice(b"kidsafe-dns"),
@@ -94,8 +94,8 @@ pub fn push_service_text(out: &mut Vec<u8>, service: &str, group: Option<&str>) 
 }
 
 /// Appends the EDE text for a name a profile's guard blocked: `blocked: bypass resolver
-/// dns.google (group kids)` (`bypass`, `what` the kind), `blocked: unsafe search
-/// ask.com (group kids)`; `(kidsafe-dns)` when `group` is `None`.
+/// dns.google (profile kids)` (`bypass`, `what` the kind), `blocked: unsafe search
+/// ask.com (profile kids)`; `(kidsafe-dns)` when `group` is `None`.
 pub fn push_guard_text(
     out: &mut Vec<u8>,
     bypass: bool,
@@ -113,7 +113,7 @@ pub fn push_guard_text(
     out.extend_from_slice(b" (");
     match group {
         Some(name) => {
-            out.extend_from_slice(b"group ");
+            out.extend_from_slice(b"profile ");
             out.extend_from_slice(name.as_bytes());
         }
         None => out.extend_from_slice(b"kidsafe-dns"),

@@ -518,7 +518,7 @@ fn check_client(
         }
         let (blocked, verdict) = group_verdict(&policy, group, &list, &name);
         tally.blocked |= blocked;
-        println!("{name}\t{verdict}\tgroup {} (by {by}){note}", group.name);
+        println!("{name}\t{verdict}\tprofile {} (by {by}){note}", group.name);
     }
     Ok(tally.exit_code())
 }
@@ -584,7 +584,7 @@ fn check(
         for group in policy.groups() {
             let (blocked, verdict) = group_verdict(policy, group, &list, &name);
             tally.blocked |= blocked;
-            println!("  group {}\t{verdict}", group.name);
+            println!("  profile {}\t{verdict}", group.name);
         }
     }
     Ok(tally.exit_code())

@@ -134,7 +134,7 @@ async fn bypass_attempts_are_blocked_for_protected_profiles_and_counted() {
         assert!(!out.contains("192.0.2.55"), "{out}");
         let ede = ede_line(&out).unwrap_or_else(|| panic!("an EDE: {out}"));
         assert!(
-            ede.contains(&format!("blocked: bypass {kind} {n} (group kids)")),
+            ede.contains(&format!("blocked: bypass {kind} {n} (profile kids)")),
             "{ede}"
         );
     }
@@ -149,7 +149,7 @@ async fn bypass_attempts_are_blocked_for_protected_profiles_and_counted() {
         let ede = ede_line(&out).unwrap_or_else(|| panic!("an EDE: {out}"));
         assert!(ede.contains("EDE: 17"), "{ede}");
         assert!(
-            ede.contains(&format!("blocked: bypass {kind} {listed} (group kids)")),
+            ede.contains(&format!("blocked: bypass {kind} {listed} (profile kids)")),
             "{ede}"
         );
     }
@@ -163,7 +163,7 @@ async fn bypass_attempts_are_blocked_for_protected_profiles_and_counted() {
     // The implicit-default rule: `default` filters every category, so it is protected.
     let out = dig(k.addr, "127.0.0.4", &["dns.google", "A"]).await;
     assert_eq!(status(&out), "NXDOMAIN", "{out}");
-    assert!(out.contains("(group default)"), "{out}");
+    assert!(out.contains("(profile default)"), "{out}");
     // Other names are untouched.
     let out = dig(k.addr, "127.0.0.2", &["www.example.org", "A"]).await;
     assert!(out.contains("192.0.2.55"), "{out}");
@@ -289,7 +289,7 @@ async fn hagezi_bypass_list_as_a_category_blocks_its_names() {
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{n}");
         let (_, text) = ede(&m).unwrap_or_else(|| panic!("{n}: an EDE"));
         assert!(
-            text.contains("bypass") && text.contains("(group kids)"),
+            text.contains("bypass") && text.contains("(profile kids)"),
             "{n}: {text}"
         );
     }

@@ -140,12 +140,12 @@ fn check_for_a_client_uses_its_group() {
     let (code, out) = check("10.10.1.5", "roblox.com");
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("deny list") && out.contains("group pupils"),
+        out.contains("deny list") && out.contains("profile pupils"),
         "{out}"
     );
     let (code, out) = check("10.10.200.5", "roblox.com");
     assert_eq!(code, Some(0));
-    assert!(out.contains("group staff"), "{out}");
+    assert!(out.contains("profile staff"), "{out}");
     let (_, out) = check("10.10.200.5", "www.youtube.com");
     assert!(out.contains("restrictmoderate.youtube.com"), "{out}");
 }
@@ -419,9 +419,12 @@ fn check_reports_every_group_and_refuses_foreign_clients() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(text.contains("roblox.com\tALLOWED\tnot listed"), "{text}");
-    assert!(text.contains("group pupils\tBLOCKED\tdeny list"), "{text}");
-    assert!(text.contains("group staff\tALLOWED"), "{text}");
-    assert!(text.contains("group default\tALLOWED"), "{text}");
+    assert!(
+        text.contains("profile pupils\tBLOCKED\tdeny list"),
+        "{text}"
+    );
+    assert!(text.contains("profile staff\tALLOWED"), "{text}");
+    assert!(text.contains("profile default\tALLOWED"), "{text}");
     // A client outside server.allow_clients gets nothing: REFUSED, not its group's verdict.
     let o = bin()
         .args(["check", "--config"])

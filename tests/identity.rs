@@ -90,7 +90,7 @@ async fn start(upstream: SocketAddr) -> (Kidsafe, CertificateDer<'static>) {
 fn profile(m: &Message) -> Option<String> {
     let (code, text) = ede(m)?;
     assert_eq!(code, 17, "the deny list decided: {text}");
-    let group = text.split("(group ").nth(1)?.trim_end_matches(')');
+    let group = text.split("(profile ").nth(1)?.trim_end_matches(')');
     Some(group.to_owned())
 }
 
@@ -357,7 +357,7 @@ async fn dot_server_name_carries_the_client_id() {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("status: NXDOMAIN"), "kdig:\n{text}");
-        assert!(text.contains("group tablet"), "kdig:\n{text}");
+        assert!(text.contains("profile tablet"), "kdig:\n{text}");
     } else {
         println!("NOTE: kdig not on PATH, skipping kdig +tls-sni (CI installs knot-dnsutils)");
     }
@@ -519,7 +519,7 @@ async fn check_names_the_profile_that_decides() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("group tablet (by client_id)"), "{text}");
+    assert!(text.contains("profile tablet (by client_id)"), "{text}");
     let out = std::process::Command::new(bin)
         .arg("check")
         .arg("--config")
@@ -528,7 +528,7 @@ async fn check_names_the_profile_that_decides() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("group lan (by address)"), "{text}");
+    assert!(text.contains("profile lan (by address)"), "{text}");
     k.running.stop().await;
     up.stop().await;
 }

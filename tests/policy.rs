@@ -87,7 +87,7 @@ async fn same_name_different_verdicts_per_group() {
     assert_eq!(a_records(&m), [std::net::Ipv4Addr::UNSPECIFIED]);
     assert_eq!(
         ede(&m).unwrap(),
-        (15, "blocked: gambling (group kids)".to_owned())
+        (15, "blocked: gambling (profile kids)".to_owned())
     );
     // default: adult only, so gambling is forwarded.
     let m = ask("127.0.0.4", &k, "casino.example.", RecordType::A).await;
@@ -97,16 +97,16 @@ async fn same_name_different_verdicts_per_group() {
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(
         ede(&m).unwrap(),
-        (15, "blocked: adult (group default)".to_owned())
+        (15, "blocked: adult (profile default)".to_owned())
     );
     // A name in two categories reports only those the group filters.
     let m = ask("127.0.0.3", &k, "bad.test.", RecordType::A).await;
-    assert_eq!(ede(&m).unwrap().1, "blocked: adult (group school)");
+    assert_eq!(ede(&m).unwrap().1, "blocked: adult (profile school)");
     // The group's own deny list: EDE 17 Filtered.
     let m = ask("127.0.0.2", &k, "games.test.", RecordType::A).await;
     assert_eq!(
         ede(&m).unwrap(),
-        (17, "blocked: deny list (group kids)".to_owned())
+        (17, "blocked: deny list (profile kids)".to_owned())
     );
     let m = ask("127.0.0.4", &k, "games.test.", RecordType::A).await;
     assert_eq!(a_records(&m), [std::net::Ipv4Addr::new(192, 0, 2, 42)]);
@@ -132,7 +132,7 @@ async fn schedule_adds_categories_during_school_hours() {
         ResponseCode::NXDomain,
         "school hours: blocked"
     );
-    assert_eq!(ede(&m).unwrap().1, "blocked: gambling (group school)");
+    assert_eq!(ede(&m).unwrap().1, "blocked: gambling (profile school)");
     now.store(MON_20H, Ordering::SeqCst);
     let m = ask("127.0.0.3", &k, "casino.example.", RecordType::A).await;
     assert_eq!(

@@ -157,7 +157,7 @@ async fn api_profile_changes_decide_the_next_queries_and_survive_a_restart() {
         .unwrap();
     let out = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        out.contains("innocent.test\tBLOCKED") && out.contains("group family (by address)"),
+        out.contains("innocent.test\tBLOCKED") && out.contains("profile family (by address)"),
         "{out}"
     );
     assert!(out.contains("games.test\tALLOWED"), "{out}");

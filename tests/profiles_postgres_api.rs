@@ -191,7 +191,7 @@ async fn blocked_for_dot5(k: &Kidsafe, n: &str) -> bool {
     let q = query_msg(n, hickory_proto::rr::RecordType::A, true);
     let bytes = q.to_vec().unwrap();
     match raw_udp_from("127.0.0.5", k.addr, &bytes).await {
-        Some(m) => ede(&m).is_some_and(|(_, text)| text.contains("(group teens)")),
+        Some(m) => ede(&m).is_some_and(|(_, text)| text.contains("(profile teens)")),
         None => false,
     }
 }

@@ -90,7 +90,7 @@ fn assert_denied_for_pupils(m: &Message, what: &str) {
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{what}");
     let (code, text) = ede(m).unwrap_or_else(|| panic!("{what}: no EDE"));
     assert_eq!(code, 17, "{what}");
-    assert!(text.contains("group pupils"), "{what}: {text}");
+    assert!(text.contains("profile pupils"), "{what}: {text}");
 }
 
 fn assert_resolved(m: &Message, what: &str) {
@@ -129,7 +129,7 @@ async fn udp_from_the_balancer_is_judged_by_the_client_in_its_header() {
     // Shared-list blocks take the fast path; it sees the subscriber too.
     let m = ask_as(&k, "10.10.1.5:40001", "www.bad.test.").await;
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
-    assert!(ede(&m).unwrap().1.contains("group pupils"), "{m:?}");
+    assert!(ede(&m).unwrap().1.contains("profile pupils"), "{m:?}");
 
     // The balancer's health check (LOCAL) is the balancer itself: the default group.
     let q = query_msg("games.test.", RecordType::A, true);

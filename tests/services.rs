@@ -34,10 +34,30 @@ services = ["tiktok"]
 service_groups = ["games"]
 allow = ["music.tiktok.com"]
 [[groups]]
+name = "everything"
+clients = ["127.0.0.4/32"]
+categories = []
+bypass_protection = false
+service_groups = [{}]
+[[groups]]
 name = "default"
 "#,
-        upstream_and_lists(upstream)
+        upstream_and_lists(upstream),
+        every_group()
     )
+}
+
+/// Every service group of the built-in catalog, as a TOML array's items.
+fn every_group() -> String {
+    let mut groups: Vec<String> = Catalog::builtin()
+        .unwrap()
+        .services()
+        .iter()
+        .map(|s| format!("{:?}", s.group))
+        .collect();
+    groups.sort();
+    groups.dedup();
+    groups.join(", ")
 }
 
 /// The services `kids` blocks, each with the two names asked: its first domain and a
@@ -101,7 +121,7 @@ async fn a_groups_blocked_services_are_blocked_for_it_only() {
             assert!(a_records(&m).is_empty(), "{n}");
             assert_eq!(
                 ede(&m),
-                Some((17, format!("blocked: service {id} (group kids)"))),
+                Some((17, format!("blocked: service {id} (profile kids)"))),
                 "{n}"
             );
             let m = ask("127.0.0.3", k.addr, n).await;
@@ -125,7 +145,7 @@ async fn a_groups_blocked_services_are_blocked_for_it_only() {
         assert!(a_records(&m).is_empty());
         assert_eq!(
             ede(&m),
-            Some((17, "blocked: service tiktok (group kids)".to_owned()))
+            Some((17, "blocked: service tiktok (profile kids)".to_owned()))
         );
     }
 
@@ -197,7 +217,39 @@ fn the_check_command_names_the_service() {
         out.contains("service tiktok") && out.contains("rule tiktok.com"),
         "{out}"
     );
-    assert!(out.contains("group kids"), "{out}");
+    assert!(out.contains("profile kids"), "{out}");
     let (code, out) = check("127.0.0.3");
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// Every service of the built-in catalog, by its first domain and a name under it, for a
+/// profile that blocks every service group (and nothing else); the default profile gets
+/// the upstream's answer for the same names.
+#[tokio::test]
+async fn every_service_of_the_catalog_is_blocked_by_its_domain_and_a_subdomain() {
+    let catalog = Catalog::builtin().unwrap();
+    assert!(catalog.services().len() >= 50);
+    let mut zone = Zone::standard();
+    let mut asked = Vec::new();
+    for s in catalog.services() {
+        let first = &s.domains[0].name;
+        for n in [format!("{first}."), format!("www.kidsafe-test.{first}.")] {
+            zone.add(Record::from_rdata(name(&n), 300, RData::A(A(ANSWER))));
+            asked.push((s.id.clone(), n));
+        }
+    }
+    let up = Upstream::start(zone).await;
+    let k = start_from_text(list_dir(), &config(up.addr), None).await;
+    for (id, n) in &asked {
+        let m = ask("127.0.0.4", k.addr, n).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{n}");
+        assert_eq!(
+            ede(&m),
+            Some((17, format!("blocked: service {id} (profile everything)"))),
+            "{n}"
+        );
+        let m = ask("127.0.0.3", k.addr, n).await;
+        assert_eq!(a_records(&m), [ANSWER], "{n} for the default profile");
+    }
+    up.stop().await;
 }

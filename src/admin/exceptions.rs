@@ -1,7 +1,7 @@
 //! Temporary exceptions and pauses of a profile (`/v1/profiles/{id}/exceptions`,
 //! `/v1/profiles/{id}/pause`) over [`crate::exceptions::ExceptionStore`]. The bearer token
-//! check is the admin router's. A profile is known when the serving policy has it (a
-//! profile just created applies, and is known here, once the policy is rebuilt).
+//! check is the admin router's. A profile is known when the serving policy or the profile
+//! store has it (a profile just created is known at once; its exceptions apply with it).
 //!
 //! - `POST .../exceptions` `{"service": "youtube", "minutes": 60}`, `{"name":
 //!   "example.org", "minutes": 60}` or `{"pause": true, "minutes": 30}` → 201 with the
@@ -31,6 +31,9 @@ pub struct ExceptionsApi {
     pub store: Arc<ExceptionStore>,
     /// The serving policy: which profiles and services exist.
     pub policy: Arc<ArcSwap<Policy>>,
+    /// The profile store: a profile just created is there before the rebuilt policy
+    /// serves it.
+    pub profiles: Arc<std::sync::Mutex<crate::profiles::ProfileStore>>,
 }
 
 /// A `POST` body: exactly one of `service`, `name`, `pause`, and `minutes`.
@@ -79,17 +82,26 @@ fn view(e: &Exception) -> Value {
     v
 }
 
-/// A 404 unless the serving policy has profile `id`.
-fn unknown(api: &ExceptionsApi, id: &str) -> Option<Response> {
+/// A 404 unless profile `id` exists: the serving policy has it, or the store does (a
+/// profile created a moment ago, before the rebuilt policy serves it; its exception then
+/// applies as soon as that policy does).
+async fn unknown(api: &ExceptionsApi, id: &str) -> Option<Response> {
     if api.policy.load().index_of(id).is_some() {
-        None
-    } else {
-        Some(error(
-            StatusCode::NOT_FOUND,
-            None,
-            format!("no profile {id:?}"),
-        ))
+        return None;
     }
+    let (store, wanted) = (Arc::clone(&api.profiles), id.to_owned());
+    let stored =
+        tokio::task::spawn_blocking(move || store.lock().is_ok_and(|s| s.get(&wanted).is_ok()))
+            .await
+            .unwrap_or(false);
+    if stored {
+        return None;
+    }
+    Some(error(
+        StatusCode::NOT_FOUND,
+        None,
+        format!("no profile {id:?}"),
+    ))
 }
 
 fn store_error(e: ExceptionError) -> Response {
@@ -120,7 +132,7 @@ fn normalize_name(name: &str) -> Option<String> {
 }
 
 async fn add(api: Arc<ExceptionsApi>, id: String, body: NewException) -> Response {
-    if let Some(r) = unknown(&api, &id) {
+    if let Some(r) = unknown(&api, &id).await {
         return r;
     }
     let Some(minutes) = body.minutes else {
@@ -220,7 +232,7 @@ async fn pause(
 }
 
 async fn list(State(api): State<Arc<ExceptionsApi>>, Path(id): Path<String>) -> Response {
-    if let Some(r) = unknown(&api, &id) {
+    if let Some(r) = unknown(&api, &id).await {
         return r;
     }
     let list: Vec<Value> = api.store.list(&id).iter().map(view).collect();
@@ -231,7 +243,7 @@ async fn remove(
     State(api): State<Arc<ExceptionsApi>>,
     Path((id, eid)): Path<(String, String)>,
 ) -> Response {
-    if let Some(r) = unknown(&api, &id) {
+    if let Some(r) = unknown(&api, &id).await {
         return r;
     }
     let store = Arc::clone(&api.store);

@@ -199,6 +199,7 @@ impl Admin {
         self.exceptions = Some(Arc::new(exceptions::ExceptionsApi {
             store,
             policy: Arc::clone(&self.policy),
+            profiles: self.profiles.store(),
         }));
         self
     }

@@ -16,10 +16,10 @@
 //! 4. the group's own deny list blocks a name (EDE 17 "Filtered": a local policy);
 //!    Then, with bypass protection on, a way around the filter ([`crate::bypass`]: the
 //!    browser DoH canary, iCloud Private Relay, public DoH resolvers, VPNs) is blocked
-//!    (EDE 17, `blocked: bypass resolver dns.google (group kids)`), and with
+//!    (EDE 17, `blocked: bypass resolver dns.google (profile kids)`), and with
 //!    `block_unsafe_search` a search engine whose SafeSearch cannot be forced;
 //!    Then a service the group blocks ([`crate::services`]) that covers the name blocks
-//!    it (EDE 17 too, the text naming the service: `blocked: service tiktok (group kids)`);
+//!    it (EDE 17 too, the text naming the service: `blocked: service tiktok (profile kids)`);
 //!    the group's windows ([`crate::policy::windows`]) change that set over the week;
 //! 5. the shared blocklist blocks a name in one of the group's categories, plus the
 //!    schedule's and open block windows' extra categories (EDE 15 "Blocked");
@@ -141,10 +141,10 @@ pub struct Group {
 }
 
 impl Group {
-    /// The suffix of EDE texts: `group school`, or `kidsafe-dns` for the implicit default.
+    /// The suffix of EDE texts: `profile school`, or `kidsafe-dns` for the implicit default.
     pub fn label(&self) -> String {
         if self.named {
-            format!("group {}", self.name)
+            format!("profile {}", self.name)
         } else {
             "kidsafe-dns".to_owned()
         }

@@ -61,7 +61,7 @@ pub struct GroupConfig {
     /// The profile id: `config:<name>` for a `[[groups]]` table of the config file, `p<n>`
     /// for a profile stored through the API. Subscriber rows point at it.
     pub id: String,
-    /// Name, shown in EDE texts (`blocked: gambling (group school)`).
+    /// Name, shown in EDE texts (`blocked: gambling (profile school)`).
     pub name: String,
     /// Client networks (empty for `default`).
     pub clients: Vec<IpNet>,

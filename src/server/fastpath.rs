@@ -545,7 +545,7 @@ name = "default"
             m.edns.as_ref().is_some_and(|e| {
                 e.options().options.iter().any(|(_, o)| {
                     matches!(o, hickory_proto::rr::rdata::opt::EdnsOption::Unknown(15, d)
-                        if d.ends_with(b"(group device)"))
+                        if d.ends_with(b"(profile device)"))
                 })
             })
         };

@@ -28,7 +28,7 @@ pub fn dig_profile(text: &str) -> String {
         .lines()
         .find(|l| l.contains("EDE: 17"))
         .unwrap_or_else(|| panic!("an EDE 17 line: {text}"));
-    ede.split("(group ")
+    ede.split("(profile ")
         .nth(1)
         .and_then(|s| s.split(')').next())
         .unwrap_or_else(|| panic!("a group in {ede}"))
