@@ -66,15 +66,7 @@ pub fn push_block_text<'a>(
             out.extend_from_slice(name.as_bytes());
         }
     }
-    out.extend_from_slice(b" (");
-    match group {
-        Some(name) => {
-            out.extend_from_slice(b"profile ");
-            out.extend_from_slice(name.as_bytes());
-        }
-        None => out.extend_from_slice(b"kidsafe-dns"),
-    }
-    out.push(b')');
+    push_who(out, group);
 }
 
 /// Appends the EDE text for a blocked service: `blocked: service tiktok (profile kids)`, or
@@ -82,15 +74,7 @@ pub fn push_block_text<'a>(
 pub fn push_service_text(out: &mut Vec<u8>, service: &str, group: Option<&str>) {
     out.extend_from_slice(b"blocked: service ");
     out.extend_from_slice(service.as_bytes());
-    out.extend_from_slice(b" (");
-    match group {
-        Some(name) => {
-            out.extend_from_slice(b"profile ");
-            out.extend_from_slice(name.as_bytes());
-        }
-        None => out.extend_from_slice(b"kidsafe-dns"),
-    }
-    out.push(b')');
+    push_who(out, group);
 }
 
 /// Appends the EDE text for a name a profile's guard blocked: `blocked: bypass resolver
@@ -110,6 +94,12 @@ pub fn push_guard_text(
     out.extend_from_slice(what.as_bytes());
     out.push(b' ');
     out.extend_from_slice(domain.as_bytes());
+    push_who(out, group);
+}
+
+/// Appends the suffix every block text ends with: ` (profile kids)`, or ` (kidsafe-dns)`
+/// when `group` is `None` (the implicit default).
+fn push_who(out: &mut Vec<u8>, group: Option<&str>) {
     out.extend_from_slice(b" (");
     match group {
         Some(name) => {
