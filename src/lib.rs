@@ -50,6 +50,7 @@ pub mod lists;
 pub mod metrics;
 pub mod policy;
 pub mod profiles;
+pub mod publish;
 pub mod querylog;
 pub mod server;
 pub mod services;
