@@ -5,25 +5,40 @@
 # "with" adds 50 blocked services of the catalog and 3 windows (a school-hours block
 # window, a bedtime block window, a weekend allow window), "without" has neither. Both
 # answer the same blocked names (the shared list's) from the same process setup,
-# alternating, dnsperf on loopback. Reports UDP qps per round and the ratio.
+# alternating. Reports UDP qps per round and the ratio.
+#
+# GEN=xdp (as root): kxdpgun in a network namespace on core 0 against the server pinned to
+# core 1 with one thread (benches/load/xdp_lib.sh), so the generator is not the bottleneck;
+# prints the median and range of the ratio. Default: dnsperf on loopback, sharing the cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS="${1:-10}"; ROUNDS="${2:-2}"
 PORT=5454
+GEN="${GEN:-dnsperf}"
+ADDR=127.0.0.1; THREADS=2; CLIENTS='"127.0.0.0/8"'
+if [ "$GEN" = xdp ]; then
+  . benches/load/xdp_lib.sh
+  xdp_setup
+  PORT=53; ADDR=$XDP_SRV_IP; THREADS=1; CLIENTS='"127.0.0.0/8", "10.200.0.0/24"'
+fi
 BIN="${BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/kidsafe-dns}"
 [ -x "$BIN" ] || { echo "build first: cargo build --release (BIN=$BIN)"; exit 1; }
 command -v dnsperf >/dev/null || { echo "needs dnsperf"; exit 1; }
 WORK="$(mktemp -d /tmp/kidsafe-services.XXXXXX)"
 PID=""
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() {
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null
+  if [ "$GEN" = xdp ]; then xdp_stop; xdp_teardown; fi
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 services=$(grep -h '^id = ' data/services/*.toml | head -50 | sed 's/id = //' | paste -sd, -)
 config() { # $1: extra group keys
   cat <<TOML
 [server]
-listen = ["127.0.0.1:$PORT"]
-threads = 2
+listen = ["$ADDR:$PORT"]
+threads = $THREADS
 [upstream]
 servers = ["127.0.0.1:9"]
 [lists]
@@ -36,7 +51,7 @@ path = "$PWD/blocklists/adult.txt"
 format = "domains"
 [[groups]]
 name = "kids"
-clients = ["127.0.0.0/8"]
+clients = [$CLIENTS]
 categories = ["adult"]
 $1
 TOML
@@ -67,6 +82,14 @@ services = [\"roblox\"]" >"$WORK/with.toml"
 for n in pornhub.com xvideos.com www.pornhub.com; do echo "$n A"; done >"$WORK/q.txt"
 
 run() { # $1: config; prints qps
+  if [ "$GEN" = xdp ]; then
+    xdp_serve 1 "$BIN" serve --config "$1"
+    xdp_wait_udp pornhub.com
+    xdp_gun "$SECS" "$WORK/q.txt" >"$WORK/gun"
+    xdp_stop
+    cut -d' ' -f1,3 "$WORK/gun"
+    return
+  fi
   "$BIN" serve --config "$1" >"$WORK/log" 2>&1 &
   PID=$!
   for _ in $(seq 100); do
@@ -77,7 +100,18 @@ run() { # $1: config; prints qps
     | awk '/Queries per second/ {print int($4)}'
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 }
+ratios=(); cpu=()
 for r in $(seq "$ROUNDS"); do
-  a=$(run "$WORK/without.toml"); b=$(run "$WORK/with.toml")
-  echo "round $r: without $a qps, with 50 services + 3 windows $b qps, ratio $(python3 -c "print(round($b / $a, 3))")"
+  read -r a acpu <<<"$(run "$WORK/without.toml")"; read -r b bcpu <<<"$(run "$WORK/with.toml")"
+  ratio=$(python3 -c "print(round($b / $a, 3))")
+  ratios+=("$ratio")
+  if [ -n "${acpu:-}" ]; then
+    cpu+=("$(python3 -c "print(round($acpu / $bcpu, 3))")")
+    echo "round $r: without $a qps ($acpu ns CPU/answer), with 50 services + 3 windows $b qps ($bcpu ns), ratio $ratio, CPU ratio ${cpu[-1]}"
+  else
+    echo "round $r: without $a qps, with 50 services + 3 windows $b qps, ratio $ratio"
+  fi
 done
+summary='import statistics,sys; r=[float(x) for x in sys.argv[2:]]; print(f"{sys.argv[1]} median {statistics.median(r):.3f}, min {min(r):.3f}, max {max(r):.3f} over {len(r)} rounds")'
+python3 -c "$summary" "qps ratio (with/without)" "${ratios[@]}"
+[ ${#cpu[@]} -eq 0 ] || python3 -c "$summary" "CPU-per-answer ratio (without/with)" "${cpu[@]}"

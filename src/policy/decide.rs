@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::answer::{BlockingConfig, BlockingMode, SinkholeBuilder};
 use crate::bypass::{Bypass, Kind};
@@ -120,6 +120,8 @@ pub struct Group {
     schedule: Option<(Schedule, MaskCache)>,
     /// The group's windows, with their categories and services resolved.
     windows: Vec<LiveWindow>,
+    /// What the schedule and the windows say this minute (`None` until a query asks).
+    this_minute: ArcSwapOption<MinuteState>,
     /// The group's own allow/deny entries, compiled like any list.
     pub own: Option<Arc<LiveBlocklist>>,
     /// SafeSearch targets, when the group has SafeSearch on.
@@ -156,6 +158,73 @@ struct LiveWindow {
     window: Window,
     categories: MaskCache,
     services: ServiceSet,
+}
+
+/// What a group's schedule and windows say during one UTC minute. They open and close on
+/// whole minutes (`HH:MM` times, in zones whose offsets are whole minutes), so the first
+/// query of a minute works it out and the others read it: converting the time into each
+/// window's zone for every query cost about a tenth of a blocked answer with 3 windows
+/// (BENCHMARKS.md, "Blocked services and windows").
+struct MinuteState {
+    /// Unix minute (seconds div 60) it was worked out for.
+    minute: i64,
+    /// The group's `schedule` is active.
+    schedule_active: bool,
+    /// Which windows are open, in the group's order.
+    open: Vec<bool>,
+    /// The services the group blocks this minute (its own, windows applied).
+    blocked: ServiceSet,
+}
+
+/// Calls `f` with `group`'s [`MinuteState`] for the minute of `now`, worked out first if
+/// it is not yet (a guard, not a reference count: the queries of every thread read it).
+fn this_minute<R>(group: &Group, now: jiff::Timestamp, f: impl FnOnce(&MinuteState) -> R) -> R {
+    let minute = now.as_second().div_euclid(60);
+    let current = group.this_minute.load();
+    if let Some(state) = &*current
+        && state.minute == minute
+    {
+        return f(state);
+    }
+    drop(current);
+    let state = Arc::new(MinuteState::new(group, now, minute));
+    let result = f(&state);
+    group.this_minute.store(Some(state));
+    result
+}
+
+impl MinuteState {
+    /// The services blocked: the group's own and those of allow windows none of which is
+    /// open, then those of open block windows (an open block window wins over an open allow
+    /// window; an open allow window wins over the group's own `services`).
+    fn new(group: &Group, now: jiff::Timestamp, minute: i64) -> MinuteState {
+        let open: Vec<bool> = group
+            .windows
+            .iter()
+            .map(|w| w.window.is_open(now))
+            .collect();
+        let mut blocked = group.services.clone();
+        let (mut allowed, mut extra) = (ServiceSet::default(), ServiceSet::default());
+        for (w, &open) in group.windows.iter().zip(&open) {
+            match (w.window.action, open) {
+                (WindowAction::Block, true) => extra.insert_all(&w.services),
+                (WindowAction::Block, false) => {}
+                (WindowAction::Allow, true) => allowed.insert_all(&w.services),
+                (WindowAction::Allow, false) => blocked.insert_all(&w.services),
+            }
+        }
+        blocked.remove_all(&allowed);
+        blocked.insert_all(&extra);
+        MinuteState {
+            minute,
+            schedule_active: group
+                .schedule
+                .as_ref()
+                .is_some_and(|(s, _)| s.is_active(now)),
+            open,
+            blocked,
+        }
+    }
 }
 
 /// Catalog positions of the services `g` names (unknown names were refused by config or
@@ -365,6 +434,7 @@ impl Policy {
                             window: w.clone(),
                         })
                         .collect(),
+                    this_minute: ArcSwapOption::empty(),
                     services: ServiceSet::of(&service_positions(catalog, g)),
                     services_key: services_key(catalog, g),
                 }
@@ -575,16 +645,21 @@ impl Policy {
             return mandatory;
         }
         let mut mask = group.categories.mask(manifest) | mandatory;
-        if let Some((schedule, extra)) = &group.schedule
-            && schedule.is_active(now)
-        {
-            mask |= extra.mask(manifest);
+        if group.schedule.is_none() && group.windows.is_empty() {
+            return mask;
         }
-        for w in &group.windows {
-            if w.window.action == WindowAction::Block && w.window.is_open(now) {
-                mask |= w.categories.mask(manifest);
+        this_minute(group, now, |state| {
+            if let Some((_, extra)) = &group.schedule
+                && state.schedule_active
+            {
+                mask |= extra.mask(manifest);
             }
-        }
+            for (w, &open) in group.windows.iter().zip(&state.open) {
+                if open && w.window.action == WindowAction::Block {
+                    mask |= w.categories.mask(manifest);
+                }
+            }
+        });
         mask
     }
 
@@ -594,10 +669,14 @@ impl Policy {
     pub fn services_key(&self, group: &Group) -> u64 {
         let now = (self.clock)();
         let mut key = group.services_key;
-        for (i, w) in group.windows.iter().enumerate() {
-            if w.window.is_open(now) {
-                key ^= 0x9E37_79B9_7F4A_7C15u64.rotate_left(i as u32 + 1);
-            }
+        if !group.windows.is_empty() {
+            this_minute(group, now, |state| {
+                for (i, &open) in state.open.iter().enumerate() {
+                    if open {
+                        key ^= 0x9E37_79B9_7F4A_7C15u64.rotate_left(i as u32 + 1);
+                    }
+                }
+            });
             key |= 1;
         }
         let exceptions = self.exceptions.load().key(&group.id, now);
@@ -645,27 +724,6 @@ impl Policy {
                 .is_some()
     }
 
-    /// The services `group` blocks now: its own, those of open block windows, and those of
-    /// allow windows none of which is open (an open block window wins over an open allow
-    /// window; an open allow window wins over the group's own `services`).
-    fn blocked_services(&self, group: &Group) -> ServiceSet {
-        let now = (self.clock)();
-        let mut set = group.services.clone();
-        let (mut allowed, mut blocked) = (ServiceSet::default(), ServiceSet::default());
-        for w in &group.windows {
-            let open = w.window.is_open(now);
-            match (w.window.action, open) {
-                (WindowAction::Block, true) => blocked.insert_all(&w.services),
-                (WindowAction::Block, false) => {}
-                (WindowAction::Allow, true) => allowed.insert_all(&w.services),
-                (WindowAction::Allow, false) => set.insert_all(&w.services),
-            }
-        }
-        set.remove_all(&allowed);
-        set.insert_all(&blocked);
-        set
-    }
-
     /// Step 4b alone: the service of `group`'s blocked services (now, windows applied)
     /// that covers `labels` (a name's labels, leftmost first, any case), most specific
     /// domain first. The CNAME check asks it of every name in an answer's chain.
@@ -676,8 +734,9 @@ impl Policy {
         let m = if group.windows.iter().all(|w| w.services.is_empty()) {
             self.service_index.lookup(labels, &group.services)?
         } else {
-            self.service_index
-                .lookup(labels, &self.blocked_services(group))?
+            this_minute(group, (self.clock)(), |state| {
+                self.service_index.lookup(labels, &state.blocked)
+            })?
         };
         Some(ServiceBlock {
             id: Arc::clone(self.service_ids.get(m.position)?),
