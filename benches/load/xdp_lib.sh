@@ -83,7 +83,7 @@ xdp_gun() {
     -i "$queries" "$XDP_SRV_IP" >"${XDP_GUN_OUT:-/tmp/kxdpgun.out}" 2>&1
   after=$(xdp_cpu_ticks)
   awk -v s="$secs" -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
-    /^total queries:/ {q=$3} /^total replies:/ {r=$3}
+    /^total (queries|SYNs):/ {q=$3} /^total replies:/ {r=$3}
     END {printf "%d %d %d\n", r/s, q/s, (r > 0 ? ticks / hz * 1e9 / r : 0)}' \
     "${XDP_GUN_OUT:-/tmp/kxdpgun.out}"
 }

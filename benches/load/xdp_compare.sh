@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# Per-core comparison with a load generator that is not the bottleneck (run by hand, as root):
+#   sudo benches/load/xdp_compare.sh [seconds-per-run] [rounds] [servers] [mixes] [transports]
+#   e.g. sudo benches/load/xdp_compare.sh 5 3 "kidsafe unbound unbound-rpz pdns" \
+#          "blocked cached mix miss" "udp tcp"
+#
+# kxdpgun (AF_XDP, Debian knot-dnsutils) in network namespace `gen` on core 0 drives each
+# server in namespace `srv` pinned to core 1 with one thread (benches/load/xdp_lib.sh).
+# This machine has 2 cores, so the "two server cores, generator on a third" row needs
+# nproc >= 3: the script says so and skips it when that is not the case.
+#
+# Servers, same list (the 1.46M-name union of ../shared/data), same NSD upstream (in `srv`
+# on 127.0.0.1, unpinned): kidsafe-dns; Unbound with the list as `local-zone ...
+# always_nxdomain` (its fastest form) and as an RPZ zone file; PowerDNS Recursor with the
+# list as an RPZ zone (rpzFile), forwarding to NSD.
+# Mixes: blocked (www.<listed name>), cached (2,000 upstream names, warmed first), mix
+# (20 % blocked / 70 % cached / 10 % never seen), miss (50 % never seen / 50 % cached).
+# Transports: udp, tcp (kxdpgun -T: one query per connection, so a TCP row measures
+# handshake + query + close; kxdpgun offers far fewer TCP connections than UDP queries).
+# Per row: answered qps at saturation (kxdpgun offers ~3M qps), and the server's own CPU
+# per answered query at a fixed offered rate (FIXED, default 50000 qps, below every
+# server's peak). Rounds alternate the servers; medians and min-max are printed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS="${1:-5}"; ROUNDS="${2:-3}"
+SERVERS="${3:-kidsafe unbound unbound-rpz pdns}"
+MIXES="${4:-blocked cached mix miss}"
+TRANSPORTS="${5:-udp tcp}"
+FIXED="${FIXED:-50000}"
+WORK="${WORK:-/tmp/kidsafe-xdp}"
+UNION=../shared/data/scale/blocklist-union-domains.txt.gz
+NPORT=5400
+BIN="${BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/kidsafe-dns}"
+. benches/load/xdp_lib.sh
+xdp_require
+[ -x "$BIN" ] || { echo "build first: cargo build --release (BIN=$BIN)"; exit 1; }
+[ -f "$UNION" ] || { echo "need $UNION (../shared/data beside the repo)"; exit 1; }
+for p in unbound nsd pdns_recursor; do
+  command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unbound nsd pdns-recursor >/dev/null
+done
+if [ "$(nproc)" -lt 3 ]; then
+  echo "nproc = $(nproc): one server core only (two server cores need a third for kxdpgun)"
+fi
+mkdir -p "$WORK"
+SRV=$XDP_SRV_IP
+
+cleanup() {
+  xdp_stop
+  [ -f "$WORK/nsd.pid" ] && kill "$(cat "$WORK/nsd.pid")" 2>/dev/null || true
+  xdp_teardown
+}
+trap cleanup EXIT
+xdp_teardown
+xdp_setup
+
+# --- the upstream: NSD for load.test in `srv` ---
+if [ ! -f "$WORK/load.test.zone" ]; then
+  {
+    echo '$ORIGIN load.test.'; echo '$TTL 3600'
+    echo '@ SOA ns.load.test. admin.load.test. 1 3600 600 86400 300'
+    echo '@ NS ns.load.test.'; echo 'ns A 127.0.0.1'; echo '*.miss A 192.0.2.200'
+    for i in $(seq 1 20000); do echo "n$i A 192.0.2.$((i % 250 + 1))"; done
+  } >"$WORK/load.test.zone"
+fi
+cat >"$WORK/nsd.conf" <<NSD
+server:
+  ip-address: 127.0.0.1@$NPORT
+  zonesdir: "$WORK"
+  pidfile: "$WORK/nsd.pid"
+  database: ""
+  username: ""
+  server-count: 1
+  verbosity: 0
+  rrl-ratelimit: 0
+zone:
+  name: load.test
+  zonefile: load.test.zone
+NSD
+ip netns exec srv /usr/sbin/nsd -c "$WORK/nsd.conf"
+
+# --- the list in each server's form ---
+[ -f "$WORK/names.txt" ] || zcat "$UNION" >"$WORK/names.txt"
+[ -f "$WORK/local-zones.conf" ] ||
+  awk '{ print "local-zone: \"" $1 ".\" always_nxdomain" }' "$WORK/names.txt" >"$WORK/local-zones.conf"
+if [ ! -f "$WORK/blocked.rpz" ]; then
+  {
+    echo '$TTL 300'
+    echo '@ SOA localhost. root.localhost. 1 3600 600 86400 300'
+    echo '@ NS localhost.'
+    awk '{ print $1 " CNAME ."; print "*." $1 " CNAME ." }' "$WORK/names.txt"
+  } >"$WORK/blocked.rpz"
+fi
+
+# --- queries (kxdpgun: "name TYPE" per line; it loops over the file) ---
+if [ ! -f "$WORK/q_miss.txt" ]; then
+  awk 'NR % 13 == 0 && ++n <= 100000 { print "www." $1 " A" }' "$WORK/names.txt" >"$WORK/q_blocked.txt"
+  seq 1 2000 | awk '{ print "n" $1 ".load.test A" }' >"$WORK/q_cached.txt"
+  python3 - "$WORK" <<'PY'
+import random, sys
+w = sys.argv[1]
+blocked = open(f"{w}/q_blocked.txt").read().split("\n")[:-1]
+cached = open(f"{w}/q_cached.txt").read().split("\n")[:-1]
+rng = random.Random(7)
+# Never-seen names must stay never seen for the whole run: more lines than a run sends.
+with open(f"{w}/q_mix.txt", "w") as f:
+    for i in range(3_000_000):
+        r = rng.random()
+        if r < 0.2:
+            f.write(rng.choice(blocked) + "\n")
+        elif r < 0.9:
+            f.write(rng.choice(cached) + "\n")
+        else:
+            f.write(f"u{i}x{rng.randrange(1 << 30)}.miss.load.test A\n")
+with open(f"{w}/q_miss.txt", "w") as f:
+    for i in range(3_000_000):
+        if rng.random() < 0.5:
+            f.write(f"m{i}x{rng.randrange(1 << 30)}.miss.load.test A\n")
+        else:
+            f.write(rng.choice(cached) + "\n")
+PY
+fi
+
+# --- servers ---
+start_server() { # name
+  case "$1" in
+  kidsafe)
+    cat >"$WORK/kidsafe.toml" <<TOML
+[server]
+listen = ["$SRV:53"]
+threads = 1
+[upstream]
+servers = ["127.0.0.1:$NPORT"]
+[blocking]
+mode = "nxdomain"
+[lists]
+compiled = "$WORK/bench.fst"
+state_dir = "$WORK/state"
+watch = false
+[[lists.source]]
+category = "blocked"
+path = "$WORK/names.txt"
+format = "domains"
+TOML
+    xdp_serve 1 "$BIN" serve --config "$WORK/kidsafe.toml" ;;
+  unbound | unbound-rpz)
+    local list="include: \"$WORK/local-zones.conf\"" modules="iterator" rpz=""
+    if [ "$1" = unbound-rpz ]; then
+      list=""; modules="respip iterator"
+      rpz="rpz:
+  name: blocked.rpz.
+  zonefile: $WORK/blocked.rpz
+  rpz-action-override: nxdomain"
+    fi
+    cat >"$WORK/$1.conf" <<UB
+server:
+  interface: $SRV@53
+  num-threads: 1
+  username: ""
+  chroot: ""
+  directory: "$WORK"
+  pidfile: ""
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  do-not-query-localhost: no
+  local-zone: "test." nodefault
+  module-config: "$modules"
+  qname-minimisation: no
+  access-control: 10.200.0.0/24 allow
+  msg-cache-size: 64m
+  rrset-cache-size: 128m
+  $list
+forward-zone:
+  name: "."
+  forward-addr: 127.0.0.1@$NPORT
+$rpz
+UB
+    xdp_serve 1 /usr/sbin/unbound -d -c "$WORK/$1.conf" ;;
+  pdns)
+    mkdir -p "$WORK/pdns"
+    echo "rpzFile(\"$WORK/blocked.rpz\", {policyName=\"blocked\", defpol=Policy.NXDOMAIN})" >"$WORK/pdns/rpz.lua"
+    cat >"$WORK/pdns/recursor.conf" <<PDNS
+local-address=$SRV
+local-port=53
+threads=1
+pdns-distributes-queries=no
+reuseport=no
+daemon=no
+write-pid=no
+socket-dir=$WORK/pdns
+allow-from=10.200.0.0/24
+dont-query=
+forward-zones-recurse=.=127.0.0.1:$NPORT
+lua-config-file=$WORK/pdns/rpz.lua
+max-cache-entries=1000000
+quiet=yes
+dnssec=off
+security-poll-suffix=
+loglevel=3
+PDNS
+    xdp_serve 1 /usr/sbin/pdns_recursor --config-dir="$WORK/pdns" --disable-syslog ;;
+  esac
+}
+
+ready() { # waits until a blocked name is NXDOMAIN and a cached one answers, prints seconds
+  local t0=$SECONDS
+  for _ in $(seq 1200); do
+    if ip netns exec gen dig @"$SRV" +time=1 +tries=1 "$(head -1 "$WORK/q_blocked.txt" | cut -d' ' -f1)" 2>/dev/null | grep -q NXDOMAIN &&
+      ip netns exec gen dig @"$SRV" +time=1 +tries=1 +short n1.load.test 2>/dev/null | grep -q .; then
+      echo $((SECONDS - t0)); return 0
+    fi
+    sleep 0.25
+  done
+  echo "server did not become ready" >&2; return 1
+}
+
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+for round in $(seq "$ROUNDS"); do
+  for server in $SERVERS; do
+    XDP_LOG="$WORK/$server.log" start_server "$server"
+    secs=$(ready)
+    rss=$(ps -o rss= -p "$XDP_PID" | tr -d ' ')
+    for t in $TRANSPORTS; do
+      args=(); [ "$t" = tcp ] && args=(-T)
+      # warm: every cached name answered once
+      XDP_QPS=20000 xdp_gun 1 "$WORK/q_cached.txt" "${args[@]}" >/dev/null
+      for mix in $MIXES; do
+        read -r qps sent cpu_sat <<<"$(xdp_gun "$SECS" "$WORK/q_$mix.txt" "${args[@]}")"
+        read -r fqps fsent cpu <<<"$(XDP_QPS=$FIXED xdp_gun "$SECS" "$WORK/q_$mix.txt" "${args[@]}")"
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$round" "$server" "$t" "$mix" "$qps" "$sent" "$cpu" "$fqps" "$rss" "$secs" |
+          tee -a "$RESULTS"
+      done
+    done
+    xdp_stop
+  done
+done
+
+python3 - "$RESULTS" "$FIXED" <<'PY'
+import sys, collections, statistics
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+agg = collections.defaultdict(list)
+servers = []
+for rnd, s, t, m, qps, sent, cpu, fqps, rss, secs in rows:
+    agg[(s, t, m)].append((float(qps), float(cpu), float(fqps), float(rss), float(secs)))
+    if s not in servers:
+        servers.append(s)
+med = lambda k, i: statistics.median(v[i] for v in agg[k])
+rng = lambda k, i: (min(v[i] for v in agg[k]), max(v[i] for v in agg[k]))
+print(f"\nAnswered qps at saturation, median (min-max); CPU ns per answer at {sys.argv[2]} qps offered:")
+for t in sorted({k[1] for k in agg}):
+    for m in ["blocked", "cached", "mix", "miss"]:
+        if ("kidsafe", t, m) not in agg:
+            continue
+        base = med(("kidsafe", t, m), 0)
+        cells = []
+        for s in servers:
+            k = (s, t, m)
+            if k not in agg:
+                continue
+            lo, hi = rng(k, 0)
+            ratio = "" if s == "kidsafe" else f" kidsafe/{s} {base / med(k, 0):.2f}x"
+            cells.append(f"{s} {med(k, 0):,.0f} ({lo:,.0f}-{hi:,.0f}) cpu {med(k, 1):,.0f} ns{ratio}")
+        print(f"{t:>3} {m:>7} | " + " | ".join(cells))
+for s in servers:
+    ks = [k for k in agg if k[0] == s]
+    print(f"{s}: RSS {statistics.median(v[3] for k in ks for v in agg[k]) / 1024:.0f} MB, ready after {statistics.median(v[4] for k in ks for v in agg[k]):.0f} s")
+PY
