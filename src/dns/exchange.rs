@@ -8,15 +8,15 @@
 //! framing, and skipping what is not the reply.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::UdpSocket;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::frame;
+use super::sockets::Lease;
 
 /// Whether a UDP query is sent again while no reply has been taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +33,8 @@ pub enum Resend {
     },
 }
 
-/// Sends `query` to `server` over UDP from a fresh socket on a random port and returns
+/// Sends `query` to `server` over UDP from a socket on a random port (a new one, or one
+/// this thread used for earlier queries to `server`: [`super::sockets`]) and returns
 /// what `take` makes of the first datagram it accepts (`None` from `take`: not the reply,
 /// keep waiting). Datagrams longer than `max_reply` are cut before `take` sees them.
 ///
@@ -49,15 +50,8 @@ pub async fn udp<T>(
     resend: Resend,
     mut take: impl FnMut(&[u8]) -> Option<T>,
 ) -> io::Result<T> {
-    let local: SocketAddr = if server.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(local).await?;
-    // Connected: replies from anyone but the server are filtered by the kernel, and an
-    // ICMP port unreachable surfaces as an error instead of a timeout.
-    socket.connect(server).await?;
+    let lease = Lease::take(server).await?;
+    let socket = lease.socket();
     socket.send(query).await?;
     let mut buf = vec![0u8; max_reply];
     let (mut wait, max_wait) = match resend {
@@ -82,6 +76,7 @@ pub async fn udp<T>(
             },
         };
         if let Some(reply) = take(&buf[..n]) {
+            lease.done();
             return Ok(reply);
         }
     }
@@ -145,6 +140,7 @@ pub fn answers(sent: &Message, reply: &Message) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::UdpSocket;
 
     #[tokio::test]
     async fn udp_resends_from_the_same_socket_and_skips_what_take_refuses() {

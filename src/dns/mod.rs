@@ -1,7 +1,7 @@
 //! The DNS wire, once: constants every layer shares, the size-limited encoder whose
 //! truncation rules every transport follows ([`encode`]), the zero-copy request view
 //! ([`request`]), TCP length framing ([`frame`]) and asking one server one question over
-//! UDP or a stream ([`exchange`]).
+//! UDP or a stream ([`exchange`], on the reused connected sockets of [`sockets`]).
 //!
 //! Server, upstream and feed code take these from here instead of each writing its own.
 
@@ -9,6 +9,7 @@ pub mod encode;
 pub mod exchange;
 pub mod frame;
 pub mod request;
+pub mod sockets;
 
 /// The UDP payload size we advertise and accept at most (the DNS Flag Day 2020 value):
 /// replies to clients are capped at it, and upstream is offered it.
