@@ -178,7 +178,13 @@ async fn metric(c: &reqwest::Client, admin: u16, metric: &str) -> f64 {
         .await
         .unwrap();
     text.lines()
-        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' ')?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(metric)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0.0)
 }
 
@@ -319,7 +325,11 @@ async fn reports_reach_the_central_once_each_even_across_an_outage() {
         counts(&c, c_admin).await == expected
     })
     .await;
-    assert_eq!(counts(&c, e_admin).await, expected, "the edge keeps its own");
+    assert_eq!(
+        counts(&c, e_admin).await,
+        expected,
+        "the edge keeps its own"
+    );
     assert_eq!(
         metric(&c, c_admin, "kidsafe_report_intake_accepted_total").await,
         6.0
@@ -341,7 +351,10 @@ async fn reports_reach_the_central_once_each_even_across_an_outage() {
         metric(&c, e_admin, "kidsafe_report_delivery_failures_total").await >= 1.0
     })
     .await;
-    assert_eq!(metric(&c, e_admin, "kidsafe_report_spool_pending").await, 30.0);
+    assert_eq!(
+        metric(&c, e_admin, "kidsafe_report_spool_pending").await,
+        30.0
+    );
 
     // Back: every spooled report arrives, once.
     let central = serve(cdir.path(), "central", &central_text, c_dns, c_admin).await;
@@ -358,8 +371,14 @@ async fn reports_reach_the_central_once_each_even_across_an_outage() {
         metric(&c, e_admin, "kidsafe_report_spool_pending").await == 0.0
     })
     .await;
-    assert_eq!(metric(&c, e_admin, "kidsafe_report_spooled_total").await, 36.0);
-    assert_eq!(metric(&c, e_admin, "kidsafe_report_delivered_total").await, 36.0);
+    assert_eq!(
+        metric(&c, e_admin, "kidsafe_report_spooled_total").await,
+        36.0
+    );
+    assert_eq!(
+        metric(&c, e_admin, "kidsafe_report_delivered_total").await,
+        36.0
+    );
     // Nothing more arrives later (no redelivery counted twice).
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(counts(&c, c_admin).await, expected);
@@ -401,18 +420,31 @@ async fn the_central_refuses_wrong_tokens_and_counts_each_key_once() {
     let (status, _) = post(&c, &url, Some("not-the-edge-token-at-all"), &batch).await;
     assert_eq!(status, 401);
     assert_eq!(
-        metric(&c, admin, "kidsafe_report_intake_refused_total{reason=\"missing_token\"}").await,
+        metric(
+            &c,
+            admin,
+            "kidsafe_report_intake_refused_total{reason=\"missing_token\"}"
+        )
+        .await,
         1.0
     );
     assert_eq!(
-        metric(&c, admin, "kidsafe_report_intake_refused_total{reason=\"wrong_token\"}").await,
+        metric(
+            &c,
+            admin,
+            "kidsafe_report_intake_refused_total{reason=\"wrong_token\"}"
+        )
+        .await,
         1.0
     );
     assert!(counts(&c, admin).await.is_empty(), "nothing taken");
 
     let (status, v) = post(&c, &url, Some(EDGE_TOKEN), &batch).await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!((v["accepted"].as_u64(), v["duplicates"].as_u64()), (Some(3), Some(0)));
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(3), Some(0))
+    );
     let invalid: Vec<&str> = v["invalid"]
         .as_array()
         .unwrap()
@@ -423,7 +455,10 @@ async fn the_central_refuses_wrong_tokens_and_counts_each_key_once() {
     // Replayed: the whole batch, then one key alone.
     let (status, v) = post(&c, &url, Some(EDGE_TOKEN), &batch).await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!((v["accepted"].as_u64(), v["duplicates"].as_u64()), (Some(0), Some(3)));
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(0), Some(3))
+    );
     let one = json!({"reports": [{"key": "k1", "name": "a.example", "category": "adult"}]});
     let (_, v) = post(&c, &url, Some(EDGE_TOKEN), &one).await;
     assert_eq!(v["duplicates"], 1, "{v}");
@@ -434,17 +469,29 @@ async fn the_central_refuses_wrong_tokens_and_counts_each_key_once() {
             row("c.example", "mistake", "", 1),
         ]
     );
-    assert_eq!(metric(&c, admin, "kidsafe_report_intake_duplicates_total").await, 4.0);
+    assert_eq!(
+        metric(&c, admin, "kidsafe_report_intake_duplicates_total").await,
+        4.0
+    );
 
     // The public form of the same route: bad input is a 400 that says why.
     for (body, says) in [
-        (json!({"name": "192.0.2.7", "category": "adult"}), "IP address"),
-        (json!({"name": "2001:db8::7", "category": "adult"}), "IP address"),
+        (
+            json!({"name": "192.0.2.7", "category": "adult"}),
+            "IP address",
+        ),
+        (
+            json!({"name": "2001:db8::7", "category": "adult"}),
+            "IP address",
+        ),
         (
             json!({"name": format!("{}.example", vec!["a".repeat(60); 5].join(".")), "category": "adult"}),
             "253",
         ),
-        (json!({"name": "d.example", "category": "weapons"}), "unknown category"),
+        (
+            json!({"name": "d.example", "category": "weapons"}),
+            "unknown category",
+        ),
         (json!({"name": "d.example"}), "needs a category"),
         (
             json!({"name": "d.example", "kind": "rumour", "category": "adult"}),
@@ -491,7 +538,10 @@ async fn block_page_forms_refuse_posts_without_a_valid_token_or_origin() {
     let c = http();
     let (html, token) = block_page(&c, page, "bad.test", "?lang=en").await;
     assert!(html.contains("Blocked by mistake?"), "{html}");
-    assert!(html.contains("name=\"contact\""), "allow_contact shows the field");
+    assert!(
+        html.contains("name=\"contact\""),
+        "allow_contact shows the field"
+    );
     let (_, other_host_token) = block_page(&c, page, "porn.example", "").await;
     let fields = |t: &'static str| -> Vec<(&'static str, &'static str)> {
         vec![("token", t), ("kind", "mistake"), ("name", "bad.test")]
@@ -517,7 +567,13 @@ async fn block_page_forms_refuse_posts_without_a_valid_token_or_origin() {
         page,
         "bad.test",
         Some("bad.test"),
-        &[("token", token), ("kind", "harmful"), ("name", "<script>x</script>"), ("category", "adult"), ("lang", "en")],
+        &[
+            ("token", token),
+            ("kind", "harmful"),
+            ("name", "<script>x</script>"),
+            ("category", "adult"),
+            ("lang", "en"),
+        ],
     )
     .await;
     assert_eq!(status, 400, "{body}");
@@ -528,7 +584,13 @@ async fn block_page_forms_refuse_posts_without_a_valid_token_or_origin() {
         page,
         "bad.test",
         Some("bad.test"),
-        &[("token", token), ("kind", "mistake"), ("name", "bad.test"), ("contact", "parent@example.org"), ("lang", "en")],
+        &[
+            ("token", token),
+            ("kind", "mistake"),
+            ("name", "bad.test"),
+            ("contact", "parent@example.org"),
+            ("lang", "en"),
+        ],
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -543,7 +605,10 @@ async fn block_page_forms_refuse_posts_without_a_valid_token_or_origin() {
         .unwrap();
     let listed: Value = serde_json::from_str(&listed).unwrap();
     let r = &listed["reports"][0];
-    assert_eq!((r["name"].as_str(), r["kind"].as_str()), (Some("bad.test"), Some("mistake")));
+    assert_eq!(
+        (r["name"].as_str(), r["kind"].as_str()),
+        (Some("bad.test"), Some("mistake"))
+    );
     assert_eq!(r["contacts"], json!(["parent@example.org"]));
     drop(edge);
     up.stop().await;

@@ -89,7 +89,10 @@ mod tests {
         let t = a.issue("bad.example", 1000);
         assert!(a.verify(&t, "bad.example", 1000));
         assert!(a.verify(&t, "bad.example", 1000 + TOKEN_TTL.as_secs()));
-        assert!(!a.verify(&t, "bad.example", 1001 + TOKEN_TTL.as_secs()), "expired");
+        assert!(
+            !a.verify(&t, "bad.example", 1001 + TOKEN_TTL.as_secs()),
+            "expired"
+        );
         assert!(!a.verify(&t, "other.example", 1000), "another host");
         assert!(!b.verify(&t, "bad.example", 1000), "another process");
         let forged = format!("{}.{}", 1000 + 60, t.split_once('.').unwrap().1);

@@ -103,7 +103,10 @@ impl Forms {
                 format!("<option value=\"{c}\">{c}</option>")
             })
             .collect();
-        let lang_field = format!("<input type=\"hidden\" name=\"lang\" value=\"{}\">", lang.code());
+        let lang_field = format!(
+            "<input type=\"hidden\" name=\"lang\" value=\"{}\">",
+            lang.code()
+        );
         format!(
             r#"<hr><section class="report" lang="{code}">
 <p><a href="{switch}">{switch_label}</a></p>
@@ -178,7 +181,10 @@ fn same_origin(headers: &HeaderMap, host: &str) -> bool {
             .get(h)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| url::Url::parse(v).ok())
-            .and_then(|u| u.host_str().map(|h| h.trim_end_matches('.').to_ascii_lowercase()))
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            })
     };
     match named(header::ORIGIN).or_else(|| named(header::REFERER)) {
         Some(origin) => origin == host,
@@ -228,8 +234,14 @@ pub(super) async fn post(
     match forms.desk.submit(posted.report).await {
         Ok(submitted) => {
             let thanks = match lang {
-                Lang::Vi => format!("Cảm ơn bạn. Báo cáo về {} đã được ghi nhận.", submitted.name),
-                Lang::En => format!("Thank you. Your report about {} was received.", submitted.name),
+                Lang::Vi => format!(
+                    "Cảm ơn bạn. Báo cáo về {} đã được ghi nhận.",
+                    submitted.name
+                ),
+                Lang::En => format!(
+                    "Thank you. Your report about {} was received.",
+                    submitted.name
+                ),
             };
             html_response(StatusCode::CREATED, result_page(lang, &thanks))
         }

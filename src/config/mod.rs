@@ -362,12 +362,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
             .map_err(|m| invalid(Some(url.span()), Some("store.url".into()), m))?,
     };
 
-    let reports = reports::reports(
-        raw.reports.as_ref(),
-        &feeds.state_dir,
-        &resolve,
-        &invalid,
-    )?;
+    let reports = reports::reports(raw.reports.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
 
     Ok(Config {
         path: path.to_owned(),

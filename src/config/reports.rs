@@ -184,10 +184,7 @@ fn forward(
             return Err(invalid(
                 Some(b.span()),
                 Some("reports.batch_max".into()),
-                format!(
-                    "{} is out of range: use 1 to {MAX_BATCH_MAX}",
-                    b.get_ref()
-                ),
+                format!("{} is out of range: use 1 to {MAX_BATCH_MAX}", b.get_ref()),
             ));
         }
         Some(b) => *b.get_ref(),
@@ -317,7 +314,10 @@ mod tests {
             assert!(e.contains("k.toml:"), "{reports}: {e}");
             assert!(e.contains(&format!("key `{key}`")), "{reports}: {e}");
         }
-        let e = error(dir.path(), "forward_to = \"https://c.example/\"\ntoken_file = \"t\"\nretry_max = \"soon\"\n");
+        let e = error(
+            dir.path(),
+            "forward_to = \"https://c.example/\"\ntoken_file = \"t\"\nretry_max = \"soon\"\n",
+        );
         assert!(e.contains("k.toml:10:"), "the line of retry_max: {e}");
     }
 }

@@ -15,7 +15,11 @@ const FIRST_RETRY: Duration = Duration::from_millis(200);
 /// Bound on one delivery (connect, send, answer).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Sent as `User-Agent`, so the central's operators can tell who delivers.
-const USER_AGENT: &str = concat!("kidsafe-dns/", env!("CARGO_PKG_VERSION"), " (report forwarding)");
+const USER_AGENT: &str = concat!(
+    "kidsafe-dns/",
+    env!("CARGO_PKG_VERSION"),
+    " (report forwarding)"
+);
 
 /// The HTTP client for `config`: its extra CA added to the system's roots.
 ///

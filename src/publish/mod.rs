@@ -18,5 +18,5 @@
 pub mod lists;
 pub mod settings;
 
-pub use lists::{Change, PublishError, PublishedLists, ALLOW_LIST};
+pub use lists::{ALLOW_LIST, Change, PublishError, PublishedLists};
 pub use settings::PublishConfig;

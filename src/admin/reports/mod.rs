@@ -44,7 +44,7 @@ mod validate;
 pub use error::ReportError;
 pub use store::ReportStore;
 pub use types::{
-    BatchOutcome, Decision, InvalidItem, Kind, KeyedReport, ListQuery, NewDecision, NewReport,
+    BatchOutcome, Decision, InvalidItem, KeyedReport, Kind, ListQuery, NewDecision, NewReport,
     Report, Status, Submitted,
 };
 

@@ -58,7 +58,11 @@ pub(super) fn validate_name(raw: &str) -> Result<String, ReportError> {
             "too long to be a host name (a name is at most 253 octets)",
         ));
     }
-    if raw.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok() {
+    if raw
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+    {
         return Err(ip_address());
     }
     let host = host_of(raw)?;

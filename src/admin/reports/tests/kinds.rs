@@ -56,16 +56,28 @@ fn urls_become_hosts_and_addresses_are_refused() {
         let s = store.submit(&report(input, "adult", None), at(1)).unwrap();
         assert_eq!(s.name, host, "{input}");
     }
-    for ip in ["192.0.2.1", "2001:db8::1", "[2001:db8::1]", "http://192.0.2.1/x", "https://[::1]/"] {
+    for ip in [
+        "192.0.2.1",
+        "2001:db8::1",
+        "[2001:db8::1]",
+        "http://192.0.2.1/x",
+        "https://[::1]/",
+    ] {
         let e = store.submit(&report(ip, "adult", None), at(1)).unwrap_err();
         assert!(e.to_string().contains("IP address"), "{ip}: {e}");
     }
     let long = format!("{}.example", vec!["a".repeat(60); 5].join("."));
-    let e = store.submit(&report(&long, "adult", None), at(1)).unwrap_err();
+    let e = store
+        .submit(&report(&long, "adult", None), at(1))
+        .unwrap_err();
     assert!(e.to_string().contains("253"), "{e}");
     for bad in ["ftp://", "http://exa mple.com/", "not a name/x"] {
         assert_eq!(
-            invalid_field(store.submit(&report(bad, "adult", None), at(1)).unwrap_err()),
+            invalid_field(
+                store
+                    .submit(&report(bad, "adult", None), at(1))
+                    .unwrap_err()
+            ),
             "name",
             "{bad}"
         );
@@ -79,7 +91,10 @@ fn contacts_are_cleaned_kept_and_listed() {
     r.contact = Some(" parent@example.org\n".into());
     let id = store.submit(&r, at(1)).unwrap().id;
     r.contact = Some("x".repeat(MAX_CONTACT_CHARS + 1));
-    assert_eq!(invalid_field(store.submit(&r, at(2)).unwrap_err()), "contact");
+    assert_eq!(
+        invalid_field(store.submit(&r, at(2)).unwrap_err()),
+        "contact"
+    );
     assert_eq!(
         store.get(id).unwrap().unwrap().contacts,
         ["parent@example.org"]
@@ -112,9 +127,11 @@ fn a_batch_counts_each_key_once_and_lists_bad_input() {
     // The node and serial travelled with the keys.
     let (node, serial): (String, i64) = store
         .conn
-        .query_row("SELECT node, serial FROM report_keys WHERE key = 'k1'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT node, serial FROM report_keys WHERE key = 'k1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!((node.as_str(), serial), ("edge-1", 7));
     // After the retention, a key is forgotten (and would count again).

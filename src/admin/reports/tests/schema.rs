@@ -236,11 +236,16 @@ fn a_version_2_store_is_rebuilt_keeping_notes_and_decisions() {
     }
     let mut store = ReportStore::open(&path).unwrap();
     let r = store.get(4).unwrap().unwrap();
-    assert_eq!((r.kind, r.count, r.status), (Kind::Harmful, 3, Status::Accepted));
+    assert_eq!(
+        (r.kind, r.count, r.status),
+        (Kind::Harmful, 3, Status::Accepted)
+    );
     assert_eq!(r.notes, ["kept"]);
     assert_eq!(r.decisions.len(), 1);
     // The old row is the harmful report; a mistake about the same name is another.
-    let again = store.submit(&report("old.example", "adult", None), at(9)).unwrap();
+    let again = store
+        .submit(&report("old.example", "adult", None), at(9))
+        .unwrap();
     assert_eq!((again.id, again.count), (4, 4));
     let fk: bool = store
         .conn
