@@ -613,3 +613,66 @@ async fn block_page_forms_refuse_posts_without_a_valid_token_or_origin() {
     drop(edge);
     up.stop().await;
 }
+
+/// A central with its own `forward_to` (an ISP's) forwards what it takes onwards (to the
+/// national central), keys unchanged: an edge's redelivery to the ISP counts once at
+/// both, and the ISP's own public reports go up too.
+#[tokio::test]
+async fn an_isp_central_forwards_onwards_to_the_national_central() {
+    const ISP_TOKEN: &str = "isp-central-token-0123456789";
+    let up = Upstream::start(Zone::standard()).await;
+    let (ndir, idir) = (list_dir(), list_dir());
+    let (n_dns, n_admin, i_dns, i_admin) = (free_port(), free_port(), free_port(), free_port());
+    std::fs::write(ndir.path().join("isp.token"), format!("{ISP_TOKEN}\n")).unwrap();
+    let national_text = config(
+        up.addr,
+        n_dns,
+        n_admin,
+        "[reports]\nedges = [{ node = \"isp-1\", token_file = \"isp.token\" }]\n",
+    );
+    let national = serve(ndir.path(), "national", &national_text, n_dns, n_admin).await;
+    std::fs::write(idir.path().join("edge1.token"), format!("{EDGE_TOKEN}\n")).unwrap();
+    std::fs::write(idir.path().join("national.token"), format!("{ISP_TOKEN}\n")).unwrap();
+    let isp_text = config(
+        up.addr,
+        i_dns,
+        i_admin,
+        &format!(
+            "[reports]\nedges = [{{ node = \"edge-1\", token_file = \"edge1.token\" }}]\nforward_to = \"http://127.0.0.1:{n_admin}/v1/reports\"\ntoken_file = \"national.token\"\nnode_id = \"isp-1\"\nretry_max = \"500ms\"\n"
+        ),
+    );
+    let isp = serve(idir.path(), "isp", &isp_text, i_dns, i_admin).await;
+    let c = http();
+    let url = format!("http://127.0.0.1:{}/v1/reports", isp.admin);
+    let batch = json!({"node": "edge-1", "reports": [
+        {"key": "e1-k1", "serial": 1, "name": "up.example", "category": "adult"},
+        {"key": "e1-k2", "serial": 1, "name": "up.example", "category": "adult"},
+    ]});
+    for _ in 0..2 {
+        let (status, v) = post(&c, &url, Some(EDGE_TOKEN), &batch).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, v) = post(
+        &c,
+        &url,
+        None,
+        &json!({"name": "own.example", "kind": "mistake"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let expected = vec![
+        row("own.example", "mistake", "", 1),
+        row("up.example", "harmful", "adult", 2),
+    ];
+    assert_eq!(counts(&c, i_admin).await, expected);
+    eventually("the ISP's reports reach the national central", || async {
+        counts(&c, n_admin).await == expected
+    })
+    .await;
+    assert_eq!(
+        metric(&c, n_admin, "kidsafe_report_intake_accepted_total").await,
+        3.0
+    );
+    drop((isp, national));
+    up.stop().await;
+}

@@ -198,12 +198,12 @@ async fn batch(
     };
     // Every edge's token is compared (in constant time), so the time taken does not say
     // which one nearly matched.
-    let node = access
-        .edges
-        .iter()
-        .filter(|e| same(given.as_bytes(), e.token.as_bytes()))
-        .map(|e| e.node.clone())
-        .next_back();
+    let mut node = None;
+    for edge in &access.edges {
+        if same(given.as_bytes(), edge.token.as_bytes()) {
+            node = Some(edge.node.clone());
+        }
+    }
     let Some(node) = node else {
         admin.intake.refuse(Refused::WrongToken);
         tracing::warn!("report intake: a delivery with a token no edge has; refused");
