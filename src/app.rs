@@ -393,10 +393,26 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         listening.doh.clone(),
     );
 
+    // Reports: the block page's forms and the admin API take them through one desk; with
+    // `[reports] forward_to` it spools them and delivers them to the central.
+    let desk = Arc::new(
+        crate::admin::open_desk(&config, lists.clone()).map_err(crate::admin::AdminError::from)?,
+    );
+    desk.spawn(shutdown.clone())
+        .map_err(crate::admin::AdminError::from)?;
+
     let blockpage_addrs = match &config.blockpage {
         Some(bp) => {
             let (listeners, addrs) = bind_http(&bp.listen, "block page").await?;
-            let page = BlockPage::new(lists.clone(), policy.clone(), bp.review_url.clone());
+            let forms = blockpage::forms::Forms {
+                desk: desk.clone(),
+                csrf: blockpage::csrf::Csrf::new(),
+                limiter: crate::admin::limit::ReportLimiter::new(
+                    config.admin.as_ref().map_or(10, |a| a.reports_per_hour),
+                ),
+            };
+            let page = BlockPage::new(lists.clone(), policy.clone(), bp.review_url.clone())
+                .with_forms(forms);
             blockpage::spawn(listeners, page, shutdown.clone());
             tracing::info!(?addrs, "block page listening");
             addrs
@@ -416,6 +432,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
                     config.clone(),
                     pipeline.clone(),
                     profile_store.clone(),
+                    desk.clone(),
                 )?
                 .with_exceptions(exceptions),
             );

@@ -24,6 +24,7 @@
 //! Around it: [`feed`] (the one writer of the compiled list: sources compiled, feeds
 //! fetched over HTTP or transferred from an RPZ primary, guarded and swapped live),
 //! [`admin`] (the HTTP API: health, [`metrics`], safety check, reports, reload),
+//! [`forward`] (an edge's reports spooled and delivered to its central),
 //! [`blockpage`] (what a browser sent to the sinkhole sees), [`web`] (serving those two
 //! HTTP apps until shutdown), [`querylog`] (blocked events only, privacy-preserving),
 //! [`shutdown`] (draining in-flight queries).
@@ -46,6 +47,7 @@ pub mod config;
 pub mod dns;
 pub mod exceptions;
 pub mod feed;
+pub mod forward;
 pub mod lists;
 pub mod metrics;
 pub mod policy;

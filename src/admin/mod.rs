@@ -4,10 +4,12 @@
 //! - `GET /readyz`: a list is loaded and an upstream answers (503 otherwise);
 //! - `GET /metrics`: Prometheus text exposition ([`crate::metrics`]);
 //! - `GET /v1/check?name=...`: is this site safe for children (per group);
-//! - `POST /v1/reports`, `GET /v1/reports`: reports of harmful sites from the public,
-//!   stored in SQLite under the state directory ([`reports`]), limited per source address
-//!   per hour (a report portal, by `admin.portal_clients` or `admin.portal_token`, has its
-//!   own larger limit; an invalid report uses up no quota);
+//! - `POST /v1/reports`, `GET /v1/reports`: reports of harmful sites (or of sites blocked
+//!   by mistake) from the public, stored in SQLite under the state directory ([`reports`]),
+//!   limited per source address per hour (a report portal, by `admin.portal_clients` or
+//!   `admin.portal_token`, has its own larger limit; an invalid report uses up no quota);
+//!   on a central, also edges' batched deliveries with their tokens ([`intake`]); with
+//!   `[reports] forward_to`, every report is spooled for the central ([`desk`]);
 //! - `POST /v1/reports/{id}/decision`: a reviewer's decision (accepted or rejected, with a
 //!   note), recorded with its time;
 //! - `/v1/profiles`, `/v1/identities`, `/v1/subscribers`, `/v1/audit`: profiles (named
@@ -25,19 +27,20 @@
 //! Errors are JSON `{"error": "..."}` with a 4xx status for bad input.
 
 pub mod check;
+pub mod desk;
 pub mod exceptions;
+pub mod intake;
 pub mod limit;
 pub mod profiles;
 pub mod reports;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -57,7 +60,7 @@ use crate::profiles::{ProfileError, ProfileStore};
 use crate::upstream::resolve::Resolver;
 use limit::ReportLimiter;
 use profiles::ProfilesApi;
-use reports::{ListQuery, NewDecision, NewReport, ReportError, ReportStore};
+use reports::{ListQuery, NewDecision, ReportError, ReportStore};
 
 /// Largest request body (a report is a name, a category and a short note).
 const MAX_BODY: usize = 4096;
@@ -81,6 +84,10 @@ pub struct Admin {
     /// The config reload `POST /v1/reload` runs first, when the resolver set one.
     reloader: std::sync::OnceLock<ConfigReload>,
     reports: Arc<Mutex<ReportStore>>,
+    /// Takes reports in: the store and, when forwarding, the spool for the central.
+    desk: Arc<desk::ReportDesk>,
+    /// Edges' deliveries: taken and refused.
+    intake: intake::IntakeStats,
     /// Profiles, identities, subscribers and the audit log (`/v1/profiles`, ...).
     profiles: Arc<ProfilesApi>,
     /// Tokens, portals and report quotas: `[admin]` as last (re)loaded.
@@ -101,6 +108,8 @@ struct Access {
     portal_limiter: Arc<ReportLimiter>,
     /// The quotas the limiters were made with (kept, with their counts, while unchanged).
     quotas: (u32, u32),
+    /// The edges that may deliver report batches (`[reports] edges`).
+    edges: Vec<crate::config::EdgeToken>,
 }
 
 impl Access {
@@ -127,6 +136,7 @@ impl Access {
             portal_token: admin.and_then(|a| a.portal_token.clone()),
             portal_limiter,
             quotas,
+            edges: config.reports.edges.clone(),
         }
     }
 }
@@ -159,15 +169,18 @@ pub enum AdminError {
     /// The profile store.
     #[error(transparent)]
     Profiles(#[from] ProfileError),
+    /// The report desk (its store, or the spool for the central).
+    #[error(transparent)]
+    Desk(#[from] desk::DeskError),
 }
 
 impl Admin {
-    /// The API over these parts and the profile store the resolver opened (see
-    /// `app::profiles::open_store`); opens (or creates) the report store at
-    /// `lists.state_dir/reports.sqlite`.
+    /// The API over these parts, the profile store the resolver opened (see
+    /// `app::profiles::open_store`) and the report desk (see [`open_desk`]).
     ///
     /// # Errors
-    /// The report store cannot be opened (named in the error).
+    /// None today; kept for the stores the API may open itself.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         lists: Arc<LiveBlocklist>,
         policy: Arc<ArcSwap<Policy>>,
@@ -176,12 +189,13 @@ impl Admin {
         config: Config,
         pipeline: Pipeline,
         profiles: Arc<Mutex<ProfileStore>>,
+        desk: Arc<desk::ReportDesk>,
     ) -> Result<Self, AdminError> {
-        let mut store = ReportStore::open(&reports_path(&config))?;
-        store.set_categories(Some(categories(&config, &lists.current())));
         Ok(Admin {
             access: ArcSwap::from_pointee(Access::of(&config, None)),
-            reports: Arc::new(Mutex::new(store)),
+            reports: desk.store(),
+            desk,
+            intake: intake::IntakeStats::default(),
             profiles: Arc::new(ProfilesApi::new(profiles)),
             lists,
             policy,
@@ -270,6 +284,20 @@ pub fn reports_path(config: &Config) -> std::path::PathBuf {
     config.lists.feeds.state_dir.join("reports.sqlite")
 }
 
+/// The report desk `config` describes over the serving `lists`: the store at
+/// [`reports_path`] taking the configured categories, and the spool when forwarding.
+/// Shared by the admin API and the block page's forms.
+///
+/// # Errors
+/// The store or the spool cannot be opened (named in the error).
+pub fn open_desk(
+    config: &Config,
+    lists: Arc<LiveBlocklist>,
+) -> Result<desk::ReportDesk, desk::DeskError> {
+    let categories = categories(config, &lists.current());
+    desk::ReportDesk::open(&reports_path(config), categories, &config.reports, lists)
+}
+
 /// Serves the API on each listener until `stop`.
 pub fn spawn(listeners: Vec<TcpListener>, admin: Arc<Admin>, stop: CancellationToken) {
     let upkeep = (admin.metrics.clone(), stop.clone());
@@ -287,7 +315,12 @@ pub fn spawn(listeners: Vec<TcpListener>, admin: Arc<Admin>, stop: CancellationT
     let app = axum::Router::new()
         .route("/metrics", get(metrics))
         .route("/v1/check", get(check_name))
-        .route("/v1/reports", post(submit_report).get(list_reports))
+        .route(
+            "/v1/reports",
+            post(intake::post_reports)
+                .get(list_reports)
+                .layer(DefaultBodyLimit::max(intake::MAX_BATCH_BODY)),
+        )
         .route("/v1/reports/{id}/decision", post(decide_report))
         .route("/v1/reload", post(reload))
         .merge(profiles::router(admin.profiles.clone()))
@@ -332,15 +365,16 @@ fn has_portal_token(access: &Access, headers: &axum::http::HeaderMap) -> bool {
 }
 
 async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
+    if request.method() == axum::http::Method::POST && request.uri().path() == "/v1/reports" {
+        // Posting reports checks its own tokens (admin, portal, or an edge's for a
+        // batch): see `intake`.
+        return next.run(request).await;
+    }
     let access = admin.access.load_full();
     if let Some(token) = &access.token {
         let admin_ok =
             bearer(request.headers()).is_some_and(|g| same(g.as_bytes(), token.as_bytes()));
-        // The portal token opens one door: posting a report.
-        let portal_ok = request.method() == axum::http::Method::POST
-            && request.uri().path() == "/v1/reports"
-            && has_portal_token(&access, request.headers());
-        if !(admin_ok || portal_ok) {
+        if !admin_ok {
             let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -411,6 +445,7 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
             subs.unknown_profile_total(),
         );
     }
+    intake::record_metrics(&admin);
     if let Some(cache) = admin.resolver.cache() {
         m.gauge("kidsafe_cache_entries", &[], cache.len() as f64);
     }
@@ -481,56 +516,6 @@ async fn check_name(State(admin): State<Arc<Admin>>, Query(p): Query<CheckParams
     match check::check(&name, &list, &admin.policy.load(), who.as_ref()) {
         Ok(report) => Json(report).into_response(),
         Err(message) => error(StatusCode::BAD_REQUEST, message),
-    }
-}
-
-async fn submit_report(
-    State(admin): State<Arc<Admin>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: axum::http::HeaderMap,
-    body: Result<Json<NewReport>, JsonRejection>,
-) -> Response {
-    let report = match json_body(body) {
-        Ok(r) => r,
-        Err((status, message)) => return error(status, message),
-    };
-    // A portal posts for many people: its own, larger quota.
-    let access = admin.access.load_full();
-    let portal = access.portal_clients.allows(peer.ip()) || has_portal_token(&access, &headers);
-    let (limiter, over) = if portal {
-        (
-            &access.portal_limiter,
-            "too many reports from this portal; try again later",
-        )
-    } else {
-        (
-            &access.limiter,
-            "too many reports from this address; try again later",
-        )
-    };
-    if !limiter.allow(peer.ip(), Instant::now()) {
-        return error(StatusCode::TOO_MANY_REQUESTS, over);
-    }
-    let done = match on_store(&admin, move |s| s.submit(&report, SystemTime::now())).await {
-        Ok(done) => done,
-        Err(failed) => return failed,
-    };
-    match done {
-        Ok(submitted) => {
-            let status = if submitted.new {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            (status, Json(submitted)).into_response()
-        }
-        Err(e) => {
-            if e.is_client_error() {
-                // Nothing was stored: the attempt does not count against the sender.
-                limiter.refund(peer.ip());
-            }
-            store_error(e, "store the report")
-        }
     }
 }
 

@@ -31,11 +31,13 @@
 //! | `[querylog]`                                | `querylog`                | [`crate::querylog::QueryLogConfig`], [`crate::querylog::ClientPrivacy`] |
 //! | `[subscribers]`                             | `subscribers`             | [`crate::subscribers::SubscribersConfig`] |
 //! | `[store]`                                   | `store`                   | [`crate::profiles::StoreConfig`] |
+//! | `[reports]`                                 | `reports`                 | [`ReportsConfig`] ([`crate::forward::ForwardConfig`], [`EdgeToken`]) |
 
 mod feeds;
 mod ops;
 mod policy;
 pub mod raw;
+mod reports;
 mod subscribers;
 
 use std::net::SocketAddr;
@@ -45,6 +47,7 @@ use std::time::Duration;
 
 use crate::server::{IdentityConfig, ServerConfig};
 pub use ops::AdminConfig;
+pub use reports::{EdgeToken, ReportsConfig};
 
 use ipnet::IpNet;
 
@@ -81,6 +84,9 @@ pub struct Config {
     pub subscribers: Option<crate::subscribers::SubscribersConfig>,
     /// `[store]`: SQLite (the default) or the fleet's PostgreSQL.
     pub store: crate::profiles::StoreConfig,
+    /// `[reports]`: contacts, forwarding to a central, the edges a central takes
+    /// deliveries from.
+    pub reports: ReportsConfig,
 }
 
 /// The response cache's settings.
@@ -356,8 +362,11 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
             .map_err(|m| invalid(Some(url.span()), Some("store.url".into()), m))?,
     };
 
+    let reports = reports::reports(raw.reports.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
+
     Ok(Config {
         path: path.to_owned(),
+        reports,
         policy,
         blockpage,
         cache,

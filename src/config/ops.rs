@@ -111,7 +111,7 @@ pub(super) fn admin(
 
 /// A bearer token given inline (`{key}`) or in a file (`{key}_file`, its first line), at
 /// least 16 characters; an error points at the line that gave it.
-fn read_token(
+pub(super) fn read_token(
     inline: &Option<toml::Spanned<String>>,
     file: &Option<toml::Spanned<PathBuf>>,
     key: &str,

@@ -51,6 +51,50 @@ pub struct RawConfig {
     /// `[store]`: where profiles live; absent = the SQLite file in `lists.state_dir`.
     #[serde(default)]
     pub store: Option<RawStore>,
+    /// `[reports]`: contacts, forwarding to a central, edges' tokens; absent = local
+    /// reports only, no contacts.
+    #[serde(default)]
+    pub reports: Option<toml::Spanned<RawReports>>,
+}
+
+/// `[reports]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReports {
+    /// Keep a contact the reporter typed (default false).
+    #[serde(default)]
+    pub allow_contact: bool,
+    /// The central's intake URL: forward every report there.
+    #[serde(default)]
+    pub forward_to: Option<toml::Spanned<String>>,
+    /// The bearer token the central knows this edge by (first line of the file).
+    #[serde(default)]
+    pub token_file: Option<toml::Spanned<PathBuf>>,
+    /// An extra CA (PEM) for the central's TLS certificate.
+    #[serde(default)]
+    pub ca_file: Option<toml::Spanned<PathBuf>>,
+    /// This edge's name at the central (default: the host name).
+    #[serde(default)]
+    pub node_id: Option<toml::Spanned<String>>,
+    /// Longest wait between delivery retries (default "30s").
+    #[serde(default)]
+    pub retry_max: Option<toml::Spanned<String>>,
+    /// Reports per delivery (default 500, at most 1000).
+    #[serde(default)]
+    pub batch_max: Option<toml::Spanned<usize>>,
+    /// The edges allowed to deliver reports here: `[{ node = "edge-1", token_file = "..." }]`.
+    #[serde(default)]
+    pub edges: Vec<toml::Spanned<RawEdge>>,
+}
+
+/// One of `reports.edges`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEdge {
+    /// Its node id.
+    pub node: toml::Spanned<String>,
+    /// The file holding its token (first line).
+    pub token_file: toml::Spanned<PathBuf>,
 }
 
 /// `[subscribers]`: exactly one of `path`, `url`.

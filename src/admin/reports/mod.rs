@@ -7,7 +7,9 @@
 //!
 //! * Names go through [`normalize`](crate::lists::normalize::normalize), the spelling the block lists use: `Bücher.Example.`,
 //!   `bücher.example` and `xn--bcher-kva.example` are one report.
-//! * Reports are deduplicated on (normalized name, category): a repeat bumps `count` and
+//! * A report is of a [`Kind`]: harmful (block it, in a category) or a mistake (it was
+//!   blocked and should not be; the category that blocked it, if given).
+//! * Reports are deduplicated on (normalized name, kind, category): a repeat bumps `count` and
 //!   `last_seen`. Notes go to a child table: the first note is always kept, then up to
 //!   [`MAX_NOTES`] distinct notes in all; later ones are dropped (the count still goes up).
 //! * **Privacy: nothing about the reporter is stored.** No IP address, user agent, account or
@@ -28,8 +30,11 @@
 //! - `error`: [`ReportError`];
 //! - `validate`: name, category and note checks, before anything is written;
 //! - `store`: [`ReportStore`], the SQL behind submit, list, get and decide;
+//! - `batch`: [`ReportStore::submit_batch`], an edge's delivery in one transaction, each
+//!   report counted once per idempotency key (keys kept [`KEY_RETENTION`]);
 //! - `schema`: the file's identity, per-connection settings and migrations.
 
+mod batch;
 mod error;
 mod schema;
 mod store;
@@ -38,10 +43,19 @@ mod validate;
 
 pub use error::ReportError;
 pub use store::ReportStore;
-pub use types::{Decision, ListQuery, NewDecision, NewReport, Report, Status, Submitted};
+pub use types::{
+    BatchOutcome, Decision, InvalidItem, KeyedReport, Kind, ListQuery, NewDecision, NewReport,
+    Report, Status, Submitted,
+};
 
 /// Longest note, in characters (Unicode scalar values), after cleaning.
 pub const MAX_NOTE_CHARS: usize = 1000;
+/// Longest contact, in characters, after cleaning.
+pub const MAX_CONTACT_CHARS: usize = 200;
+/// Most reports in one batch from an edge ([`ReportStore::submit_batch`]).
+pub const MAX_BATCH: usize = 1000;
+/// How long an idempotency key is remembered: a redelivery within it counts nothing.
+pub const KEY_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 /// Most distinct notes kept per report (the first one included).
 pub const MAX_NOTES: usize = 20;
 /// Longest category name, in bytes.

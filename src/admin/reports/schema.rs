@@ -10,8 +10,9 @@ use super::ReportStore;
 use super::error::{ReportError, storage};
 
 /// Schema version stored in `PRAGMA user_version`: 1 had the reports and their notes, 2
-/// adds the reviewers' decisions.
-pub(super) const SCHEMA_VERSION: i64 = 2;
+/// adds the reviewers' decisions, 3 the report's kind (deduplication on name, kind and
+/// category), reporters' contacts and the idempotency keys of edges' deliveries.
+pub(super) const SCHEMA_VERSION: i64 = 3;
 /// `PRAGMA application_id` marking the file as a kidsafe-dns report store ("KSDR").
 pub(super) const APPLICATION_ID: i64 = 0x4b53_4452;
 /// How long a write waits for another connection's write transaction before failing.
@@ -51,6 +52,47 @@ CREATE TABLE report_decisions (
 CREATE INDEX report_decisions_report ON report_decisions (report_id, id);
 ";
 
+/// Version 3: `kind` joins the unique key, so `reports` is rebuilt (SQLite cannot change a
+/// table's constraints in place): the documented 12-step procedure, run with foreign keys
+/// off (see [`ReportStore::migrate`]) so that dropping the old table does not cascade to
+/// the notes and decisions; the new table takes the old ids, so they still point to it.
+const SCHEMA_V3: &str = "
+CREATE TABLE reports_v3 (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL,
+    kind        TEXT    NOT NULL DEFAULT 'harmful' CHECK (kind IN ('harmful', 'mistake')),
+    category    TEXT    NOT NULL,
+    count       INTEGER NOT NULL DEFAULT 1,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    status      TEXT    NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'accepted', 'rejected')),
+    UNIQUE (name, kind, category)
+);
+INSERT INTO reports_v3 (id, name, kind, category, count, first_seen, last_seen, status)
+    SELECT id, name, 'harmful', category, count, first_seen, last_seen, status FROM reports;
+DROP TABLE reports;
+ALTER TABLE reports_v3 RENAME TO reports;
+CREATE INDEX reports_status ON reports (status, id);
+CREATE TABLE report_contacts (
+    id          INTEGER PRIMARY KEY,
+    report_id   INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    contact     TEXT    NOT NULL,
+    added       INTEGER NOT NULL,
+    UNIQUE (report_id, contact)
+);
+-- Deliveries from edges: one row per report key, so a redelivery counts nothing.
+-- Kept KEY_RETENTION (7 days) after it was received.
+CREATE TABLE report_keys (
+    key         TEXT    PRIMARY KEY,
+    report_id   INTEGER REFERENCES reports (id) ON DELETE SET NULL,
+    node        TEXT    NOT NULL,
+    serial      INTEGER,
+    received    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX report_keys_received ON report_keys (received);
+";
+
 impl ReportStore {
     /// Per-connection settings, once the file is known to be ours (or empty): nothing is
     /// written to a file that is not a report store.
@@ -88,6 +130,20 @@ impl ReportStore {
     /// once.
     pub(super) fn migrate(&mut self) -> Result<(), ReportError> {
         let path = self.path.clone();
+        // Rebuilding `reports` (version 3) must not cascade; foreign keys cannot be
+        // switched inside a transaction, so off here and back on after it.
+        self.conn
+            .pragma_update(None, "foreign_keys", false)
+            .map_err(|e| storage(&path, e))?;
+        let migrated = self.migrate_in_transaction();
+        self.conn
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(|e| storage(&path, e))?;
+        migrated
+    }
+
+    fn migrate_in_transaction(&mut self) -> Result<(), ReportError> {
+        let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -100,6 +156,24 @@ impl ReportStore {
         }
         if version < 2 {
             tx.execute_batch(SCHEMA_V2).map_err(|e| storage(&path, e))?;
+        }
+        if version < 3 {
+            tx.execute_batch(SCHEMA_V3).map_err(|e| storage(&path, e))?;
+            // The rebuild kept every id; a dangling reference would mean it did not.
+            let dangling: i64 = tx
+                .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })
+                .map_err(|e| storage(&path, e))?;
+            if dangling > 0 {
+                return Err(ReportError::NotAReportStore {
+                    path: path.clone(),
+                    reason: format!(
+                        "{dangling} rows point to missing reports; the upgrade to schema 3 \
+                         was not applied"
+                    ),
+                });
+            }
         }
         if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)

@@ -7,10 +7,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::error::{ReportError, storage};
-use super::validate::{clean_note, validate_category, validate_name};
+use super::validate::{clean_contact, clean_note, validate_category, validate_name};
 use super::{
-    DEFAULT_LIST_LIMIT, Decision, ListQuery, MAX_LIST_LIMIT, MAX_NOTES, NewDecision, NewReport,
-    Report, Status, Submitted,
+    DEFAULT_LIST_LIMIT, Decision, Kind, ListQuery, MAX_LIST_LIMIT, MAX_NOTES, NewDecision,
+    NewReport, Report, Status, Submitted,
 };
 
 /// The report database: one SQLite connection.
@@ -18,6 +18,64 @@ pub struct ReportStore {
     pub(super) conn: Connection,
     pub(super) path: PathBuf,
     categories: Option<Vec<String>>,
+}
+
+/// A report that passed validation: what is written.
+#[derive(Clone, Debug)]
+pub(super) struct Clean {
+    pub(super) name: String,
+    pub(super) kind: Kind,
+    pub(super) category: String,
+    pub(super) note: Option<String>,
+    pub(super) contact: Option<String>,
+}
+
+impl Clean {
+    /// Back to the wire form (normalized), for forwarding onwards.
+    pub(super) fn to_report(&self) -> NewReport {
+        NewReport {
+            name: self.name.clone(),
+            kind: self.kind,
+            category: self.category.clone(),
+            note: self.note.clone(),
+            contact: self.contact.clone(),
+        }
+    }
+}
+
+/// Counts `report` at `now` inside `tx`: a new row or one more on the existing (name,
+/// kind, category), with its note and contact kept while there is room. Returns the
+/// report's id and count.
+pub(super) fn record(tx: &Connection, report: &Clean, now: i64) -> rusqlite::Result<(i64, i64)> {
+    let (id, count): (i64, i64) = tx
+        .prepare_cached(
+            "INSERT INTO reports (name, kind, category, count, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, 1, ?4, ?4)
+             ON CONFLICT (name, kind, category) DO UPDATE
+             SET count = count + 1, last_seen = max(last_seen, excluded.last_seen)
+             RETURNING id, count",
+        )?
+        .query_row(
+            params![report.name, report.kind.as_str(), report.category, now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+    if let Some(note) = &report.note {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO report_notes (report_id, note, added)
+             SELECT ?1, ?2, ?3
+             WHERE (SELECT count(*) FROM report_notes WHERE report_id = ?1) < ?4",
+        )?
+        .execute(params![id, note, now, MAX_NOTES as i64])?;
+    }
+    if let Some(contact) = &report.contact {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO report_contacts (report_id, contact, added)
+             SELECT ?1, ?2, ?3
+             WHERE (SELECT count(*) FROM report_contacts WHERE report_id = ?1) < ?4",
+        )?
+        .execute(params![id, contact, now, MAX_NOTES as i64])?;
+    }
+    Ok((id, count))
 }
 
 impl fmt::Debug for ReportStore {
@@ -82,50 +140,56 @@ impl ReportStore {
         report: &NewReport,
         now: SystemTime,
     ) -> Result<Submitted, ReportError> {
+        let clean = self.clean(report)?;
+        let now = unix_seconds(now);
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| storage(path, e))?;
+        let (id, count) = record(&tx, &clean, now).map_err(|e| storage(path, e))?;
+        tx.commit().map_err(|e| storage(path, e))?;
+        Ok(Submitted {
+            id,
+            name: clean.name,
+            kind: clean.kind,
+            category: clean.category,
+            count: count as u64,
+            new: count == 1,
+        })
+    }
+
+    /// `report` validated and cleaned, or why not (the field named).
+    pub(super) fn clean(&self, report: &NewReport) -> Result<Clean, ReportError> {
         let name = validate_name(&report.name)?;
-        let category = validate_category(&report.category, self.categories.as_deref())?;
+        let category = match (report.kind, report.category.as_str()) {
+            (Kind::Harmful, "") => {
+                return Err(ReportError::invalid(
+                    "category",
+                    "a harmful-site report needs a category",
+                ));
+            }
+            (Kind::Mistake, "") => String::new(),
+            (_, c) => validate_category(c, self.categories.as_deref())?.to_owned(),
+        };
         let note = report
             .note
             .as_deref()
             .map(clean_note)
             .transpose()?
             .flatten();
-        let now = unix_seconds(now);
-
-        let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| storage(path, e))?;
-        let (id, count): (i64, i64) = tx
-            .prepare_cached(
-                "INSERT INTO reports (name, category, count, first_seen, last_seen)
-                 VALUES (?1, ?2, 1, ?3, ?3)
-                 ON CONFLICT (name, category) DO UPDATE
-                 SET count = count + 1, last_seen = max(last_seen, excluded.last_seen)
-                 RETURNING id, count",
-            )
-            .and_then(|mut st| {
-                st.query_row(params![name, category, now], |r| Ok((r.get(0)?, r.get(1)?)))
-            })
-            .map_err(|e| storage(path, e))?;
-        if let Some(note) = &note {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO report_notes (report_id, note, added)
-                 SELECT ?1, ?2, ?3
-                 WHERE (SELECT count(*) FROM report_notes WHERE report_id = ?1) < ?4",
-            )
-            .and_then(|mut st| st.execute(params![id, note, now, MAX_NOTES as i64]))
-            .map_err(|e| storage(path, e))?;
-        }
-        tx.commit().map_err(|e| storage(path, e))?;
-
-        Ok(Submitted {
-            id,
+        let contact = report
+            .contact
+            .as_deref()
+            .map(clean_contact)
+            .transpose()?
+            .flatten();
+        Ok(Clean {
             name,
-            category: category.to_owned(),
-            count: count as u64,
-            new: count == 1,
+            kind: report.kind,
+            category,
+            note,
+            contact,
         })
     }
 
@@ -150,13 +214,13 @@ impl ReportStore {
         let mut reports: Vec<Report> = match query.status {
             None => tx
                 .prepare_cached(
-                    "SELECT id, name, category, count, first_seen, last_seen, status
+                    "SELECT id, name, category, count, first_seen, last_seen, status, kind
                      FROM reports WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
                 )
                 .and_then(|mut st| st.query_map(params![before, limit], report_row)?.collect()),
             Some(status) => tx
                 .prepare_cached(
-                    "SELECT id, name, category, count, first_seen, last_seen, status
+                    "SELECT id, name, category, count, first_seen, last_seen, status, kind
                      FROM reports WHERE status = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
                 )
                 .and_then(|mut st| {
@@ -168,6 +232,7 @@ impl ReportStore {
         for report in &mut reports {
             report.notes = notes(&tx, report.id).map_err(|e| self.storage(e))?;
             report.decisions = decisions(&tx, report.id).map_err(|e| self.storage(e))?;
+            report.contacts = contacts(&tx, report.id).map_err(|e| self.storage(e))?;
         }
         tx.finish().map_err(|e| self.storage(e))?;
         Ok(reports)
@@ -184,7 +249,7 @@ impl ReportStore {
             .map_err(|e| self.storage(e))?;
         let report = tx
             .prepare_cached(
-                "SELECT id, name, category, count, first_seen, last_seen, status
+                "SELECT id, name, category, count, first_seen, last_seen, status, kind
                  FROM reports WHERE id = ?1",
             )
             .and_then(|mut st| st.query_row([id], report_row).optional())
@@ -193,6 +258,7 @@ impl ReportStore {
             Some(mut report) => {
                 report.notes = notes(&tx, id).map_err(|e| self.storage(e))?;
                 report.decisions = decisions(&tx, id).map_err(|e| self.storage(e))?;
+                report.contacts = contacts(&tx, id).map_err(|e| self.storage(e))?;
                 Some(report)
             }
             None => None,
@@ -285,15 +351,21 @@ fn report_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
     let status = status.parse::<Status>().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
     })?;
+    let kind: String = row.get(7)?;
+    let kind = kind.parse::<Kind>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+    })?;
     Ok(Report {
         id: row.get(0)?,
         name: row.get(1)?,
+        kind,
         category: row.get(2)?,
         notes: Vec::new(),
         count: row.get::<_, i64>(3)?.max(0) as u64,
         first_seen: row.get::<_, i64>(4)?.max(0) as u64,
         last_seen: row.get::<_, i64>(5)?.max(0) as u64,
         status,
+        contacts: Vec::new(),
         decisions: Vec::new(),
     })
 }
@@ -317,6 +389,13 @@ fn decisions(conn: &Connection, report_id: i64) -> rusqlite::Result<Vec<Decision
     .collect()
 }
 
+/// A report's contacts, oldest first.
+fn contacts(conn: &Connection, report_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn
+        .prepare_cached("SELECT contact FROM report_contacts WHERE report_id = ?1 ORDER BY id")?;
+    st.query_map([report_id], |r| r.get(0))?.collect()
+}
+
 /// A report's notes, oldest first.
 fn notes(conn: &Connection, report_id: i64) -> rusqlite::Result<Vec<String>> {
     let mut st =
@@ -325,7 +404,7 @@ fn notes(conn: &Connection, report_id: i64) -> rusqlite::Result<Vec<String>> {
 }
 
 /// Seconds since the Unix epoch; times before it count as 0.
-fn unix_seconds(t: SystemTime) -> i64 {
+pub(super) fn unix_seconds(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

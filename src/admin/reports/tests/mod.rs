@@ -1,5 +1,6 @@
 //! Tests for the report store, by the part they exercise; shared helpers here.
 
+mod kinds;
 mod schema;
 mod store;
 mod validate;
@@ -17,6 +18,7 @@ fn report(name: &str, category: &str, note: Option<&str>) -> NewReport {
         name: name.to_owned(),
         category: category.to_owned(),
         note: note.map(str::to_owned),
+        ..NewReport::default()
     }
 }
 

@@ -209,3 +209,47 @@ fn two_connections_share_one_file() {
     assert_eq!(busy.count, 2 * PER_THREAD);
     assert_eq!(all(&b), all(&a));
 }
+
+#[test]
+fn a_version_2_store_is_rebuilt_keeping_notes_and_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reports.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE report_decisions (
+                id INTEGER PRIMARY KEY,
+                report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+                status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
+                note TEXT, decided_at INTEGER NOT NULL);
+             INSERT INTO reports (id, name, category, count, first_seen, last_seen, status)
+                VALUES (4, 'old.example', 'adult', 3, 5, 6, 'accepted');
+             INSERT INTO report_notes (report_id, note, added) VALUES (4, 'kept', 5);
+             INSERT INTO report_decisions (report_id, status, note, decided_at)
+                VALUES (4, 'accepted', 'ok', 7);",
+        )
+        .unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+    }
+    let mut store = ReportStore::open(&path).unwrap();
+    let r = store.get(4).unwrap().unwrap();
+    assert_eq!(
+        (r.kind, r.count, r.status),
+        (Kind::Harmful, 3, Status::Accepted)
+    );
+    assert_eq!(r.notes, ["kept"]);
+    assert_eq!(r.decisions.len(), 1);
+    // The old row is the harmful report; a mistake about the same name is another.
+    let again = store
+        .submit(&report("old.example", "adult", None), at(9))
+        .unwrap();
+    assert_eq!((again.id, again.count), (4, 4));
+    let fk: bool = store
+        .conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    assert!(fk, "foreign keys are back on after the rebuild");
+}

@@ -16,6 +16,7 @@ fn submit_creates_a_report() {
         Submitted {
             id: s.id,
             name: "casino.example".into(),
+            kind: Kind::Harmful,
             category: "gambling".into(),
             count: 1,
             new: true,
@@ -26,12 +27,14 @@ fn submit_creates_a_report() {
         Report {
             id: s.id,
             name: "casino.example".into(),
+            kind: Kind::Harmful,
             category: "gambling".into(),
             notes: vec!["slots".into()],
             count: 1,
             first_seen: 100,
             last_seen: 100,
             status: Status::Open,
+            contacts: Vec::new(),
             decisions: Vec::new(),
         }
     );
@@ -281,17 +284,19 @@ fn output_types_serialize_for_the_http_layer() {
     let r = Report {
         id: 7,
         name: "x.example".into(),
+        kind: Kind::Harmful,
         category: "adult".into(),
         notes: vec!["n".into()],
         count: 2,
         first_seen: 1,
         last_seen: 3,
         status: Status::Accepted,
+        contacts: Vec::new(),
         decisions: Vec::new(),
     };
     assert_eq!(
         serde_json::to_string(&r).unwrap(),
-        r#"{"id":7,"name":"x.example","category":"adult","notes":["n"],"count":2,"first_seen":1,"last_seen":3,"status":"accepted"}"#
+        r#"{"id":7,"name":"x.example","kind":"harmful","category":"adult","notes":["n"],"count":2,"first_seen":1,"last_seen":3,"status":"accepted"}"#
     );
     let q: ListQuery = serde_json::from_str(r#"{"status":"open","limit":5,"after_id":9}"#).unwrap();
     assert_eq!(

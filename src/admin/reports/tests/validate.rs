@@ -45,7 +45,7 @@ fn bad_names_are_rejected() {
         "1.2.3.4",
         "::1",
         "[2001:db8::1]",
-        "https://example.com/page",
+        "https://192.0.2.1/page",
         "*.example.com",
         "exa mple.com",
         "xn--zz.example",
@@ -65,7 +65,7 @@ fn bad_names_are_rejected() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid name: an IP address; send a host name"
+        "invalid name: an IP address; reports name a host (e.g. www.example.com), not an address"
     );
     assert!(all(&store).is_empty(), "nothing written");
 }
