@@ -31,7 +31,9 @@
 //! | `[querylog]`                                | `querylog`                | [`crate::querylog::QueryLogConfig`], [`crate::querylog::ClientPrivacy`] |
 //! | `[subscribers]`                             | `subscribers`             | [`crate::subscribers::SubscribersConfig`] |
 //! | `[store]`                                   | `store`                   | [`crate::profiles::StoreConfig`] |
+//! | `[console]`                                 | `console`                 | [`ConsoleConfig`] |
 
+mod console;
 mod feeds;
 mod ops;
 mod policy;
@@ -44,6 +46,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::server::{IdentityConfig, ServerConfig};
+pub use console::ConsoleConfig;
 pub use ops::AdminConfig;
 
 use ipnet::IpNet;
@@ -81,6 +84,8 @@ pub struct Config {
     pub subscribers: Option<crate::subscribers::SubscribersConfig>,
     /// `[store]`: SQLite (the default) or the fleet's PostgreSQL.
     pub store: crate::profiles::StoreConfig,
+    /// `[console]`; `None` when the section is absent.
+    pub console: Option<ConsoleConfig>,
 }
 
 /// The response cache's settings.
@@ -343,6 +348,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         None => identity.client_id_domain.clone(),
     };
     let admin = ops::admin(raw.admin.as_ref(), &resolve, &invalid)?;
+    let console = console::console(raw.console.as_ref(), tls.as_ref(), &invalid)?;
     let querylog = ops::querylog(raw.querylog.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
     let subscribers = subscribers::subscribers(
         raw.subscribers.as_ref(),
@@ -365,6 +371,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         querylog,
         subscribers,
         store,
+        console,
         server: ServerConfig {
             listen: listen.clone(),
             tcp_idle: Duration::from_millis(raw.server.tcp_idle_ms),

@@ -51,6 +51,25 @@ pub struct RawConfig {
     /// `[store]`: where profiles live; absent = the SQLite file in `lists.state_dir`.
     #[serde(default)]
     pub store: Option<RawStore>,
+    /// `[console]`: the web console; absent = off.
+    #[serde(default)]
+    pub console: Option<toml::Spanned<RawConsole>>,
+}
+
+/// `[console]`: the web console for parents, teachers and reviewers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsole {
+    /// HTTP(S) listen addresses.
+    #[serde(default = "default_console_listen")]
+    pub listen: toml::Spanned<Vec<SocketAddr>>,
+    /// Serve HTTPS with the DoT/DoH certificate (`server.tls_cert`, `server.tls_key`).
+    #[serde(default)]
+    pub tls: Option<toml::Spanned<bool>>,
+}
+
+fn default_console_listen() -> toml::Spanned<Vec<SocketAddr>> {
+    toml::Spanned::new(0..0, vec![SocketAddr::from(([127, 0, 0, 1], 8080))])
 }
 
 /// `[subscribers]`: exactly one of `path`, `url`.
