@@ -115,9 +115,15 @@ fn browser_programs() -> Option<(PathBuf, PathBuf)> {
 
 /// A headless Chromium session through a chromedriver on a free port.
 async fn browser(chromium: &Path, driver: &Path) -> (Child, Client) {
+    // fantoccini's HTTP client is built on rustls: the same provider as the resolver's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let port = free_port();
-    let mut d = Child::spawn(std::process::Command::new(driver).arg(format!("--port={port}")));
-    d.wait_for("started successfully");
+    let d = Child::spawn(std::process::Command::new(driver).arg(format!("--port={port}")));
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -228,7 +234,7 @@ async fn click(c: &Client, css: &str) {
 
 /// The page says "Đã lưu." (saved) after a form.
 async fn saved(c: &Client) {
-    let msg = c.wait_for_find(Locator::Css("p.msg")).await.unwrap();
+    let msg = c.wait().for_element(Locator::Css("p.msg")).await.unwrap();
     assert_eq!(
         msg.text().await.unwrap(),
         "Đã lưu.",
@@ -347,20 +353,20 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     fill(&c, "#name", "quantri").await;
     fill(&c, "#password", ADMIN_PASSWORD).await;
     click(&c, "form[action='/setup'] button").await;
-    c.wait_for_find(Locator::Css("#pname")).await.unwrap();
+    c.wait().for_element(Locator::Css("#pname")).await.unwrap();
     let again = http().get(&link).send().await.unwrap();
     assert_eq!(again.status(), 403, "the setup link works once");
 
     // Log out and in again.
     click(&c, "form[action='/logout'] button").await;
-    c.wait_for_find(Locator::Css("form[action='/login']"))
+    c.wait().for_element(Locator::Css("form[action='/login']"))
         .await
         .unwrap();
     shots(&c, "login").await;
     fill(&c, "#name", "quantri").await;
     fill(&c, "#password", "not the password").await;
     click(&c, "form[action='/login'] button").await;
-    let err = c.wait_for_find(Locator::Css("p.msg.error")).await.unwrap();
+    let err = c.wait().for_element(Locator::Css("p.msg.error")).await.unwrap();
     assert_eq!(
         err.text().await.unwrap(),
         "Sai tên đăng nhập hoặc mật khẩu."
@@ -459,7 +465,7 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     // "Is this site safe?"
     fill(&c, "#chk-name", "tiktok.com").await;
     click(&c, "form[method='get'] button").await;
-    let v = c.wait_for_find(Locator::Css("p.verdict")).await.unwrap();
+    let v = c.wait().for_element(Locator::Css("p.verdict")).await.unwrap();
     assert_eq!(v.text().await.unwrap(), "tiktok.com: Bị chặn cho hồ sơ này");
     c.goto(&profile_url.to_string()).await.unwrap();
     shots(&c, "profile").await;
@@ -508,7 +514,7 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     );
     fill(&c, "#dev-ip", "<img src=x onerror=alert(1)>").await;
     click(&c, "form[action$='/devices'] button").await;
-    let err = c.wait_for_find(Locator::Css("p.msg.error")).await.unwrap();
+    let err = c.wait().for_element(Locator::Css("p.msg.error")).await.unwrap();
     assert_eq!(err.text().await.unwrap(), "Dữ liệu không hợp lệ");
     assert!(
         c.find_all(Locator::Css("main img"))

@@ -150,10 +150,13 @@ pub fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }
 
-/// Back to `path` with message `key` (`kind` ok or error). The path is the console's own.
+/// Back to `path` with message `key` (`kind` ok or error). The path is the console's own;
+/// one that is no valid header value (an id with control characters) goes home instead.
 pub fn back(path: &str, key: &str, kind: &str) -> Response {
     let sep = if path.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{path}{sep}msg={key}&kind={kind}")).into_response()
+    let to = format!("{path}{sep}msg={key}&kind={kind}");
+    let location = HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
 /// A 403 page.

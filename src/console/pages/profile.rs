@@ -391,7 +391,7 @@ fn check_card(c: &Console, l: Lang, p: &Profile, name: Option<&str>) -> Markup {
             }
             @match &report {
                 Some(Ok(r)) => {
-                    @let verdict = r.groups.iter().find(|g| g.group == p.id);
+                    @let verdict = r.groups.iter().find(|g| g.group == p.spec.name || g.group == p.id);
                     @let blocked = verdict.map_or(r.listed, |g| g.verdict == "blocked" || g.verdict == "filtered");
                     div role="status" {
                         p class={ "verdict " (if blocked { "blocked" } else { "allowed" }) } {
