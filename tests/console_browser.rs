@@ -121,7 +121,10 @@ async fn browser(chromium: &Path, driver: &Path) -> (Child, Client) {
     let d = Child::spawn(std::process::Command::new(driver).arg(format!("--port={port}")));
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not listen");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut caps = serde_json::Map::new();
@@ -232,15 +235,33 @@ async fn click(c: &Client, css: &str) {
         .unwrap();
 }
 
+/// Waits until the first `css` element's text is `want` (the page after a form may
+/// still be loading); panics with the page after 15 s.
+async fn wait_text(c: &Client, css: &str, want: &str) {
+    let start = Instant::now();
+    let script = format!(
+        "var e = document.querySelector({}); return e ? e.innerText.trim() : null;",
+        serde_json::to_string(css).unwrap()
+    );
+    loop {
+        if let Ok(v) = c.execute(&script, vec![]).await
+            && v.as_str() == Some(want)
+        {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            panic!(
+                "no {css} reading {want:?} in:\n{}",
+                c.source().await.unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The page says "Đã lưu." (saved) after a form.
 async fn saved(c: &Client) {
-    let msg = c.wait().for_element(Locator::Css("p.msg")).await.unwrap();
-    assert_eq!(
-        msg.text().await.unwrap(),
-        "Đã lưu.",
-        "{}",
-        c.source().await.unwrap()
-    );
+    wait_text(c, "p.msg", "Đã lưu.").await;
 }
 
 /// A plain HTTP client that keeps no cookies and follows no redirects.
@@ -353,27 +374,22 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     fill(&c, "#name", "quantri").await;
     fill(&c, "#password", ADMIN_PASSWORD).await;
     click(&c, "form[action='/setup'] button").await;
-    c.wait().for_element(Locator::Css("#pname")).await.unwrap();
+    wait_text(&c, "h1", "Hồ sơ của gia đình").await;
     let again = http().get(&link).send().await.unwrap();
     assert_eq!(again.status(), 403, "the setup link works once");
 
     // Log out and in again.
     click(&c, "form[action='/logout'] button").await;
-    c.wait().for_element(Locator::Css("form[action='/login']"))
-        .await
-        .unwrap();
+    wait_text(&c, "h1", "Đăng nhập").await;
     shots(&c, "login").await;
     fill(&c, "#name", "quantri").await;
     fill(&c, "#password", "not the password").await;
     click(&c, "form[action='/login'] button").await;
-    let err = c.wait().for_element(Locator::Css("p.msg.error")).await.unwrap();
-    assert_eq!(
-        err.text().await.unwrap(),
-        "Sai tên đăng nhập hoặc mật khẩu."
-    );
+    wait_text(&c, "p.msg.error", "Sai tên đăng nhập hoặc mật khẩu.").await;
     fill(&c, "#name", "quantri").await;
     fill(&c, "#password", ADMIN_PASSWORD).await;
     click(&c, "form[action='/login'] button").await;
+    wait_text(&c, "h1", "Hồ sơ của gia đình").await;
 
     // Profile "Kids", device 127.0.0.2, TikTok blocked.
     fill(&c, "#pname", "Kids").await;
@@ -465,24 +481,21 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     // "Is this site safe?"
     fill(&c, "#chk-name", "tiktok.com").await;
     click(&c, "form[method='get'] button").await;
-    let v = c.wait().for_element(Locator::Css("p.verdict")).await.unwrap();
-    assert_eq!(v.text().await.unwrap(), "tiktok.com: Bị chặn cho hồ sơ này");
-    c.goto(&profile_url.to_string()).await.unwrap();
+    wait_text(&c, "p.verdict", "tiktok.com: Bị chặn cho hồ sơ này").await;
+    c.goto(&format!("{base}/profiles/{pid}")).await.unwrap();
     shots(&c, "profile").await;
 
     // The dashboard counts.
     c.goto(&format!("{base}/")).await.unwrap();
-    let card = c
-        .find(Locator::Css(".profile-card"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let mut card = String::new();
+    for e in c.find_all(Locator::Css(".profile-card")).await.unwrap() {
+        let text = e.text().await.unwrap();
+        if text.starts_with("Kids\n") {
+            card = text;
+        }
+    }
     assert!(
-        card.contains("Kids")
-            && card.contains("1\nThiết bị")
-            && card.contains("2\nDịch vụ bị chặn"),
+        card.contains("1\nThiết bị") && card.contains("2\nDịch vụ bị chặn"),
         "{card}"
     );
     shots(&c, "dashboard").await;
@@ -514,8 +527,7 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     );
     fill(&c, "#dev-ip", "<img src=x onerror=alert(1)>").await;
     click(&c, "form[action$='/devices'] button").await;
-    let err = c.wait().for_element(Locator::Css("p.msg.error")).await.unwrap();
-    assert_eq!(err.text().await.unwrap(), "Dữ liệu không hợp lệ");
+    wait_text(&c, "p.msg.error", "Dữ liệu không hợp lệ").await;
     assert!(
         c.find_all(Locator::Css("main img"))
             .await

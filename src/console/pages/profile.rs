@@ -307,7 +307,7 @@ fn schedule_card(c: &Console, s: &Session, l: Lang, p: &Profile) -> Markup {
                     h3 { (l.t("add_window")) }
                     fieldset {
                         legend { (l.t("days")) }
-                        div.toggles { @for d in DAYS { label { input type="checkbox" name="day" value=(d); (l.day(d)) } } }
+                        div.toggles.days { @for d in DAYS { label { input type="checkbox" name="day" value=(d); (l.day(d)) } } }
                     }
                     div.row {
                         div { label for="w-start" { (l.t("start")) } input #w-start type="time" name="start" value="20:00" required; }
