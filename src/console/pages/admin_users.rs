@@ -142,7 +142,7 @@ pub async fn create(
     let ctx = ctx(&c, &headers, None).await;
     let s = match posted(&c, &ctx, &form) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if s.user.role != Role::Admin {
         return super::forbidden(&c, &ctx);
@@ -186,7 +186,7 @@ pub async fn assign(
     let ctx = ctx(&c, &headers, None).await;
     let s = match posted(&c, &ctx, &form) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if s.user.role != Role::Admin {
         return super::forbidden(&c, &ctx);

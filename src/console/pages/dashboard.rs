@@ -137,7 +137,7 @@ pub async fn create(
     let ctx = ctx(&c, &headers, None).await;
     let s = match posted(&c, &ctx, &form) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if s.user.role == Role::Reviewer {
         return super::forbidden(&c, &ctx);

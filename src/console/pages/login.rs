@@ -111,7 +111,7 @@ pub async fn logout(
 ) -> Response {
     let ctx = ctx(&c, &headers, None).await;
     if let Err(r) = super::posted(&c, &ctx, &form) {
-        return r;
+        return *r;
     }
     if let Some(token) = sessions::cookie(&headers, COOKIE) {
         let token = token.to_owned();

@@ -200,20 +200,20 @@ pub fn posted(
     console: &Console,
     ctx: &Ctx,
     form: &[(String, String)],
-) -> Result<Session, Response> {
+) -> Result<Session, Box<Response>> {
     let Some(s) = &ctx.session else {
-        return Err(to_login());
+        return Err(Box::new(to_login()));
     };
     if !super::csrf::valid(s, form) {
         let l = ctx.lang;
         let body = html! { p.msg.error { (l.t("err_csrf")) } };
-        return Err(page(
+        return Err(Box::new(page(
             console,
             ctx,
             &Common::default(),
             StatusCode::FORBIDDEN,
             layout(ctx, l.t("forbidden_title"), body),
-        ));
+        )));
     }
     Ok(s.clone())
 }

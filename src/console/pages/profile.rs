@@ -44,13 +44,13 @@ fn zone_of(p: &Profile) -> String {
 }
 
 /// The session, if it may see profile `id`; otherwise the response (login, 403).
-fn allowed(c: &Console, ctx: &Ctx, id: &str) -> Result<Session, Response> {
+fn allowed(c: &Console, ctx: &Ctx, id: &str) -> Result<Session, Box<Response>> {
     let Some(s) = &ctx.session else {
-        return Err(to_login());
+        return Err(Box::new(to_login()));
     };
     if !s.user.may_edit(id) {
         tracing::warn!(user = %s.user.name, profile = id, "console: profile refused (not theirs)");
-        return Err(super::forbidden(c, ctx));
+        return Err(Box::new(super::forbidden(c, ctx)));
     }
     Ok(s.clone())
 }
@@ -65,7 +65,7 @@ pub async fn show(
     let ctx = ctx(&c, &headers, q.common.lang.as_deref()).await;
     let s = match allowed(&c, &ctx, &id) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let pid = id.clone();
     let read = on_profiles(&c, move |store| {
@@ -442,7 +442,7 @@ async fn post_on(
     headers: &HeaderMap,
     id: &str,
     form: &[(String, String)],
-) -> Result<Session, Response> {
+) -> Result<Session, Box<Response>> {
     let ctx = ctx(c, headers, None).await;
     let s = posted(c, &ctx, form)?;
     allowed(c, &ctx, id)?;
@@ -461,7 +461,7 @@ pub async fn categories(
 ) -> Response {
     let s = match post_on(&c, &headers, &id, &form).await {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let chosen = fields(&form, "category");
     update(&c, &s, id, move |spec| spec.categories = Some(chosen)).await
@@ -476,7 +476,7 @@ pub async fn services(
 ) -> Response {
     let s = match post_on(&c, &headers, &id, &form).await {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let chosen = fields(&form, "service");
     update(&c, &s, id, move |spec| spec.services = chosen).await
@@ -491,7 +491,7 @@ pub async fn add_device(
 ) -> Response {
     let s = match post_on(&c, &headers, &id, &form).await {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let value = field(&form, "value").unwrap_or("").trim().to_owned();
     let kind = if value.parse::<std::net::IpAddr>().is_ok() {
@@ -525,7 +525,7 @@ pub async fn remove_device(
 ) -> Response {
     let s = match post_on(&c, &headers, &id, &form).await {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let who = actor(&s);
     let path = format!("/profiles/{id}");
@@ -555,7 +555,7 @@ pub async fn add_window(
 ) -> Response {
     let s = match post_on(&c, &headers, &id, &form).await {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let window = WindowSpec {
         days: fields(&form, "day"),
@@ -577,7 +577,7 @@ pub async fn remove_window(
 ) -> Response {
     let s = match post_on(&c, &headers, &id, &form).await {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     update(&c, &s, id, move |spec| {
         if n < spec.schedules.len() {
@@ -596,7 +596,7 @@ pub async fn unblock(
     Form(form): F,
 ) -> Response {
     if let Err(r) = post_on(&c, &headers, &id, &form).await {
-        return r;
+        return *r;
     }
     let path = format!("/profiles/{id}");
     let Some(api) = c.admin.exceptions_api() else {

@@ -87,7 +87,7 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
     let filter = q.status.clone().unwrap_or_else(|| "open".into());
     let body = html! {
         (flash(l, &q.common))
-        nav.row aria-label=(l.t("status")) {
+        nav.tabs aria-label=(l.t("status")) {
             @for (key, label) in [("open", "status_open"), ("accepted", "status_accepted"), ("rejected", "status_rejected"), ("all", "filter_all")] {
                 @if filter == key { strong { (l.t(label)) } } @else { a href={ "/reviews?status=" (key) } { (l.t(label)) } }
             }
@@ -143,7 +143,7 @@ pub async fn decide(
     let ctx = ctx(&c, &headers, None).await;
     let s = match posted(&c, &ctx, &form) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if s.user.role == Role::Owner {
         return super::forbidden(&c, &ctx);
