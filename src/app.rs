@@ -28,6 +28,7 @@ use crate::upstream::cache::ResponseCache;
 use crate::upstream::resolve::Resolver;
 
 mod build;
+mod console;
 #[cfg(test)]
 mod policy_tests;
 mod profiles;
@@ -51,6 +52,8 @@ pub struct Running {
     pub doh_addrs: Vec<SocketAddrs>,
     /// Admin API addresses (empty without `[admin]`).
     pub admin_addrs: Vec<SocketAddrs>,
+    /// Web console addresses (empty without `[console]`).
+    pub console_addrs: Vec<SocketAddrs>,
     /// The serving blocklist (to inspect or reload).
     pub lists: Arc<LiveBlocklist>,
     /// Cancel to shut down gracefully.
@@ -420,26 +423,32 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         None => Vec::new(),
     };
 
-    let admin_addrs = match &config.admin {
-        Some(a) => {
-            let (listeners, addrs) = bind_http(&a.listen, "admin API").await?;
-            let admin = Arc::new(
-                crate::admin::Admin::new(
-                    lists.clone(),
-                    policy.clone(),
-                    metrics.clone(),
-                    admin_resolver.clone(),
-                    config.clone(),
-                    pipeline.clone(),
-                    profile_store.clone(),
-                    desk.clone(),
-                )?
-                .with_exceptions(exceptions),
-            );
-            tracing::info!(?addrs, "admin API listening");
-            (addrs, Some((listeners, admin)))
-        }
-        None => (Vec::new(), None),
+    // The admin API's stores serve the console too: built when either is configured.
+    let admin_addrs = if config.admin.is_some() || config.console.is_some() {
+        let admin = Arc::new(
+            crate::admin::Admin::new(
+                lists.clone(),
+                policy.clone(),
+                metrics.clone(),
+                admin_resolver.clone(),
+                config.clone(),
+                pipeline.clone(),
+                profile_store.clone(),
+                desk.clone(),
+            )?
+            .with_exceptions(exceptions),
+        );
+        let (listeners, addrs) = match &config.admin {
+            Some(a) => {
+                let (listeners, addrs) = bind_http(&a.listen, "admin API").await?;
+                tracing::info!(?addrs, "admin API listening");
+                (listeners, addrs)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        (addrs, Some((listeners, admin)))
+    } else {
+        (Vec::new(), None)
     };
     let (admin_addrs, admin) = admin_addrs;
     let reloader = reload::Reloader::new(
@@ -457,9 +466,16 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     if let Some(changes) = changes {
         reload::spawn_profile_follower(reloader.clone(), changes, shutdown.clone());
     }
+    let mut console_addrs = Vec::new();
     if let Some((listeners, admin)) = admin {
         admin.set_reloader(reloader.for_admin());
-        crate::admin::spawn(listeners, admin, shutdown.clone());
+        if let Some(settings) = &config.console {
+            console_addrs =
+                console::start(&config, settings, admin.clone(), shutdown.clone()).await?;
+        }
+        if config.admin.is_some() {
+            crate::admin::spawn(listeners, admin, shutdown.clone());
+        }
     }
     if let Err(error) = reload::spawn_watcher(reloader.clone(), shutdown.clone()) {
         tracing::warn!(%error, "cannot watch the config file; reload with SIGHUP or the API");
@@ -484,6 +500,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         dot_addrs,
         doh_addrs,
         admin_addrs,
+        console_addrs,
         lists,
         shutdown,
         feeds,

@@ -44,6 +44,7 @@ pub mod blockpage;
 pub mod bypass;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod dns;
 pub mod exceptions;
 pub mod feed;

@@ -131,57 +131,123 @@ fn normalize_name(name: &str) -> Option<String> {
     ok.then_some(n)
 }
 
-async fn add(api: Arc<ExceptionsApi>, id: String, body: NewException) -> Response {
-    if let Some(r) = unknown(&api, &id).await {
-        return r;
+/// Why [`ExceptionsApi::grant`] refused: the status, the field at fault and why.
+#[derive(Debug)]
+pub struct Refusal {
+    /// 400, 404 or 500.
+    pub status: StatusCode,
+    /// The field at fault, if one is.
+    pub field: Option<&'static str>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, field: Option<&'static str>, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            field,
+            message: message.into(),
+        }
     }
-    let Some(minutes) = body.minutes else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            Some("minutes"),
-            "minutes is required (1 to 10080)",
-        );
-    };
-    let target = match (body.service, body.name, body.pause) {
-        (Some(s), None, false) => {
-            let policy = api.policy.load();
-            if !policy.knows_service(&s) {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    Some("service"),
-                    format!(
-                        "unknown service `{s}`; known: {}",
-                        policy.service_names().join(", ")
-                    ),
-                );
-            }
-            Target::Service(s)
-        }
-        (None, Some(n), false) => match normalize_name(&n) {
-            Some(n) => Target::Name(n),
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    Some("name"),
-                    format!("`{n}` is not a domain name"),
-                );
-            }
-        },
-        (None, None, true) => Target::Pause,
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
+}
+
+impl ExceptionsApi {
+    /// Grants profile `id` an exception for `minutes`: exactly one of `service` (a catalog
+    /// id), `name` (a domain) or `pause`. The API's `POST .../exceptions` and the console
+    /// both come here.
+    ///
+    /// # Errors
+    /// [`Refusal`]: an unknown profile (404), a bad target or duration (400), the store
+    /// failing (500); nothing changes then.
+    pub async fn grant(
+        &self,
+        id: &str,
+        service: Option<String>,
+        name: Option<String>,
+        pause: bool,
+        minutes: Option<i64>,
+    ) -> Result<Exception, Refusal> {
+        if unknown(self, id).await.is_some() {
+            return Err(Refusal::new(
+                StatusCode::NOT_FOUND,
                 None,
-                "give exactly one of service, name or \"pause\": true",
-            );
+                format!("no profile {id:?}"),
+            ));
         }
-    };
-    let store = Arc::clone(&api.store);
-    let added = tokio::task::spawn_blocking(move || store.add(&id, target, minutes)).await;
-    match added {
-        Ok(Ok(e)) => (StatusCode::CREATED, Json(view(&e))).into_response(),
-        Ok(Err(e)) => store_error(e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()),
+        let Some(minutes) = minutes else {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                Some("minutes"),
+                "minutes is required (1 to 10080)",
+            ));
+        };
+        let target = match (service, name, pause) {
+            (Some(s), None, false) => {
+                let policy = self.policy.load();
+                if !policy.knows_service(&s) {
+                    return Err(Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        Some("service"),
+                        format!(
+                            "unknown service `{s}`; known: {}",
+                            policy.service_names().join(", ")
+                        ),
+                    ));
+                }
+                Target::Service(s)
+            }
+            (None, Some(n), false) => match normalize_name(&n) {
+                Some(n) => Target::Name(n),
+                None => {
+                    return Err(Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        Some("name"),
+                        format!("`{n}` is not a domain name"),
+                    ));
+                }
+            },
+            (None, None, true) => Target::Pause,
+            _ => {
+                return Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    "give exactly one of service, name or \"pause\": true",
+                ));
+            }
+        };
+        let (store, id) = (Arc::clone(&self.store), id.to_owned());
+        match tokio::task::spawn_blocking(move || store.add(&id, target, minutes)).await {
+            Ok(Ok(e)) => Ok(e),
+            Ok(Err(ExceptionError::Minutes(m))) => Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                Some("minutes"),
+                ExceptionError::Minutes(m).to_string(),
+            )),
+            Ok(Err(other)) => {
+                tracing::error!(error = %other, "exceptions not saved");
+                Err(Refusal::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    None,
+                    other.to_string(),
+                ))
+            }
+            Err(e) => Err(Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                e.to_string(),
+            )),
+        }
+    }
+}
+
+async fn add(api: Arc<ExceptionsApi>, id: String, body: NewException) -> Response {
+    match api
+        .grant(&id, body.service, body.name, body.pause, body.minutes)
+        .await
+    {
+        Ok(e) => (StatusCode::CREATED, Json(view(&e))).into_response(),
+        Err(r) => error(r.status, r.field, r.message),
     }
 }
 

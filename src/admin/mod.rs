@@ -244,6 +244,22 @@ impl Admin {
     pub fn profiles(&self) -> Arc<Mutex<ProfileStore>> {
         self.profiles.store()
     }
+
+    /// The report store (the console's reviewer queue reads and decides through it).
+    pub fn reports(&self) -> Arc<Mutex<ReportStore>> {
+        Arc::clone(&self.reports)
+    }
+
+    /// Temporary exceptions and pauses, when the resolver set them.
+    pub fn exceptions_api(&self) -> Option<Arc<exceptions::ExceptionsApi>> {
+        self.exceptions.clone()
+    }
+
+    /// The categories a profile may name now: the configured sources' and the serving
+    /// list's.
+    pub fn categories_now(&self) -> Vec<String> {
+        categories(&self.config.load(), &self.lists.current())
+    }
 }
 
 /// The categories a report or a profile may name: those of the configured sources and of
@@ -342,8 +358,9 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-fn same(a: &[u8], b: &[u8]) -> bool {
+/// Constant-time comparison, so the token cannot be guessed byte by byte from timings
+/// (the console's CSRF and setup tokens use it too).
+pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

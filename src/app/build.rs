@@ -47,6 +47,9 @@ pub enum StartError {
     /// The admin API's stores (reports, profiles) could not be opened.
     #[error("{0}")]
     Admin(#[from] crate::admin::AdminError),
+    /// The console's accounts database or certificate.
+    #[error("console: {0}")]
+    Console(String),
     /// The exceptions file could not be read.
     #[error("{0}")]
     Exceptions(#[from] crate::exceptions::ExceptionError),

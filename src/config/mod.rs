@@ -32,7 +32,9 @@
 //! | `[subscribers]`                             | `subscribers`             | [`crate::subscribers::SubscribersConfig`] |
 //! | `[store]`                                   | `store`                   | [`crate::profiles::StoreConfig`] |
 //! | `[reports]`                                 | `reports`                 | [`ReportsConfig`] ([`crate::forward::ForwardConfig`], [`EdgeToken`]) |
+//! | `[console]`                                 | `console`                 | [`ConsoleConfig`] |
 
+mod console;
 mod feeds;
 mod ops;
 mod policy;
@@ -46,6 +48,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::server::{IdentityConfig, ServerConfig};
+pub use console::ConsoleConfig;
 pub use ops::AdminConfig;
 pub use reports::{EdgeToken, ReportsConfig};
 
@@ -87,6 +90,8 @@ pub struct Config {
     /// `[reports]`: contacts, forwarding to a central, the edges a central takes
     /// deliveries from.
     pub reports: ReportsConfig,
+    /// `[console]`; `None` when the section is absent.
+    pub console: Option<ConsoleConfig>,
 }
 
 /// The response cache's settings.
@@ -349,6 +354,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         None => identity.client_id_domain.clone(),
     };
     let admin = ops::admin(raw.admin.as_ref(), &resolve, &invalid)?;
+    let console = console::console(raw.console.as_ref(), tls.as_ref(), &invalid)?;
     let querylog = ops::querylog(raw.querylog.as_ref(), &feeds.state_dir, &resolve, &invalid)?;
     let subscribers = subscribers::subscribers(
         raw.subscribers.as_ref(),
@@ -374,6 +380,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         querylog,
         subscribers,
         store,
+        console,
         server: ServerConfig {
             listen: listen.clone(),
             tcp_idle: Duration::from_millis(raw.server.tcp_idle_ms),

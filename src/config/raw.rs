@@ -55,6 +55,9 @@ pub struct RawConfig {
     /// reports only, no contacts.
     #[serde(default)]
     pub reports: Option<toml::Spanned<RawReports>>,
+    /// `[console]`: the web console; absent = off.
+    #[serde(default)]
+    pub console: Option<toml::Spanned<RawConsole>>,
 }
 
 /// `[reports]`
@@ -95,6 +98,22 @@ pub struct RawEdge {
     pub node: toml::Spanned<String>,
     /// The file holding its token (first line).
     pub token_file: toml::Spanned<PathBuf>,
+}
+
+/// `[console]`: the web console for parents, teachers and reviewers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsole {
+    /// HTTP(S) listen addresses.
+    #[serde(default = "default_console_listen")]
+    pub listen: toml::Spanned<Vec<SocketAddr>>,
+    /// Serve HTTPS with the DoT/DoH certificate (`server.tls_cert`, `server.tls_key`).
+    #[serde(default)]
+    pub tls: Option<toml::Spanned<bool>>,
+}
+
+fn default_console_listen() -> toml::Spanned<Vec<SocketAddr>> {
+    toml::Spanned::new(0..0, vec![SocketAddr::from(([127, 0, 0, 1], 8080))])
 }
 
 /// `[subscribers]`: exactly one of `path`, `url`.

@@ -1,0 +1,406 @@
+//! The console's words in Vietnamese (first, the default) and English: one table, so a
+//! string missing a translation shows up in review (and in the test below).
+
+/// A page's language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    /// Tiếng Việt (default).
+    Vi,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// The language a cookie or query value names (Vietnamese unless `en`).
+    pub fn parse(s: &str) -> Lang {
+        if s.eq_ignore_ascii_case("en") {
+            Lang::En
+        } else {
+            Lang::Vi
+        }
+    }
+
+    /// The `lang` attribute and cookie value.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+        }
+    }
+
+    /// The text of `key`; the key itself if the table lacks it (caught by the tests).
+    pub fn t(self, key: &str) -> &'static str {
+        match TEXTS.iter().find(|(k, _, _)| *k == key) {
+            Some((_, vi, en)) => match self {
+                Lang::Vi => vi,
+                Lang::En => en,
+            },
+            None => "?",
+        }
+    }
+
+    /// A list category's name (`gambling` → "cờ bạc"); an unknown one as is.
+    pub fn category(self, id: &str) -> String {
+        match CATEGORIES.iter().find(|(k, _, _)| *k == id) {
+            Some((_, vi, en)) => match self {
+                Lang::Vi => (*vi).to_owned(),
+                Lang::En => (*en).to_owned(),
+            },
+            None => id.to_owned(),
+        }
+    }
+
+    /// A service group's name (`games` → "trò chơi").
+    pub fn service_group(self, id: &str) -> String {
+        match SERVICE_GROUPS.iter().find(|(k, _, _)| *k == id) {
+            Some((_, vi, en)) => match self {
+                Lang::Vi => (*vi).to_owned(),
+                Lang::En => (*en).to_owned(),
+            },
+            None => id.to_owned(),
+        }
+    }
+
+    /// A service's name: the catalog's Vietnamese or English one.
+    pub fn service(self, s: &crate::services::catalog::Service) -> String {
+        match self {
+            Lang::Vi => s.name_vi.clone(),
+            Lang::En => s.name_en.clone(),
+        }
+    }
+
+    /// A weekday (`mon`..`sun`), short.
+    pub fn day(self, d: &str) -> &'static str {
+        let key = match d {
+            "mon" => "day_mon",
+            "tue" => "day_tue",
+            "wed" => "day_wed",
+            "thu" => "day_thu",
+            "fri" => "day_fri",
+            "sat" => "day_sat",
+            _ => "day_sun",
+        };
+        self.t(key)
+    }
+}
+
+/// Weekdays as the schedules name them, Monday first.
+pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// List categories: id, Vietnamese, English.
+const CATEGORIES: &[(&str, &str, &str)] = &[
+    ("adult", "người lớn", "adult"),
+    ("gambling", "cờ bạc", "gambling"),
+    ("violence", "bạo lực", "violence"),
+    ("drugs", "ma túy", "drugs"),
+    ("dating", "hẹn hò", "dating"),
+    ("malware", "mã độc", "malware"),
+    ("phishing", "lừa đảo", "phishing"),
+    ("scam", "lừa đảo", "scams"),
+    ("csam", "xâm hại trẻ em", "child abuse"),
+    ("self_harm", "tự gây hại", "self-harm"),
+    ("weapons", "vũ khí", "weapons"),
+    ("piracy", "vi phạm bản quyền", "piracy"),
+    ("proxy", "vượt tường lửa", "proxies"),
+    ("ads", "quảng cáo", "ads"),
+    ("tracking", "theo dõi", "tracking"),
+    ("social", "mạng xã hội", "social networks"),
+    ("games", "trò chơi", "games"),
+];
+
+/// Service groups: id, Vietnamese, English.
+const SERVICE_GROUPS: &[(&str, &str, &str)] = &[
+    ("social", "mạng xã hội", "social networks"),
+    ("games", "trò chơi", "games"),
+    ("video", "video", "video"),
+    ("chat", "nhắn tin", "messaging"),
+    ("dating", "hẹn hò", "dating"),
+    ("anonymous_chat", "trò chuyện ẩn danh", "anonymous chat"),
+    ("ai_companion", "bạn đồng hành AI", "AI companions"),
+    ("streaming", "phát trực tuyến", "streaming"),
+];
+
+/// Every string: key, Vietnamese, English.
+const TEXTS: &[(&str, &str, &str)] = &[
+    ("app_name", "KidSafe DNS", "KidSafe DNS"),
+    ("skip", "Bỏ qua đến nội dung", "Skip to content"),
+    ("nav_home", "Tổng quan", "Overview"),
+    ("nav_users", "Tài khoản", "Accounts"),
+    ("nav_reviews", "Báo cáo", "Reports"),
+    ("logout", "Đăng xuất", "Log out"),
+    ("lang_switch", "English", "Tiếng Việt"),
+    ("login_title", "Đăng nhập", "Log in"),
+    ("username", "Tên đăng nhập", "User name"),
+    ("password", "Mật khẩu", "Password"),
+    ("login_button", "Đăng nhập", "Log in"),
+    (
+        "login_failed",
+        "Sai tên đăng nhập hoặc mật khẩu.",
+        "Wrong user name or password.",
+    ),
+    (
+        "login_limited",
+        "Quá nhiều lần thử. Vui lòng thử lại sau một giờ.",
+        "Too many attempts. Try again in an hour.",
+    ),
+    ("setup_title", "Thiết lập lần đầu", "First-run setup"),
+    (
+        "setup_intro",
+        "Tạo tài khoản quản trị. Liên kết này chỉ dùng được một lần.",
+        "Create the administrator account. This link works once.",
+    ),
+    (
+        "setup_button",
+        "Tạo tài khoản quản trị",
+        "Create the administrator",
+    ),
+    (
+        "setup_invalid",
+        "Liên kết thiết lập không hợp lệ hoặc đã được dùng.",
+        "The setup link is invalid or was used already.",
+    ),
+    (
+        "password_hint",
+        "Ít nhất 10 ký tự.",
+        "At least 10 characters.",
+    ),
+    (
+        "err_name",
+        "Tên không hợp lệ (1 đến 64 ký tự).",
+        "Invalid name (1 to 64 characters).",
+    ),
+    (
+        "err_name_taken",
+        "Tên này đã được dùng.",
+        "That name is taken.",
+    ),
+    (
+        "err_password_short",
+        "Mật khẩu quá ngắn (ít nhất 10 ký tự).",
+        "The password is too short (at least 10 characters).",
+    ),
+    ("err_no_user", "Không có tài khoản này.", "No such account."),
+    (
+        "err_forbidden",
+        "Bạn không có quyền xem trang này.",
+        "You may not see this page.",
+    ),
+    ("err_not_found", "Không tìm thấy.", "Not found."),
+    (
+        "err_csrf",
+        "Biểu mẫu đã hết hạn. Vui lòng tải lại trang và thử lại.",
+        "The form expired. Reload the page and try again.",
+    ),
+    (
+        "err_store",
+        "Không lưu được. Vui lòng thử lại.",
+        "Could not save. Please try again.",
+    ),
+    ("err_invalid", "Dữ liệu không hợp lệ", "Invalid input"),
+    ("forbidden_title", "Không có quyền", "Forbidden"),
+    ("saved", "Đã lưu.", "Saved."),
+    ("dashboard_title", "Hồ sơ của gia đình", "Your profiles"),
+    (
+        "no_profiles",
+        "Chưa có hồ sơ nào. Hãy tạo hồ sơ đầu tiên.",
+        "No profiles yet. Create the first one.",
+    ),
+    ("new_profile", "Tạo hồ sơ mới", "New profile"),
+    ("profile_name", "Tên hồ sơ", "Profile name"),
+    ("create", "Tạo", "Create"),
+    ("devices", "Thiết bị", "Devices"),
+    ("services_blocked", "Dịch vụ bị chặn", "Blocked services"),
+    (
+        "categories_blocked",
+        "Nhóm nội dung bị chặn",
+        "Blocked categories",
+    ),
+    ("unblocks_active", "Đang tạm mở", "Unblocked now"),
+    ("open", "Mở", "Open"),
+    (
+        "read_only",
+        "Từ tệp cấu hình (chỉ xem)",
+        "From the config file (read only)",
+    ),
+    ("previous", "Trang trước", "Previous"),
+    ("next", "Trang sau", "Next"),
+    ("categories", "Nhóm nội dung", "Categories"),
+    (
+        "categories_help",
+        "Các nhóm được chọn sẽ bị chặn.",
+        "Checked categories are blocked.",
+    ),
+    ("services", "Dịch vụ", "Services"),
+    (
+        "services_help",
+        "Các dịch vụ được chọn sẽ bị chặn.",
+        "Checked services are blocked.",
+    ),
+    ("save", "Lưu", "Save"),
+    ("add_device", "Thêm thiết bị", "Add a device"),
+    (
+        "device_ip",
+        "Địa chỉ IP của thiết bị",
+        "The device's IP address",
+    ),
+    (
+        "device_ip_help",
+        "Ví dụ 192.168.1.50. Đặt địa chỉ cố định cho thiết bị trong bộ định tuyến.",
+        "For example 192.168.1.50. Give the device a fixed address in the router.",
+    ),
+    ("add", "Thêm", "Add"),
+    ("remove", "Xóa", "Remove"),
+    ("no_devices", "Chưa có thiết bị nào.", "No devices yet."),
+    ("setup_steps", "Cách cài đặt", "How to set it up"),
+    (
+        "step_router",
+        "Bộ định tuyến: đặt DNS là",
+        "Router: set the DNS server to",
+    ),
+    (
+        "step_android",
+        "Android: Cài đặt → Mạng → DNS riêng tư, nhập",
+        "Android: Settings → Network → Private DNS, enter",
+    ),
+    (
+        "step_android_none",
+        "DNS riêng tư (DoT) chưa được bật trên máy chủ này.",
+        "Private DNS (DoT) is not enabled on this server.",
+    ),
+    ("schedule", "Lịch trong tuần", "Weekly schedule"),
+    (
+        "schedule_help",
+        "Ô tô màu: giờ có quy tắc chặn.",
+        "Shaded cells: hours a block rule is on.",
+    ),
+    ("add_window", "Thêm khung giờ chặn", "Add a blocking window"),
+    ("days", "Ngày", "Days"),
+    ("start", "Bắt đầu", "Start"),
+    ("end", "Kết thúc", "End"),
+    (
+        "window_blocks",
+        "Chặn trong khung giờ",
+        "Blocks during the window",
+    ),
+    ("everything_listed", "các mục đã chọn", "the selected items"),
+    ("no_windows", "Chưa có khung giờ nào.", "No windows yet."),
+    ("hour", "Giờ", "Hour"),
+    ("unblock", "Tạm mở dịch vụ", "Unblock a service"),
+    ("unblock_for", "Mở trong 60 phút", "Unblock for 60 minutes"),
+    ("service", "Dịch vụ", "Service"),
+    ("until", "đến", "until"),
+    (
+        "no_unblocks",
+        "Không có dịch vụ nào đang được tạm mở.",
+        "Nothing is unblocked right now.",
+    ),
+    ("check", "Trang này có an toàn không?", "Is this site safe?"),
+    (
+        "check_name",
+        "Tên miền hoặc địa chỉ trang",
+        "Domain or page address",
+    ),
+    ("check_button", "Kiểm tra", "Check"),
+    (
+        "verdict_blocked",
+        "Bị chặn cho hồ sơ này",
+        "Blocked for this profile",
+    ),
+    (
+        "verdict_allowed",
+        "Được phép cho hồ sơ này",
+        "Allowed for this profile",
+    ),
+    (
+        "verdict_safesearch",
+        "Được chuyển sang chế độ tìm kiếm an toàn",
+        "Sent to SafeSearch",
+    ),
+    ("listed_in", "Có trong danh sách", "Listed in"),
+    (
+        "not_listed",
+        "Không có trong danh sách chặn chung.",
+        "Not on the shared block list.",
+    ),
+    ("users_title", "Tài khoản", "Accounts"),
+    ("role", "Vai trò", "Role"),
+    ("role_admin", "Quản trị", "Administrator"),
+    ("role_reviewer", "Người duyệt báo cáo", "Reviewer"),
+    ("role_owner", "Phụ huynh / giáo viên", "Parent / teacher"),
+    ("new_user", "Tạo tài khoản", "New account"),
+    ("profiles", "Hồ sơ", "Profiles"),
+    ("assign", "Giao hồ sơ", "Assign a profile"),
+    ("user", "Tài khoản", "Account"),
+    ("profile", "Hồ sơ", "Profile"),
+    ("reviews_title", "Báo cáo chờ duyệt", "Reports to review"),
+    ("no_reports", "Không có báo cáo nào.", "No reports."),
+    ("site", "Trang", "Site"),
+    ("category", "Nhóm", "Category"),
+    ("reports_count", "Số lần báo cáo", "Times reported"),
+    ("last_seen", "Lần cuối", "Last reported"),
+    ("notes", "Ghi chú", "Notes"),
+    ("status", "Trạng thái", "Status"),
+    ("status_open", "Chờ duyệt", "Open"),
+    ("status_accepted", "Đã chấp nhận", "Accepted"),
+    ("status_rejected", "Đã từ chối", "Rejected"),
+    ("accept", "Chấp nhận", "Accept"),
+    ("reject", "Từ chối", "Reject"),
+    ("reason", "Lý do", "Reason"),
+    ("filter_all", "Tất cả", "All"),
+    ("day_mon", "T2", "Mon"),
+    ("day_tue", "T3", "Tue"),
+    ("day_wed", "T4", "Wed"),
+    ("day_thu", "T5", "Thu"),
+    ("day_fri", "T6", "Fri"),
+    ("day_sat", "T7", "Sat"),
+    ("day_sun", "CN", "Sun"),
+    ("time_zone", "Múi giờ", "Time zone"),
+    ("back", "Quay lại", "Back"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_translated_once() {
+        let mut keys: Vec<&str> = TEXTS.iter().map(|(k, _, _)| *k).collect();
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(before, keys.len(), "a key appears twice");
+        for (k, vi, en) in TEXTS {
+            assert!(!vi.is_empty() && !en.is_empty(), "{k}");
+        }
+        assert_eq!(Lang::Vi.category("gambling"), "cờ bạc");
+        assert_eq!(Lang::Vi.category("adult"), "người lớn");
+        assert_eq!(Lang::En.t("login_title"), "Log in");
+        assert_eq!(Lang::parse("EN"), Lang::En);
+        assert_eq!(Lang::parse("fr"), Lang::Vi);
+    }
+
+    #[test]
+    fn every_key_used_in_the_pages_exists() {
+        // Every `.t("...")` in the console's sources names a key of the table.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/console");
+        let mut stack = vec![std::path::PathBuf::from(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("i18n.rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for part in text.split(".t(\"").skip(1) {
+                        let key = part.split('"').next().unwrap();
+                        assert!(
+                            TEXTS.iter().any(|(k, _, _)| *k == key),
+                            "{}: key {key:?} has no translation",
+                            p.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

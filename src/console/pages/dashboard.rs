@@ -1,0 +1,170 @@
+//! The dashboard: the profiles this account may see (an owner's own, every profile for an
+//! administrator, a page at a time), each with counts the stores hold (devices, blocked
+//! categories and services, unblocks in force); never a list of a child's queries.
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+
+use super::{
+    Common, PAGE, St, actor, back, csrf_field, ctx, field, flash, layout, on_profiles, page,
+    posted, to_login,
+};
+use crate::console::accounts::Role;
+use crate::profiles::{Profile, ProfileSpec};
+
+/// `?page=` and the common parameters.
+#[derive(Deserialize, Default)]
+pub struct DashQuery {
+    #[serde(default)]
+    page: usize,
+    #[serde(flatten)]
+    common: Common,
+}
+
+/// One profile's card.
+struct Card {
+    profile: Profile,
+    devices: usize,
+    unblocks: usize,
+}
+
+/// `GET /`
+pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<DashQuery>) -> Response {
+    let ctx = ctx(&c, &headers, q.common.lang.as_deref()).await;
+    let Some(s) = ctx.session.clone() else {
+        return to_login();
+    };
+    if s.user.role == Role::Reviewer {
+        return Redirect::to("/reviews").into_response();
+    }
+    let (admin, owned, page_no) = (s.user.role == Role::Admin, s.user.profiles.clone(), q.page);
+    let listed = on_profiles(&c, move |store| {
+        // An owner's profiles by id; an administrator's a page of all of them.
+        let mut profiles = if admin {
+            store.list()?
+        } else {
+            owned.iter().filter_map(|id| store.get(id).ok()).collect()
+        };
+        let more = profiles.len() > (page_no + 1) * PAGE;
+        let profiles: Vec<Profile> = profiles.drain(..).skip(page_no * PAGE).take(PAGE).collect();
+        let mut cards = Vec::with_capacity(profiles.len());
+        for p in profiles {
+            let devices = if p.read_only {
+                p.clients.len()
+            } else {
+                store.identities(&p.id).map(|i| i.len()).unwrap_or(0)
+            };
+            cards.push(Card {
+                profile: p,
+                devices,
+                unblocks: 0,
+            });
+        }
+        Ok((cards, more))
+    })
+    .await;
+    let (mut cards, more) = match listed {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "console: profiles not read");
+            return super::error_page(&c, &ctx, StatusCode::SERVICE_UNAVAILABLE, "err_store", "");
+        }
+    };
+    if let Some(ex) = c.admin.exceptions_api() {
+        for card in &mut cards {
+            card.unblocks = ex.store.list(&card.profile.id).len();
+        }
+    }
+    let l = ctx.lang;
+    let all_categories = c.admin.categories_now();
+    let body = html! {
+        (flash(l, &q.common))
+        @if cards.is_empty() { p.card { (l.t("no_profiles")) } }
+        div.grid.three {
+            @for card in &cards {
+                @let p = &card.profile;
+                section.card.profile-card aria-labelledby={ "p-" (p.id) } {
+                    h2 #{ "p-" (p.id) } { a href={ "/profiles/" (p.id) } { (p.spec.name) } }
+                    @if p.read_only { p.help { (l.t("read_only")) } }
+                    ul.stats {
+                        li { strong { (card.devices) } (l.t("devices")) }
+                        li { strong { (p.spec.categories.as_ref().map_or(all_categories.len(), Vec::len)) } (l.t("categories_blocked")) }
+                        li { strong { (p.spec.services.len()) } (l.t("services_blocked")) }
+                        li { strong { (card.unblocks) } (l.t("unblocks_active")) }
+                    }
+                    a.button href={ "/profiles/" (p.id) } { (l.t("open")) }
+                }
+            }
+        }
+        @if q.page > 0 || more {
+            nav.pager {
+                @if q.page > 0 { a href={ "/?page=" (q.page - 1) } { (l.t("previous")) } } @else { span {} }
+                @if more { a href={ "/?page=" (q.page + 1) } { (l.t("next")) } }
+            }
+        }
+        section.card aria-labelledby="new-profile" {
+            h2 #new-profile { (l.t("new_profile")) }
+            form method="post" action="/profiles" {
+                (csrf_field(&s))
+                div.row {
+                    div {
+                        label for="pname" { (l.t("profile_name")) }
+                        input #pname type="text" name="name" required maxlength="64";
+                    }
+                    button type="submit" { (l.t("create")) }
+                }
+            }
+        }
+    };
+    page(
+        &c,
+        &ctx,
+        &q.common,
+        StatusCode::OK,
+        layout(&ctx, l.t("dashboard_title"), body),
+    )
+}
+
+/// `POST /profiles`: a new profile (every category blocked); an owner owns it.
+pub async fn create(
+    State(c): St,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let ctx = ctx(&c, &headers, None).await;
+    let s = match posted(&c, &ctx, &form) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    if s.user.role == Role::Reviewer {
+        return super::forbidden(&c, &ctx);
+    }
+    let spec = ProfileSpec {
+        name: field(&form, "name").unwrap_or("").to_owned(),
+        ..ProfileSpec::default()
+    };
+    let who = actor(&s);
+    let created = on_profiles(&c, move |store| store.create(&spec, &who)).await;
+    match created {
+        Ok(p) => {
+            if s.user.role == Role::Owner {
+                let (uid, pid) = (s.user.id, p.id.clone());
+                if let Err(e) = c.on_accounts(move |a| a.assign(uid, &pid)).await {
+                    tracing::error!(error = %e, "console: new profile not assigned");
+                    return back("/", "err_store", "error");
+                }
+            }
+            back(&format!("/profiles/{}", p.id), "saved", "ok")
+        }
+        Err(e) => super::error_page(
+            &c,
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            "err_invalid",
+            &e.to_string(),
+        ),
+    }
+}

@@ -1,0 +1,708 @@
+//! The web console in a real browser: headless Chromium driven through WebDriver
+//! (`chromedriver`, with the `fantoccini` crate) against a real `kidsafe-dns serve` child
+//! with a loopback upstream, and what it changes checked with `dig`.
+//!
+//! Without chromium and chromedriver the test says it skipped, unless
+//! `KIDSAFE_REQUIRE_BROWSER=1` (CI), where it fails.
+
+mod common;
+
+use std::io::BufRead;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::dig::dig;
+use common::{Upstream, Zone, name};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{RData, Record};
+
+const ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
+const ADMIN_PASSWORD: &str = "mật khẩu quản trị 1";
+const PARENT_PASSWORD: &str = "mật khẩu phụ huynh 2";
+const XSS: &str = "<script>window.__xss=1</script><b>Bé</b>";
+
+/// A free port on 127.0.0.1 for UDP and TCP both.
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A child process killed on drop, its stderr collected by a thread.
+struct Child {
+    child: std::process::Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Child {
+    fn spawn(cmd: &mut std::process::Command) -> Child {
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Child { child, log }
+    }
+
+    /// The log once it contains `text` (panics after 30 s or if the child exited).
+    fn wait_for(&mut self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30)
+                    && self.child.try_wait().unwrap().is_none(),
+                "no {text:?} in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// chromium and chromedriver, or why not (fails under `KIDSAFE_REQUIRE_BROWSER=1`).
+fn browser_programs() -> Option<(PathBuf, PathBuf)> {
+    let find = |names: &[&str]| {
+        names.iter().find_map(|n| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(n))
+                    .find(|p| p.is_file())
+            })
+        })
+    };
+    let chromium = find(&["chromium", "chromium-browser", "google-chrome"]);
+    let driver = find(&["chromedriver"]);
+    match (chromium, driver) {
+        (Some(c), Some(d)) => Some((c, d)),
+        _ => {
+            let why = "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)";
+            assert!(
+                std::env::var("KIDSAFE_REQUIRE_BROWSER").as_deref() != Ok("1"),
+                "KIDSAFE_REQUIRE_BROWSER=1 but {why}"
+            );
+            eprintln!("SKIPPED: {why}");
+            None
+        }
+    }
+}
+
+/// A headless Chromium session through a chromedriver on a free port.
+async fn browser(chromium: &Path, driver: &Path) -> (Child, Client) {
+    // fantoccini's HTTP client is built on rustls: the same provider as the resolver's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let port = free_port();
+    let d = Child::spawn(std::process::Command::new(driver).arg(format!("--port={port}")));
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,900", "--lang=vi", "--hide-scrollbars"],
+        }),
+    );
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session");
+    (d, client)
+}
+
+/// The config: DNS, admin API and console on free loopback ports, one upstream, the test
+/// lists.
+fn write_config(dir: &Path, upstream: SocketAddr) -> (PathBuf, SocketAddr, SocketAddr, SocketAddr) {
+    let (dns, admin, console) = (free_port(), free_port(), free_port());
+    let text = format!(
+        r#"[server]
+listen = ["127.0.0.1:{dns}"]
+{}
+[admin]
+listen = ["127.0.0.1:{admin}"]
+[console]
+listen = ["127.0.0.1:{console}"]
+"#,
+        common::upstream_and_lists(upstream)
+    );
+    let path = dir.join("kidsafe.toml");
+    std::fs::write(&path, text).unwrap();
+    let at = |p| SocketAddr::from(([127, 0, 0, 1], p));
+    (path, at(dns), at(admin), at(console))
+}
+
+/// The answer dig shows: "NXDOMAIN <EDE text>" or "NOERROR".
+async fn ask(dns: SocketAddr, from: &str, n: &str) -> String {
+    let out = dig(dns, from, &[n, "A"]).await;
+    if out.contains("status: NXDOMAIN") {
+        let ede = out.lines().find(|l| l.contains("EDE:")).unwrap_or("");
+        format!("NXDOMAIN {ede}")
+    } else if out.contains("status: NOERROR") && out.contains("192.0.2.80") {
+        "NOERROR".into()
+    } else {
+        out
+    }
+}
+
+/// Asks until the answer contains `want` (the policy is rebuilt after a change, shortly).
+async fn until(dns: SocketAddr, from: &str, n: &str, want: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let got = ask(dns, from, n).await;
+        if got.contains(want) || start.elapsed() > Duration::from_secs(15) {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Saves a PNG of the whole page at `width` px under docs/screenshots/.
+async fn shot(c: &Client, file: &str, width: u32) {
+    c.set_window_size(width, 900).await.unwrap();
+    let height = c
+        .execute("return document.documentElement.scrollHeight", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap_or(900) as u32;
+    // The window's outer height holds the browser's chrome as well: a little more.
+    c.set_window_size(width, (height + 140).min(8000))
+        .await
+        .unwrap();
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{file}-{width}.png")), png).unwrap();
+    c.set_window_size(1280, 900).await.unwrap();
+}
+
+async fn shots(c: &Client, file: &str) {
+    shot(c, file, 390).await;
+    shot(c, file, 1280).await;
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits until the first `css` element's text is `want` (the page after a form may
+/// still be loading); panics with the page after 15 s.
+async fn wait_text(c: &Client, css: &str, want: &str) {
+    let start = Instant::now();
+    let script = format!(
+        "var e = document.querySelector({}); return e ? e.innerText.trim() : null;",
+        serde_json::to_string(css).unwrap()
+    );
+    loop {
+        if let Ok(v) = c.execute(&script, vec![]).await
+            && v.as_str() == Some(want)
+        {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            panic!(
+                "no {css} reading {want:?} in:\n{}",
+                c.source().await.unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The page says "Đã lưu." (saved) after a form.
+async fn saved(c: &Client) {
+    wait_text(c, "p.msg", "Đã lưu.").await;
+}
+
+/// A plain HTTP client that keeps no cookies and follows no redirects.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn post_form(
+    base: &str,
+    path: &str,
+    cookie: Option<&str>,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut r = http()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(fields));
+    if let Some(c) = cookie {
+        r = r.header("cookie", c);
+    }
+    r.send().await.unwrap()
+}
+
+/// Logs in with a plain client: the session cookie (`ks_session=...`).
+async fn login(base: &str, user: &str, password: &str) -> String {
+    let r = post_form(
+        base,
+        "/login",
+        None,
+        &[("name", user), ("password", password)],
+    )
+    .await;
+    assert_eq!(r.status(), 303, "login as {user}");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
+    let Some((chromium, driver)) = browser_programs() else {
+        return;
+    };
+    let mut zone = Zone::standard();
+    for n in [
+        "tiktok.com.",
+        "www.tiktok.com.",
+        "youtube.com.",
+        "roblox.com.",
+    ] {
+        zone.add(Record::from_rdata(name(n), 300, RData::A(A(ANSWER))));
+    }
+    let up = Upstream::start(zone).await;
+    let dir = common::list_dir();
+    let (config, dns, admin_api, console) = write_config(dir.path(), up.addr);
+    let mut serve = Child::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidsafe-dns"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1"),
+    );
+    let log = serve.wait_for("setup?token=");
+    serve.wait_for("listening on UDP and TCP");
+    let link = log
+        .split_whitespace()
+        .find(|w| w.contains("/setup?token="))
+        .unwrap()
+        .trim_matches(|c: char| c == '"' || c == '\'')
+        .to_owned();
+    let base = format!("http://{console}");
+    assert!(link.starts_with(&base), "{link}");
+    let (_driver, c) = browser(&chromium, &driver).await;
+
+    // First run: the setup link creates the administrator (once).
+    c.goto(&link).await.unwrap();
+    assert_eq!(
+        c.find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Thiết lập lần đầu"
+    );
+    shots(&c, "setup").await;
+    fill(&c, "#name", "quantri").await;
+    fill(&c, "#password", ADMIN_PASSWORD).await;
+    click(&c, "form[action='/setup'] button").await;
+    wait_text(&c, "h1", "Hồ sơ của gia đình").await;
+    let again = http().get(&link).send().await.unwrap();
+    assert_eq!(again.status(), 403, "the setup link works once");
+
+    // Log out and in again.
+    click(&c, "form[action='/logout'] button").await;
+    wait_text(&c, "h1", "Đăng nhập").await;
+    shots(&c, "login").await;
+    fill(&c, "#name", "quantri").await;
+    fill(&c, "#password", "not the password").await;
+    click(&c, "form[action='/login'] button").await;
+    wait_text(&c, "p.msg.error", "Sai tên đăng nhập hoặc mật khẩu.").await;
+    fill(&c, "#name", "quantri").await;
+    fill(&c, "#password", ADMIN_PASSWORD).await;
+    click(&c, "form[action='/login'] button").await;
+    wait_text(&c, "h1", "Hồ sơ của gia đình").await;
+
+    // Profile "Kids", device 127.0.0.2, TikTok blocked.
+    fill(&c, "#pname", "Kids").await;
+    click(&c, "form[action='/profiles'] button").await;
+    saved(&c).await;
+    let profile_url = c.current_url().await.unwrap();
+    let pid = profile_url
+        .path()
+        .trim_start_matches("/profiles/")
+        .to_owned();
+    assert_eq!(
+        c.find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Kids"
+    );
+    fill(&c, "#dev-ip", "127.0.0.2").await;
+    click(&c, "form[action$='/devices'] button").await;
+    saved(&c).await;
+    click(&c, "input[name='service'][value='tiktok']").await;
+    click(&c, "form[action$='/services'] button[type='submit']").await;
+    saved(&c).await;
+    let got = until(dns, "127.0.0.2", "tiktok.com", "NXDOMAIN").await;
+    assert!(
+        got.contains("NXDOMAIN") && got.contains("service tiktok"),
+        "{got}"
+    );
+    assert_eq!(ask(dns, "127.0.0.3", "tiktok.com").await, "NOERROR");
+    assert!(
+        ask(dns, "127.0.0.2", "www.tiktok.com")
+            .await
+            .contains("service tiktok")
+    );
+
+    // YouTube blocked, then "unblock for 60 minutes" from the page.
+    click(&c, "input[name='service'][value='youtube']").await;
+    click(&c, "form[action$='/services'] button[type='submit']").await;
+    saved(&c).await;
+    let got = until(dns, "127.0.0.2", "youtube.com", "NXDOMAIN").await;
+    assert!(got.contains("service youtube"), "{got}");
+    c.execute(
+        "document.getElementById('unb-svc').value = 'youtube'",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(&c, "form[action$='/unblock'] button").await;
+    saved(&c).await;
+    assert_eq!(
+        until(dns, "127.0.0.2", "youtube.com", "NOERROR").await,
+        "NOERROR"
+    );
+    assert!(
+        ask(dns, "127.0.0.2", "tiktok.com")
+            .await
+            .contains("service tiktok"),
+        "only YouTube"
+    );
+    let listed = c
+        .find(Locator::Css("section[aria-labelledby='unb'] li"))
+        .await
+        .unwrap();
+    assert!(
+        listed.text().await.unwrap().starts_with("YouTube đến "),
+        "{}",
+        listed.text().await.unwrap()
+    );
+
+    // A schedule window (every day, all day) blocking games: Roblox is blocked by it.
+    assert_eq!(ask(dns, "127.0.0.2", "roblox.com").await, "NOERROR");
+    for d in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
+        click(&c, &format!("input[name='day'][value='{d}']")).await;
+    }
+    c.execute(
+        "document.getElementById('w-start').value = '00:00'; document.getElementById('w-end').value = '23:59';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(&c, "input[name='group'][value='games']").await;
+    click(&c, "form[action$='/schedule'] button[type='submit']").await;
+    saved(&c).await;
+    let got = until(dns, "127.0.0.2", "roblox.com", "NXDOMAIN").await;
+    assert!(got.contains("roblox"), "{got}");
+
+    // "Is this site safe?"
+    fill(&c, "#chk-name", "tiktok.com").await;
+    click(&c, "form[method='get'] button").await;
+    wait_text(&c, "p.verdict", "tiktok.com: Bị chặn cho hồ sơ này").await;
+    c.goto(&format!("{base}/profiles/{pid}")).await.unwrap();
+    shots(&c, "profile").await;
+
+    // The dashboard counts.
+    c.goto(&format!("{base}/")).await.unwrap();
+    let mut card = String::new();
+    for e in c.find_all(Locator::Css(".profile-card")).await.unwrap() {
+        let text = e.text().await.unwrap();
+        if text.starts_with("Kids\n") {
+            card = text;
+        }
+    }
+    assert!(
+        card.contains("1\nThiết bị") && card.contains("2\nDịch vụ bị chặn"),
+        "{card}"
+    );
+    shots(&c, "dashboard").await;
+
+    // An XSS payload as a profile name and a device name is shown as text.
+    fill(&c, "#pname", XSS).await;
+    click(&c, "form[action='/profiles'] button").await;
+    saved(&c).await;
+    assert_eq!(
+        c.find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        XSS
+    );
+    let ran = c
+        .execute("return typeof window.__xss", vec![])
+        .await
+        .unwrap();
+    assert_eq!(ran, "undefined");
+    assert!(
+        c.find_all(Locator::Css("main h1 b"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no <b> element was made"
+    );
+    fill(&c, "#dev-ip", "<img src=x onerror=alert(1)>").await;
+    click(&c, "form[action$='/devices'] button").await;
+    wait_text(&c, "p.msg.error", "Dữ liệu không hợp lệ").await;
+    assert!(
+        c.find_all(Locator::Css("main img"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A second parent account, created by the administrator.
+    c.goto(&format!("{base}/users")).await.unwrap();
+    fill(&c, "#u-name", "bo").await;
+    fill(&c, "#u-pass", PARENT_PASSWORD).await;
+    click(&c, "form[action='/users'] button").await;
+    saved(&c).await;
+    shots(&c, "users").await;
+
+    // A report in the reviewer's queue (posted to the admin API like the block page does),
+    // accepted from the page.
+    let r = http()
+        .post(format!("http://{admin_api}/v1/reports"))
+        .header("content-type", "application/json")
+        .body(r#"{"name":"casino-moi.example","category":"gambling","note":"<i>quảng cáo</i> trên trang trẻ em"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    c.goto(&format!("{base}/reviews")).await.unwrap();
+    let text = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("casino-moi.example") && text.contains("cờ bạc"),
+        "{text}"
+    );
+    shots(&c, "reviews").await;
+    fill(&c, "input[name='note']", "trang cờ bạc").await;
+    click(&c, "button[value='accepted']").await;
+    saved(&c).await;
+    c.goto(&format!("{base}/reviews?status=accepted"))
+        .await
+        .unwrap();
+    let text = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("casino-moi.example") && text.contains("Đã chấp nhận"),
+        "{text}"
+    );
+
+    // English on request, kept in a cookie.
+    c.goto(&format!("{base}/?lang=en")).await.unwrap();
+    assert_eq!(
+        c.find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Your profiles"
+    );
+    c.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(
+        c.find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Your profiles"
+    );
+    c.goto(&format!("{base}/?lang=vi")).await.unwrap();
+    c.close().await.unwrap();
+
+    // The second parent: 403 on the first family's profile, for reading and for writing.
+    let bo = login(&base, "bo", PARENT_PASSWORD).await;
+    let page = http()
+        .get(format!("{base}/profiles/{pid}"))
+        .header("cookie", &bo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 403);
+    let own = http()
+        .get(format!("{base}/"))
+        .header("cookie", &bo)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !own.contains("Kids"),
+        "bo's dashboard lists none of the first family's profiles"
+    );
+    let csrf = own
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let r = post_form(
+        &base,
+        &format!("/profiles/{pid}/services"),
+        Some(&bo),
+        &[("csrf", &csrf), ("service", "roblox")],
+    )
+    .await;
+    assert_eq!(r.status(), 403, "a write on another family's profile");
+    assert!(
+        ask(dns, "127.0.0.2", "tiktok.com")
+            .await
+            .contains("service tiktok"),
+        "TikTok still blocked"
+    );
+
+    // A forged POST (no CSRF token, or another session's) changes nothing; the real
+    // token works.
+    let r = post_form(&base, "/profiles", Some(&bo), &[("name", "Forged")]).await;
+    assert_eq!(r.status(), 403);
+    let r = post_form(
+        &base,
+        "/profiles",
+        Some(&bo),
+        &[("name", "Forged"), ("csrf", "0000")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = post_form(
+        &base,
+        "/profiles",
+        Some(&bo),
+        &[("name", "Con của Bố"), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let own = http()
+        .get(format!("{base}/"))
+        .header("cookie", &bo)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        own.contains("Con của Bố") && !own.contains("Forged"),
+        "{own}"
+    );
+
+    // Logins are limited per account.
+    let mut limited = false;
+    for _ in 0..12 {
+        let r = post_form(
+            &base,
+            "/login",
+            None,
+            &[("name", "quantri"), ("password", "wrong password")],
+        )
+        .await;
+        if r.status() == 429 {
+            limited = true;
+            break;
+        }
+        assert_eq!(r.status(), 401);
+    }
+    assert!(limited, "the 11th failed login for one account is refused");
+
+    drop(serve);
+    up.stop().await;
+}
