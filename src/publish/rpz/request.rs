@@ -291,6 +291,7 @@ impl Primary {
         changes: &[Change],
     ) -> Result<(), WriteError> {
         let mut out = Vec::new();
+        let limit = ask.limit();
         let fits = {
             let mut collect = |m: Vec<u8>| {
                 out.push(m);
@@ -305,7 +306,7 @@ impl Primary {
             self.incremental(trial, zone, list, have, changes).is_ok() && out.len() == 1
         };
         match out.pop() {
-            Some(datagram) if fits => {
+            Some(datagram) if fits && datagram.len() <= limit => {
                 bump(&self.stats.ixfr_incremental);
                 (ask.sink)(datagram).map_err(|Gone| WriteError::Gone)
             }

@@ -87,6 +87,13 @@ pub struct ResponseSigner {
 pub struct SignError(String);
 
 impl ResponseSigner {
+    /// An upper bound on the size of the TSIG record this signer adds to a message.
+    pub fn room(&self) -> usize {
+        // Owner, type, class, TTL, RDLENGTH; algorithm name; time, fudge, MAC size, MAC,
+        // original id, error, other length and other data (6 for BADTIME).
+        self.key.signer_name().len() + 1 + 10 + self.key.algorithm().to_name().len() + 1 + 6 + 2 + 2 + 64 + 2 + 2 + 2 + 6
+    }
+
     /// Appends a TSIG record to `message` (an encoded answer without one), signed at
     /// `now`, with `error` in it (`None` normally; BADTIME for a late request).
     pub fn sign(

@@ -12,10 +12,6 @@ use crate::clock::now_unix;
 /// The largest DNS message over TCP (two-octet length prefix).
 pub const TCP_MESSAGE_MAX: usize = 65_535;
 
-/// Room kept in every message for the TSIG record: key and algorithm names (at most 255
-/// octets each, in practice under 64), fixed fields and a MAC of up to 64 octets.
-const TSIG_ROOM: usize = 600;
-
 /// The receiving end went away (connection closed): stop producing.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -85,8 +81,17 @@ impl<'s> AnswerWriter<'s> {
         }
     }
 
+    /// Octets of a message besides its answers: header, question, OPT, TSIG.
     fn header_size(&self) -> usize {
-        12 + self.query.name().len() + 1 + 4 + TSIG_ROOM + if self.edns.is_some() { 11 } else { 0 }
+        12 + self.query.name().len()
+            + 1
+            + 4
+            + self.tsig_room()
+            + if self.edns.is_some() { 11 } else { 0 }
+    }
+
+    fn tsig_room(&self) -> usize {
+        self.signer.as_ref().map_or(0, ResponseSigner::room)
     }
 
     fn estimate_of(&self, record: &Record) -> usize {
@@ -136,7 +141,7 @@ impl<'s> AnswerWriter<'s> {
         let mut bytes = msg
             .to_vec()
             .map_err(|e| WriteError::Encode(e.to_string()))?;
-        if bytes.len() + TSIG_ROOM > self.limit && count > 1 {
+        if bytes.len() + self.tsig_room() > self.limit && count > 1 {
             let mut first = std::mem::take(&mut msg.answers);
             let second = first.split_off(count / 2);
             self.send(first)?;
