@@ -328,10 +328,7 @@ mod tests {
         assert_eq!(names, vec!["b.example", "c.example"]);
         assert_eq!(serial, 5);
         let changes = m.changes_since("adult", 1).unwrap().unwrap();
-        let summary: Vec<_> = changes
-            .iter()
-            .map(|c| (c.name.as_str(), c.added))
-            .collect();
+        let summary: Vec<_> = changes.iter().map(|c| (c.name.as_str(), c.added)).collect();
         assert_eq!(
             summary,
             vec![

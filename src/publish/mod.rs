@@ -20,5 +20,5 @@ pub mod memory;
 pub mod rpz;
 pub mod settings;
 
-pub use lists::{Change, PublishError, PublishedLists, ALLOW_LIST};
+pub use lists::{ALLOW_LIST, Change, PublishError, PublishedLists};
 pub use settings::PublishConfig;

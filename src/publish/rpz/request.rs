@@ -69,12 +69,9 @@ impl Ask<'_, '_> {
     fn limit(&self) -> usize {
         match self.transport {
             Transport::Tcp => super::writer::TCP_MESSAGE_MAX,
-            Transport::Udp => usize::from(
-                self.msg
-                    .edns
-                    .as_ref()
-                    .map_or(PLAIN_UDP_PAYLOAD, |e| e.max_payload().clamp(PLAIN_UDP_PAYLOAD, EDNS_PAYLOAD)),
-            ),
+            Transport::Udp => usize::from(self.msg.edns.as_ref().map_or(PLAIN_UDP_PAYLOAD, |e| {
+                e.max_payload().clamp(PLAIN_UDP_PAYLOAD, EDNS_PAYLOAD)
+            })),
         }
     }
 
@@ -227,7 +224,11 @@ impl Primary {
             }
         }
         if skipped > 0 {
-            tracing::warn!(list, skipped, "rpz: names too long for the zone were left out");
+            tracing::warn!(
+                list,
+                skipped,
+                "rpz: names too long for the zone were left out"
+            );
         }
         w.push(self.zones.soa(zone, serial))?;
         w.finish().map(drop)

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::dns::frame;
-use crate::feed::xfr::{TsigKey, XfrError, XfrOutcome, XfrSource, apply, is_notify_for, notify_response};
+use crate::feed::xfr::{
+    TsigKey, XfrError, XfrOutcome, XfrSource, apply, is_notify_for, notify_response,
+};
 use crate::publish::memory::MemoryLists;
 
 const SECRET: &str = "a2lkc2FmZS1kbnMgdGVzdCB0c2lnIHNlY3JldCAzMmI=";
@@ -181,10 +183,7 @@ async fn a_large_zone_streams_in_many_messages_each_within_64k_and_all_signed() 
     let XfrOutcome::Full(snap) = signed.transfer(None, T).await.unwrap() else {
         panic!()
     };
-    assert_eq!(
-        rules(&snap.records, "gambling.rpz.kidsafe.").len(),
-        40_000
-    );
+    assert_eq!(rules(&snap.records, "gambling.rpz.kidsafe.").len(), 40_000);
 
     // Raw: count the messages and their sizes.
     let (sizes, _) = raw_tcp(p.addr, &axfr_request(Some(&key(SECRET)))).await;
@@ -266,7 +265,10 @@ async fn tsig_missing_wrong_or_unknown_is_refused_and_counted() {
     }
     let mut other_name = key(SECRET);
     other_name.name = "other-key.".into();
-    match source(p.addr, zone, Some(other_name)).transfer(None, T).await {
+    match source(p.addr, zone, Some(other_name))
+        .transfer(None, T)
+        .await
+    {
         Err(XfrError::Rcode {
             rcode, tsig_error, ..
         }) => {
@@ -282,7 +284,11 @@ async fn tsig_missing_wrong_or_unknown_is_refused_and_counted() {
         right.transfer(None, T).await,
         Ok(XfrOutcome::Full(_))
     ));
-    assert_eq!(right.soa_serial(T).await.unwrap(), 2, "signed SOA, signed answer");
+    assert_eq!(
+        right.soa_serial(T).await.unwrap(),
+        2,
+        "signed SOA, signed answer"
+    );
 }
 
 #[tokio::test]
@@ -300,9 +306,16 @@ async fn addresses_outside_xfr_allow_and_unknown_zones_are_refused() {
     assert_eq!(p.stats.refused_address.load(Ordering::Relaxed), 1);
 
     let p = start(config(None, vec![]), 100).await;
-    for zone in ["adult.rpz.kidsafe.", "rpz.kidsafe.", "x.gambling.rpz.kidsafe.", "example."] {
+    for zone in [
+        "adult.rpz.kidsafe.",
+        "rpz.kidsafe.",
+        "x.gambling.rpz.kidsafe.",
+        "example.",
+    ] {
         match source(p.addr, zone, None).transfer(None, T).await {
-            Err(XfrError::Rcode { rcode, .. }) => assert_eq!(rcode, ResponseCode::NotAuth, "{zone}"),
+            Err(XfrError::Rcode { rcode, .. }) => {
+                assert_eq!(rcode, ResponseCode::NotAuth, "{zone}")
+            }
             other => panic!("{zone}: {other:?}"),
         }
     }
@@ -436,6 +449,12 @@ fn zone_names_and_records() {
     let long = format!("{}.example", vec!["a".repeat(60); 4].join("."));
     assert!(zone::name_records(&z, "gambling", &long).is_none());
     let [exact, wild] = zone::name_records(&z, "gambling", "casino.example").unwrap();
-    assert_eq!(exact.name.to_ascii(), "casino.example.gambling.rpz.kidsafe.");
-    assert_eq!(wild.name.to_ascii(), "*.casino.example.gambling.rpz.kidsafe.");
+    assert_eq!(
+        exact.name.to_ascii(),
+        "casino.example.gambling.rpz.kidsafe."
+    );
+    assert_eq!(
+        wild.name.to_ascii(),
+        "*.casino.example.gambling.rpz.kidsafe."
+    );
 }

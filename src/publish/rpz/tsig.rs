@@ -91,7 +91,19 @@ impl ResponseSigner {
     pub fn room(&self) -> usize {
         // Owner, type, class, TTL, RDLENGTH; algorithm name; time, fudge, MAC size, MAC,
         // original id, error, other length and other data (6 for BADTIME).
-        self.key.signer_name().len() + 1 + 10 + self.key.algorithm().to_name().len() + 1 + 6 + 2 + 2 + 64 + 2 + 2 + 2 + 6
+        self.key.signer_name().len()
+            + 1
+            + 10
+            + self.key.algorithm().to_name().len()
+            + 1
+            + 6
+            + 2
+            + 2
+            + 64
+            + 2
+            + 2
+            + 2
+            + 6
     }
 
     /// Appends a TSIG record to `message` (an encoded answer without one), signed at
@@ -142,7 +154,12 @@ impl ResponseSigner {
 }
 
 /// The unsigned TSIG record of a BADKEY or BADSIG answer (RFC 8945 §5.3.2).
-pub fn unsigned_error(key_name: &Name, request: &Message, error: TsigError, now: u64) -> Record<TSIG> {
+pub fn unsigned_error(
+    key_name: &Name,
+    request: &Message,
+    error: TsigError,
+    now: u64,
+) -> Record<TSIG> {
     let algorithm = request
         .signature()
         .map(|s| s.data.algorithm.clone())
@@ -150,7 +167,15 @@ pub fn unsigned_error(key_name: &Name, request: &Message, error: TsigError, now:
     let fudge = request.signature().map_or(300, |s| s.data.fudge);
     make_tsig_record(
         key_name.clone(),
-        TSIG::new(algorithm, now, fudge, Vec::new(), request.id, Some(error), Vec::new()),
+        TSIG::new(
+            algorithm,
+            now,
+            fudge,
+            Vec::new(),
+            request.id,
+            Some(error),
+            Vec::new(),
+        ),
     )
 }
 

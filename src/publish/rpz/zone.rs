@@ -80,7 +80,11 @@ impl Zones {
     }
 
     /// The list whose zone `qname` is, among `lists` (names with their serials).
-    pub fn list_for<'a>(&self, qname: &Name, lists: &'a [(String, u32)]) -> Option<&'a (String, u32)> {
+    pub fn list_for<'a>(
+        &self,
+        qname: &Name,
+        lists: &'a [(String, u32)],
+    ) -> Option<&'a (String, u32)> {
         if qname.num_labels() != self.suffix.num_labels() + 1 || !self.suffix.zone_of(qname) {
             return None;
         }
