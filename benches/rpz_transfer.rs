@@ -83,7 +83,9 @@ async fn raw(addr: SocketAddr, have: Option<u32>) -> Taken {
             }
         }
         let done = if incremental {
-            serials.len() >= 4 && serials.len() % 2 == 0 && serials.last() == serials.first()
+            serials.len() >= 4
+                && serials.len().is_multiple_of(2)
+                && serials.last() == serials.first()
         } else {
             serials.len() >= 2
         } || (serials.len() == 1 && records == 1);

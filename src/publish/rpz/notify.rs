@@ -151,7 +151,7 @@ async fn notify(
             bump(&stats.notify_sent);
         }
         match tokio::time::timeout(wait, acknowledgement(&socket, &ids)).await {
-            Ok(rcode) if rcode == hickory_proto::op::ResponseCode::NoError => {
+            Ok(hickory_proto::op::ResponseCode::NoError) => {
                 bump(&stats.notify_acked);
                 return;
             }
