@@ -53,9 +53,7 @@ async fn raw(addr: SocketAddr, have: Option<u32>) -> Taken {
         .await
         .unwrap();
     let (mut bytes, mut messages, mut largest) = (0, 0, 0);
-    // AXFR: an apex record's owner is a pointer to the question's name (0xC00C); the
-    // answer ends at the second apex SOA. Scanning for it keeps the reader cheap.
-    let apex_soa = [0xC0, 0x0C, 0x00, 0x06, 0x00, 0x01];
+    // AXFR: the answer ends at its second SOA (the reader decodes every message).
     let mut apex_soas = 0usize;
     // IXFR (small): decoded. The SOA serials in order, and whether the second record was
     // an SOA (difference sequences) or not (the whole zone).
@@ -68,7 +66,12 @@ async fn raw(addr: SocketAddr, have: Option<u32>) -> Taken {
         messages += 1;
         largest = largest.max(m.len());
         if have.is_none() {
-            apex_soas += m.windows(6).filter(|w| *w == apex_soa).count();
+            apex_soas += Message::from_vec(&m)
+                .unwrap()
+                .answers
+                .iter()
+                .filter(|r| r.record_type() == RecordType::SOA)
+                .count();
             if apex_soas >= 2 {
                 break;
             }

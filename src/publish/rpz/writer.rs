@@ -141,7 +141,10 @@ impl<'s> AnswerWriter<'s> {
         let mut bytes = msg
             .to_vec()
             .map_err(|e| WriteError::Encode(e.to_string()))?;
-        if bytes.len() + self.tsig_room() > self.limit && count > 1 {
+        // hickory's encoder stops at 65535 octets and sets TC rather than failing: a
+        // truncated encoding must be split too, or records would be lost.
+        let truncated = bytes.get(2).is_some_and(|flags| flags & 0x02 != 0);
+        if (truncated || bytes.len() + self.tsig_room() > self.limit) && count > 1 {
             let mut first = std::mem::take(&mut msg.answers);
             let second = first.split_off(count / 2);
             self.send(first)?;
