@@ -16,6 +16,8 @@
 //! - `lists`: [`PublishedLists`], what both publishers read (the store implements it).
 
 pub mod lists;
+pub mod memory;
+pub mod rpz;
 pub mod settings;
 
 pub use lists::{ALLOW_LIST, Change, PublishError, PublishedLists};
