@@ -31,10 +31,12 @@
 //! | `[querylog]`                                | `querylog`                | [`crate::querylog::QueryLogConfig`], [`crate::querylog::ClientPrivacy`] |
 //! | `[subscribers]`                             | `subscribers`             | [`crate::subscribers::SubscribersConfig`] |
 //! | `[store]`                                   | `store`                   | [`crate::profiles::StoreConfig`] |
+//! | `[publish]`                                 | `publish`                 | [`crate::publish::PublishConfig`] |
 
 mod feeds;
 mod ops;
 mod policy;
+mod publish;
 pub mod raw;
 mod subscribers;
 
@@ -81,6 +83,8 @@ pub struct Config {
     pub subscribers: Option<crate::subscribers::SubscribersConfig>,
     /// `[store]`: SQLite (the default) or the fleet's PostgreSQL.
     pub store: crate::profiles::StoreConfig,
+    /// `[publish]`: present on a central, which publishes its reviewers' decisions.
+    pub publish: Option<crate::publish::PublishConfig>,
 }
 
 /// The response cache's settings.
@@ -350,6 +354,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         &resolve,
         &invalid,
     )?;
+    let publish = publish::publish(raw.publish.as_ref(), &resolve, &invalid)?;
     let store = match raw.store.as_ref().and_then(|s| s.url.as_ref()) {
         None => crate::profiles::StoreConfig::default(),
         Some(url) => crate::profiles::StoreConfig::postgres(url.get_ref())
@@ -365,6 +370,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         querylog,
         subscribers,
         store,
+        publish,
         server: ServerConfig {
             listen: listen.clone(),
             tcp_idle: Duration::from_millis(raw.server.tcp_idle_ms),

@@ -51,6 +51,35 @@ pub struct RawConfig {
     /// `[store]`: where profiles live; absent = the SQLite file in `lists.state_dir`.
     #[serde(default)]
     pub store: Option<RawStore>,
+    /// `[publish]`: this resolver is a central and publishes its reviewers' decisions.
+    #[serde(default)]
+    pub publish: Option<toml::Spanned<RawPublish>>,
+}
+
+/// `[publish]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPublish {
+    /// The minisign secret key (unencrypted, `minisign -G -W`) the HTTP feed is signed with.
+    pub minisign_key_file: toml::Spanned<PathBuf>,
+    /// The RPZ primary's addresses (UDP and TCP).
+    #[serde(default)]
+    pub xfr_listen: Vec<SocketAddr>,
+    /// Secondaries sent a NOTIFY when a list changes.
+    #[serde(default)]
+    pub notify: Vec<SocketAddr>,
+    /// TSIG key transfers must be signed with.
+    #[serde(default)]
+    pub tsig_key: Option<toml::Spanned<RawTsig>>,
+    /// Who may transfer (addresses or prefixes).
+    #[serde(default)]
+    pub xfr_allow: Vec<toml::Spanned<String>>,
+    /// Zones are `<list>.<zone_suffix>` (default `rpz.kidsafe.`).
+    #[serde(default)]
+    pub zone_suffix: Option<toml::Spanned<String>>,
+    /// Changes kept per list for IXFR (default 1000).
+    #[serde(default)]
+    pub journal_keep: Option<toml::Spanned<i64>>,
 }
 
 /// `[subscribers]`: exactly one of `path`, `url`.
@@ -110,6 +139,23 @@ pub struct RawAdmin {
     /// Reports accepted per hour from one portal.
     #[serde(default = "default_portal_reports_per_hour")]
     pub portal_reports_per_hour: u32,
+    /// `/v1/check` answers without the token (listed / not listed / under review).
+    #[serde(default)]
+    pub public_check: bool,
+    /// Public checks per hour from one address.
+    #[serde(default = "default_public_check_per_hour")]
+    pub public_check_per_hour: u32,
+    /// Requests per hour from one address to the public feed (`/v1/published/...`).
+    #[serde(default = "default_feed_requests_per_hour")]
+    pub feed_requests_per_hour: u32,
+}
+
+fn default_public_check_per_hour() -> u32 {
+    600
+}
+
+fn default_feed_requests_per_hour() -> u32 {
+    3600
 }
 
 fn default_admin_listen() -> toml::Spanned<Vec<SocketAddr>> {

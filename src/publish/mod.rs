@@ -13,10 +13,17 @@
 //!
 //! # Layout
 //! - `settings`: the `[publish]` table as checked;
-//! - `lists`: [`PublishedLists`], what both publishers read (the store implements it).
+//! - `lists`: [`PublishedLists`], what both publishers read (the store implements it);
+//! - `store`: [`PublishedStore`], the lists, their journal and the decisions in SQLite;
+//! - `feed`: [`SignedFeed`], each list's HTTP body and its minisign signature, built
+//!   once per serial.
 
+pub mod feed;
 pub mod lists;
 pub mod settings;
+pub mod store;
 
+pub use feed::{SignedFeed, FeedError};
 pub use lists::{Change, PublishError, PublishedLists, ALLOW_LIST};
 pub use settings::PublishConfig;
+pub use store::{PublishedStore, StoreError};

@@ -31,12 +31,14 @@
 //! - `schema`: the file's identity, per-connection settings and migrations.
 
 mod error;
+mod review;
 mod schema;
 mod store;
 mod types;
 mod validate;
 
 pub use error::ReportError;
+pub use review::{Kind, SortBy};
 pub use store::ReportStore;
 pub use types::{Decision, ListQuery, NewDecision, NewReport, Report, Status, Submitted};
 

@@ -15,7 +15,7 @@
 //! - `decide`: accept, reject, revert, and the bulk import for benchmarks;
 //! - `schema`, `error`.
 
-mod decide;
+pub mod decide;
 mod error;
 mod schema;
 #[cfg(test)]
