@@ -87,20 +87,36 @@ impl std::fmt::Debug for SignedFeed {
 pub fn load_key(path: &Path) -> Result<SecretKey, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the signing key {}: {e}", path.display()))?;
-    let boxed = minisign::SecretKeyBox::from_string(&text).map_err(|e| {
-        format!(
-            "{} is not a minisign secret key: {e}",
+    let not_key = |why: String| format!("{} is not a minisign secret key: {why}", path.display());
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
+        .ok_or_else(|| not_key("no key line".into()))?;
+    let bytes = data_encoding::BASE64
+        .decode(line.as_bytes())
+        .map_err(|e| not_key(format!("not base64 ({e})")))?;
+    // sig_alg "Ed", kdf_alg, chk_alg, salt (32), opslimit (8), memlimit (8), then the
+    // key number, the key and its checksum.
+    const KEY_LEN: usize = 2 + 2 + 2 + 32 + 8 + 8 + 8 + 64 + 32;
+    if bytes.len() != KEY_LEN || &bytes[..2] != b"Ed" {
+        return Err(not_key(format!("{} bytes, not an Ed25519 secret key", bytes.len())));
+    }
+    if bytes[2..4] != [0, 0] {
+        return Err(format!(
+            "{} is encrypted with a password; a server cannot type one: make an unencrypted key \
+             with `minisign -G -W`",
             path.display()
-        )
-    })?;
-    // An empty password opens an unencrypted key and fails the checksum of an encrypted
-    // one (a server cannot type a password).
-    boxed.into_secret_key(Some(String::new())).map_err(|e| {
-        format!(
-            "{} is not an unencrypted minisign secret key (make one with `minisign -G -W`): {e}",
-            path.display()
-        )
-    })
+        ));
+    }
+    // minisign 0.11 leaves the checksum of an unencrypted key zero, which the crate's
+    // `into_secret_key` refuses; a zero checksum is read as is, any other is checked.
+    if bytes[KEY_LEN - 32..].iter().all(|b| *b == 0) {
+        return SecretKey::from_bytes(&bytes).map_err(|e| not_key(e.to_string()));
+    }
+    minisign::SecretKeyBox::from_string(&text)
+        .and_then(|boxed| boxed.into_secret_key(Some(String::new())))
+        .map_err(|e| not_key(e.to_string()))
 }
 
 impl SignedFeed {
@@ -234,4 +250,39 @@ fn store_error(e: PublishError) -> FeedError {
 
 fn poisoned() -> FeedError {
     FeedError::Store("a thread panicked while building the feed".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_made_by_the_minisign_cli_loads_and_bad_ones_say_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, s) = (dir.path().join("k.pub"), dir.path().join("k.key"));
+        let made = std::process::Command::new("minisign")
+            .args(["-G", "-W", "-p"])
+            .arg(&p)
+            .arg("-s")
+            .arg(&s)
+            .output();
+        let Ok(made) = made else {
+            eprintln!("minisign CLI not installed: skipping the CLI key");
+            return;
+        };
+        assert!(made.status.success(), "{made:?}");
+        let key = load_key(&s).unwrap();
+        let sig = minisign::sign(None, &key, std::io::Cursor::new(b"a.example\n"), None, None)
+            .unwrap()
+            .into_string();
+        let public = std::fs::read_to_string(&p).unwrap();
+        let public = minisign_verify::PublicKey::decode(&public).unwrap();
+        let sig = minisign_verify::Signature::decode(&sig).unwrap();
+        public.verify(b"a.example\n", &sig, false).unwrap();
+        assert!(public.verify(b"b.example\n", &sig, false).is_err());
+        let e = load_key(&dir.path().join("none.key")).unwrap_err();
+        assert!(e.contains("none.key"), "{e}");
+        std::fs::write(&p, "not a key\n").unwrap();
+        assert!(load_key(&p).is_err());
+    }
 }
