@@ -462,7 +462,10 @@ async fn a_portal_token_posts_reports_and_reviewers_record_decisions() {
     let accepted = json!({"status": "accepted", "note": "betting ads on every page"});
     let (status, v) = post_with(&c, &decide, Some(ADMIN_TOKEN), accepted.clone()).await;
     assert_eq!(status, 409, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("already decided"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("already decided"),
+        "{v}"
+    );
     let revert = format!("{url}/{id}/revert");
     let (status, v) = post_with(&c, &revert, Some(ADMIN_TOKEN), json!({})).await;
     assert_eq!(status, 200, "{v}");

@@ -4,7 +4,6 @@
 //! `/v1/published/{list}.txt` with the central's public key) blocks, or lets through, within
 //! its poll; `dig` asks the edge, `minisign -Vm` checks what the central serves.
 
-#[allow(dead_code)]
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -189,10 +188,7 @@ async fn a_decision_at_the_central_blocks_at_the_edge_within_a_poll_and_a_revert
     let dir = list_dir();
     let d = dir.path();
     let pubkey = minisign_keys(d);
-    let (c_admin, c_dns) = (
-        SocketAddr::from(([127, 0, 0, 1], free_port())),
-        free_port(),
-    );
+    let (c_admin, c_dns) = (SocketAddr::from(([127, 0, 0, 1], free_port())), free_port());
     let _central = serve(
         d,
         "central",
@@ -204,10 +200,7 @@ async fn a_decision_at_the_central_blocks_at_the_edge_within_a_poll_and_a_revert
 
     // The edge: its own local list, and the central's gambling list and allowlist.
     std::fs::write(d.join("local.txt"), "mistake.test\n").unwrap();
-    let (e_admin, e_dns) = (
-        SocketAddr::from(([127, 0, 0, 1], free_port())),
-        free_port(),
-    );
+    let (e_admin, e_dns) = (SocketAddr::from(([127, 0, 0, 1], free_port())), free_port());
     let feed = format!("http://{c_admin}/v1/published");
     let edge_text = format!(
         r#"[server]
@@ -275,7 +268,10 @@ listen = ["{e_admin}"]
     let etag = body.headers()["etag"].to_str().unwrap().to_owned();
     assert!(etag.starts_with('"') && !etag.starts_with("W/"), "{etag}");
     let text = body.text().await.unwrap();
-    assert!(text.starts_with("# kidsafe-dns published list: gambling\n"), "{text}");
+    assert!(
+        text.starts_with("# kidsafe-dns published list: gambling\n"),
+        "{text}"
+    );
     assert!(text.contains("\nbaseline.test\ncasino-x.test\n"), "{text}");
     let sig = c
         .get(format!("{feed}/gambling.txt.minisig"))
@@ -343,7 +339,10 @@ listen = ["{e_admin}"]
     assert_eq!(audit[0]["revert_note"], "a sports news site");
     until(edge, "casino-x.test", false, limit).await;
     let unblocked = reverted.elapsed();
-    assert!(blocked(edge, "baseline.test").await, "the other decision stands");
+    assert!(
+        blocked(edge, "baseline.test").await,
+        "the other decision stands"
+    );
     let changed = c
         .get(format!("{feed}/gambling.txt"))
         .header("if-none-match", &etag)
@@ -417,14 +416,21 @@ async fn the_review_api_sorts_refuses_bad_decisions_and_the_public_check_says_li
     // Refusals.
     let (status, v) = decide(&api, 9999, json!({"decision": "accept"})).await;
     assert_eq!(status, 404, "{v}");
-    let (status, v) = decide(&api, once, json!({"decision": "accept", "category": "poker"})).await;
+    let (status, v) = decide(
+        &api,
+        once,
+        json!({"decision": "accept", "category": "poker"}),
+    )
+    .await;
     assert_eq!(status, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("poker"), "{v}");
     let (status, v) = decide(&api, once, json!({"decision": "maybe"})).await;
     assert_eq!(status, 400, "{v}");
     let (status, v) = decide(&api, once, json!({"decision": "accept", "by": "x"})).await;
     assert_eq!(status, 400, "{v}");
-    let r = api.post(&format!("/v1/reports/{once}/revert"), json!({})).await;
+    let r = api
+        .post(&format!("/v1/reports/{once}/revert"), json!({}))
+        .await;
     assert_eq!(r.status, 409, "{}", r.body);
     let unchanged = api.get("/v1/reports?status=open").await;
     assert_eq!(unchanged.body["reports"].as_array().unwrap().len(), 3);
@@ -439,20 +445,29 @@ async fn the_review_api_sorts_refuses_bad_decisions_and_the_public_check_says_li
         let url = format!("http://{c_admin}/v1/check?name={n}");
         async move {
             let r = c.get(url).send().await.unwrap();
-            (r.status().as_u16(), serde_json::from_str::<Value>(&r.text().await.unwrap()).unwrap())
+            (
+                r.status().as_u16(),
+                serde_json::from_str::<Value>(&r.text().await.unwrap()).unwrap(),
+            )
         }
     };
     let (status, v) = public("www.once.test").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "under_review");
     let shown = v.to_string();
-    assert!(!shown.contains("who@") && !shown.contains("note"), "{shown}");
+    assert!(
+        !shown.contains("who@") && !shown.contains("note"),
+        "{shown}"
+    );
     let (status, v) = decide(&api, once, json!({"decision": "accept", "note": "casino"})).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["published"]["list"], "gambling", "the report's category");
     let (status, v) = decide(&api, once, json!({"decision": "reject"})).await;
     assert_eq!(status, 409, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("already decided"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("already decided"),
+        "{v}"
+    );
     let (_, v) = public("once.test").await;
     assert_eq!(v["status"], "listed");
     assert_eq!(v["categories"], json!(["gambling"]));

@@ -86,7 +86,11 @@ async fn serve(
         let tag = format!("{}-sig\"", signed.etag.trim_end_matches('"'));
         (tag, signed.signature.clone(), "text/plain; charset=utf-8")
     } else {
-        (signed.etag.clone(), signed.body.clone(), "text/plain; charset=utf-8")
+        (
+            signed.etag.clone(),
+            signed.body.clone(),
+            "text/plain; charset=utf-8",
+        )
     };
     let Ok(etag_value) = HeaderValue::from_str(&etag) else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "bad ETag");
@@ -130,7 +134,10 @@ mod tests {
     #[test]
     fn if_none_match_takes_lists_weak_tags_and_star() {
         let mut h = HeaderMap::new();
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"a\", W/\"b\""));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"a\", W/\"b\""),
+        );
         assert!(matches_etag(&h, "\"b\""));
         assert!(matches_etag(&h, "\"a\""));
         assert!(!matches_etag(&h, "\"c\""));

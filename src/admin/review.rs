@@ -108,11 +108,17 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// A failed review step: the response to give.
-struct Failed(Response);
+struct Failed(Box<Response>);
+
+impl Failed {
+    fn new(response: Response) -> Self {
+        Failed(Box::new(response))
+    }
+}
 
 impl From<ReportError> for Failed {
     fn from(e: ReportError) -> Self {
-        Failed(match e {
+        Failed::new(match e {
             ReportError::NotFound { .. } => error(StatusCode::NOT_FOUND, e.to_string()),
             e if e.is_client_error() => error(StatusCode::BAD_REQUEST, e.to_string()),
             e => {
@@ -125,35 +131,38 @@ impl From<ReportError> for Failed {
 
 impl From<StoreError> for Failed {
     fn from(e: StoreError) -> Self {
-        Failed(if e.is_conflict() {
+        Failed::new(if e.is_conflict() {
             error(StatusCode::CONFLICT, e.to_string())
         } else if e.is_client_error() {
             error(StatusCode::BAD_REQUEST, e.to_string())
         } else {
             tracing::error!(error = %e, "review: published store failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "the published store failed")
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the published store failed",
+            )
         })
     }
 }
 
 async fn on_blocking(
     api: &Arc<ReviewApi>,
-    op: impl FnOnce(&ReviewApi, &mut ReportStore) -> Result<serde_json::Value, Failed>
-    + Send
-    + 'static,
+    op: impl FnOnce(&ReviewApi, &mut ReportStore) -> Result<serde_json::Value, Failed> + Send + 'static,
 ) -> Response {
     let api = api.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let mut reports = api
-            .reports
-            .lock()
-            .map_err(|_| Failed(error(StatusCode::INTERNAL_SERVER_ERROR, "report store poisoned")))?;
+        let mut reports = api.reports.lock().map_err(|_| {
+            Failed::new(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "report store poisoned",
+            ))
+        })?;
         op(&api, &mut reports)
     })
     .await;
     match done {
         Ok(Ok(body)) => Json(body).into_response(),
-        Ok(Err(Failed(response))) => response,
+        Ok(Err(Failed(response))) => *response,
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -197,15 +206,14 @@ fn actor(reviewer: Option<&str>) -> Result<String, Failed> {
         None => Ok(ACTOR.to_owned()),
         Some(r)
             if r.len() <= MAX_REVIEWER
-                && r.chars().all(|c| c.is_alphanumeric() || "._-@ ".contains(c)) =>
+                && r.chars()
+                    .all(|c| c.is_alphanumeric() || "._-@ ".contains(c)) =>
         {
             Ok(format!("{ACTOR}:{r}"))
         }
-        Some(_) => Err(Failed(error(
+        Some(_) => Err(Failed::new(error(
             StatusCode::BAD_REQUEST,
-            format!(
-                "invalid reviewer: at most {MAX_REVIEWER} letters, digits, spaces and . _ - @"
-            ),
+            format!("invalid reviewer: at most {MAX_REVIEWER} letters, digits, spaces and . _ - @"),
         ))),
     }
 }
@@ -220,7 +228,7 @@ fn note(raw: Option<&str>) -> Result<Option<String>, Failed> {
         .collect();
     let clean = clean.trim();
     if clean.chars().count() > MAX_NOTE_CHARS {
-        return Err(Failed(error(
+        return Err(Failed::new(error(
             StatusCode::BAD_REQUEST,
             format!("invalid note: longer than {MAX_NOTE_CHARS} characters"),
         )));
@@ -276,7 +284,7 @@ async fn decide(
         let note = note(body.note.as_deref())?;
         let report = reports.get(id)?.ok_or(ReportError::NotFound { id })?;
         if report.status != Status::Open {
-            return Err(Failed(error(
+            return Err(Failed::new(error(
                 StatusCode::CONFLICT,
                 format!(
                     "report {id} was already decided ({}); revert it first \
@@ -354,7 +362,7 @@ fn check_category(api: &ReviewApi, category: &str) -> Result<(), Failed> {
     if category == ALLOW_LIST || known.iter().any(|c| c == category) {
         return Ok(());
     }
-    Err(Failed(error(
+    Err(Failed::new(error(
         StatusCode::BAD_REQUEST,
         format!(
             "invalid category: `{category}` is not a configured category (known: {}, or \

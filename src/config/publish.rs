@@ -64,7 +64,10 @@ pub(super) fn publish(
                 return Err(err(
                     z.span(),
                     "zone_suffix",
-                    format!("`{}` is not a zone name, e.g. \"rpz.kidsafe.\"", z.get_ref()),
+                    format!(
+                        "`{}` is not a zone name, e.g. \"rpz.kidsafe.\"",
+                        z.get_ref()
+                    ),
                 ));
             }
             zone
@@ -115,7 +118,10 @@ mod tests {
             p.minisign_key_file,
             std::path::Path::new("/etc/kidsafe/keys/central.key")
         );
-        assert_eq!((p.zone_suffix.as_str(), p.journal_keep), ("rpz.kidsafe.", 1000));
+        assert_eq!(
+            (p.zone_suffix.as_str(), p.journal_keep),
+            ("rpz.kidsafe.", 1000)
+        );
         assert!(p.xfr_listen.is_empty() && p.notify.is_empty() && p.tsig_key.is_none());
 
         let c = cfg("[publish]\nminisign_key_file = \"/k\"\nxfr_listen = [\"127.0.0.1:5301\"]\nnotify = [\"127.0.0.1:5302\"]\ntsig_key = { name = \"xfr.\", secret = \"c2VjcmV0\" }\nxfr_allow = [\"127.0.0.0/8\"]\nzone_suffix = \"RPZ.Example\"\njournal_keep = 50\n").unwrap();
@@ -124,7 +130,10 @@ mod tests {
         assert_eq!(p.notify, vec!["127.0.0.1:5302".parse().unwrap()]);
         assert_eq!(p.tsig_key.unwrap().algorithm, "hmac-sha256");
         assert_eq!(p.xfr_allow, vec!["127.0.0.0/8".parse().unwrap()]);
-        assert_eq!((p.zone_suffix.as_str(), p.journal_keep), ("rpz.example.", 50));
+        assert_eq!(
+            (p.zone_suffix.as_str(), p.journal_keep),
+            ("rpz.example.", 50)
+        );
         assert!(cfg("").unwrap().publish.is_none());
     }
 
@@ -139,11 +148,13 @@ mod tests {
         assert!(e.contains("publish.xfr_allow") && e.contains(":9:"), "{e}");
         let e = cfg("[publish]\nminisign_key_file = \"/k\"\ntsig_key = { name = \"k.\", algorithm = \"md5\", secret = \"c2VjcmV0\" }\n").unwrap_err();
         assert!(e.contains("publish.tsig_key") && e.contains("md5"), "{e}");
-        let e = cfg("[publish]\nminisign_key_file = \"/k\"\nzone_suffix = \"bad..zone\"\n").unwrap_err();
+        let e = cfg("[publish]\nminisign_key_file = \"/k\"\nzone_suffix = \"bad..zone\"\n")
+            .unwrap_err();
         assert!(e.contains("publish.zone_suffix"), "{e}");
         let e = cfg("[publish]\nxfr_listen = [\"127.0.0.1:1\"]\n").unwrap_err();
         assert!(e.contains("minisign_key_file"), "{e}");
-        let e = cfg("[publish]\nminisign_key_file = \"/k\"\nnotify = [\"not an address\"]\n").unwrap_err();
+        let e = cfg("[publish]\nminisign_key_file = \"/k\"\nnotify = [\"not an address\"]\n")
+            .unwrap_err();
         assert!(e.contains("publish.notify") && e.contains(":9:"), "{e}");
         let e = cfg("[publish]\nminisign_key_file = \"/k\"\ntypo = 1\n").unwrap_err();
         assert!(e.contains("typo"), "{e}");

@@ -100,7 +100,10 @@ pub fn load_key(path: &Path) -> Result<SecretKey, String> {
     // key number, the key and its checksum.
     const KEY_LEN: usize = 2 + 2 + 2 + 32 + 8 + 8 + 8 + 64 + 32;
     if bytes.len() != KEY_LEN || &bytes[..2] != b"Ed" {
-        return Err(not_key(format!("{} bytes, not an Ed25519 secret key", bytes.len())));
+        return Err(not_key(format!(
+            "{} bytes, not an Ed25519 secret key",
+            bytes.len()
+        )));
     }
     if bytes[2..4] != [0, 0] {
         return Err(format!(

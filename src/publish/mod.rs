@@ -23,7 +23,7 @@ pub mod lists;
 pub mod settings;
 pub mod store;
 
-pub use feed::{SignedFeed, FeedError};
-pub use lists::{Change, PublishError, PublishedLists, ALLOW_LIST};
+pub use feed::{FeedError, SignedFeed};
+pub use lists::{ALLOW_LIST, Change, PublishError, PublishedLists};
 pub use settings::PublishConfig;
 pub use store::{PublishedStore, StoreError};

@@ -247,7 +247,12 @@ impl PublishedStore {
     ///
     /// # Errors
     /// [`StoreError::UnknownList`], [`StoreError::InvalidName`] (nothing is written).
-    pub fn import<I, S>(&self, list: &str, names: I, audit: Audit<'_>) -> Result<(u32, u64), StoreError>
+    pub fn import<I, S>(
+        &self,
+        list: &str,
+        names: I,
+        audit: Audit<'_>,
+    ) -> Result<(u32, u64), StoreError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -270,7 +275,9 @@ impl PublishedStore {
                 .map_err(|e| self.storage(e))?;
             for name in names {
                 let name = normalized(name.as_ref())?;
-                added += st.execute(params![list, name]).map_err(|e| self.storage(e))? as u64;
+                added += st
+                    .execute(params![list, name])
+                    .map_err(|e| self.storage(e))? as u64;
             }
         }
         let serial = next_serial(&tx).map_err(|e| self.storage(e))?;
@@ -281,7 +288,13 @@ impl PublishedStore {
         .map_err(|e| self.storage(e))?;
         tx.commit().map_err(|e| self.storage(e))?;
         drop(conn);
-        tracing::info!(list, serial, added, actor = audit.actor, "published list: names imported");
+        tracing::info!(
+            list,
+            serial,
+            added,
+            actor = audit.actor,
+            "published list: names imported"
+        );
         self.announce(serial);
         Ok((serial, added))
     }
@@ -366,8 +379,10 @@ fn active(tx: &Transaction<'_>, report_id: i64) -> rusqlite::Result<Option<Decis
 }
 
 fn by_id(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<DecisionRecord> {
-    tx.prepare_cached(&format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE id = ?1"))?
-        .query_row([id], decision_row)
+    tx.prepare_cached(&format!(
+        "SELECT {DECISION_COLUMNS} FROM decisions WHERE id = ?1"
+    ))?
+    .query_row([id], decision_row)
 }
 
 fn normalized(name: &str) -> Result<String, StoreError> {

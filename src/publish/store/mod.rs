@@ -134,20 +134,30 @@ impl PublishedStore {
     /// SQLite failing.
     pub fn lists_covering(&self, name: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.read()?;
+        // Per list, so each probe is a primary-key lookup (entries are keyed by list
+        // first); there are a handful of lists.
+        let lists: Vec<String> = conn
+            .prepare_cached("SELECT name FROM lists")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| self.storage(e))?;
         let mut st = conn
-            .prepare_cached("SELECT list FROM entries WHERE name = ?1")
+            .prepare_cached("SELECT 1 FROM entries WHERE list = ?1 AND name = ?2")
             .map_err(|e| self.storage(e))?;
         let mut found = Vec::new();
-        let mut rest = name;
-        loop {
-            let lists: Vec<String> = st
-                .query_map([rest], |r| r.get(0))
-                .and_then(Iterator::collect)
-                .map_err(|e| self.storage(e))?;
-            found.extend(lists);
-            match rest.split_once('.') {
-                Some((_, parent)) if !parent.is_empty() => rest = parent,
-                _ => break,
+        for list in lists {
+            let mut rest = name;
+            loop {
+                if st
+                    .exists(params![list, rest])
+                    .map_err(|e| self.storage(e))?
+                {
+                    found.push(list);
+                    break;
+                }
+                match rest.split_once('.') {
+                    Some((_, parent)) if !parent.is_empty() => rest = parent,
+                    _ => break,
+                }
             }
         }
         found.sort();
@@ -232,7 +242,10 @@ impl PublishedLists for PublishedStore {
         let tx = conn.transaction().map_err(|e| self.storage(e))?;
         let (serial, pruned_through): (u32, u32) = tx
             .prepare_cached("SELECT serial, pruned_through FROM lists WHERE name = ?1")
-            .and_then(|mut st| st.query_row([list], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .and_then(|mut st| {
+                st.query_row([list], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
             .map_err(|e| self.storage(e))?
             .ok_or_else(|| PublishError::UnknownList(list.to_owned()))?;
         if from == serial {

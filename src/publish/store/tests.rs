@@ -53,7 +53,11 @@ fn a_decision_is_one_change_with_its_own_serial_and_survives_a_restart() {
         }]
     );
     assert_eq!(s.changes_since("gambling", 2).unwrap(), Some(vec![]));
-    assert_eq!(s.changes_since("gambling", 99).unwrap(), None, "future serial");
+    assert_eq!(
+        s.changes_since("gambling", 99).unwrap(),
+        None,
+        "future serial"
+    );
     assert!(matches!(
         s.changes_since("nope", 1),
         Err(PublishError::UnknownList(_))
@@ -65,7 +69,9 @@ fn a_second_decision_conflicts_and_a_revert_publishes_the_removal() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir, 100);
     s.accept(1, "gambling", "bet.example", audit(1)).unwrap();
-    let e = s.accept(1, "gambling", "bet.example", audit(2)).unwrap_err();
+    let e = s
+        .accept(1, "gambling", "bet.example", audit(2))
+        .unwrap_err();
     assert!(e.is_conflict(), "{e}");
     assert!(e.to_string().contains("already decided"), "{e}");
     let e = s.reject(1, "bet.example", audit(2)).unwrap_err();
@@ -86,7 +92,10 @@ fn a_second_decision_conflicts_and_a_revert_publishes_the_removal() {
     let changes = s.changes_since("gambling", 1).unwrap().unwrap();
     assert_eq!(changes.len(), 2);
     assert!(changes[0].added && !changes[1].added);
-    assert!(s.revert(1, audit(4)).unwrap_err().is_conflict(), "nothing left to revert");
+    assert!(
+        s.revert(1, audit(4)).unwrap_err().is_conflict(),
+        "nothing left to revert"
+    );
     // Reverted: it may be decided again.
     s.reject(1, "bet.example", audit(5)).unwrap();
     let trail = s.decisions(1).unwrap();
@@ -100,8 +109,18 @@ fn a_second_decision_conflicts_and_a_revert_publishes_the_removal() {
 fn a_name_two_reports_accepted_stays_until_both_are_reverted() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir, 100);
-    assert_eq!(s.accept(1, "gambling", "a.example", audit(1)).unwrap().serial, Some(2));
-    assert_eq!(s.accept(2, "gambling", "a.example", audit(1)).unwrap().serial, None);
+    assert_eq!(
+        s.accept(1, "gambling", "a.example", audit(1))
+            .unwrap()
+            .serial,
+        Some(2)
+    );
+    assert_eq!(
+        s.accept(2, "gambling", "a.example", audit(1))
+            .unwrap()
+            .serial,
+        None
+    );
     assert_eq!(s.revert(1, audit(2)).unwrap().revert_serial, None);
     assert_eq!(s.snapshot("gambling").unwrap().1, vec!["a.example"]);
     assert_eq!(s.revert(2, audit(3)).unwrap().revert_serial, Some(3));
@@ -124,8 +143,15 @@ fn bad_input_changes_nothing() {
     assert_eq!(s.snapshot("gambling").unwrap(), (1, vec![]));
     assert!(s.ensure_lists(&["has space"]).is_err());
     assert!(s.import("poker", ["a.example"], audit(1)).is_err());
-    assert!(s.import("gambling", ["ok.example", "bad..name"], audit(1)).is_err());
-    assert_eq!(s.snapshot("gambling").unwrap(), (1, vec![]), "import is all or nothing");
+    assert!(
+        s.import("gambling", ["ok.example", "bad..name"], audit(1))
+            .is_err()
+    );
+    assert_eq!(
+        s.snapshot("gambling").unwrap(),
+        (1, vec![]),
+        "import is all or nothing"
+    );
 }
 
 #[test]
@@ -171,7 +197,10 @@ fn covering_lists_match_the_name_and_its_parents() {
     let s = store(&dir, 100);
     s.accept(1, "gambling", "bet.example", audit(1)).unwrap();
     s.accept(2, "allow", "ok.bet.example", audit(1)).unwrap();
-    assert_eq!(s.lists_covering("www.bet.example").unwrap(), vec!["gambling"]);
+    assert_eq!(
+        s.lists_covering("www.bet.example").unwrap(),
+        vec!["gambling"]
+    );
     assert_eq!(
         s.lists_covering("ok.bet.example").unwrap(),
         vec!["allow", "gambling"]
@@ -188,4 +217,47 @@ fn another_applications_database_is_refused_untouched() {
     drop(c);
     let e = PublishedStore::open(&path, 10).unwrap_err();
     assert!(matches!(e, StoreError::NotOurs { .. }), "{e}");
+}
+
+/// The store at a national list's size: 1,000,000 names imported, a snapshot read, ten
+/// decisions and the changes since the import. Figures in the report; run with
+/// `cargo test --lib publish::store::tests::a_million_names -- --ignored --nocapture`.
+#[test]
+#[ignore = "a load measurement (about 10 s)"]
+fn a_million_names_import_snapshot_and_changes_since() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir, 1000);
+    let names = (0..1_000_000u32).map(|i| format!("n{i:07}.example"));
+    let t = Instant::now();
+    let (serial, added) = s.import("adult", names, audit(1)).unwrap();
+    let import = t.elapsed();
+    assert_eq!(added, 1_000_000);
+    let t = Instant::now();
+    let (at, snapshot) = s.snapshot("adult").unwrap();
+    let read = t.elapsed();
+    assert_eq!((at, snapshot.len()), (serial, 1_000_000));
+    let t = Instant::now();
+    for i in 0..10 {
+        s.accept(i, "adult", &format!("new{i}.example"), audit(2))
+            .unwrap();
+    }
+    let decisions = t.elapsed();
+    let t = Instant::now();
+    let changes = s.changes_since("adult", serial).unwrap().unwrap();
+    let since = t.elapsed();
+    assert_eq!(changes.len(), 10);
+    let t = Instant::now();
+    let covering = s.lists_covering("www.n0500000.example").unwrap();
+    let lookup = t.elapsed();
+    assert_eq!(covering, vec!["adult"]);
+    let size = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().len()
+        + std::fs::metadata(dir.path().join(format!("{FILE_NAME}-wal"))).map_or(0, |m| m.len());
+    println!(
+        "1M names: import {import:?}, snapshot {read:?}, 10 decisions {decisions:?} \
+         ({:?} each), changes_since after 10 changes {since:?}, name lookup {lookup:?}, \
+         file {} MB",
+        decisions / 10,
+        size / 1_000_000
+    );
 }
