@@ -60,6 +60,9 @@ pub struct Running {
     pub shutdown: CancellationToken,
     /// The list feeds (`None` without sources).
     pub feeds: Option<crate::feed::Feeds>,
+    /// A central's published lists (`[publish]`), for the RPZ primary
+    /// (`Arc<dyn PublishedLists>` by coercion).
+    pub published: Option<Arc<crate::publish::PublishedStore>>,
     task: JoinHandle<()>,
     _stop_on_drop: tokio_util::sync::DropGuard,
 }
@@ -173,6 +176,12 @@ pub fn check_config(config: &Config) -> Result<Checked, StartError> {
         config.upstream.timeout,
         config.upstream.tls_ca.as_deref(),
     )?;
+    if let Some(publish) = &config.publish {
+        // `serve` starts with a bad key (the feed answers 503 and says why); the check
+        // names it.
+        crate::publish::feed::load_key(&publish.minisign_key_file)
+            .map_err(|why| StartError::Publish(format!("publish.minisign_key_file: {why}")))?;
+    }
     Ok(Checked {
         entries,
         compiled,
@@ -423,21 +432,37 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         None => Vec::new(),
     };
 
+    let published = match &config.publish {
+        Some(settings) => Some(open_published(&config, settings, &lists).await?),
+        None => None,
+    };
+    // A central's RPZ primary serves the same published lists (AXFR/IXFR/NOTIFY).
+    if let (Some(settings), Some((store, _))) = (&config.publish, &published)
+        && !settings.xfr_listen.is_empty()
+    {
+        let lists: Arc<dyn crate::publish::PublishedLists> = store.clone();
+        let primary = crate::publish::rpz::serve(settings, lists, shutdown.clone())
+            .await
+            .map_err(|e| StartError::Publish(e.to_string()))?;
+        tracing::info!(addrs = ?primary.addrs, "RPZ primary listening");
+    }
     // The admin API's stores serve the console too: built when either is configured.
     let admin_addrs = if config.admin.is_some() || config.console.is_some() {
-        let admin = Arc::new(
-            crate::admin::Admin::new(
-                lists.clone(),
-                policy.clone(),
-                metrics.clone(),
-                admin_resolver.clone(),
-                config.clone(),
-                pipeline.clone(),
-                profile_store.clone(),
-                desk.clone(),
-            )?
-            .with_exceptions(exceptions),
-        );
+        let admin = crate::admin::Admin::new(
+            lists.clone(),
+            policy.clone(),
+            metrics.clone(),
+            admin_resolver.clone(),
+            config.clone(),
+            pipeline.clone(),
+            profile_store.clone(),
+            desk.clone(),
+        )?
+        .with_exceptions(exceptions);
+        let admin = Arc::new(match &published {
+            Some((store, feed)) => admin.with_publish(store.clone(), feed.clone()),
+            None => admin,
+        });
         let (listeners, addrs) = match &config.admin {
             Some(a) => {
                 let (listeners, addrs) = bind_http(&a.listen, "admin API").await?;
@@ -504,9 +529,48 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         lists,
         shutdown,
         feeds,
+        published: published.map(|(store, _)| store),
         task,
         _stop_on_drop: stop_on_drop,
     })
+}
+
+/// A central's published store (`state_dir/published.sqlite`, every configured category
+/// and the allowlist publishable) and its signed feed; the signing key is tried now, so a
+/// missing one is logged at start (publishing waits for it, never unsigned).
+async fn open_published(
+    config: &Config,
+    settings: &crate::publish::PublishConfig,
+    lists: &LiveBlocklist,
+) -> Result<
+    (
+        Arc<crate::publish::PublishedStore>,
+        Arc<crate::publish::SignedFeed>,
+    ),
+    StartError,
+> {
+    use crate::publish::{ALLOW_LIST, PublishedStore, SignedFeed, store::FILE_NAME};
+    let path = config.lists.feeds.state_dir.join(FILE_NAME);
+    let mut names = crate::admin::categories(config, &lists.current());
+    names.push(ALLOW_LIST.to_owned());
+    let keep = settings.journal_keep;
+    let store = tokio::task::spawn_blocking(move || {
+        let store = PublishedStore::open(&path, keep)?;
+        store.ensure_lists(&names)?;
+        Ok::<_, crate::publish::StoreError>(store)
+    })
+    .await
+    .map_err(|e| StartError::Listen(std::io::Error::other(e)))?
+    .map_err(|e| StartError::Publish(e.to_string()))?;
+    let store = Arc::new(store);
+    let feed = Arc::new(SignedFeed::new(
+        store.clone(),
+        settings.minisign_key_file.clone(),
+        store.store_id().to_owned(),
+    ));
+    feed.check_key();
+    tracing::info!(path = %store.path().display(), "published lists open");
+    Ok((store, feed))
 }
 
 /// Resolves when SIGTERM or Ctrl-C arrives.

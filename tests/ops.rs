@@ -458,7 +458,18 @@ async fn a_portal_token_posts_reports_and_reviewers_record_decisions() {
     let (status, v) = post_with(&c, &decide, Some(ADMIN_TOKEN), rejected).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "rejected");
+    // A decided report takes no second decision until the first is reverted.
     let accepted = json!({"status": "accepted", "note": "betting ads on every page"});
+    let (status, v) = post_with(&c, &decide, Some(ADMIN_TOKEN), accepted.clone()).await;
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("already decided"),
+        "{v}"
+    );
+    let revert = format!("{url}/{id}/revert");
+    let (status, v) = post_with(&c, &revert, Some(ADMIN_TOKEN), json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "open");
     let (status, v) = post_with(&c, &decide, Some(ADMIN_TOKEN), accepted).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "accepted");

@@ -28,6 +28,11 @@ impl ReportLimiter {
         }
     }
 
+    /// The quota it was made with.
+    pub fn per_hour(&self) -> u32 {
+        self.per_hour
+    }
+
     /// Whether `source` may report now; counts the attempt when it may.
     pub fn allow(&self, source: IpAddr, now: Instant) -> bool {
         let Ok(mut seen) = self.seen.lock() else {

@@ -10,8 +10,11 @@
 //!   `admin.portal_token`, has its own larger limit; an invalid report uses up no quota);
 //!   on a central, also edges' batched deliveries with their tokens ([`intake`]); with
 //!   `[reports] forward_to`, every report is spooled for the central ([`desk`]);
-//! - `POST /v1/reports/{id}/decision`: a reviewer's decision (accepted or rejected, with a
-//!   note), recorded with its time;
+//! - `GET /v1/reports?status=open&sort=count`, `POST /v1/reports/{id}/decision`,
+//!   `POST /v1/reports/{id}/revert`: the review ([`review`]): a decision is recorded with
+//!   who, when and why, and on a central (`[publish]`) an accepted name is published;
+//! - `GET /v1/published/{list}.txt` and `.txt.minisig`: a central's signed lists
+//!   ([`published`]), without the token, limited per address;
 //! - `/v1/profiles`, `/v1/identities`, `/v1/subscribers`, `/v1/audit`: profiles (named
 //!   policies), who they apply to, and the log of changes ([`profiles`]);
 //! - `/v1/profiles/{id}/exceptions`, `/v1/profiles/{id}/pause`: temporary exceptions and
@@ -21,9 +24,11 @@
 //!   the feed guards, swap them in); `force` skips the shrink guard. An invalid config is
 //!   a 422 naming file, line and key, and the old one keeps serving.
 //!
-//! With `admin.token` set, every route but `/healthz` and `/readyz` needs
-//! `Authorization: Bearer <token>`; the config refuses a non-loopback address without one.
-//! `POST /v1/reports` also takes the portal token, which opens nothing else.
+//! With `admin.token` set, every route but `/healthz`, `/readyz` and the published lists
+//! needs `Authorization: Bearer <token>`; the config refuses a non-loopback address without
+//! one. `POST /v1/reports` also takes the portal token, which opens nothing else. With
+//! `admin.public_check = true`, `/v1/check` without the token gets the short public
+//! answer ([`public`]), limited per address.
 //! Errors are JSON `{"error": "..."}` with a 4xx status for bad input.
 
 pub mod check;
@@ -32,15 +37,18 @@ pub mod exceptions;
 pub mod intake;
 pub mod limit;
 pub mod profiles;
+pub mod public;
+pub mod published;
 pub mod reports;
+pub mod review;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -60,7 +68,7 @@ use crate::profiles::{ProfileError, ProfileStore};
 use crate::upstream::resolve::Resolver;
 use limit::ReportLimiter;
 use profiles::ProfilesApi;
-use reports::{ListQuery, NewDecision, ReportError, ReportStore};
+use reports::{ReportError, ReportStore};
 
 /// Largest request body (a report is a name, a category and a short note).
 const MAX_BODY: usize = 4096;
@@ -94,6 +102,14 @@ pub struct Admin {
     access: ArcSwap<Access>,
     /// Temporary exceptions and pauses (`/v1/profiles/{id}/exceptions`), when set.
     exceptions: Option<Arc<exceptions::ExceptionsApi>>,
+    /// The categories decisions may name (refreshed by a config reload).
+    categories: Arc<ArcSwap<Vec<String>>>,
+    /// The review routes.
+    review: Arc<review::ReviewApi>,
+    /// The public `/v1/check`.
+    public: Arc<public::PublicCheck>,
+    /// A central's published lists and their feed (`[publish]`).
+    published: Option<(Arc<crate::publish::PublishedStore>, Arc<published::FeedApi>)>,
 }
 
 /// The `[admin]` settings a config reload swaps.
@@ -106,6 +122,8 @@ struct Access {
     portal_token: Option<String>,
     /// Per portal address, with the portals' larger quota.
     portal_limiter: Arc<ReportLimiter>,
+    /// `admin.public_check`: `/v1/check` answers without the token.
+    public_check: bool,
     /// The quotas the limiters were made with (kept, with their counts, while unchanged).
     quotas: (u32, u32),
     /// The edges that may deliver report batches (`[reports] edges`).
@@ -135,6 +153,7 @@ impl Access {
             portal_clients: AccessList::new(admin.map_or(&[], |a| &a.portal_clients[..])),
             portal_token: admin.and_then(|a| a.portal_token.clone()),
             portal_limiter,
+            public_check: admin.is_some_and(|a| a.public_check),
             quotas,
             edges: config.reports.edges.clone(),
         }
@@ -191,9 +210,25 @@ impl Admin {
         profiles: Arc<Mutex<ProfileStore>>,
         desk: Arc<desk::ReportDesk>,
     ) -> Result<Self, AdminError> {
+        let reports = desk.store();
+        let known = Arc::new(ArcSwap::from_pointee(categories(&config, &lists.current())));
+        let review = review_api(&reports, &known, None);
+        let public = Arc::new(public::PublicCheck {
+            limiter: ReportLimiter::new(
+                config.admin.as_ref().map_or(0, |a| a.public_check_per_hour),
+            ),
+            lists: lists.clone(),
+            policy: policy.clone(),
+            reports: reports.clone(),
+            published: None,
+        });
         Ok(Admin {
             access: ArcSwap::from_pointee(Access::of(&config, None)),
-            reports: desk.store(),
+            categories: known,
+            review,
+            public,
+            published: None,
+            reports,
             desk,
             intake: intake::IntakeStats::default(),
             profiles: Arc::new(ProfilesApi::new(profiles)),
@@ -218,6 +253,35 @@ impl Admin {
         self
     }
 
+    /// Makes this a central's API: decisions publish to `store`, and its lists are served,
+    /// signed by `feed`, at `/v1/published/{list}.txt` (with `feed_requests_per_hour`).
+    pub fn with_publish(
+        mut self,
+        store: Arc<crate::publish::PublishedStore>,
+        feed: Arc<crate::publish::SignedFeed>,
+    ) -> Self {
+        self.review = review_api(&self.reports, &self.categories, Some(store.clone()));
+        self.public = Arc::new(public::PublicCheck {
+            limiter: ReportLimiter::new(self.public.limiter.per_hour()),
+            lists: self.lists.clone(),
+            policy: self.policy.clone(),
+            reports: self.reports.clone(),
+            published: Some(store.clone()),
+        });
+        let per_hour = self
+            .config
+            .load()
+            .admin
+            .as_ref()
+            .map_or(0, |a| a.feed_requests_per_hour);
+        let api = published::FeedApi {
+            feed,
+            limiter: ReportLimiter::new(per_hour),
+        };
+        self.published = Some((store, Arc::new(api)));
+        self
+    }
+
     /// Runs `reload` (the config reload) first on `POST /v1/reload`; set once (later
     /// calls are ignored).
     pub fn set_reloader(&self, reload: ConfigReload) {
@@ -229,6 +293,18 @@ impl Admin {
     pub fn apply(&self, config: &Config) {
         let access = Access::of(config, Some(&self.access.load()));
         self.access.store(Arc::new(access));
+        let known = categories(config, &self.lists.current());
+        if let Ok(mut reports) = self.reports.lock() {
+            reports.set_categories(Some(known.clone()));
+        }
+        if let Some((store, _)) = &self.published {
+            let mut lists = known.clone();
+            lists.push(crate::publish::ALLOW_LIST.to_owned());
+            if let Err(error) = store.ensure_lists(&lists) {
+                tracing::error!(%error, "published lists: the new categories were not added");
+            }
+        }
+        self.categories.store(Arc::new(known));
         if let Ok(mut store) = self.profiles.store().lock() {
             store.set_config_profiles(config.policy.groups.clone());
             store.set_services(Arc::clone(&config.policy.services));
@@ -260,6 +336,21 @@ impl Admin {
     pub fn categories_now(&self) -> Vec<String> {
         categories(&self.config.load(), &self.lists.current())
     }
+}
+
+/// The review routes over `reports`, deciding with `known` categories, publishing to
+/// `published`.
+fn review_api(
+    reports: &Arc<Mutex<ReportStore>>,
+    known: &Arc<ArcSwap<Vec<String>>>,
+    published: Option<Arc<crate::publish::PublishedStore>>,
+) -> Arc<review::ReviewApi> {
+    let known = known.clone();
+    Arc::new(review::ReviewApi {
+        reports: reports.clone(),
+        published,
+        categories: Arc::new(move || known.load().to_vec()),
+    })
 }
 
 /// The categories a report or a profile may name: those of the configured sources and of
@@ -333,18 +424,20 @@ pub fn spawn(listeners: Vec<TcpListener>, admin: Arc<Admin>, stop: CancellationT
         .route("/v1/check", get(check_name))
         .route(
             "/v1/reports",
-            post(intake::post_reports)
-                .get(list_reports)
-                .layer(DefaultBodyLimit::max(intake::MAX_BATCH_BODY)),
+            post(intake::post_reports).layer(DefaultBodyLimit::max(intake::MAX_BATCH_BODY)),
         )
-        .route("/v1/reports/{id}/decision", post(decide_report))
         .route("/v1/reload", post(reload))
+        .merge(review::router(admin.review.clone()))
         .merge(profiles::router(admin.profiles.clone()))
         .merge(match &admin.exceptions {
             Some(api) => exceptions::router(api.clone()),
             None => axum::Router::new(),
         })
         .route_layer(middleware::from_fn_with_state(admin.clone(), require_token))
+        .merge(match &admin.published {
+            Some((_, feed)) => published::router(feed.clone()),
+            None => axum::Router::new(),
+        })
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -392,6 +485,17 @@ async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: 
         let admin_ok =
             bearer(request.headers()).is_some_and(|g| same(g.as_bytes(), token.as_bytes()));
         if !admin_ok {
+            // The programme's public lookup: the short answer, limited per address.
+            if access.public_check
+                && request.method() == axum::http::Method::GET
+                && request.uri().path() == "/v1/check"
+            {
+                let asked = public_question(&request);
+                return match asked {
+                    Some((name, peer)) => admin.public.clone().answer(name, peer).await,
+                    None => error(StatusCode::INTERNAL_SERVER_ERROR, "no peer address"),
+                };
+            }
             let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -401,6 +505,20 @@ async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: 
         }
     }
     next.run(request).await
+}
+
+/// `/v1/check` without the token: the name asked about, and the peer's address (the limit
+/// is per address); `None` without a peer address.
+fn public_question(request: &Request) -> Option<(Option<String>, std::net::IpAddr)> {
+    let ConnectInfo(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>()?;
+    #[derive(Deserialize)]
+    struct Name {
+        name: Option<String>,
+    }
+    let name = Query::<Name>::try_from_uri(request.uri())
+        .ok()
+        .and_then(|Query(n)| n.name);
+    Some((name, peer.ip()))
 }
 
 async fn ready(State(admin): State<Arc<Admin>>) -> Response {
@@ -533,81 +651,6 @@ async fn check_name(State(admin): State<Arc<Admin>>, Query(p): Query<CheckParams
     match check::check(&name, &list, &admin.policy.load(), who.as_ref()) {
         Ok(report) => Json(report).into_response(),
         Err(message) => error(StatusCode::BAD_REQUEST, message),
-    }
-}
-
-async fn list_reports(
-    State(admin): State<Arc<Admin>>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(query) = match query {
-        Ok(q) => q,
-        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
-    };
-    match on_store(&admin, move |s| s.list(&query)).await {
-        Ok(Ok(reports)) => Json(json!({ "reports": reports })).into_response(),
-        Ok(Err(e)) => store_error(e, "read the reports"),
-        Err(failed) => failed,
-    }
-}
-
-async fn decide_report(
-    State(admin): State<Arc<Admin>>,
-    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    body: Result<Json<NewDecision>, JsonRejection>,
-) -> Response {
-    let Ok(Path(id)) = id else {
-        return error(StatusCode::BAD_REQUEST, "the report id is a number");
-    };
-    let decision = match json_body(body) {
-        Ok(d) => d,
-        Err((status, message)) => return error(status, message),
-    };
-    let status = decision.status;
-    let decide = move |s: &mut ReportStore| s.decide(id, &decision, SystemTime::now());
-    match on_store(&admin, decide).await {
-        Ok(Ok(report)) => {
-            tracing::info!(id, %status, name = %report.name, "report decision recorded");
-            Json(report).into_response()
-        }
-        Ok(Err(e)) => store_error(e, "record the decision"),
-        Err(failed) => failed,
-    }
-}
-
-/// A JSON body, or the status and message for a body that is not one: 413 too large, 415
-/// not JSON, 400 anything else (malformed, wrong fields).
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, (StatusCode, String)> {
-    match body {
-        Ok(Json(value)) => Ok(value),
-        Err(rejection) => {
-            let status = match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            Err((status, rejection.body_text()))
-        }
-    }
-}
-
-/// Runs `op` on the report store on a blocking thread (SQLite waits on the disk). The
-/// outer `Err` is a 500 for a store that could not be reached at all (a poisoned lock, a
-/// panicked task); the inner result is `op`'s, for [`store_error`] or the caller.
-async fn on_store<T: Send + 'static>(
-    admin: &Admin,
-    op: impl FnOnce(&mut ReportStore) -> Result<T, ReportError> + Send + 'static,
-) -> Result<Result<T, ReportError>, Response> {
-    let store = admin.reports.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        let mut store = store.lock().map_err(|_| "report store poisoned")?;
-        Ok::<_, &str>(op(&mut store))
-    })
-    .await;
-    match done {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
 }
 

@@ -59,6 +59,10 @@ pub enum StartError {
     /// TLS to the upstream resolvers cannot be set up.
     #[error("{0}")]
     UpstreamTls(#[from] crate::upstream::tls::TlsClientError),
+    /// `[publish]`: the published store cannot be opened, or (`check-config`) the signing
+    /// key cannot be read.
+    #[error("{0}")]
+    Publish(String),
 }
 
 /// Builds the per-client policy: compiles and loads each group's own list, loads SafeSearch

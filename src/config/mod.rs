@@ -33,11 +33,13 @@
 //! | `[store]`                                   | `store`                   | [`crate::profiles::StoreConfig`] |
 //! | `[reports]`                                 | `reports`                 | [`ReportsConfig`] ([`crate::forward::ForwardConfig`], [`EdgeToken`]) |
 //! | `[console]`                                 | `console`                 | [`ConsoleConfig`] |
+//! | `[publish]`                                 | `publish`                 | [`crate::publish::PublishConfig`] |
 
 mod console;
 mod feeds;
 mod ops;
 mod policy;
+mod publish;
 pub mod raw;
 mod reports;
 mod subscribers;
@@ -92,6 +94,8 @@ pub struct Config {
     pub reports: ReportsConfig,
     /// `[console]`; `None` when the section is absent.
     pub console: Option<ConsoleConfig>,
+    /// `[publish]`: present on a central, which publishes its reviewers' decisions.
+    pub publish: Option<crate::publish::PublishConfig>,
 }
 
 /// The response cache's settings.
@@ -362,6 +366,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         &resolve,
         &invalid,
     )?;
+    let publish = publish::publish(raw.publish.as_ref(), &resolve, &invalid)?;
     let store = match raw.store.as_ref().and_then(|s| s.url.as_ref()) {
         None => crate::profiles::StoreConfig::default(),
         Some(url) => crate::profiles::StoreConfig::postgres(url.get_ref())
@@ -381,6 +386,7 @@ fn parse_in(text: &str, path: &Path, base: PathBuf) -> Result<Config, ConfigErro
         subscribers,
         store,
         console,
+        publish,
         server: ServerConfig {
             listen: listen.clone(),
             tcp_idle: Duration::from_millis(raw.server.tcp_idle_ms),

@@ -27,6 +27,14 @@ pub struct AdminConfig {
     pub portal_token: Option<String>,
     /// Reports accepted per hour from one portal.
     pub portal_reports_per_hour: u32,
+    /// `admin.public_check`: `/v1/check` answers without the token, in short (listed, not
+    /// listed, under review), limited per address.
+    pub public_check: bool,
+    /// `admin.public_check_per_hour`: public checks per address per hour (default 600).
+    pub public_check_per_hour: u32,
+    /// `admin.feed_requests_per_hour`: requests to the public feed (`/v1/published/...`)
+    /// per address per hour (default 3600).
+    pub feed_requests_per_hour: u32,
 }
 
 /// The DoT/DoH part of `[server]`: both listen lists need the certificate and key.
@@ -106,6 +114,9 @@ pub(super) fn admin(
         portal_clients,
         portal_token,
         portal_reports_per_hour: raw.portal_reports_per_hour,
+        public_check: raw.public_check,
+        public_check_per_hour: raw.public_check_per_hour,
+        feed_requests_per_hour: raw.feed_requests_per_hour,
     }))
 }
 

@@ -58,6 +58,9 @@ pub struct RawConfig {
     /// `[console]`: the web console; absent = off.
     #[serde(default)]
     pub console: Option<toml::Spanned<RawConsole>>,
+    /// `[publish]`: this resolver is a central and publishes its reviewers' decisions.
+    #[serde(default)]
+    pub publish: Option<toml::Spanned<RawPublish>>,
 }
 
 /// `[reports]`
@@ -114,6 +117,32 @@ pub struct RawConsole {
 
 fn default_console_listen() -> toml::Spanned<Vec<SocketAddr>> {
     toml::Spanned::new(0..0, vec![SocketAddr::from(([127, 0, 0, 1], 8080))])
+}
+
+/// `[publish]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPublish {
+    /// The minisign secret key (unencrypted, `minisign -G -W`) the HTTP feed is signed with.
+    pub minisign_key_file: toml::Spanned<PathBuf>,
+    /// The RPZ primary's addresses (UDP and TCP).
+    #[serde(default)]
+    pub xfr_listen: Vec<SocketAddr>,
+    /// Secondaries sent a NOTIFY when a list changes.
+    #[serde(default)]
+    pub notify: Vec<SocketAddr>,
+    /// TSIG key transfers must be signed with.
+    #[serde(default)]
+    pub tsig_key: Option<toml::Spanned<RawTsig>>,
+    /// Who may transfer (addresses or prefixes).
+    #[serde(default)]
+    pub xfr_allow: Vec<toml::Spanned<String>>,
+    /// Zones are `<list>.<zone_suffix>` (default `rpz.kidsafe.`).
+    #[serde(default)]
+    pub zone_suffix: Option<toml::Spanned<String>>,
+    /// Changes kept per list for IXFR (default 1000).
+    #[serde(default)]
+    pub journal_keep: Option<toml::Spanned<i64>>,
 }
 
 /// `[subscribers]`: exactly one of `path`, `url`.
@@ -173,6 +202,23 @@ pub struct RawAdmin {
     /// Reports accepted per hour from one portal.
     #[serde(default = "default_portal_reports_per_hour")]
     pub portal_reports_per_hour: u32,
+    /// `/v1/check` answers without the token (listed / not listed / under review).
+    #[serde(default)]
+    pub public_check: bool,
+    /// Public checks per hour from one address.
+    #[serde(default = "default_public_check_per_hour")]
+    pub public_check_per_hour: u32,
+    /// Requests per hour from one address to the public feed (`/v1/published/...`).
+    #[serde(default = "default_feed_requests_per_hour")]
+    pub feed_requests_per_hour: u32,
+}
+
+fn default_public_check_per_hour() -> u32 {
+    600
+}
+
+fn default_feed_requests_per_hour() -> u32 {
+    3600
 }
 
 fn default_admin_listen() -> toml::Spanned<Vec<SocketAddr>> {

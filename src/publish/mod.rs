@@ -13,12 +13,19 @@
 //!
 //! # Layout
 //! - `settings`: the `[publish]` table as checked;
-//! - `lists`: [`PublishedLists`], what both publishers read (the store implements it).
+//! - `lists`: [`PublishedLists`], what both publishers read (the store implements it);
+//! - `store`: [`PublishedStore`], the lists, their journal and the decisions in SQLite;
+//! - `feed`: [`SignedFeed`], each list's HTTP body and its minisign signature, built
+//!   once per serial.
 
+pub mod feed;
 pub mod lists;
 pub mod memory;
 pub mod rpz;
 pub mod settings;
+pub mod store;
 
+pub use feed::{FeedError, SignedFeed};
 pub use lists::{ALLOW_LIST, Change, PublishError, PublishedLists};
 pub use settings::PublishConfig;
+pub use store::{PublishedStore, StoreError};

@@ -36,12 +36,14 @@
 
 mod batch;
 mod error;
+mod review;
 mod schema;
 mod store;
 mod types;
 mod validate;
 
 pub use error::ReportError;
+pub use review::SortBy;
 pub use store::ReportStore;
 pub use types::{
     BatchOutcome, Decision, InvalidItem, KeyedReport, Kind, ListQuery, NewDecision, NewReport,
