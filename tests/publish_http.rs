@@ -214,7 +214,6 @@ ttl = 1
 [lists]
 compiled = "var/edge.fst"
 state_dir = "var/edge-state"
-min_keep_ratio = 0.0
 [[lists.source]]
 category = "adult"
 path = "local.txt"
@@ -351,6 +350,37 @@ listen = ["{e_admin}"]
         .unwrap();
     assert_eq!(changed.status(), 200, "a new serial, a new ETag");
     assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+
+    // The last name reverted: the list is empty but still one the edge accepts (its
+    // guards refuse a copy with no valid entry and one that shrinks by more than half;
+    // the published list's `.invalid` keep-alive name covers both), so the edge lets
+    // that name through as well.
+    let baseline = ids["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "baseline.test")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = api
+        .post(
+            &format!("/v1/reports/{baseline}/revert"),
+            json!({"note": "not a betting site", "reviewer": "bob"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    until(edge, "baseline.test", false, limit).await;
+    let empty = c
+        .get(format!("{feed}/gambling.txt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(empty.contains("# names: 0\n"), "{empty}");
+    assert!(!empty.contains("baseline.test"), "{empty}");
 
     // "Blocked by mistake": accepted to the allowlist, which the edge follows.
     let id = report(&api, "mistake.test", "adult", "a school's site").await;

@@ -230,13 +230,24 @@ impl SignedFeed {
     }
 }
 
+/// A name every published list carries besides its own: under `.invalid`, which never
+/// resolves (RFC 6761 §6.4), so listing it blocks nothing. It keeps a list that reviewers
+/// emptied (the last name reverted) a list the edges accept: their guards refuse a copy
+/// with no valid entry, so without it the last revert would never reach them.
+pub const KEEPALIVE_NAME: &str = "published-list.kidsafe.invalid";
+
 /// The text a list is served as.
 fn body(list: &str, serial: u32, names: &[String]) -> Vec<u8> {
     let size: usize = names.iter().map(|n| n.len() + 1).sum();
-    let mut text = String::with_capacity(size + 128);
+    let mut text = String::with_capacity(size + 256);
     let _ = writeln!(text, "# kidsafe-dns published list: {list}");
     let _ = writeln!(text, "# serial: {serial}");
     let _ = writeln!(text, "# names: {}", names.len());
+    let _ = writeln!(
+        text,
+        "# the next name never resolves (.invalid): it keeps an emptied list non-empty"
+    );
+    let _ = writeln!(text, "{KEEPALIVE_NAME}");
     for name in names {
         text.push_str(name);
         text.push('\n');
