@@ -206,8 +206,9 @@ fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let stop = app::ShutdownSignal::install();
         let running = app::start(config).await?;
-        app::shutdown_signal().await;
+        stop.wait().await;
         running.stop().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)

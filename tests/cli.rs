@@ -191,7 +191,7 @@ fn serve_runs_the_configured_number_of_threads() {
             .args(["serve", "--config"])
             .arg(&config)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -252,7 +252,12 @@ fn serve_runs_the_configured_number_of_threads() {
         .arg(child.0.id().to_string())
         .status()
         .unwrap();
-    assert!(child.0.wait().unwrap().success());
+    let status = child.0.wait().unwrap();
+    assert!(
+        status.success(),
+        "{status}; the server said:\n{}",
+        std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default()
+    );
 }
 
 /// A free port on 127.0.0.1 for UDP and TCP both.
