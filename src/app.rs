@@ -437,6 +437,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         None => None,
     };
     // A central's RPZ primary serves the same published lists (AXFR/IXFR/NOTIFY).
+    let mut rpz_stats = None;
     if let (Some(settings), Some((store, _))) = (&config.publish, &published)
         && !settings.xfr_listen.is_empty()
     {
@@ -445,6 +446,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
             .await
             .map_err(|e| StartError::Publish(e.to_string()))?;
         tracing::info!(addrs = ?primary.addrs, "RPZ primary listening");
+        rpz_stats = Some(primary.stats);
     }
     // The admin API's stores serve the console too: built when either is configured.
     let admin_addrs = if config.admin.is_some() || config.console.is_some() {
@@ -459,6 +461,10 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
             desk.clone(),
         )?
         .with_exceptions(exceptions);
+        let admin = match rpz_stats {
+            Some(stats) => admin.with_rpz_stats(stats),
+            None => admin,
+        };
         let admin = Arc::new(match &published {
             Some((store, feed)) => admin.with_publish(store.clone(), feed.clone()),
             None => admin,

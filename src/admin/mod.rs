@@ -110,6 +110,8 @@ pub struct Admin {
     public: Arc<public::PublicCheck>,
     /// A central's published lists and their feed (`[publish]`).
     published: Option<(Arc<crate::publish::PublishedStore>, Arc<published::FeedApi>)>,
+    /// A central's RPZ primary counters (`[publish] xfr_listen`), for `/metrics`.
+    rpz: Option<Arc<crate::publish::rpz::RpzStats>>,
 }
 
 /// The `[admin]` settings a config reload swaps.
@@ -228,6 +230,7 @@ impl Admin {
             review,
             public,
             published: None,
+            rpz: None,
             reports,
             desk,
             intake: intake::IntakeStats::default(),
@@ -279,6 +282,12 @@ impl Admin {
             limiter: ReportLimiter::new(per_hour),
         };
         self.published = Some((store, Arc::new(api)));
+        self
+    }
+
+    /// Exports the RPZ primary's counters (transfers, refusals, NOTIFY) on `/metrics`.
+    pub fn with_rpz_stats(mut self, stats: Arc<crate::publish::rpz::RpzStats>) -> Self {
+        self.rpz = Some(stats);
         self
     }
 
@@ -581,6 +590,7 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
         );
     }
     intake::record_metrics(&admin);
+    published::record_metrics(&admin);
     if let Some(cache) = admin.resolver.cache() {
         m.gauge("kidsafe_cache_entries", &[], cache.len() as f64);
     }

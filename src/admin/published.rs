@@ -146,3 +146,24 @@ mod tests {
         assert!(!matches_etag(&HeaderMap::new(), "\"c\""));
     }
 }
+
+/// Sets a central's publishing figures on the admin's metrics (at each scrape): each
+/// published list's serial (not its size: counting a million-name list at every scrape
+/// costs a table scan), and the RPZ primary's counters when it serves.
+pub(super) fn record_metrics(admin: &super::Admin) {
+    use crate::publish::PublishedLists;
+    let m = &admin.metrics;
+    if let Some((store, _)) = &admin.published
+        && let Ok(lists) = store.lists()
+    {
+        for (list, serial) in lists {
+            let labels = [("list", list.as_str())];
+            m.gauge("kidsafe_published_serial", &labels, f64::from(serial));
+        }
+    }
+    if let Some(rpz) = &admin.rpz {
+        for (name, label, value, total) in rpz.totals() {
+            m.counter_total(name, &[(label, value)], total);
+        }
+    }
+}
