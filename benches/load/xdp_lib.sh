@@ -7,6 +7,9 @@
 # are used (10.200.0.1 = generator, 10.200.0.2 = server); xdp_teardown removes them.
 #
 #   xdp_setup                         namespaces + veth (idempotent)
+#   xdp_second_link                   a second veth (10.201.0.1 -> 10.201.0.2) for a socket
+#                                     client beside kxdpgun, whose XDP program takes every
+#                                     reply arriving on the first one
 #   xdp_teardown                      removes both namespaces (and the veth with them)
 #   xdp_serve CORES CMD...            starts CMD in `srv` on CORES (taskset list), sets XDP_PID
 #   xdp_wait_udp NAME                 waits until the server answers NAME over UDP
@@ -41,6 +44,20 @@ xdp_setup() {
   ip -n srv link set vs up
   ip -n gen link set lo up
   ip -n srv link set lo up
+}
+
+XDP_GEN2_IP=10.201.0.1
+XDP_SRV2_IP=10.201.0.2
+
+xdp_second_link() {
+  ip -n srv link show vs2 >/dev/null 2>&1 && return 0
+  ip link add vg2 type veth peer name vs2
+  ip link set vg2 netns gen
+  ip link set vs2 netns srv
+  ip -n gen addr add "$XDP_GEN2_IP/24" dev vg2
+  ip -n srv addr add "$XDP_SRV2_IP/24" dev vs2
+  ip -n gen link set vg2 up
+  ip -n srv link set vs2 up
 }
 
 xdp_teardown() {
