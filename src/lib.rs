@@ -58,6 +58,7 @@ pub mod querylog;
 pub mod server;
 pub mod services;
 pub mod shutdown;
+pub mod sqlite_file;
 pub mod subscribers;
 pub mod upstream;
 pub mod web;

@@ -3,14 +3,12 @@
 //! down for days.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-/// `PRAGMA application_id` of a spool ("KSDS").
-const APPLICATION_ID: i64 = 0x4b53_4453;
-/// Schema version in `PRAGMA user_version`.
-const VERSION: i64 = 1;
+use crate::sqlite_file;
+
+/// Its application id and schema version are [`sqlite_file::SPOOL`]'s.
 const SCHEMA: &str = "
 CREATE TABLE spool (
     id      INTEGER PRIMARY KEY,
@@ -94,49 +92,24 @@ impl Spool {
     fn init(&mut self) -> Result<(), SpoolError> {
         let path = self.path.clone();
         let err = |e| storage(&path, e);
-        self.conn
-            .busy_timeout(Duration::from_secs(5))
-            .map_err(err)?;
-        let app: i64 = self
-            .conn
-            .pragma_query_value(None, "application_id", |r| r.get(0))
-            .map_err(err)?;
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(err)?;
-        let objects: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-            .map_err(err)?;
-        let fresh = app == 0 && version == 0 && objects == 0;
-        if !fresh && (app != APPLICATION_ID || version != VERSION) {
-            return Err(SpoolError::NotASpool {
-                path,
-                reason: format!(
-                    "not a kidsafe-dns report spool (application_id {app:#x}, user_version \
-                     {version}); move it away"
-                ),
-            });
-        }
-        self.conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-            .map_err(err)?;
-        // FULL: a report is acknowledged to its reporter once spooled; in WAL mode NORMAL
-        // could lose it to a power cut.
-        self.conn
-            .pragma_update(None, "synchronous", "FULL")
-            .map_err(err)?;
-        if fresh {
+        // FULL (sqlite_file::configure): a report is acknowledged to its reporter once
+        // spooled; in WAL mode NORMAL could lose it to a power cut.
+        let version = sqlite_file::configure(&path, &self.conn, &sqlite_file::SPOOL).map_err(
+            |e| match e {
+                sqlite_file::Refusal::NotOurs(reason) => SpoolError::NotASpool {
+                    path: path.clone(),
+                    reason: format!("{reason}; move it away"),
+                },
+                sqlite_file::Refusal::Sqlite(e) => storage(&path, e),
+            },
+        )?;
+        if version == 0 {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(err)?;
             tx.execute_batch(SCHEMA).map_err(err)?;
-            tx.pragma_update(None, "application_id", APPLICATION_ID)
-                .map_err(err)?;
-            tx.pragma_update(None, "user_version", VERSION)
-                .map_err(err)?;
+            sqlite_file::stamp(&tx, &sqlite_file::SPOOL).map_err(err)?;
             tx.commit().map_err(err)?;
         }
         Ok(())

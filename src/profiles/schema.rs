@@ -2,19 +2,16 @@
 //! the schema with its migrations (`PRAGMA user_version`).
 
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::error::{ProfileError, storage};
+use crate::sqlite_file;
 
 /// Schema version stored in `PRAGMA user_version`: 1 has profiles, identities,
 /// subscribers and the audit log.
-pub(super) const SCHEMA_VERSION: i64 = 1;
-/// `PRAGMA application_id` marking the file as a kidsafe-dns profile store ("KSDP").
-pub(super) const APPLICATION_ID: i64 = 0x4b53_4450;
-/// How long a write waits for another connection's write transaction before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The application id and the open settings are [`sqlite_file::PROFILES`]'s.
+pub(super) const SCHEMA_VERSION: i64 = sqlite_file::PROFILES.version;
 
 /// Version 1. Profile settings are one JSON document (a validated `ProfileSpec` without
 /// its name); ids are AUTOINCREMENT so a deleted profile's id is never given again.
@@ -51,20 +48,11 @@ CREATE TABLE audit (
 );
 ";
 
-/// Per-connection settings, once the file is known to be ours (or empty).
+/// Per-connection settings, once the file is known to be ours (or empty):
+/// [`sqlite_file::configure`] (FULL: an acknowledged write, a parent's new rule, survives a
+/// power loss), and foreign keys.
 pub(super) fn configure(path: &Path, conn: &Connection) -> Result<(), ProfileError> {
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| storage(path, e))?;
-    check_identity(path, conn)?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .map_err(|e| storage(path, e))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(path = %path.display(), %mode, "profile store: WAL unavailable");
-    }
-    // FULL: an acknowledged write (a parent's new rule) survives a power loss.
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(|e| storage(path, e))?;
+    sqlite_file::configure(path, conn, &sqlite_file::PROFILES).map_err(|e| refused(path, e))?;
     conn.pragma_update(None, "foreign_keys", true)
         .map_err(|e| storage(path, e))?;
     Ok(())
@@ -79,58 +67,26 @@ pub(super) fn migrate(path: &Path, conn: &mut Connection) -> Result<(), ProfileE
     let version = check_identity(path, &tx)?;
     if version == 0 {
         tx.execute_batch(SCHEMA_V1).map_err(|e| storage(path, e))?;
-        tx.pragma_update(None, "application_id", APPLICATION_ID)
-            .map_err(|e| storage(path, e))?;
     }
     if version < SCHEMA_VERSION {
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(|e| storage(path, e))?;
+        sqlite_file::stamp(&tx, &sqlite_file::PROFILES).map_err(|e| storage(path, e))?;
     }
     tx.commit().map_err(|e| storage(path, e))
 }
 
-/// The schema version behind `conn`: 0 for an empty database, 1 to [`SCHEMA_VERSION`]
-/// for a profile store; an error for anything else. Read-only.
+/// The schema version behind `conn` ([`sqlite_file::identity`]): 0 for an empty database,
+/// 1 to [`SCHEMA_VERSION`] for a profile store; an error for anything else. Read-only.
 fn check_identity(path: &Path, conn: &Connection) -> Result<i64, ProfileError> {
-    let not_ours = |reason: String| ProfileError::NotAProfileStore {
-        path: path.to_owned(),
-        reason,
-    };
-    let app_id: i64 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .map_err(|e| {
-            if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
-                not_ours("not an SQLite database (or encrypted, or corrupt)".to_owned())
-            } else {
-                storage(path, e)
-            }
-        })?;
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(|e| storage(path, e))?;
-    match version {
-        0 => {
-            let objects: i64 = conn
-                .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-                .map_err(|e| storage(path, e))?;
-            if objects > 0 || app_id != 0 {
-                return Err(not_ours(format!(
-                    "an SQLite database with {objects} schema objects but no profile store \
-                     schema (application_id {app_id:#x})"
-                )));
-            }
-        }
-        _ if app_id != APPLICATION_ID => {
-            return Err(not_ours(format!(
-                "an SQLite database of another application (application_id {app_id:#x})"
-            )));
-        }
-        1..=SCHEMA_VERSION => {}
-        _ => {
-            return Err(not_ours(format!(
-                "schema version {version} is newer than this build supports ({SCHEMA_VERSION})"
-            )));
-        }
+    sqlite_file::identity(conn, &sqlite_file::PROFILES).map_err(|e| refused(path, e))
+}
+
+/// A [`sqlite_file::Refusal`] as this store's error.
+fn refused(path: &Path, e: sqlite_file::Refusal) -> ProfileError {
+    match e {
+        sqlite_file::Refusal::NotOurs(reason) => ProfileError::NotAProfileStore {
+            path: path.to_owned(),
+            reason,
+        },
+        sqlite_file::Refusal::Sqlite(e) => storage(path, e),
     }
-    Ok(version)
 }

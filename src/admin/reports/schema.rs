@@ -2,21 +2,19 @@
 //! the schema with its migrations.
 
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::ReportStore;
 use super::error::{ReportError, storage};
+use crate::sqlite_file;
 
 /// Schema version stored in `PRAGMA user_version`: 1 had the reports and their notes, 2
 /// adds the reviewers' decisions, 3 the report's kind (deduplication on name, kind and
 /// category), reporters' contacts and the idempotency keys of edges' deliveries.
-pub(super) const SCHEMA_VERSION: i64 = 3;
-/// `PRAGMA application_id` marking the file as a kidsafe-dns report store ("KSDR").
-pub(super) const APPLICATION_ID: i64 = 0x4b53_4452;
-/// How long a write waits for another connection's write transaction before failing.
-pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The application id, the busy timeout and the open settings are
+/// [`sqlite_file::REPORTS`]'s.
+pub(super) const SCHEMA_VERSION: i64 = sqlite_file::REPORTS.version;
 
 pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE reports (
@@ -97,28 +95,8 @@ impl ReportStore {
     /// Per-connection settings, once the file is known to be ours (or empty): nothing is
     /// written to a file that is not a report store.
     pub(super) fn configure(&self) -> Result<(), ReportError> {
-        self.conn
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| self.storage(e))?;
-        // The first read of the file header: where a file that is not a database is caught.
-        check_identity(&self.path, &self.conn)?;
-        let mode: String = self
-            .conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(|e| self.storage(e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            // Some file systems (network mounts) cannot do WAL; the rollback journal is just
-            // as durable, only readers and the writer block each other.
-            tracing::warn!(path = %self.path.display(), %mode, "report store: WAL unavailable");
-        }
-        // FULL, not NORMAL: in WAL mode NORMAL syncs only at checkpoints, so a power loss or
-        // OS crash can roll back transactions that were already committed, i.e. reports we
-        // acknowledged to the reporter. FULL syncs the WAL on every commit. Reports arrive
-        // at human speed (and rate-limited), so one fsync per report costs nothing that
-        // matters.
-        self.conn
-            .pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| self.storage(e))?;
+        sqlite_file::configure(&self.path, &self.conn, &sqlite_file::REPORTS)
+            .map_err(|e| refused(&self.path, e))?;
         self.conn
             .pragma_update(None, "foreign_keys", true)
             .map_err(|e| self.storage(e))?;
@@ -151,8 +129,6 @@ impl ReportStore {
         let version = check_identity(&path, &tx)?;
         if version == 0 {
             tx.execute_batch(SCHEMA_V1).map_err(|e| storage(&path, e))?;
-            tx.pragma_update(None, "application_id", APPLICATION_ID)
-                .map_err(|e| storage(&path, e))?;
         }
         if version < 2 {
             tx.execute_batch(SCHEMA_V2).map_err(|e| storage(&path, e))?;
@@ -176,61 +152,28 @@ impl ReportStore {
             }
         }
         if version < SCHEMA_VERSION {
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(|e| storage(&path, e))?;
+            sqlite_file::stamp(&tx, &sqlite_file::REPORTS).map_err(|e| storage(&path, e))?;
         }
         tx.commit().map_err(|e| storage(&path, e))
     }
 }
 
-/// The schema version of the database behind `conn`: 0 for an empty database (to be
-/// created), 1 to [`SCHEMA_VERSION`] for a report store. Read-only.
+/// The schema version of the database behind `conn` ([`sqlite_file::identity`]): 0 for an
+/// empty database (to be created), 1 to [`SCHEMA_VERSION`] for a report store. Read-only.
 ///
 /// # Errors
-/// [`ReportError::NotAReportStore`] for a file that is not an SQLite database, a database
-/// with tables but no version (someone else's), another application's database, or a newer
-/// schema.
+/// [`ReportError::NotAReportStore`] for a file that is not a report store.
 fn check_identity(path: &Path, conn: &Connection) -> Result<i64, ReportError> {
-    let not_ours = |reason: String| ReportError::NotAReportStore {
-        path: path.to_owned(),
-        reason,
-    };
-    let app_id: i64 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .map_err(|e| {
-            if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
-                not_ours("not an SQLite database (or encrypted, or corrupt)".to_owned())
-            } else {
-                storage(path, e)
-            }
-        })?;
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(|e| storage(path, e))?;
-    match version {
-        0 => {
-            let objects: i64 = conn
-                .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-                .map_err(|e| storage(path, e))?;
-            if objects > 0 || app_id != 0 {
-                return Err(not_ours(format!(
-                    "an SQLite database with {objects} schema objects but no report store \
-                     schema (application_id {app_id:#x}, user_version 0)"
-                )));
-            }
-        }
-        _ if app_id != APPLICATION_ID => {
-            return Err(not_ours(format!(
-                "an SQLite database of another application (application_id {app_id:#x}, \
-                 user_version {version})"
-            )));
-        }
-        1..=SCHEMA_VERSION => {}
-        _ => {
-            return Err(not_ours(format!(
-                "schema version {version} is newer than this build supports ({SCHEMA_VERSION})"
-            )));
-        }
+    sqlite_file::identity(conn, &sqlite_file::REPORTS).map_err(|e| refused(path, e))
+}
+
+/// A [`sqlite_file::Refusal`] as this store's error.
+fn refused(path: &Path, e: sqlite_file::Refusal) -> ReportError {
+    match e {
+        sqlite_file::Refusal::NotOurs(reason) => ReportError::NotAReportStore {
+            path: path.to_owned(),
+            reason,
+        },
+        sqlite_file::Refusal::Sqlite(e) => storage(path, e),
     }
-    Ok(version)
 }

@@ -2,19 +2,15 @@
 //! sync) and the schema with its migrations.
 
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::error::{StoreError, storage};
+use crate::sqlite_file;
 
-/// Schema version in `PRAGMA user_version`: 1 has the lists, their entries, the serial
-/// counter, the journal of changes and the decisions.
-pub(super) const SCHEMA_VERSION: i64 = 1;
-/// `PRAGMA application_id` marking the file as a kidsafe-dns published store ("KSDP").
-pub(super) const APPLICATION_ID: i64 = 0x4b53_4450;
-/// How long a write waits for another connection's write before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+// Schema version 1 (`sqlite_file::PUBLISHED.version`) has the lists, their entries, the
+// serial counter, the journal of changes and the decisions; the application id and the open
+// settings are `sqlite_file::PUBLISHED`'s too.
 
 /// Version 1.
 ///
@@ -77,21 +73,26 @@ CREATE INDEX decisions_entry ON decisions (list, name)
 INSERT INTO meta (key, value) VALUES ('serial', 1);
 ";
 
-/// Per-connection settings, once the file is known to be ours (or empty).
+/// Per-connection settings, once the file is known to be ours (or empty):
+/// [`sqlite_file::configure`] (FULL: a decision acknowledged to the reviewer, and maybe
+/// already transferred to an edge, must survive a power loss; decisions come at human
+/// speed).
 pub(super) fn configure(path: &Path, conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(BUSY_TIMEOUT)
+    let version = sqlite_file::configure(path, conn, &sqlite_file::PUBLISHED)
+        .map_err(|e| refused(path, e))?;
+    // A file stamped with the id published stores shared with profile stores before
+    // they had their own: stamped again (the marker table showed it is ours).
+    let app_id: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
         .map_err(|e| storage(path, e))?;
-    check_identity(path, conn)?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+    if version > 0 && app_id != sqlite_file::PUBLISHED.application_id {
+        conn.pragma_update(
+            None,
+            "application_id",
+            sqlite_file::PUBLISHED.application_id,
+        )
         .map_err(|e| storage(path, e))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(path = %path.display(), %mode, "published store: WAL unavailable");
     }
-    // FULL: a decision acknowledged to the reviewer (and maybe already transferred to an
-    // edge) must survive a power loss; decisions come at human speed.
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(|e| storage(path, e))?;
     Ok(())
 }
 
@@ -109,55 +110,24 @@ pub(super) fn migrate(path: &Path, conn: &mut Connection) -> Result<(), StoreErr
             [format!("{id:016x}")],
         )
         .map_err(|e| storage(path, e))?;
-        tx.pragma_update(None, "application_id", APPLICATION_ID)
-            .map_err(|e| storage(path, e))?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(|e| storage(path, e))?;
+        sqlite_file::stamp(&tx, &sqlite_file::PUBLISHED).map_err(|e| storage(path, e))?;
     }
     tx.commit().map_err(|e| storage(path, e))
 }
 
-/// 0 for an empty database, else its schema version; an error for a file that is not ours.
+/// 0 for an empty database, else its schema version; an error for a file that is not
+/// ours ([`sqlite_file::identity`]).
 fn check_identity(path: &Path, conn: &Connection) -> Result<i64, StoreError> {
-    let not_ours = |reason: String| StoreError::NotOurs {
-        path: path.to_owned(),
-        reason,
-    };
-    let app_id: i64 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .map_err(|e| {
-            if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
-                not_ours("not an SQLite database (or encrypted, or corrupt)".to_owned())
-            } else {
-                storage(path, e)
-            }
-        })?;
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(|e| storage(path, e))?;
-    match version {
-        0 => {
-            let objects: i64 = conn
-                .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-                .map_err(|e| storage(path, e))?;
-            if objects > 0 || app_id != 0 {
-                return Err(not_ours(format!(
-                    "an SQLite database with {objects} schema objects but no published-lists \
-                     schema (application_id {app_id:#x})"
-                )));
-            }
-        }
-        _ if app_id != APPLICATION_ID => {
-            return Err(not_ours(format!(
-                "an SQLite database of another application (application_id {app_id:#x})"
-            )));
-        }
-        1..=SCHEMA_VERSION => {}
-        _ => {
-            return Err(not_ours(format!(
-                "schema version {version} is newer than this build supports ({SCHEMA_VERSION})"
-            )));
-        }
+    sqlite_file::identity(conn, &sqlite_file::PUBLISHED).map_err(|e| refused(path, e))
+}
+
+/// A [`sqlite_file::Refusal`] as this store's error.
+fn refused(path: &Path, e: sqlite_file::Refusal) -> StoreError {
+    match e {
+        sqlite_file::Refusal::NotOurs(reason) => StoreError::NotOurs {
+            path: path.to_owned(),
+            reason,
+        },
+        sqlite_file::Refusal::Sqlite(e) => storage(path, e),
     }
-    Ok(version)
 }

@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 use super::*;
-use crate::admin::reports::schema::{APPLICATION_ID, SCHEMA_V1, SCHEMA_VERSION};
+use crate::admin::reports::schema::{SCHEMA_V1, SCHEMA_VERSION};
+use crate::sqlite_file::REPORTS;
 
 #[test]
 fn open_creates_parent_dir_and_schema() {
@@ -125,7 +126,7 @@ fn a_version_1_store_is_upgraded_and_keeps_its_reports() {
     {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(SCHEMA_V1).unwrap();
-        conn.pragma_update(None, "application_id", APPLICATION_ID)
+        conn.pragma_update(None, "application_id", REPORTS.application_id)
             .unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
         conn.execute(
@@ -230,7 +231,7 @@ fn a_version_2_store_is_rebuilt_keeping_notes_and_decisions() {
                 VALUES (4, 'accepted', 'ok', 7);",
         )
         .unwrap();
-        conn.pragma_update(None, "application_id", APPLICATION_ID)
+        conn.pragma_update(None, "application_id", REPORTS.application_id)
             .unwrap();
         conn.pragma_update(None, "user_version", 2).unwrap();
     }
