@@ -142,7 +142,18 @@ struct Edge {
     dns: SocketAddr,
     admin: SocketAddr,
     how: &'static str,
-    _serving: Serving,
+    /// Its config, for a restart.
+    text: String,
+    serving: Option<Serving>,
+}
+
+impl Edge {
+    /// Kills it (SIGKILL, as a power cut would) and starts it again on the same config,
+    /// ports and state.
+    async fn restart(&mut self) {
+        drop(self.serving.take());
+        self.serving = Some(serve(self.dir.path(), &self.node, &self.text, self.admin).await);
+    }
 }
 
 async fn start_edge(
@@ -205,7 +216,8 @@ retry_max = "{RETRY_MAX}"
         dns,
         admin,
         how,
-        _serving: serving,
+        text,
+        serving: Some(serving),
     }
 }
 
@@ -473,7 +485,7 @@ async fn a_report_anywhere_becomes_a_block_everywhere_and_survives_a_central_out
     let steady = open_report_id(&api, "steady.test", NOTIFY_LIMIT).await;
     accept(&api, steady, "hotline: betting site").await;
 
-    let edges = [
+    let mut edges = [
         start_edge(
             1,
             Follow::Rpz {
@@ -646,6 +658,31 @@ async fn a_report_anywhere_becomes_a_block_everywhere_and_survives_a_central_out
         );
     }
 
+    // Edges 1 (RPZ) and 3 (HTTP feed) lose power and come back while the central is still
+    // down: they filter from the lists they kept on disk, and their spools kept the reports.
+    for i in [0, 2] {
+        edges[i].restart().await;
+    }
+    for (f, _) in &followers {
+        assert_eq!(
+            f.verdict("steady.test").await,
+            Some(true),
+            "{} after its restart, central down",
+            f.label
+        );
+        assert_eq!(f.verdict("allowed.test").await, Some(false), "{}", f.label);
+        assert_eq!(f.verdict("casino-x.test").await, Some(false), "{}", f.label);
+    }
+    for i in [0, 2] {
+        let e = &edges[i];
+        assert_eq!(
+            metric(&client, e.admin, "kidsafe_report_spool_pending").await,
+            3.0,
+            "{}'s spool after its restart",
+            e.node
+        );
+    }
+
     // Back on the same ports with the same data: every queued report arrives, once.
     let back = Instant::now();
     let central = serve(c, "central", &central_text, local(ports.admin)).await;
@@ -689,6 +726,9 @@ async fn a_report_anywhere_becomes_a_block_everywhere_and_survives_a_central_out
         expected,
         "no redelivery counted"
     );
+    // The reporters' address (every report came from 127.0.0.1) went nowhere.
+    let listed = api.get("/v1/reports?limit=1000").await.body.to_string();
+    assert!(!listed.contains("127.0.0.1"), "{listed}");
 
     // The restarted central still reaches every follower: a decision on a report that
     // waited out the outage blocks everywhere (NOTIFY + IXFR from the same journal).
