@@ -9,6 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::blockpage::{block_page, post_form};
 use common::central::{free_port, http, local, serve};
 use common::*;
 use hickory_proto::op::ResponseCode;
@@ -133,49 +134,6 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The block page for `host` (GET), and the CSRF token in its forms.
-async fn block_page(c: &reqwest::Client, page: u16, host: &str, query: &str) -> (String, String) {
-    let html = c
-        .get(format!("http://127.0.0.1:{page}/{query}"))
-        .header("host", host)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = html
-        .split("name=\"token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no token in {html}"))
-        .to_owned();
-    (html, token)
-}
-
-/// Posts a block page form for `host` with `fields`, `Origin: http://{origin}`.
-async fn post_form(
-    c: &reqwest::Client,
-    page: u16,
-    host: &str,
-    origin: Option<&str>,
-    fields: &[(&str, &str)],
-) -> (u16, String) {
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish();
-    let mut r = c
-        .post(format!("http://127.0.0.1:{page}/.kidsafe/report"))
-        .header("host", host)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
-    if let Some(o) = origin {
-        r = r.header("origin", format!("http://{o}"));
-    }
-    let r = r.send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
 }
 
 fn row(name: &str, kind: &str, category: &str, count: u64) -> (String, String, String, u64) {
