@@ -41,6 +41,8 @@ use serde_json::{Value, json};
 const TOKEN: &str = "central-reviewer-0123456789";
 /// The published zone the RPZ followers transfer.
 const ZONE: &str = "gambling.rpz.kidsafe.";
+/// The published allowlist's zone (`rpz-passthru.`: accepted "blocked by mistake" reports).
+const ALLOW_ZONE: &str = "allow.rpz.kidsafe.";
 /// Generous bounds: correctness, not speed, is asserted (a loaded CI machine is slow).
 const NOTIFY_LIMIT: Duration = Duration::from_secs(30);
 /// The HTTP follower polls every second; the rest is slack for a loaded machine.
@@ -175,14 +177,18 @@ async fn start_edge(
     let (source, how) = match follow {
         Follow::Rpz { notify_listen } => (
             format!(
-                "refresh = \"1h\"\nrpz = {{ primary = \"127.0.0.1:{xfr}\", zone = \"{ZONE}\", notify_listen = \"{notify_listen}\" }}",
+                "refresh = \"1h\"\nrpz = {{ primary = \"127.0.0.1:{xfr}\", zone = \"{ZONE}\", notify_listen = \"{notify_listen}\" }}\n\
+                 [[lists.source]]\nname = \"central-allow\"\ncategory = \"allow\"\nrefresh = \"1h\"\n\
+                 rpz = {{ primary = \"127.0.0.1:{xfr}\", zone = \"{ALLOW_ZONE}\", notify_listen = \"{notify_listen}\" }}",
                 xfr = central.xfr
             ),
             "RPZ/NOTIFY",
         ),
         Follow::Feed { pubkey } => (
             format!(
-                "refresh = \"1s\"\nurl = \"http://127.0.0.1:{admin}/v1/published/gambling.txt\"\nminisign_pubkey = \"{pubkey}\"",
+                "refresh = \"1s\"\nurl = \"http://127.0.0.1:{admin}/v1/published/gambling.txt\"\nminisign_pubkey = \"{pubkey}\"\n\
+                 [[lists.allow]]\nname = \"central-allow\"\nrefresh = \"1s\"\n\
+                 url = \"http://127.0.0.1:{admin}/v1/published/allow.txt\"\nminisign_pubkey = \"{pubkey}\"",
                 admin = central.admin
             ),
             "HTTP feed",
@@ -256,6 +262,11 @@ fn start_unbound(unbound: &Path, dir: &Path, port: u16, upstream: SocketAddr, xf
 forward-zone:
     name: "."
     forward-addr: 127.0.0.1@{up}
+# Unbound applies the first RPZ zone that matches: the allowlist goes first.
+rpz:
+    name: "{ALLOW_ZONE}"
+    primary: 127.0.0.1@{xfr}
+    allow-notify: 127.0.0.1
 rpz:
     name: "{ZONE}"
     primary: 127.0.0.1@{xfr}
@@ -434,19 +445,20 @@ async fn open_report_id(api: &Api, n: &str, limit: Duration) -> i64 {
     }
 }
 
-/// Accepts report `id` into the gambling list; the instant the central's answer arrived.
-async fn accept(api: &Api, id: i64, note: &str) -> Instant {
+/// Accepts report `id` into `list` (a category, or `allow`); the instant the central's
+/// answer arrived.
+async fn accept(api: &Api, id: i64, list: &str, note: &str) -> Instant {
     let sent = Instant::now();
     let r = api
         .post(
             &format!("/v1/reports/{id}/decision"),
-            json!({"decision": "accept", "category": "gambling", "note": note, "reviewer": "alice"}),
+            json!({"decision": "accept", "category": list, "note": note, "reviewer": "alice"}),
         )
         .await;
     let answered = Instant::now();
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["status"], "accepted", "{}", r.body);
-    assert_eq!(r.body["published"]["list"], "gambling", "{}", r.body);
+    assert_eq!(r.body["published"]["list"], list, "{}", r.body);
     eprintln!(
         "decision request answered in {} ms",
         (answered - sent).as_millis()
@@ -491,7 +503,7 @@ async fn a_report_anywhere_becomes_a_block_everywhere_and_survives_a_central_out
         .await;
     assert!(r.status == 200 || r.status == 201, "{}", r.body);
     let steady = open_report_id(&api, "steady.test", NOTIFY_LIMIT).await;
-    accept(&api, steady, "hotline: betting site").await;
+    accept(&api, steady, "gambling", "hotline: betting site").await;
 
     let mut edges = [
         start_edge(
@@ -589,7 +601,7 @@ async fn a_report_anywhere_becomes_a_block_everywhere_and_survives_a_central_out
     );
 
     // Accepted: every follower blocks it.
-    let decided = accept(&api, id, "online casino").await;
+    let decided = accept(&api, id, "gambling", "online casino").await;
     let blocked = until_all(&followers, "casino-x.test", true, decided).await;
     eprintln!("{}", summary("decision → last blocker", &blocked));
     for (f, _) in &followers {
@@ -760,7 +772,7 @@ async fn a_report_anywhere_becomes_a_block_everywhere_and_survives_a_central_out
     // The restarted central still reaches every follower: a decision on a report that
     // waited out the outage blocks everywhere (NOTIFY + IXFR from the same journal).
     let id = open_report_id(&api, "outage-a.test", NOTIFY_LIMIT).await;
-    let decided = accept(&api, id, "reported three times").await;
+    let decided = accept(&api, id, "gambling", "reported three times").await;
     let blocked = until_all(&followers, "outage-a.test", true, decided).await;
     eprintln!(
         "{}",
@@ -769,6 +781,19 @@ async fn a_report_anywhere_becomes_a_block_everywhere_and_survives_a_central_out
     for (f, _) in &followers {
         assert_eq!(f.verdict("steady.test").await, Some(true), "{}", f.label);
         assert_eq!(f.verdict("casino-x.test").await, Some(false), "{}", f.label);
+    }
+
+    // The "blocked by mistake" form from the outage, accepted: steady.test goes to the
+    // published allowlist, which every follower honours over the block it still lists.
+    let id = open_report_id(&api, "steady.test", NOTIFY_LIMIT).await;
+    let decided = accept(&api, id, "allow", "a sports results site").await;
+    let allowed = until_all(&followers, "steady.test", false, decided).await;
+    eprintln!(
+        "{}",
+        summary("mistake accepted → last follower answers", &allowed)
+    );
+    for (f, _) in &followers {
+        assert_eq!(f.verdict("outage-a.test").await, Some(true), "{}", f.label);
     }
     drop(daemon);
     drop(edges);
