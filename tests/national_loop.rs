@@ -9,8 +9,9 @@
 //! block the name; a revert lets it through everywhere. The central is killed: reports
 //! filed at edges 1 and 3 (API and block page form) are spooled, the edges keep filtering
 //! from their last lists (also across their own restart), and after the central restarts
-//! (same ports, same data) every report arrives exactly once, and its next decision reaches
-//! every follower again.
+//! (same ports, same data) every report arrives exactly once, and its next decisions reach
+//! every follower again: a block, and a "blocked by mistake" report accepted to the
+//! allowlist (`allow.rpz.kidsafe.` / `allow.txt`), which every follower honours.
 //! The times from each decision to each follower's change are printed, never asserted
 //! tightly (figures go to BENCHMARKS.md).
 //!
