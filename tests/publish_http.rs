@@ -7,11 +7,11 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::admin_api::Api;
+use common::central::{free_port, minisign_keys, serve};
 use common::dig::dig;
 use common::*;
 use hickory_proto::rr::rdata::A;
@@ -19,72 +19,6 @@ use hickory_proto::rr::{RData, Record};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "central-0123456789abcdef";
-
-/// A `serve` process, killed when dropped.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A free loopback port (bound and released: the process binds it next).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `serve --config <dir>/<name>.toml` and waits for its admin API's `/healthz`.
-async fn serve(dir: &Path, name: &str, text: &str, admin: SocketAddr) -> Serving {
-    kidsafe_dns::feed::http::install_crypto_provider();
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(&config, text).unwrap();
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = Serving(
-        Command::new(env!("CARGO_BIN_EXE_kidsafe-dns"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let c = reqwest::Client::new();
-    let start = Instant::now();
-    loop {
-        if let Ok(r) = c.get(format!("http://{admin}/healthz")).send().await
-            && r.status() == 200
-        {
-            return child;
-        }
-        let log = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{name} never answered: {log}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// `minisign -G -W`: an unencrypted key pair in `dir`; the public key line.
-fn minisign_keys(dir: &Path) -> String {
-    let out = Command::new("minisign")
-        .args(["-G", "-W", "-p"])
-        .arg(dir.join("central.pub"))
-        .arg("-s")
-        .arg(dir.join("central.key"))
-        .output()
-        .expect("the minisign CLI (apt-get install minisign)");
-    assert!(out.status.success(), "{out:?}");
-    let public = std::fs::read_to_string(dir.join("central.pub")).unwrap();
-    public.lines().nth(1).unwrap().trim().to_owned()
-}
 
 /// The central's config.
 fn central_config(

@@ -9,82 +9,14 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::blockpage::{block_page, post_form};
+use common::central::{free_port, http, local, serve};
 use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
 const EDGE_TOKEN: &str = "edge-one-token-0123456789";
-
-/// A free port on 127.0.0.1 for UDP and TCP both.
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A running `kidsafe-dns serve`, killed when dropped.
-struct Serve {
-    child: std::process::Child,
-    dns: u16,
-    admin: u16,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `serve` on `config` in `dir` and waits until its admin API answers.
-async fn serve(dir: &Path, name: &str, config: &str, dns: u16, admin: u16) -> Serve {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, config).unwrap();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{name}.log")))
-        .unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kidsafe-dns"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let s = Serve { child, dns, admin };
-    let c = http();
-    let started = Instant::now();
-    while c
-        .get(format!("http://127.0.0.1:{admin}/healthz"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{name} never answered; its log: {}",
-            std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    s
-}
-
-fn http() -> reqwest::Client {
-    kidsafe_dns::feed::http::install_crypto_provider();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
 
 /// The config both roles share: DNS on `dns`, the test lists, the admin API on `admin`
 /// (1000 public reports an hour, so the tests are not rate-limited), then `extra`.
@@ -204,49 +136,6 @@ where
     }
 }
 
-/// The block page for `host` (GET), and the CSRF token in its forms.
-async fn block_page(c: &reqwest::Client, page: u16, host: &str, query: &str) -> (String, String) {
-    let html = c
-        .get(format!("http://127.0.0.1:{page}/{query}"))
-        .header("host", host)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = html
-        .split("name=\"token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no token in {html}"))
-        .to_owned();
-    (html, token)
-}
-
-/// Posts a block page form for `host` with `fields`, `Origin: http://{origin}`.
-async fn post_form(
-    c: &reqwest::Client,
-    page: u16,
-    host: &str,
-    origin: Option<&str>,
-    fields: &[(&str, &str)],
-) -> (u16, String) {
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish();
-    let mut r = c
-        .post(format!("http://127.0.0.1:{page}/.kidsafe/report"))
-        .header("host", host)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
-    if let Some(o) = origin {
-        r = r.header("origin", format!("http://{o}"));
-    }
-    let r = r.send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 fn row(name: &str, kind: &str, category: &str, count: u64) -> (String, String, String, u64) {
     (name.into(), kind.into(), category.into(), count)
 }
@@ -262,11 +151,11 @@ async fn reports_reach_the_central_once_each_even_across_an_outage() {
     let edge_ports = (free_port(), free_port(), free_port());
     let (e_dns, e_admin, e_page) = edge_ports;
     let central_text = central_config(cdir.path(), up.addr, c_dns, c_admin);
-    let central = serve(cdir.path(), "central", &central_text, c_dns, c_admin).await;
+    let central = serve(cdir.path(), "central", &central_text, local(c_admin)).await;
     let edge_text = edge_config(edir.path(), up.addr, edge_ports, c_admin);
-    let edge = serve(edir.path(), "edge", &edge_text, e_dns, e_admin).await;
+    let edge = serve(edir.path(), "edge", &edge_text, local(e_admin)).await;
     let c = http();
-    let edge_url = format!("http://127.0.0.1:{}/v1/reports", edge.admin);
+    let edge_url = format!("http://127.0.0.1:{e_admin}/v1/reports");
 
     // Through the edge's API: a harmful site twice, a mistake, a URL (reduced to its host).
     for body in [
@@ -342,7 +231,7 @@ async fn reports_reach_the_central_once_each_even_across_an_outage() {
         let (status, v) = post(&c, &edge_url, None, &body).await;
         assert!(status == 200 || status == 201, "{status} {v}");
     }
-    let mut m = udp_client(([127, 0, 0, 1], edge.dns).into());
+    let mut m = udp_client(([127, 0, 0, 1], e_dns).into());
     let reply = query(&mut m, "bad.test.", RecordType::A).await;
     assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
     let reply = query(&mut m, "allowed.test.", RecordType::A).await;
@@ -357,7 +246,7 @@ async fn reports_reach_the_central_once_each_even_across_an_outage() {
     );
 
     // Back: every spooled report arrives, once.
-    let central = serve(cdir.path(), "central", &central_text, c_dns, c_admin).await;
+    let central = serve(cdir.path(), "central", &central_text, local(c_admin)).await;
     let mut expected = expected;
     for i in 0..10 {
         expected.push(row(&format!("site{i}.example"), "harmful", "adult", 3));
@@ -404,9 +293,9 @@ async fn the_central_refuses_wrong_tokens_and_counts_each_key_once() {
     let dir = list_dir();
     let (dns, admin) = (free_port(), free_port());
     let text = central_config(dir.path(), up.addr, dns, admin);
-    let central = serve(dir.path(), "central", &text, dns, admin).await;
+    let central = serve(dir.path(), "central", &text, local(admin)).await;
     let c = http();
-    let url = format!("http://127.0.0.1:{}/v1/reports", central.admin);
+    let url = format!("http://127.0.0.1:{admin}/v1/reports");
     let batch = json!({"node": "edge-1", "reports": [
         {"key": "k1", "serial": 3, "name": "a.example", "category": "adult"},
         {"key": "k2", "name": "a.example", "category": "adult"},
@@ -534,7 +423,7 @@ async fn block_page_forms_refuse_posts_without_a_valid_token_or_origin() {
         admin,
         &format!("[blockpage]\nlisten = [\"127.0.0.1:{page}\"]\n[reports]\nallow_contact = true\n"),
     );
-    let edge = serve(dir.path(), "edge", &text, dns, admin).await;
+    let edge = serve(dir.path(), "edge", &text, local(admin)).await;
     let c = http();
     let (html, token) = block_page(&c, page, "bad.test", "?lang=en").await;
     assert!(html.contains("Blocked by mistake?"), "{html}");
@@ -630,7 +519,7 @@ async fn an_isp_central_forwards_onwards_to_the_national_central() {
         n_admin,
         "[reports]\nedges = [{ node = \"isp-1\", token_file = \"isp.token\" }]\n",
     );
-    let national = serve(ndir.path(), "national", &national_text, n_dns, n_admin).await;
+    let national = serve(ndir.path(), "national", &national_text, local(n_admin)).await;
     std::fs::write(idir.path().join("edge1.token"), format!("{EDGE_TOKEN}\n")).unwrap();
     std::fs::write(idir.path().join("national.token"), format!("{ISP_TOKEN}\n")).unwrap();
     let isp_text = config(
@@ -641,9 +530,9 @@ async fn an_isp_central_forwards_onwards_to_the_national_central() {
             "[reports]\nedges = [{{ node = \"edge-1\", token_file = \"edge1.token\" }}]\nforward_to = \"http://127.0.0.1:{n_admin}/v1/reports\"\ntoken_file = \"national.token\"\nnode_id = \"isp-1\"\nretry_max = \"500ms\"\n"
         ),
     );
-    let isp = serve(idir.path(), "isp", &isp_text, i_dns, i_admin).await;
+    let isp = serve(idir.path(), "isp", &isp_text, local(i_admin)).await;
     let c = http();
-    let url = format!("http://127.0.0.1:{}/v1/reports", isp.admin);
+    let url = format!("http://127.0.0.1:{i_admin}/v1/reports");
     let batch = json!({"node": "edge-1", "reports": [
         {"key": "e1-k1", "serial": 1, "name": "up.example", "category": "adult"},
         {"key": "e1-k2", "serial": 1, "name": "up.example", "category": "adult"},

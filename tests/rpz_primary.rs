@@ -10,12 +10,14 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::central::free_port;
+use common::tools::{Daemon, tool_or_skip};
 use common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
@@ -69,40 +71,6 @@ async fn primary(tsig: bool, notify: Vec<SocketAddr>, journal_keep: usize) -> Pr
     }
 }
 
-/// Path of a system tool, looking in sbin directories too.
-fn find_tool(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-}
-
-/// The tool, or `None` after printing why the test is skipped (a panic when `require` is
-/// set in the environment: CI installed it, so it must run).
-fn tool_or_skip(test: &str, tool: &str, package: &str, require: &str) -> Option<PathBuf> {
-    let found = find_tool(tool);
-    if found.is_none() {
-        assert!(
-            std::env::var_os(require).is_none_or(|v| v != "1"),
-            "{test}: {tool} not installed and {require}=1"
-        );
-        println!("{test}: SKIPPED, {tool} not installed (apt-get install {package})");
-    }
-    found
-}
-
-/// A port free on 127.0.0.1 for both UDP and TCP at the time of the call.
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// Polls `check` every 20 ms until it holds; panics with `what` after `limit`.
 async fn wait_for<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
 where
@@ -136,36 +104,6 @@ async fn resolves_to(resolver: SocketAddr, name: &str, want: [u8; 4]) -> bool {
     ask(resolver, name)
         .await
         .is_some_and(|m| a_records(&m) == [Ipv4Addr::from(want)])
-}
-
-/// A child process killed on drop; its stderr goes to a file shown on failure.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn spawn(cmd: &mut Command, log: PathBuf) -> Daemon {
-        let file = std::fs::File::create(&log).unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 // ------------------------------------------------------------------ dig and kdig

@@ -500,8 +500,11 @@ pub fn a_records(m: &Message) -> Vec<Ipv4Addr> {
 }
 
 pub mod admin_api;
+pub mod blockpage;
+pub mod central;
 pub mod dig;
 pub mod shared_data;
+pub mod tools;
 
 /// `../shared/data` when the tests can read it ([`shared_data::shared_data`]).
 ///
