@@ -626,6 +626,26 @@ async fn a_report_anywhere_becomes_a_block_everywhere_and_survives_a_central_out
         assert_eq!(f.verdict("steady.test").await, Some(true), "{}", f.label);
     }
 
+    // The central's /metrics show the publishing: the serial of the list, the RPZ edges'
+    // IXFRs after the decision and the revert, NOTIFYs acknowledged.
+    let text = client
+        .get(format!("http://{}/metrics", local(ports.admin)))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in the central's /metrics"))
+    };
+    assert!(value(r#"kidsafe_published_serial{list="gambling"}"#) >= 3.0);
+    assert!(value(r#"kidsafe_rpz_transfers_total{kind="ixfr"}"#) >= 2.0);
+    assert!(value(r#"kidsafe_rpz_notify_total{result="acked"}"#) >= 2.0);
+
     // The central goes down. Reports filed at edges 1 and 3 are taken and spooled.
     drop(central);
     let outage = [
