@@ -179,7 +179,7 @@ async fn start_edge(
         Follow::Rpz { notify_listen } => (
             format!(
                 "refresh = \"1h\"\nrpz = {{ primary = \"127.0.0.1:{xfr}\", zone = \"{ZONE}\", notify_listen = \"{notify_listen}\" }}\n\
-                 [[lists.source]]\nname = \"central-allow\"\ncategory = \"allow\"\nrefresh = \"1h\"\n\
+                 [[lists.allow]]\nname = \"central-allow\"\nrefresh = \"1h\"\n\
                  rpz = {{ primary = \"127.0.0.1:{xfr}\", zone = \"{ALLOW_ZONE}\", notify_listen = \"{notify_listen}\" }}",
                 xfr = central.xfr
             ),

@@ -60,7 +60,7 @@ impl<'a> Common<'a> {
             category: None,
             path: r.path.as_deref(),
             url: r.url.as_deref(),
-            rpz: None,
+            rpz: r.rpz.as_ref(),
             refresh: r.refresh.as_ref(),
             timeout: r.timeout.as_ref(),
             minisign_pubkey: r.minisign_pubkey.as_deref(),
@@ -151,12 +151,7 @@ fn source_spec(
     };
     let kinds = [c.path.is_some(), c.url.is_some(), c.rpz.is_some()];
     if kinds.iter().filter(|k| **k).count() != 1 {
-        let choices = if c.category.is_some() {
-            "`path`, `url` or `rpz`"
-        } else {
-            "`path` or `url`"
-        };
-        return Err(err("", format!("give exactly one of {choices}")));
+        return Err(err("", "give exactly one of `path`, `url` or `rpz`".into()));
     }
     let duration = |v: Option<&toml::Spanned<String>>, key: &str| {
         v.map(|d| {

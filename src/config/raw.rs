@@ -617,7 +617,7 @@ pub struct RawSource {
     pub format: Format,
 }
 
-/// `[[lists.allow]]`: exactly one of `path`, `url`.
+/// `[[lists.allow]]`: exactly one of `path`, `url`, `rpz`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAllow {
@@ -627,7 +627,10 @@ pub struct RawAllow {
     pub path: Option<PathBuf>,
     /// List URL (http or https), polled every `refresh`.
     pub url: Option<String>,
-    /// Poll interval of a `url` (default 15m).
+    /// RPZ zone transferred from a primary (a central's `allow.rpz.kidsafe.`): every
+    /// trigger in it is allowed, whatever its action.
+    pub rpz: Option<RawRpz>,
+    /// Poll interval of a `url` (default 15m) or `rpz` (default: the zone's SOA refresh).
     pub refresh: Option<toml::Spanned<String>>,
     /// Bound on one download (default 60s).
     pub timeout: Option<toml::Spanned<String>>,
