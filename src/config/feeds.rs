@@ -393,9 +393,17 @@ url = "http://lists.example/allow.txt"
             e.contains("lists.source[1].name") && e.contains("a-a.txt"),
             "{e}"
         );
-        let e = cfg("[[lists.allow]]\nrpz = { primary = \"1.2.3.4:53\", zone = \"z.\" }\n")
-            .unwrap_err();
-        assert!(e.contains("lists.allow[0]"), "{e}");
+        // An allowlist may follow a central's RPZ allow zone, but still only one origin.
+        cfg("[[lists.allow]]\nrpz = { primary = \"1.2.3.4:53\", zone = \"allow.rpz.kidsafe.\" }\n")
+            .unwrap();
+        let e = cfg(
+            "[[lists.allow]]\npath = \"a\"\nrpz = { primary = \"1.2.3.4:53\", zone = \"z.\" }\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("lists.allow[0]") && e.contains("exactly one"),
+            "{e}"
+        );
         let e = parse(
             &HEAD.replace("compiled = ", "min_keep_ratio = 1.5\ncompiled = "),
             Path::new("k.toml"),
