@@ -2,9 +2,10 @@
 //! address, and [`NotifyRouter`], which any listener (this one, or the resolver's own port)
 //! asks whether a NOTIFY is for a configured zone from its primary.
 //!
-//! A NOTIFY from any other address, or for another zone, is dropped without an answer: it
-//! would let anyone make the resolver hammer the primary, and silence is what a primary
-//! that is not ours deserves.
+//! A NOTIFY from any other address is dropped without an answer: it would let anyone make
+//! the resolver hammer the primary, and silence is what a primary that is not ours
+//! deserves. One from a primary we follow, for a zone of it we do not follow (a central
+//! announces all its lists to every edge), is answered REFUSED, so it stops retrying.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::dns::frame;
-use crate::feed::xfr::{is_notify_for, notify_response, notify_serial};
+use crate::feed::xfr::{is_notify_for, notify_refusal, notify_response, notify_serial};
 
 /// How long a TCP NOTIFY connection may take to deliver its message.
 const TCP_READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -60,10 +61,17 @@ impl NotifyRouter {
     /// The resolver's request handler can call this for opcode NOTIFY on its own port.
     pub fn handle(&self, from: IpAddr, query: &[u8]) -> Option<Vec<u8>> {
         let message = Message::from_vec(query).ok()?;
-        let route = self
+        let Some(route) = self
             .routes
             .iter()
-            .find(|r| is_notify_for(&message, &r.zone))?;
+            .find(|r| is_notify_for(&message, &r.zone))
+        else {
+            if self.routes.iter().any(|r| r.primary == from) {
+                tracing::debug!(%from, "NOTIFY for a zone not followed from a known primary: REFUSED");
+                return notify_refusal(query);
+            }
+            return None;
+        };
         if route.primary != from {
             tracing::warn!(
                 source = %route.source,
@@ -162,7 +170,7 @@ async fn serve_conn(mut conn: TcpStream, from: IpAddr, router: &NotifyRouter) {
 mod tests {
     use std::str::FromStr;
 
-    use hickory_proto::op::{MessageType, OpCode, Query};
+    use hickory_proto::op::{MessageType, OpCode, Query, ResponseCode};
     use hickory_proto::rr::RecordType;
 
     use super::*;
@@ -189,7 +197,16 @@ mod tests {
                 .handle("127.0.0.2".parse().unwrap(), &notify("kidsafe.rpz."))
                 .is_none()
         );
-        assert!(router.handle(primary, &notify("other.rpz.")).is_none());
+        // Its primary, another zone: REFUSED (it stops retrying); anyone else: silence.
+        let refused = router.handle(primary, &notify("other.rpz.")).unwrap();
+        let refused = Message::from_vec(&refused).unwrap();
+        assert_eq!(refused.id, 4321);
+        assert_eq!(refused.response_code, ResponseCode::Refused);
+        assert!(
+            router
+                .handle("127.0.0.2".parse().unwrap(), &notify("other.rpz."))
+                .is_none()
+        );
         assert!(router.handle(primary, b"garbage").is_none());
         let ack = router.handle(primary, &notify("kidsafe.rpz.")).unwrap();
         let ack = Message::from_vec(&ack).unwrap();

@@ -60,7 +60,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 pub use diff::apply;
 pub use error::XfrError;
-pub use notify_msg::{is_notify_for, notify_response, notify_serial};
+pub use notify_msg::{is_notify_for, notify_refusal, notify_response, notify_serial};
 pub use tsig::TsigKey;
 
 /// Upper bound on the records of one transfer (all messages together); a

@@ -1,7 +1,7 @@
 //! NOTIFY (RFC 1996) messages: recognising one for our zone, reading the
 //! serial it announces, and building the acknowledgement.
 
-use hickory_proto::op::{Message, MessageType, OpCode};
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
 use super::soa_of;
@@ -35,6 +35,17 @@ pub fn notify_serial(message: &Message) -> Option<u32> {
 /// then drops it or answers as it would any query). A TSIG-signed NOTIFY gets
 /// an unsigned ack; primaries accept that, they only retry on no answer.
 pub fn notify_response(query_bytes: &[u8]) -> Option<Vec<u8>> {
+    notify_answer(query_bytes, ResponseCode::NoError)
+}
+
+/// Builds the answer to a NOTIFY for a zone this resolver does not follow, from a primary
+/// it follows other zones of: REFUSED, so the primary stops retrying (BIND answers a
+/// NOTIFY for a zone it does not serve the same way). `None` as [`notify_response`].
+pub fn notify_refusal(query_bytes: &[u8]) -> Option<Vec<u8>> {
+    notify_answer(query_bytes, ResponseCode::Refused)
+}
+
+fn notify_answer(query_bytes: &[u8], rcode: ResponseCode) -> Option<Vec<u8>> {
     let query = Message::from_vec(query_bytes).ok()?;
     if query.op_code != OpCode::Notify
         || query.message_type != MessageType::Query
@@ -43,7 +54,8 @@ pub fn notify_response(query_bytes: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let mut resp = Message::response(query.id, OpCode::Notify);
-    resp.metadata.authoritative = true;
+    resp.metadata.authoritative = rcode == ResponseCode::NoError;
+    resp.metadata.response_code = rcode;
     resp.add_query(query.queries[0].clone());
     resp.to_vec().ok()
 }

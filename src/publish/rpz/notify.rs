@@ -155,6 +155,15 @@ async fn notify(
                 bump(&stats.notify_acked);
                 return;
             }
+            // A secondary that does not carry this zone (Unbound, or an edge following
+            // other lists of ours): an answer, nothing to retry or warn about.
+            Ok(
+                hickory_proto::op::ResponseCode::Refused | hickory_proto::op::ResponseCode::NotAuth,
+            ) => {
+                bump(&stats.notify_refused);
+                tracing::debug!(%target, zone = %zone, "rpz notify: the secondary does not carry the zone");
+                return;
+            }
             Ok(rcode) => {
                 bump(&stats.notify_failed);
                 tracing::warn!(%target, zone = %zone, %rcode, "rpz notify: refused by the secondary");

@@ -54,6 +54,8 @@ pub struct RpzStats {
     pub notify_acked: AtomicU64,
     /// NOTIFY given up on after the last try, or answered with an error.
     pub notify_failed: AtomicU64,
+    /// NOTIFY answered REFUSED or NOTAUTH: the secondary does not carry that zone.
+    pub notify_refused: AtomicU64,
 }
 
 /// Adds one.
@@ -105,6 +107,7 @@ impl RpzStats {
             (NOTIFY, "result", "sent", get(&self.notify_sent)),
             (NOTIFY, "result", "acked", get(&self.notify_acked)),
             (NOTIFY, "result", "failed", get(&self.notify_failed)),
+            (NOTIFY, "result", "refused", get(&self.notify_refused)),
             (
                 "kidsafe_rpz_tcp_bytes_total",
                 "transport",
