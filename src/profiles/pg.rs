@@ -369,6 +369,22 @@ impl Tx for PgTx<'_> {
         self.profile_rows(rows)
     }
 
+    fn profiles_after(&mut self, after: i64, limit: i64) -> R<Vec<ProfileRow>> {
+        let rows = self.query(
+            "SELECT id, name, settings, version FROM profiles WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&after, &limit],
+        )?;
+        self.profile_rows(rows)
+    }
+
+    fn profiles_before(&mut self, before: i64, limit: i64) -> R<Vec<ProfileRow>> {
+        let rows = self.query(
+            "SELECT id, name, settings, version FROM profiles WHERE id < $1 ORDER BY id DESC LIMIT $2",
+            &[&before, &limit],
+        )?;
+        self.profile_rows(rows)
+    }
+
     fn profile(&mut self, n: i64) -> R<Option<ProfileRow>> {
         let rows = self.query(
             "SELECT id, name, settings, version FROM profiles WHERE id = $1",

@@ -71,6 +71,24 @@ impl Tx for SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
+    fn profiles_after(&mut self, after: i64, limit: i64) -> R<Vec<ProfileRow>> {
+        self.tx
+            .prepare_cached(
+                "SELECT id, name, settings, version FROM profiles WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .and_then(|mut st| st.query_map([after, limit], profile_row)?.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    fn profiles_before(&mut self, before: i64, limit: i64) -> R<Vec<ProfileRow>> {
+        self.tx
+            .prepare_cached(
+                "SELECT id, name, settings, version FROM profiles WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .and_then(|mut st| st.query_map([before, limit], profile_row)?.collect())
+            .map_err(|e| self.err(e))
+    }
+
     fn profile(&mut self, n: i64) -> R<Option<ProfileRow>> {
         self.tx
             .prepare_cached("SELECT id, name, settings, version FROM profiles WHERE id = ?1")

@@ -1,8 +1,7 @@
 //! The reviewer's queue (reviewers and administrators): reports of harmful sites from
 //! the report store, open ones first, a page at a time, each with accept / reject and a
-//! reason, recorded by the same store call as `POST /v1/reports/{id}/decision`.
-
-use std::time::SystemTime;
+//! reason, decided by the review API's own path ([`review::decide_report`], the one behind
+//! `POST /v1/reports/{id}/decision`): on a central an accept publishes the name.
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,9 +10,10 @@ use maud::html;
 use serde::Deserialize;
 
 use super::{
-    Common, PAGE, St, back, csrf_field, ctx, field, flash, layout, page, posted, to_login,
+    Common, PAGE, St, actor, back, csrf_field, ctx, field, flash, layout, page, posted, to_login,
 };
-use crate::admin::reports::{ListQuery, NewDecision, Status};
+use crate::admin::reports::{ListQuery, Status};
+use crate::admin::review::{self, Decision, Failed, Verdict};
 use crate::console::accounts::Role;
 use crate::console::i18n::Lang;
 
@@ -37,7 +37,8 @@ fn status_name(l: Lang, s: Status) -> &'static str {
     }
 }
 
-fn when(unix: u64) -> String {
+/// A date and time as reviewers read them.
+pub fn when(unix: u64) -> String {
     let tz = jiff::tz::TimeZone::get(REVIEW_TZ).unwrap_or(jiff::tz::TimeZone::UTC);
     jiff::Timestamp::from_second(unix as i64)
         .map(|t| {
@@ -57,7 +58,7 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
     if s.user.role == Role::Owner {
         return super::forbidden(&c, &ctx);
     }
-    let status = match q.status.as_deref() {
+    let status: Option<Status> = match q.status.as_deref() {
         Some("all") => None,
         Some("accepted") => Some(Status::Accepted),
         Some("rejected") => Some(Status::Rejected),
@@ -84,7 +85,13 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
         }
     };
     let l = ctx.lang;
-    let filter = q.status.clone().unwrap_or_else(|| "open".into());
+    // The tab's key as the page links carry it: one of four, never the raw input.
+    let filter = match status {
+        None => "all",
+        Some(Status::Accepted) => "accepted",
+        Some(Status::Rejected) => "rejected",
+        Some(Status::Open) => "open",
+    };
     let body = html! {
         (flash(l, &q.common))
         nav.tabs aria-label=(l.t("status")) {
@@ -118,9 +125,14 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
                 }
             }
         }
-        @if reports.len() == PAGE {
-            @if let Some(last) = reports.last() {
-                nav.pager { span {} a href={ "/reviews?status=" (filter) "&after=" (last.id) } { (l.t("next")) } }
+        @if q.after.is_some() || reports.len() == PAGE {
+            nav.pager {
+                @if q.after.is_some() { a href={ "/reviews?status=" (filter) } { (l.t("newest")) } } @else { span {} }
+                @if reports.len() == PAGE {
+                    @if let Some(last) = reports.last() {
+                        a href={ "/reviews?status=" (filter) "&after=" (last.id) } { (l.t("next")) }
+                    }
+                }
             }
         }
     };
@@ -148,35 +160,35 @@ pub async fn decide(
     if s.user.role == Role::Owner {
         return super::forbidden(&c, &ctx);
     }
-    let status = match field(&form, "decision") {
-        Some("accepted") => Status::Accepted,
-        Some("rejected") => Status::Rejected,
+    let verdict = match field(&form, "decision") {
+        Some("accepted") => Verdict::Accept,
+        Some("rejected") => Verdict::Reject,
         _ => return back("/reviews", "err_invalid", "error"),
     };
-    let note = field(&form, "note")
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| format!("{n} ({})", s.user.name));
-    let decision = NewDecision {
-        status,
-        note: note.or_else(|| Some(format!("({})", s.user.name))),
+    let decision = Decision {
+        verdict,
+        category: None,
+        note: field(&form, "note").map(str::to_owned),
+        actor: actor(&s),
     };
-    let store = c.admin.reports();
-    let done = tokio::task::spawn_blocking(move || {
-        store
-            .lock()
-            .map_err(|_| "report store poisoned".to_owned())
-            .and_then(|mut s| {
-                s.decide(id, &decision, SystemTime::now())
-                    .map_err(|e| e.to_string())
-            })
+    let api = c.admin.review();
+    let done = review::on_reports(&api, move |api, reports| {
+        review::decide_report(api, reports, id, decision)
     })
     .await;
     match done {
-        Ok(Ok(report)) => {
-            tracing::info!(id, status = status.as_str(), name = %report.name, by = %s.user.name, "console: report decision recorded");
-            back("/reviews", "saved", "ok")
-        }
-        _ => back("/reviews", "err_invalid", "error"),
+        Ok((_, Some(record))) if record.list.is_some() => back("/reviews", "published_ok", "ok"),
+        Ok(_) => back("/reviews", "saved", "ok"),
+        Err(f) => back("/reviews", failed_key(&f), "error"),
+    }
+}
+
+/// The message for a refused decision or revert (the detail is in the server's log).
+pub fn failed_key(f: &Failed) -> &'static str {
+    match f.status {
+        StatusCode::CONFLICT => "err_decided",
+        StatusCode::NOT_FOUND => "err_not_found",
+        StatusCode::BAD_REQUEST => "err_invalid",
+        _ => "err_store",
     }
 }
