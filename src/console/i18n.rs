@@ -396,6 +396,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("decided_at", "Lúc", "When"),
     ("reverted", "Đã hoàn tác", "Reverted"),
     ("revert", "Hoàn tác", "Revert"),
+    ("revert_reason", "Lý do hoàn tác", "Why revert"),
     ("older", "Cũ hơn", "Older"),
     ("newest", "Mới nhất", "Newest"),
     (

@@ -86,7 +86,7 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<PublishedQue
                 } @else {
                     form method="post" action={ "/published/" (d.report_id) "/revert" } {
                         (csrf_field(&s))
-                        label for={ "rv-" (d.id) } { (l.t("reason")) }
+                        label for={ "rv-" (d.id) } { (l.t("revert_reason")) }
                         input #{ "rv-" (d.id) } type="text" name="note" maxlength="500";
                         button.secondary type="submit" { (l.t("revert")) }
                     }
