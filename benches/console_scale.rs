@@ -285,6 +285,24 @@ listen = ["127.0.0.1:{console}"]
             "site-".into(),
         ),
         (
+            "reviewer: open queue, most reported first",
+            &reviewer,
+            "/reviews?status=open&sort=count".into(),
+            "site-".into(),
+        ),
+        (
+            "reviewer: most reported first, page 500 (offset 25,000)",
+            &reviewer,
+            "/reviews?status=open&sort=count&page=500".into(),
+            "site-".into(),
+        ),
+        (
+            "reviewer: open queue, recently reported first",
+            &reviewer,
+            "/reviews?status=open&sort=last_seen".into(),
+            "site-".into(),
+        ),
+        (
             "reviewer: all reports",
             &reviewer,
             "/reviews?status=all".into(),

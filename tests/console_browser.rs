@@ -935,6 +935,32 @@ async fn pages_of_profiles_go_forward_and_back_and_an_owner_sees_only_their_own(
         assert_eq!(status, 403, "another family's profile");
     }
 
+    // The reviewer's queue: newest first, or most reported first.
+    for (n, times) in [("once.test", 1), ("thrice.test", 3), ("twice.test", 2)] {
+        for _ in 0..times {
+            let r = api
+                .post(
+                    "/v1/reports",
+                    serde_json::json!({ "name": n, "category": "gambling" }),
+                )
+                .await;
+            assert!(r.status == 201 || r.status == 200, "{}", r.body); // 200: counted again
+        }
+    }
+    let order = |page: &str| -> Vec<String> {
+        page.split("<h2 id=\"r-")
+            .skip(1)
+            .filter_map(|card| card.split("<code>").nth(1)?.split('<').next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (_, newest) = get_page(&base, "/reviews", &admin).await;
+    assert_eq!(order(&newest), ["twice.test", "thrice.test", "once.test"]);
+    let (_, most) = get_page(&base, "/reviews?status=open&sort=count", &admin).await;
+    assert_eq!(order(&most), ["thrice.test", "twice.test", "once.test"]);
+    let (_, past) = get_page(&base, "/reviews?status=open&sort=count&page=1", &admin).await;
+    assert!(order(&past).is_empty(), "one page of three");
+
     drop(serve);
     up.stop().await;
 }

@@ -12,19 +12,25 @@ use serde::Deserialize;
 use super::{
     Common, PAGE, St, actor, back, csrf_field, ctx, field, flash, layout, page, posted, to_login,
 };
-use crate::admin::reports::{ListQuery, Status};
+use crate::admin::reports::{Kind, ListQuery, SortBy, Status};
 use crate::admin::review::{self, Decision, Failed, Verdict};
 use crate::console::accounts::Role;
 use crate::console::i18n::Lang;
+use crate::publish::ALLOW_LIST;
 
 /// Reviewers read dates in Vietnam's time (reports belong to no profile).
 const REVIEW_TZ: &str = "Asia/Ho_Chi_Minh";
 
-/// `?status=`, `?after=` and the common parameters.
+/// `?status=`, `?sort=` (`count`: most reported first; `last_seen`: most recently
+/// reported first; else newest report first), `?after=` (newest first: keyset on the id)
+/// or `?page=` (the sorted orders), and the common parameters.
 #[derive(Deserialize, Default)]
 pub struct ReviewQuery {
     status: Option<String>,
+    sort: Option<String>,
     after: Option<i64>,
+    #[serde(default)]
+    page: usize,
     #[serde(flatten)]
     common: Common,
 }
@@ -64,17 +70,26 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
         Some("rejected") => Some(Status::Rejected),
         _ => Some(Status::Open),
     };
-    let query = ListQuery {
-        status,
-        limit: Some(PAGE),
-        after_id: q.after,
+    let sort = match q.sort.as_deref() {
+        Some("count") => Some(SortBy::Count),
+        Some("last_seen") => Some(SortBy::LastSeen),
+        _ => None,
     };
+    let (after, page_no) = (q.after, q.page);
     let store = c.admin.reports();
     let listed = tokio::task::spawn_blocking(move || {
-        store
+        let s = store
             .lock()
-            .map_err(|_| "report store poisoned".to_owned())
-            .and_then(|s| s.list(&query).map_err(|e| e.to_string()))
+            .map_err(|_| "report store poisoned".to_owned())?;
+        match sort {
+            None => s.list(&ListQuery {
+                status,
+                limit: Some(PAGE),
+                after_id: after,
+            }),
+            Some(by) => s.list_sorted(status, by, Some(PAGE), page_no.saturating_mul(PAGE)),
+        }
+        .map_err(|e| e.to_string())
     })
     .await;
     let reports = match listed {
@@ -92,11 +107,36 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
         Some(Status::Rejected) => "rejected",
         Some(Status::Open) => "open",
     };
+    let sort_key = match sort {
+        Some(SortBy::Count) => "count",
+        Some(SortBy::LastSeen) => "last_seen",
+        _ => "newest",
+    };
+    let here = format!("/reviews?status={filter}&sort={sort_key}");
+    // Newest first pages by id (`after`); the sorted orders by page number.
+    let (previous, next) = match sort {
+        None => (
+            q.after.map(|_| here.clone()),
+            (reports.len() == PAGE)
+                .then(|| reports.last().map(|r| format!("{here}&after={}", r.id)))
+                .flatten(),
+        ),
+        Some(_) => (
+            (q.page > 0).then(|| format!("{here}&page={}", q.page - 1)),
+            (reports.len() == PAGE).then(|| format!("{here}&page={}", q.page + 1)),
+        ),
+    };
+    let categories = c.admin.categories_now();
     let body = html! {
         (flash(l, &q.common))
         nav.tabs aria-label=(l.t("status")) {
             @for (key, label) in [("open", "status_open"), ("accepted", "status_accepted"), ("rejected", "status_rejected"), ("all", "filter_all")] {
-                @if filter == key { strong { (l.t(label)) } } @else { a href={ "/reviews?status=" (key) } { (l.t(label)) } }
+                @if filter == key { strong { (l.t(label)) } } @else { a href={ "/reviews?status=" (key) "&sort=" (sort_key) } { (l.t(label)) } }
+            }
+        }
+        nav.tabs aria-label=(l.t("sort_by")) {
+            @for (key, label) in [("newest", "sort_newest"), ("count", "sort_count"), ("last_seen", "sort_last_seen")] {
+                @if sort_key == key { strong { (l.t(label)) } } @else { a href={ "/reviews?status=" (filter) "&sort=" (key) } { (l.t(label)) } }
             }
         }
         @if reports.is_empty() { p.card { (l.t("no_reports")) } }
@@ -117,6 +157,16 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
                         (csrf_field(&s))
                         label for={ "why-" (r.id) } { (l.t("reason")) }
                         input #{ "why-" (r.id) } type="text" name="note" maxlength="500";
+                        @if r.kind != Kind::Mistake {
+                            // Where an accept publishes: the report's category unless the
+                            // reviewer picks another (or the allowlist).
+                            label for={ "cat-" (r.id) } { (l.t("publish_to")) }
+                            select #{ "cat-" (r.id) } name="category" {
+                                @if !categories.contains(&r.category) { option value=(r.category) selected { (l.category(&r.category)) } }
+                                @for cat in &categories { option value=(cat) selected[*cat == r.category] { (l.category(cat)) } }
+                                option value=(ALLOW_LIST) { (l.t("allowlist")) }
+                            }
+                        }
                         div.row {
                             button type="submit" name="decision" value="accepted" { (l.t("accept")) }
                             button.secondary type="submit" name="decision" value="rejected" { (l.t("reject")) }
@@ -125,14 +175,10 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
                 }
             }
         }
-        @if q.after.is_some() || reports.len() == PAGE {
-            nav.pager {
-                @if q.after.is_some() { a href={ "/reviews?status=" (filter) } { (l.t("newest")) } } @else { span {} }
-                @if reports.len() == PAGE {
-                    @if let Some(last) = reports.last() {
-                        a href={ "/reviews?status=" (filter) "&after=" (last.id) } { (l.t("next")) }
-                    }
-                }
+        @if previous.is_some() || next.is_some() {
+            nav.pager aria-label=(l.t("pages")) {
+                @if let Some(p) = &previous { a rel="prev" href=(p) { (l.t("previous")) } } @else { span {} }
+                @if let Some(n) = &next { a rel="next" href=(n) { (l.t("next")) } }
             }
         }
     };
@@ -167,7 +213,9 @@ pub async fn decide(
     };
     let decision = Decision {
         verdict,
-        category: None,
+        category: field(&form, "category")
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
         note: field(&form, "note").map(str::to_owned),
         actor: actor(&s),
     };
