@@ -273,6 +273,12 @@ listen = ["127.0.0.1:{console}"]
             format!("family-{}<", profiles.saturating_sub(61)),
         ),
         (
+            "admin: accounts (500 profile suggestions)",
+            &admin,
+            "/users".into(),
+            "family-500<".into(),
+        ),
+        (
             "reviewer: open queue, newest",
             &reviewer,
             "/reviews".into(),

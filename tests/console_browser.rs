@@ -933,7 +933,14 @@ async fn pages_of_profiles_go_forward_and_back_and_an_owner_sees_only_their_own(
         }
         let (status, _) = get_page(&base, &format!("/profiles/{}", ids[110]), &cookie).await;
         assert_eq!(status, 403, "another family's profile");
+        for page in ["/reviews", "/published"] {
+            assert_eq!(get_page(&base, page, &cookie).await.0, 403, "{user} {page}");
+        }
     }
+    // Not a central: the published page says so.
+    let (status, page) = get_page(&base, "/published", &admin).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("chưa cấu hình [publish]"), "{page}");
 
     // The reviewer's queue: newest first, or most reported first.
     for (n, times) in [("once.test", 1), ("thrice.test", 3), ("twice.test", 2)] {
