@@ -412,6 +412,16 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     fill(&c, "#dev-ip", "127.0.0.2").await;
     click(&c, "form[action$='/devices'] button").await;
     saved(&c).await;
+    // The services are folded by group, closed while nothing in them is blocked.
+    let shown = c
+        .find(Locator::Css("input[name='service'][value='tiktok']"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap();
+    assert!(!shown, "the video group starts folded");
+    click(&c, "details[data-group='video'] > summary").await;
     click(&c, "input[name='service'][value='tiktok']").await;
     click(&c, "form[action$='/services'] button[type='submit']").await;
     saved(&c).await;
@@ -704,5 +714,458 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     assert!(limited, "the 11th failed login for one account is refused");
 
     drop(serve);
+    up.stop().await;
+}
+
+/// The setup link's token in the log, used with a plain client: the administrator's
+/// session cookie.
+async fn setup_admin(base: &str, log: &str) -> String {
+    let link = log
+        .split_whitespace()
+        .find(|w| w.contains("/setup?token="))
+        .unwrap()
+        .trim_matches(|c: char| c == '"' || c == '\'');
+    let token = link.split("token=").nth(1).unwrap();
+    let r = post_form(
+        base,
+        "/setup",
+        None,
+        &[
+            ("token", token),
+            ("name", "quantri"),
+            ("password", ADMIN_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303, "setup");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// A console page with a plain client: status and body.
+async fn get_page(base: &str, path: &str, cookie: &str) -> (u16, String) {
+    let r = http()
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The CSRF token in a page's forms.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned()
+}
+
+/// The profile names a dashboard shows (its cards' links).
+fn names_on(page: &str) -> Vec<String> {
+    page.split("<h2 id=\"p-")
+        .skip(1)
+        .filter_map(|card| card.split("\">").nth(2)?.split('<').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The page links' targets: (previous, next).
+fn pager(page: &str) -> (Option<String>, Option<String>) {
+    let link = |rel: &str| {
+        page.split(&format!("rel=\"{rel}\" href=\""))
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .map(|s| s.replace("&amp;", "&"))
+    };
+    (link("prev"), link("next"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_of_profiles_go_forward_and_back_and_an_owner_sees_only_their_own() {
+    kidsafe_dns::feed::http::install_crypto_provider();
+    let up = Upstream::start(Zone::standard()).await;
+    let dir = common::list_dir();
+    let (config, _dns, admin_api, console) = write_config(dir.path(), up.addr);
+    let mut serve = Child::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidsafe-dns"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1"),
+    );
+    let log = serve.wait_for("setup?token=");
+    serve.wait_for("listening on UDP and TCP");
+    let base = format!("http://{console}");
+    let admin = setup_admin(&base, &log).await;
+
+    // 120 profiles by the admin API: 55 of family A, 5 of family B, 60 nobody's.
+    let api = common::admin_api::Api::new(admin_api, "");
+    let mut ids = Vec::new();
+    let name_of = |i: usize| match i {
+        0..55 => format!("A-{i:03}"),
+        55..60 => format!("B-{i:03}"),
+        _ => format!("Z-{i:03}"),
+    };
+    for i in 0..120 {
+        let r = api
+            .post("/v1/profiles", serde_json::json!({ "name": name_of(i) }))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+
+    // Two parents; A's and B's profiles given to them.
+    let (_, home) = get_page(&base, "/users", &admin).await;
+    let csrf = csrf_of(&home);
+    for (user, password) in [("me", PARENT_PASSWORD), ("bo", "mật khẩu của bố 3")] {
+        let r = post_form(
+            &base,
+            "/users",
+            Some(&admin),
+            &[
+                ("csrf", &csrf),
+                ("name", user),
+                ("password", password),
+                ("role", "owner"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 303);
+    }
+    let (_, users) = get_page(&base, "/users", &admin).await;
+    let user_id = |name: &str| {
+        users
+            .split(&format!(">{name}</option>"))
+            .next()
+            .and_then(|s| s.rsplit("value=\"").next())
+            .and_then(|s| s.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    let (me, bo) = (user_id("me"), user_id("bo"));
+    for (i, id) in ids.iter().enumerate().take(60) {
+        let owner = if i < 55 { &me } else { &bo };
+        let r = post_form(
+            &base,
+            "/users/assign",
+            Some(&admin),
+            &[("csrf", &csrf), ("user", owner), ("profile", id)],
+        )
+        .await;
+        assert_eq!(r.status(), 303);
+        let to = r.headers()["location"].to_str().unwrap();
+        assert!(to.contains("msg=saved"), "{to}");
+    }
+    // An unknown profile id is refused.
+    let r = post_form(
+        &base,
+        "/users/assign",
+        Some(&admin),
+        &[("csrf", &csrf), ("user", &me), ("profile", "p99999")],
+    )
+    .await;
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("err_not_found")
+    );
+
+    // The administrator: 50 a page, in id order, forward and back.
+    let expect = |range: std::ops::Range<usize>| range.map(name_of).collect::<Vec<_>>();
+    // The first page leads with the config file's catch-all profile (named in Vietnamese).
+    let first = [
+        vec!["Mặc định (các thiết bị khác)".to_owned()],
+        expect(0..50),
+    ]
+    .concat();
+    let (status, one) = get_page(&base, "/", &admin).await;
+    assert_eq!(status, 200);
+    assert_eq!(names_on(&one), first);
+    let (prev, next) = pager(&one);
+    assert_eq!(prev, None);
+    let next = next.expect("a next page");
+    assert_eq!(next, format!("/?after={}", ids[49]));
+    let (_, two) = get_page(&base, &next, &admin).await;
+    assert_eq!(names_on(&two), expect(50..100), "page 2");
+    let (prev, next) = pager(&two);
+    let (_, back_one) = get_page(&base, &prev.expect("a previous page"), &admin).await;
+    assert_eq!(names_on(&back_one), first, "back to page 1");
+    assert_eq!(pager(&back_one).0, None);
+    let (_, three) = get_page(&base, &next.expect("a third page"), &admin).await;
+    assert_eq!(names_on(&three), expect(100..120));
+    assert_eq!(pager(&three).1, None, "the last page");
+
+    // A cursor that is no profile id: 400, shown escaped.
+    let (status, bad) = get_page(&base, "/?after=%3Cscript%3Ex", &admin).await;
+    assert_eq!(status, 400);
+    assert!(bad.contains("&lt;script&gt;x") && !bad.contains("<script>x"));
+
+    // The parents: every page holds only their own profiles, and all of them.
+    for (user, password, own) in [
+        ("me", PARENT_PASSWORD, expect(0..55)),
+        ("bo", "mật khẩu của bố 3", expect(55..60)),
+    ] {
+        let cookie = login(&base, user, password).await;
+        let mut seen = Vec::new();
+        let mut path = "/".to_owned();
+        for _ in 0..5 {
+            let (status, page) = get_page(&base, &path, &cookie).await;
+            assert_eq!(status, 200);
+            seen.extend(names_on(&page));
+            match pager(&page).1 {
+                Some(next) => path = next,
+                None => break,
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, own, "{user}'s pages");
+        // The administrator's cursors change nothing for a parent; a page past the end
+        // is empty.
+        for path in [format!("/?after={}", ids[99]), "/?page=7".to_owned()] {
+            let (_, page) = get_page(&base, &path, &cookie).await;
+            assert!(
+                names_on(&page).iter().all(|n| own.contains(n)),
+                "{user} {path}"
+            );
+        }
+        let (status, _) = get_page(&base, &format!("/profiles/{}", ids[110]), &cookie).await;
+        assert_eq!(status, 403, "another family's profile");
+        for page in ["/reviews", "/published"] {
+            assert_eq!(get_page(&base, page, &cookie).await.0, 403, "{user} {page}");
+        }
+    }
+    // Not a central: the published page says so.
+    let (status, page) = get_page(&base, "/published", &admin).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("chưa cấu hình [publish]"), "{page}");
+
+    // The reviewer's queue: newest first, or most reported first.
+    for (n, times) in [("once.test", 1), ("thrice.test", 3), ("twice.test", 2)] {
+        for _ in 0..times {
+            let r = api
+                .post(
+                    "/v1/reports",
+                    serde_json::json!({ "name": n, "category": "gambling" }),
+                )
+                .await;
+            assert!(r.status == 201 || r.status == 200, "{}", r.body); // 200: counted again
+        }
+    }
+    let order = |page: &str| -> Vec<String> {
+        page.split("<h2 id=\"r-")
+            .skip(1)
+            .filter_map(|card| card.split("<code>").nth(1)?.split('<').next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (_, newest) = get_page(&base, "/reviews", &admin).await;
+    assert_eq!(order(&newest), ["twice.test", "thrice.test", "once.test"]);
+    let (_, most) = get_page(&base, "/reviews?status=open&sort=count", &admin).await;
+    assert_eq!(order(&most), ["thrice.test", "twice.test", "once.test"]);
+    let (_, past) = get_page(&base, "/reviews?status=open&sort=count&page=1", &admin).await;
+    assert!(order(&past).is_empty(), "one page of three");
+
+    drop(serve);
+    up.stop().await;
+}
+
+/// `minisign -G -W`: an unencrypted key pair in `dir`; the public key line.
+fn minisign_keys(dir: &Path) -> String {
+    let out = std::process::Command::new("minisign")
+        .args(["-G", "-W", "-p"])
+        .arg(dir.join("central.pub"))
+        .arg("-s")
+        .arg(dir.join("central.key"))
+        .output()
+        .expect("the minisign CLI (apt-get install minisign)");
+    assert!(out.status.success(), "{out:?}");
+    let public = std::fs::read_to_string(dir.join("central.pub")).unwrap();
+    public.lines().nth(1).unwrap().trim().to_owned()
+}
+
+/// Issue 17's browser test 3: on a central (`[publish]`), a reviewer accepts a report in
+/// the console's queue; the name is published to the gambling list, and an edge
+/// following the central's signed feed blocks it (dig); the "published" page shows the
+/// decision, and reverting it there unblocks the name again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reviewer_accepts_a_report_in_the_console_and_an_edge_blocks_the_name() {
+    kidsafe_dns::feed::http::install_crypto_provider();
+    let Some((chromium, driver)) = browser_programs() else {
+        return;
+    };
+    let mut zone = Zone::standard();
+    zone.add(Record::from_rdata(
+        name("casino-moi.test."),
+        300,
+        RData::A(A(ANSWER)),
+    ));
+    let up = Upstream::start(zone).await;
+
+    // The central: lists, admin API, console, and [publish] with a minisign key.
+    let dir = common::list_dir();
+    let pubkey = minisign_keys(dir.path());
+    let (config, _dns, admin_api, console) = write_config(dir.path(), up.addr);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[publish]\nminisign_key_file = \"central.key\"\n");
+    std::fs::write(&config, text).unwrap();
+    let mut central = Child::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidsafe-dns"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1"),
+    );
+    let log = central.wait_for("setup?token=");
+    central.wait_for("listening on UDP and TCP");
+
+    // The edge: follows the central's gambling list over its signed HTTP feed.
+    let edge_dir = tempfile::tempdir().unwrap();
+    std::fs::write(edge_dir.path().join("local.txt"), "local-only.test\n").unwrap();
+    let (e_dns, e_admin) = (free_port(), free_port());
+    let edge_config = edge_dir.path().join("edge.toml");
+    std::fs::write(
+        &edge_config,
+        format!(
+            r#"[server]
+listen = ["127.0.0.1:{e_dns}"]
+[upstream]
+servers = ["{upstream}"]
+timeout_ms = 1000
+[blocking]
+mode = "nxdomain"
+ttl = 1
+[lists]
+compiled = "var/edge.fst"
+[[lists.source]]
+category = "adult"
+path = "local.txt"
+[[lists.source]]
+name = "central-gambling"
+category = "gambling"
+url = "http://{admin_api}/v1/published/gambling.txt"
+minisign_pubkey = "{pubkey}"
+refresh = "1s"
+[admin]
+listen = ["127.0.0.1:{e_admin}"]
+"#,
+            upstream = up.addr
+        ),
+    )
+    .unwrap();
+    let mut edge = Child::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidsafe-dns"))
+            .args(["serve", "--config"])
+            .arg(&edge_config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1"),
+    );
+    edge.wait_for("listening on UDP and TCP");
+    let edge_dns = SocketAddr::from(([127, 0, 0, 1], e_dns));
+    assert_eq!(
+        ask(edge_dns, "127.0.0.1", "casino-moi.test").await,
+        "NOERROR"
+    );
+
+    // A reviewer account, made by the administrator.
+    let base = format!("http://{console}");
+    let admin = setup_admin(&base, &log).await;
+    let (_, users) = get_page(&base, "/users", &admin).await;
+    let r = post_form(
+        &base,
+        "/users",
+        Some(&admin),
+        &[
+            ("csrf", &csrf_of(&users)),
+            ("name", "duyet"),
+            ("password", PARENT_PASSWORD),
+            ("role", "reviewer"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+
+    // A report, posted as the block page does.
+    let r = http()
+        .post(format!("http://{admin_api}/v1/reports"))
+        .header("content-type", "application/json")
+        .body(r#"{"name":"casino-moi.test","category":"gambling","note":"cá cược trên trang trẻ em"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // The reviewer accepts it in the browser.
+    let (_driver, c) = browser(&chromium, &driver).await;
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(&c, "#name", "duyet").await;
+    fill(&c, "#password", PARENT_PASSWORD).await;
+    click(&c, "form[action='/login'] button").await;
+    wait_text(&c, "h1", "Báo cáo chờ duyệt").await;
+    let queue = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(queue.contains("casino-moi.test"), "{queue}");
+    fill(&c, "input[name='note']", "trang cá cược").await;
+    let decided = Instant::now();
+    click(&c, "button[value='accepted']").await;
+    wait_text(&c, "p.msg", "Đã chấp nhận và công bố.").await;
+
+    // The edge blocks it within its poll.
+    let got = until(edge_dns, "127.0.0.1", "casino-moi.test", "NXDOMAIN").await;
+    assert!(got.starts_with("NXDOMAIN"), "{got}");
+    println!("console accept -> edge blocks: {:?}", decided.elapsed());
+
+    // What was published, and when: the decision with its list, serial and reviewer.
+    c.goto(&format!("{base}/published")).await.unwrap();
+    wait_text(&c, "h1", "Danh sách đã công bố").await;
+    let published = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        published.contains("casino-moi.test")
+            && published.contains("cờ bạc")
+            && published.contains("console:duyet")
+            && published.contains("trang cá cược"),
+        "{published}"
+    );
+    shots(&c, "published").await;
+
+    // The review API's audit shows the same decision: one path.
+    let audit = common::admin_api::Api::new(admin_api, "")
+        .get("/v1/reports?status=accepted")
+        .await
+        .body;
+    assert_eq!(audit["reports"][0]["name"], "casino-moi.test", "{audit}");
+
+    // A revert from the page takes the name off the list: the edge answers again.
+    fill(&c, "form[action$='/revert'] input[name='note']", "nhầm").await;
+    click(&c, "form[action$='/revert'] button").await;
+    wait_text(&c, "p.msg", "Đã hoàn tác.").await;
+    let got = until(edge_dns, "127.0.0.1", "casino-moi.test", "NOERROR").await;
+    assert_eq!(got, "NOERROR");
+    c.goto(&format!("{base}/reviews")).await.unwrap();
+    let queue = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(queue.contains("casino-moi.test"), "open again: {queue}");
+
+    let _ = c.close().await;
+    drop(edge);
+    drop(central);
     up.stop().await;
 }

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kidsafe_dns::profiles::{
-    IdentityKind, LAST_GOOD_FILE_NAME, NewIdentity, ProfileError, ProfileSpec, ProfileStore,
+    IdentityKind, LAST_GOOD_FILE_NAME, NewIdentity, PageCursor, ProfileError, ProfilePage,
+    ProfileSpec, ProfileStore,
 };
 use pg_cluster::PgCluster;
 use tokio::sync::watch;
@@ -193,6 +194,46 @@ fn with_postgres_down_writes_fail_cleanly_and_the_last_good_copy_serves() {
     let names: Vec<String> = a.list().unwrap().into_iter().map(|p| p.spec.name).collect();
     assert_eq!(names, ["teens", "other", "third"]);
     assert_eq!(a.get(&q.id).unwrap().version, 1);
+}
+
+/// Pages on PostgreSQL: keyset on the id, forward and back, the same pages from the
+/// last-good copy while PostgreSQL is down.
+#[test]
+fn pages_of_profiles_on_postgres_and_from_the_last_good_copy() {
+    let Some(pg) = PgCluster::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = node(&pg.url(), dir.path());
+    for i in 0..25 {
+        a.create(&spec(&format!("kid {i:02}")), "admin").unwrap();
+    }
+    let names = |p: &ProfilePage| -> Vec<String> {
+        p.profiles.iter().map(|p| p.spec.name.clone()).collect()
+    };
+    let want =
+        |r: std::ops::Range<usize>| -> Vec<String> { r.map(|i| format!("kid {i:02}")).collect() };
+    let walk = |s: &ProfileStore| {
+        let one = s.page(PageCursor::First, 10).unwrap();
+        assert_eq!(names(&one), want(0..10));
+        assert_eq!(one.previous, None);
+        let two = s
+            .page(PageCursor::After(one.next.as_deref().unwrap()), 10)
+            .unwrap();
+        assert_eq!(names(&two), want(10..20), "page 2");
+        let three = s
+            .page(PageCursor::After(two.next.as_deref().unwrap()), 10)
+            .unwrap();
+        assert_eq!(names(&three), want(20..25));
+        assert_eq!(three.next, None);
+        let back = s
+            .page(PageCursor::Before(two.previous.as_deref().unwrap()), 10)
+            .unwrap();
+        assert_eq!(names(&back), want(0..10), "back to page 1");
+        assert_eq!(back.previous, None);
+    };
+    walk(&a);
+    a.snapshot().unwrap(); // writes the last-good copy
+    pg.stop();
+    walk(&a);
 }
 
 /// A → B propagation of 100 changes: from A's commit to B's generation bump. Run with

@@ -335,6 +335,17 @@ impl Admin {
         Arc::clone(&self.reports)
     }
 
+    /// The review (the queue's decisions and reverts, publishing on a central): the
+    /// console decides through it, the one decision path.
+    pub fn review(&self) -> Arc<review::ReviewApi> {
+        Arc::clone(&self.review)
+    }
+
+    /// A central's published store (`[publish]`), for the console's "published" page.
+    pub fn published_store(&self) -> Option<Arc<crate::publish::PublishedStore>> {
+        self.published.as_ref().map(|(store, _)| Arc::clone(store))
+    }
+
     /// Temporary exceptions and pauses, when the resolver set them.
     pub fn exceptions_api(&self) -> Option<Arc<exceptions::ExceptionsApi>> {
         self.exceptions.clone()

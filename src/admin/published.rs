@@ -127,26 +127,6 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t == "*" || t == etag)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_none_match_takes_lists_weak_tags_and_star() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::IF_NONE_MATCH,
-            HeaderValue::from_static("\"a\", W/\"b\""),
-        );
-        assert!(matches_etag(&h, "\"b\""));
-        assert!(matches_etag(&h, "\"a\""));
-        assert!(!matches_etag(&h, "\"c\""));
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
-        assert!(matches_etag(&h, "\"c\""));
-        assert!(!matches_etag(&HeaderMap::new(), "\"c\""));
-    }
-}
-
 /// Sets a central's publishing figures on the admin's metrics (at each scrape): each
 /// published list's serial (not its size: counting a million-name list at every scrape
 /// costs a table scan), and the RPZ primary's counters when it serves.
@@ -165,5 +145,25 @@ pub(super) fn record_metrics(admin: &super::Admin) {
         for (name, label, value, total) in rpz.totals() {
             m.counter_total(name, &[(label, value)], total);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_takes_lists_weak_tags_and_star() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"a\", W/\"b\""),
+        );
+        assert!(matches_etag(&h, "\"b\""));
+        assert!(matches_etag(&h, "\"a\""));
+        assert!(!matches_etag(&h, "\"c\""));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(matches_etag(&h, "\"c\""));
+        assert!(!matches_etag(&HeaderMap::new(), "\"c\""));
     }
 }

@@ -37,8 +37,16 @@ use serde_json::json;
 use super::reports::{
     Kind, ListQuery, MAX_NOTE_CHARS, NewDecision, ReportError, ReportStore, SortBy, Status,
 };
-use crate::publish::store::decide::Audit;
+use crate::publish::store::decide::{Audit, DecisionRecord};
 use crate::publish::{ALLOW_LIST, PublishedStore, StoreError};
+
+/// What a revert gives back: the report (open again), the reverted decision as the
+/// published store recorded it (`None` without `[publish]`), and the report's audit trail.
+pub type RevertOutcome = (
+    super::reports::Report,
+    Option<DecisionRecord>,
+    Vec<DecisionRecord>,
+);
 
 /// The categories a decision may name (the configured ones, read per request: a config
 /// reload changes them).
@@ -78,11 +86,28 @@ struct ListParams {
     after_id: Option<i64>,
 }
 
+/// A reviewer's verdict on a report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum Verdict {
+pub enum Verdict {
+    /// Publish the name (to the category, or to the allowlist for a mistake report).
     Accept,
+    /// Publish nothing.
     Reject,
+}
+
+/// One decision on one report, as the review API and the console both give it.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    /// Accept or reject.
+    pub verdict: Verdict,
+    /// The list an accept publishes to (default: the report's category; `allow`: the
+    /// allowlist); a reject may name one, which must be known.
+    pub category: Option<String>,
+    /// Why (control characters become spaces; at most [`MAX_NOTE_CHARS`]).
+    pub note: Option<String>,
+    /// Who: `admin:<reviewer>` from the API, `console:<account>` from the console.
+    pub actor: String,
 }
 
 #[derive(Deserialize)]
@@ -107,63 +132,88 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// A failed review step: the response to give.
-struct Failed(Box<Response>);
+/// A refused or failed review step: the HTTP status the API answers with and why (the
+/// console turns the status into its own message).
+#[derive(Debug)]
+pub struct Failed {
+    /// 400 (bad input), 404 (no such report), 409 (already decided / nothing to revert),
+    /// 500 (a store failed).
+    pub status: StatusCode,
+    /// The message.
+    pub message: String,
+}
 
 impl Failed {
-    fn new(response: Response) -> Self {
-        Failed(Box::new(response))
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Failed {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Failed {
+    fn into_response(self) -> Response {
+        error(self.status, self.message)
     }
 }
 
 impl From<ReportError> for Failed {
     fn from(e: ReportError) -> Self {
-        Failed::new(match e {
-            ReportError::NotFound { .. } => error(StatusCode::NOT_FOUND, e.to_string()),
-            e if e.is_client_error() => error(StatusCode::BAD_REQUEST, e.to_string()),
+        match e {
+            ReportError::NotFound { .. } => Failed::new(StatusCode::NOT_FOUND, e.to_string()),
+            e if e.is_client_error() => Failed::new(StatusCode::BAD_REQUEST, e.to_string()),
             e => {
                 tracing::error!(error = %e, "review: report store failed");
-                error(StatusCode::INTERNAL_SERVER_ERROR, "the report store failed")
+                Failed::new(StatusCode::INTERNAL_SERVER_ERROR, "the report store failed")
             }
-        })
+        }
     }
 }
 
 impl From<StoreError> for Failed {
     fn from(e: StoreError) -> Self {
-        Failed::new(if e.is_conflict() {
-            error(StatusCode::CONFLICT, e.to_string())
+        if e.is_conflict() {
+            Failed::new(StatusCode::CONFLICT, e.to_string())
         } else if e.is_client_error() {
-            error(StatusCode::BAD_REQUEST, e.to_string())
+            Failed::new(StatusCode::BAD_REQUEST, e.to_string())
         } else {
             tracing::error!(error = %e, "review: published store failed");
-            error(
+            Failed::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the published store failed",
             )
-        })
+        }
     }
+}
+
+/// Runs `op` on the report store (locked) on a blocking thread.
+///
+/// # Errors
+/// `op`'s, or 500 when the lock is poisoned or the thread panicked.
+pub async fn on_reports<T: Send + 'static>(
+    api: &Arc<ReviewApi>,
+    op: impl FnOnce(&ReviewApi, &mut ReportStore) -> Result<T, Failed> + Send + 'static,
+) -> Result<T, Failed> {
+    let api = api.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut reports = api
+            .reports
+            .lock()
+            .map_err(|_| Failed::new(StatusCode::INTERNAL_SERVER_ERROR, "report store poisoned"))?;
+        op(&api, &mut reports)
+    })
+    .await
+    .map_err(|e| Failed::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 async fn on_blocking(
     api: &Arc<ReviewApi>,
     op: impl FnOnce(&ReviewApi, &mut ReportStore) -> Result<serde_json::Value, Failed> + Send + 'static,
 ) -> Response {
-    let api = api.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        let mut reports = api.reports.lock().map_err(|_| {
-            Failed::new(error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "report store poisoned",
-            ))
-        })?;
-        op(&api, &mut reports)
-    })
-    .await;
-    match done {
-        Ok(Ok(body)) => Json(body).into_response(),
-        Ok(Err(Failed(response))) => *response,
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    match on_reports(api, op).await {
+        Ok(body) => Json(body).into_response(),
+        Err(failed) => failed.into_response(),
     }
 }
 
@@ -211,10 +261,10 @@ fn actor(reviewer: Option<&str>) -> Result<String, Failed> {
         {
             Ok(format!("{ACTOR}:{r}"))
         }
-        Some(_) => Err(Failed::new(error(
+        Some(_) => Err(Failed::new(
             StatusCode::BAD_REQUEST,
             format!("invalid reviewer: at most {MAX_REVIEWER} letters, digits, spaces and . _ - @"),
-        ))),
+        )),
     }
 }
 
@@ -228,10 +278,10 @@ fn note(raw: Option<&str>) -> Result<Option<String>, Failed> {
         .collect();
     let clean = clean.trim();
     if clean.chars().count() > MAX_NOTE_CHARS {
-        return Err(Failed::new(error(
+        return Err(Failed::new(
             StatusCode::BAD_REQUEST,
             format!("invalid note: longer than {MAX_NOTE_CHARS} characters"),
-        )));
+        ));
     }
     Ok((!clean.is_empty()).then(|| clean.to_owned()))
 }
@@ -280,61 +330,90 @@ async fn decide(
         }
     };
     on_blocking(&api, move |api, reports| {
-        let actor = actor(body.reviewer.as_deref())?;
-        let note = note(body.note.as_deref())?;
-        let report = reports.get(id)?.ok_or(ReportError::NotFound { id })?;
-        if report.status != Status::Open {
-            return Err(Failed::new(error(
-                StatusCode::CONFLICT,
-                format!(
-                    "report {id} was already decided ({}); revert it first \
-                     (POST /v1/reports/{id}/revert)",
-                    report.status
-                ),
-            )));
-        }
-        let audit = Audit {
-            actor: &actor,
-            note: note.as_deref(),
-            at: now(),
+        let decision = Decision {
+            verdict,
+            category: body.category,
+            note: body.note,
+            actor: actor(body.reviewer.as_deref())?,
         };
-        let (status, record) = match verdict {
-            Verdict::Accept => {
-                let list = target_list(api, reports, id, &report.category, body.category)?;
-                let record = match &api.published {
-                    Some(store) => Some(store.accept(id, &list, &report.name, audit)?),
-                    None => None,
-                };
-                (Status::Accepted, record)
-            }
-            Verdict::Reject => {
-                if let Some(c) = &body.category {
-                    check_category(api, c)?;
-                }
-                let record = match &api.published {
-                    Some(store) => Some(store.reject(id, &report.name, audit)?),
-                    None => None,
-                };
-                (Status::Rejected, record)
-            }
-        };
-        let decided = NewDecision {
-            status,
-            note: note.clone(),
-        };
-        let report = reports.decide(id, &decided, SystemTime::now())?;
-        tracing::info!(
-            id,
-            %status,
-            name = %report.name,
-            list = record.as_ref().and_then(|r| r.list.as_deref()).unwrap_or("-"),
-            serial = record.as_ref().and_then(|r| r.serial).unwrap_or(0),
-            actor = %actor,
-            "report decided"
-        );
+        let (report, record) = decide_report(api, reports, id, decision)?;
         Ok(with(report, "published", json!(record)))
     })
     .await
+}
+
+/// Decides report `id`: the one decision path (the review API and the console). On a
+/// central an accept publishes the name (to its category, or to the allowlist for a
+/// "blocked by mistake" report) and every decision is audited in the published store;
+/// then the report store records it. Returns the report and the published record.
+///
+/// # Errors
+/// 404 unknown report, 409 already decided, 400 bad note or unknown category (nothing
+/// changes), 500 a store failed.
+pub fn decide_report(
+    api: &ReviewApi,
+    reports: &mut ReportStore,
+    id: i64,
+    decision: Decision,
+) -> Result<(super::reports::Report, Option<DecisionRecord>), Failed> {
+    let Decision {
+        verdict,
+        category,
+        note: raw_note,
+        actor,
+    } = decision;
+    let note = note(raw_note.as_deref())?;
+    let report = reports.get(id)?.ok_or(ReportError::NotFound { id })?;
+    if report.status != Status::Open {
+        return Err(Failed::new(
+            StatusCode::CONFLICT,
+            format!(
+                "report {id} was already decided ({}); revert it first \
+                 (POST /v1/reports/{id}/revert)",
+                report.status
+            ),
+        ));
+    }
+    let audit = Audit {
+        actor: &actor,
+        note: note.as_deref(),
+        at: now(),
+    };
+    let (status, record) = match verdict {
+        Verdict::Accept => {
+            let list = target_list(api, reports, id, &report.category, category)?;
+            let record = match &api.published {
+                Some(store) => Some(store.accept(id, &list, &report.name, audit)?),
+                None => None,
+            };
+            (Status::Accepted, record)
+        }
+        Verdict::Reject => {
+            if let Some(c) = &category {
+                check_category(api, c)?;
+            }
+            let record = match &api.published {
+                Some(store) => Some(store.reject(id, &report.name, audit)?),
+                None => None,
+            };
+            (Status::Rejected, record)
+        }
+    };
+    let decided = NewDecision {
+        status,
+        note: note.clone(),
+    };
+    let report = reports.decide(id, &decided, SystemTime::now())?;
+    tracing::info!(
+        id,
+        %status,
+        name = %report.name,
+        list = record.as_ref().and_then(|r| r.list.as_deref()).unwrap_or("-"),
+        serial = record.as_ref().and_then(|r| r.serial).unwrap_or(0),
+        actor = %actor,
+        "report decided"
+    );
+    Ok((report, record))
 }
 
 /// Where an accepted report goes: the allowlist for a "blocked by mistake" report (or a
@@ -362,14 +441,14 @@ fn check_category(api: &ReviewApi, category: &str) -> Result<(), Failed> {
     if category == ALLOW_LIST || known.iter().any(|c| c == category) {
         return Ok(());
     }
-    Err(Failed::new(error(
+    Err(Failed::new(
         StatusCode::BAD_REQUEST,
         format!(
             "invalid category: `{category}` is not a configured category (known: {}, or \
              \"{ALLOW_LIST}\")",
             known.join(", ")
         ),
-    )))
+    ))
 }
 
 async fn revert(
@@ -383,32 +462,49 @@ async fn revert(
     let body = body.map(|Json(b)| b).unwrap_or_default();
     on_blocking(&api, move |api, reports| {
         let actor = actor(body.reviewer.as_deref())?;
-        let note = note(body.note.as_deref())?;
-        let report = reports.get(id)?.ok_or(ReportError::NotFound { id })?;
-        let record = match &api.published {
-            Some(store) => {
-                let audit = Audit {
-                    actor: &actor,
-                    note: note.as_deref(),
-                    at: now(),
-                };
-                Some(store.revert(id, audit)?)
-            }
-            None if report.status == Status::Open => {
-                return Err(StoreError::NotDecided { report_id: id }.into());
-            }
-            None => None,
-        };
-        reports.set_status(id, Status::Open)?;
-        let report = reports.get(id)?.ok_or(ReportError::NotFound { id })?;
-        tracing::info!(id, name = %report.name, actor = %actor, "report decision reverted");
-        let trail = match &api.published {
-            Some(store) => store.decisions(id)?,
-            None => Vec::new(),
-        };
+        let (report, record, trail) = revert_report(api, reports, id, &actor, body.note)?;
         let mut body = with(report, "reverted", json!(record));
         body["audit"] = json!(trail);
         Ok(body)
     })
     .await
+}
+
+/// Reverts report `id`'s active decision (an accepted name leaves its list) and opens
+/// the report again: the one revert path. Returns the report, the reverted record and
+/// every decision on the report (reverts included).
+///
+/// # Errors
+/// 404 unknown report, 409 nothing to revert, 400 bad note, 500 a store failed.
+pub fn revert_report(
+    api: &ReviewApi,
+    reports: &mut ReportStore,
+    id: i64,
+    actor: &str,
+    raw_note: Option<String>,
+) -> Result<RevertOutcome, Failed> {
+    let note = note(raw_note.as_deref())?;
+    let report = reports.get(id)?.ok_or(ReportError::NotFound { id })?;
+    let record = match &api.published {
+        Some(store) => {
+            let audit = Audit {
+                actor,
+                note: note.as_deref(),
+                at: now(),
+            };
+            Some(store.revert(id, audit)?)
+        }
+        None if report.status == Status::Open => {
+            return Err(StoreError::NotDecided { report_id: id }.into());
+        }
+        None => None,
+    };
+    reports.set_status(id, Status::Open)?;
+    let report = reports.get(id)?.ok_or(ReportError::NotFound { id })?;
+    tracing::info!(id, name = %report.name, actor = %actor, "report decision reverted");
+    let trail = match &api.published {
+        Some(store) => store.decisions(id)?,
+        None => Vec::new(),
+    };
+    Ok((report, record, trail))
 }

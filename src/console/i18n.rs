@@ -223,6 +223,17 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "From the config file (read only)",
     ),
     ("previous", "Trang trước", "Previous"),
+    ("pages", "Các trang", "Pages"),
+    (
+        "default_profile",
+        "Mặc định (các thiết bị khác)",
+        "Default (every other device)",
+    ),
+    (
+        "profile_id_help",
+        "Mã hồ sơ, ví dụ p12 (gõ để tìm trong danh sách gợi ý).",
+        "The profile's id, e.g. p12 (type to pick from the suggestions).",
+    ),
     ("next", "Trang sau", "Next"),
     ("categories", "Nhóm nội dung", "Categories"),
     (
@@ -356,6 +367,54 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("day_sun", "CN", "Sun"),
     ("time_zone", "Múi giờ", "Time zone"),
     ("back", "Quay lại", "Back"),
+    ("nav_published", "Đã công bố", "Published"),
+    (
+        "published_title",
+        "Danh sách đã công bố",
+        "What was published",
+    ),
+    (
+        "published_help",
+        "Mỗi quyết định của người duyệt, mới nhất trước: tên nào vào danh sách nào, lúc nào, do ai. Hoàn tác sẽ gỡ tên khỏi danh sách và mở lại báo cáo.",
+        "Every reviewer decision, newest first: which name went to which list, when and by whom. Reverting takes the name off the list and opens the report again.",
+    ),
+    (
+        "not_central",
+        "Máy chủ này không công bố danh sách (chưa cấu hình [publish]); quyết định chỉ được ghi trong hàng đợi báo cáo.",
+        "This server publishes no lists ([publish] is not configured); decisions are recorded in the reports queue only.",
+    ),
+    (
+        "no_decisions",
+        "Chưa có quyết định nào.",
+        "No decisions yet.",
+    ),
+    ("decision", "Quyết định", "Decision"),
+    ("list", "Danh sách", "List"),
+    ("allowlist", "danh sách cho phép", "allowlist"),
+    ("serial", "Số phiên bản", "Serial"),
+    ("decided_by", "Người duyệt", "Reviewer"),
+    ("decided_at", "Lúc", "When"),
+    ("reverted", "Đã hoàn tác", "Reverted"),
+    ("revert", "Hoàn tác", "Revert"),
+    ("sort_by", "Sắp xếp", "Order"),
+    ("sort_newest", "Mới nhất", "Newest"),
+    ("sort_count", "Nhiều báo cáo nhất", "Most reported"),
+    ("sort_last_seen", "Báo cáo gần đây", "Recently reported"),
+    ("publish_to", "Công bố vào", "Publish to"),
+    ("revert_reason", "Lý do hoàn tác", "Why revert"),
+    ("older", "Cũ hơn", "Older"),
+    ("newest", "Mới nhất", "Newest"),
+    (
+        "published_ok",
+        "Đã chấp nhận và công bố.",
+        "Accepted and published.",
+    ),
+    ("reverted_ok", "Đã hoàn tác.", "Reverted."),
+    (
+        "err_decided",
+        "Báo cáo này đã được quyết định (hoặc không còn gì để hoàn tác).",
+        "This report was already decided (or there is nothing to revert).",
+    ),
 ];
 
 #[cfg(test)]

@@ -155,7 +155,7 @@ async fn security_headers(request: axum::extract::Request, next: Next) -> Respon
 
 /// The console's routes.
 pub fn router(console: Arc<Console>) -> axum::Router {
-    use pages::{admin_users, dashboard, login, profile, reviews};
+    use pages::{admin_users, dashboard, login, profile, published, reviews};
     axum::Router::new()
         .route("/", get(dashboard::show))
         .route("/login", get(login::show).post(login::submit))
@@ -180,6 +180,8 @@ pub fn router(console: Arc<Console>) -> axum::Router {
         .route("/users/assign", post(admin_users::assign))
         .route("/reviews", get(reviews::show))
         .route("/reviews/{id}", post(reviews::decide))
+        .route("/published", get(published::show))
+        .route("/published/{id}/revert", post(published::revert))
         .route("/assets/console.css", get(assets::css))
         .route("/assets/console.js", get(assets::js))
         .layer(DefaultBodyLimit::max(MAX_BODY))

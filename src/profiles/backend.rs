@@ -49,6 +49,11 @@ type R<T> = Result<T, ProfileError>;
 pub(super) trait Tx {
     /// Every profile, by id.
     fn profiles(&mut self) -> R<Vec<ProfileRow>>;
+    /// At most `limit` profiles with ids above `after`, by id (keyset paging on the
+    /// primary key: a deep page costs what the first does).
+    fn profiles_after(&mut self, after: i64, limit: i64) -> R<Vec<ProfileRow>>;
+    /// At most `limit` profiles with ids below `before`, the highest id first.
+    fn profiles_before(&mut self, before: i64, limit: i64) -> R<Vec<ProfileRow>>;
     /// Profile `n`.
     fn profile(&mut self, n: i64) -> R<Option<ProfileRow>>;
     /// The id of the profile named `name`.

@@ -59,6 +59,30 @@ impl Tx for CopyTx<'_> {
     fn profiles(&mut self) -> R<Vec<ProfileRow>> {
         Ok(self.rows.profiles.clone())
     }
+    fn profiles_after(&mut self, after: i64, limit: i64) -> R<Vec<ProfileRow>> {
+        // The copy is held by id (as `profiles` read it).
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(self
+            .rows
+            .profiles
+            .iter()
+            .filter(|p| p.id > after)
+            .take(take)
+            .cloned()
+            .collect())
+    }
+    fn profiles_before(&mut self, before: i64, limit: i64) -> R<Vec<ProfileRow>> {
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(self
+            .rows
+            .profiles
+            .iter()
+            .rev()
+            .filter(|p| p.id < before)
+            .take(take)
+            .cloned()
+            .collect())
+    }
     fn profile(&mut self, n: i64) -> R<Option<ProfileRow>> {
         Ok(self.rows.profiles.iter().find(|p| p.id == n).cloned())
     }

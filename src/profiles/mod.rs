@@ -49,7 +49,7 @@ mod validate;
 
 pub use error::ProfileError;
 pub use settings::StoreConfig;
-pub use store::{BulkRow, ProfileStore};
+pub use store::{BulkRow, PageCursor, ProfilePage, ProfileStore};
 pub use types::{
     AuditEntry, CONFIG_ID_PREFIX, Identity, IdentityKind, Mode, NewIdentity, Profile, ProfileSpec,
     ProfilesSnapshot, STORED_ID_PREFIX, ScheduleSpec, Subscriber, WindowSpec, merge_patch,

@@ -369,6 +369,22 @@ impl Tx for PgTx<'_> {
         self.profile_rows(rows)
     }
 
+    fn profiles_after(&mut self, after: i64, limit: i64) -> R<Vec<ProfileRow>> {
+        let rows = self.query(
+            "SELECT id, name, settings, version FROM profiles WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&after, &limit],
+        )?;
+        self.profile_rows(rows)
+    }
+
+    fn profiles_before(&mut self, before: i64, limit: i64) -> R<Vec<ProfileRow>> {
+        let rows = self.query(
+            "SELECT id, name, settings, version FROM profiles WHERE id < $1 ORDER BY id DESC LIMIT $2",
+            &[&before, &limit],
+        )?;
+        self.profile_rows(rows)
+    }
+
     fn profile(&mut self, n: i64) -> R<Option<ProfileRow>> {
         let rows = self.query(
             "SELECT id, name, settings, version FROM profiles WHERE id = $1",
@@ -413,11 +429,20 @@ impl Tx for PgTx<'_> {
     }
 
     fn identities(&mut self, profile: Option<i64>) -> R<Vec<IdentityRow>> {
-        let rows = self.query(
-            "SELECT id, profile_id, kind, value FROM identities
-             WHERE $1::BIGINT IS NULL OR profile_id = $1 ORDER BY id",
-            &[&profile],
-        )?;
+        // Two statements, not `$1 IS NULL OR profile_id = $1`: a prepared statement's
+        // generic plan for that is a scan of every identity; one profile's is an index
+        // range of `identities_profile`.
+        let rows = match profile {
+            Some(n) => self.query(
+                "SELECT id, profile_id, kind, value FROM identities
+                 WHERE profile_id = $1 ORDER BY id",
+                &[&n],
+            )?,
+            None => self.query(
+                "SELECT id, profile_id, kind, value FROM identities ORDER BY id",
+                &[],
+            )?,
+        };
         self.identity_rows(rows)
     }
 

@@ -71,6 +71,24 @@ impl Tx for SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
+    fn profiles_after(&mut self, after: i64, limit: i64) -> R<Vec<ProfileRow>> {
+        self.tx
+            .prepare_cached(
+                "SELECT id, name, settings, version FROM profiles WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .and_then(|mut st| st.query_map([after, limit], profile_row)?.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    fn profiles_before(&mut self, before: i64, limit: i64) -> R<Vec<ProfileRow>> {
+        self.tx
+            .prepare_cached(
+                "SELECT id, name, settings, version FROM profiles WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .and_then(|mut st| st.query_map([before, limit], profile_row)?.collect())
+            .map_err(|e| self.err(e))
+    }
+
     fn profile(&mut self, n: i64) -> R<Option<ProfileRow>> {
         self.tx
             .prepare_cached("SELECT id, name, settings, version FROM profiles WHERE id = ?1")
@@ -124,12 +142,23 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn identities(&mut self, profile: Option<i64>) -> R<Vec<IdentityRow>> {
-        let sql = "SELECT id, profile_id, kind, value FROM identities
-                   WHERE ?1 IS NULL OR profile_id = ?1 ORDER BY id";
-        self.tx
-            .prepare_cached(sql)
-            .and_then(|mut st| st.query_map([profile], identity_row)?.collect())
-            .map_err(|e| self.err(e))
+        // Two statements rather than `?1 IS NULL OR profile_id = ?1`, which SQLite plans
+        // as a scan of every identity: one profile's is a range of `identities_profile`
+        // (a dashboard of 50 cards over 100,000 profiles went from ~240 ms to a few).
+        match profile {
+            Some(n) => self
+                .tx
+                .prepare_cached(
+                    "SELECT id, profile_id, kind, value FROM identities
+                     WHERE profile_id = ?1 ORDER BY id",
+                )
+                .and_then(|mut st| st.query_map([n], identity_row)?.collect()),
+            None => self
+                .tx
+                .prepare_cached("SELECT id, profile_id, kind, value FROM identities ORDER BY id")
+                .and_then(|mut st| st.query_map([], identity_row)?.collect()),
+        }
+        .map_err(|e| self.err(e))
     }
 
     fn identity(&mut self, id: i64) -> R<Option<IdentityRow>> {

@@ -38,21 +38,31 @@ impl ReportStore {
             SortBy::LastSeen => "last_seen DESC, id DESC",
             SortBy::FirstSeen => "first_seen ASC, id ASC",
         };
-        let sql = format!(
-            "SELECT id FROM reports WHERE (?1 IS NULL OR status = ?1)
-             ORDER BY {order} LIMIT ?2 OFFSET ?3"
-        );
-        let ids: Vec<i64> = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut st| {
-                st.query_map(
-                    params![status.map(Status::as_str), limit, offset as i64],
-                    |r| r.get(0),
-                )?
-                .collect()
-            })
-            .map_err(|e| self.storage(e))?;
+        // With a status, `status = ?` alone (not `?1 IS NULL OR ...`), so the order is a
+        // walk of `reports_status_count` / `reports_status_last_seen` (schema 4).
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let ids: Vec<i64> = match status {
+            Some(status) => self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT id FROM reports WHERE status = ?1
+                     ORDER BY {order} LIMIT ?2 OFFSET ?3"
+                ))
+                .and_then(|mut st| {
+                    st.query_map(params![status.as_str(), limit, offset], |r| r.get(0))?
+                        .collect()
+                }),
+            None => self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT id FROM reports ORDER BY {order} LIMIT ?1 OFFSET ?2"
+                ))
+                .and_then(|mut st| {
+                    st.query_map(params![limit, offset], |r| r.get(0))?
+                        .collect()
+                }),
+        }
+        .map_err(|e| self.storage(e))?;
         let mut reports = Vec::with_capacity(ids.len());
         for id in ids {
             // A report decided between the two reads is still listed, as it now stands.

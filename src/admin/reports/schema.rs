@@ -11,9 +11,9 @@ use crate::sqlite_file;
 
 /// Schema version stored in `PRAGMA user_version`: 1 had the reports and their notes, 2
 /// adds the reviewers' decisions, 3 the report's kind (deduplication on name, kind and
-/// category), reporters' contacts and the idempotency keys of edges' deliveries.
-/// The application id, the busy timeout and the open settings are
-/// [`sqlite_file::REPORTS`]'s.
+/// category), reporters' contacts and the idempotency keys of edges' deliveries, 4 the
+/// indexes behind the reviewer's "most reported" and "recently reported" orders. The
+/// application id, the busy timeout and the open settings are [`sqlite_file::REPORTS`]'s.
 pub(super) const SCHEMA_VERSION: i64 = sqlite_file::REPORTS.version;
 
 pub(super) const SCHEMA_V1: &str = "
@@ -91,6 +91,14 @@ CREATE TABLE report_keys (
 CREATE INDEX report_keys_received ON report_keys (received);
 ";
 
+/// Version 4: the reviewer's sorted queues (`list_sorted` by count or last seen, within a
+/// status) are index scans, not a sort of every report (50,000 open reports: ~27 ms a
+/// page, 58 ms at offset 25,000, before).
+const SCHEMA_V4: &str = "
+CREATE INDEX reports_status_count ON reports (status, count, id);
+CREATE INDEX reports_status_last_seen ON reports (status, last_seen, id);
+";
+
 impl ReportStore {
     /// Per-connection settings, once the file is known to be ours (or empty): nothing is
     /// written to a file that is not a report store.
@@ -150,6 +158,9 @@ impl ReportStore {
                     ),
                 });
             }
+        }
+        if version < 4 {
+            tx.execute_batch(SCHEMA_V4).map_err(|e| storage(&path, e))?;
         }
         if version < SCHEMA_VERSION {
             sqlite_file::stamp(&tx, &sqlite_file::REPORTS).map_err(|e| storage(&path, e))?;

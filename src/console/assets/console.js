@@ -9,5 +9,9 @@ document.querySelectorAll('[data-filter]').forEach(function (box) {
     list.querySelectorAll('label').forEach(function (l) {
       l.classList.toggle('hidden', q !== '' && l.textContent.toLowerCase().indexOf(q) < 0);
     });
+    // Folded groups open while a search finds something in them.
+    list.querySelectorAll('details').forEach(function (d) {
+      if (q !== '') { d.open = d.querySelector('label:not(.hidden)') !== null; }
+    });
   });
 });

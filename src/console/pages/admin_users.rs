@@ -13,8 +13,9 @@ use super::{
 };
 use crate::console::accounts::{AccountError, Role};
 use crate::console::i18n::Lang;
+use crate::profiles::PageCursor;
 
-/// Profiles offered in the assign form's list.
+/// Profiles suggested in the forms' list (any id may be typed).
 const PROFILES_IN_FORM: usize = 500;
 
 /// `?page=` and the common parameters.
@@ -45,17 +46,41 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<UsersQuery>)
     }
     let offset = q.page * PAGE;
     let users = c.on_accounts(move |a| a.users(offset, PAGE)).await;
-    let profiles = on_profiles(&c, |store| store.list()).await;
-    let (Ok((users, more)), Ok(mut profiles)) = (users, profiles) else {
+    let Ok((users, more)) = users else {
         return super::error_page(&c, &ctx, StatusCode::SERVICE_UNAVAILABLE, "err_store", "");
     };
-    profiles.retain(|p| !p.read_only);
-    profiles.truncate(PROFILES_IN_FORM);
-    let name_of = |id: &str| {
-        profiles
+    // The names of the profiles this page's users own (read by id), and the first
+    // profiles as suggestions for the forms (any id can be typed: a national store holds
+    // far more than a form can list).
+    let owned: Vec<String> = users
+        .iter()
+        .flat_map(|u| u.profiles.iter().cloned())
+        .take(PROFILES_IN_FORM)
+        .collect();
+    let lang = ctx.lang;
+    let profiles = on_profiles(&c, move |store| {
+        let mut suggested = store.page(PageCursor::First, PROFILES_IN_FORM)?.profiles;
+        suggested.retain(|p| !p.read_only);
+        let named: Vec<(String, String)> = owned
             .iter()
-            .find(|p| p.id == id)
-            .map_or(id.to_owned(), |p| p.spec.name.clone())
+            .filter_map(|id| {
+                store
+                    .get(id)
+                    .ok()
+                    .map(|p| (p.id.clone(), super::profile_name(lang, &p)))
+            })
+            .collect();
+        Ok((suggested, named))
+    })
+    .await;
+    let Ok((profiles, named)) = profiles else {
+        return super::error_page(&c, &ctx, StatusCode::SERVICE_UNAVAILABLE, "err_store", "");
+    };
+    let name_of = |id: &str| {
+        named
+            .iter()
+            .find(|(pid, _)| pid == id)
+            .map_or(id.to_owned(), |(_, name)| name.clone())
     };
     let l = ctx.lang;
     let body = html! {
@@ -100,10 +125,8 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<UsersQuery>)
                         option value="admin" { (l.t("role_admin")) }
                     }
                     label for="u-profile" { (l.t("profile")) }
-                    select #u-profile name="profile" {
-                        option value="" { "—" }
-                        @for p in &profiles { option value=(p.id) { (p.spec.name) } }
-                    }
+                    input #u-profile type="text" name="profile" list="profile-ids" maxlength="80" autocomplete="off" aria-describedby="profile-id-help";
+                    p #profile-id-help .help { (l.t("profile_id_help")) }
                     p { button type="submit" { (l.t("create")) } }
                 }
             }
@@ -116,10 +139,11 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<UsersQuery>)
                         @for u in users.iter().filter(|u| u.role == Role::Owner) { option value=(u.id) { (u.name) } }
                     }
                     label for="a-profile" { (l.t("profile")) }
-                    select #a-profile name="profile" {
-                        @for p in &profiles { option value=(p.id) { (p.spec.name) } }
-                    }
+                    input #a-profile type="text" name="profile" list="profile-ids" required maxlength="80" autocomplete="off" aria-describedby="profile-id-help";
                     p { button type="submit" { (l.t("assign")) } }
+                }
+                datalist #profile-ids {
+                    @for p in &profiles { option value=(p.id) { (p.spec.name) } }
                 }
             }
         }
@@ -155,6 +179,11 @@ pub async fn create(
     let profile = field(&form, "profile")
         .filter(|p| !p.is_empty())
         .map(str::to_owned);
+    if let Some(pid) = profile.clone()
+        && on_profiles(&c, move |store| store.get(&pid)).await.is_err()
+    {
+        return back("/users", "err_not_found", "error");
+    }
     let created = c
         .on_accounts(move |a| {
             let u = a.create(&name, &password, role)?;

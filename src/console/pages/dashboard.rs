@@ -13,13 +13,17 @@ use super::{
     posted, to_login,
 };
 use crate::console::accounts::Role;
-use crate::profiles::{Profile, ProfileSpec};
+use crate::profiles::{PageCursor, Profile, ProfileError, ProfileSpec};
 
-/// `?page=` and the common parameters.
+/// The page: `?page=` (an owner's, counting their own profiles) or `?after=` /
+/// `?before=` (an administrator's, a stored profile id: keyset paging over every
+/// profile), and the common parameters.
 #[derive(Deserialize, Default)]
 pub struct DashQuery {
     #[serde(default)]
     page: usize,
+    after: Option<String>,
+    before: Option<String>,
     #[serde(flatten)]
     common: Common,
 }
@@ -31,6 +35,13 @@ struct Card {
     unblocks: usize,
 }
 
+/// Where the page links go: previous and next, as query strings.
+#[derive(Default)]
+struct Pager {
+    previous: Option<String>,
+    next: Option<String>,
+}
+
 /// `GET /`
 pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<DashQuery>) -> Response {
     let ctx = ctx(&c, &headers, q.common.lang.as_deref()).await;
@@ -40,16 +51,46 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<DashQuery>) 
     if s.user.role == Role::Reviewer {
         return Redirect::to("/reviews").into_response();
     }
-    let (admin, owned, page_no) = (s.user.role == Role::Admin, s.user.profiles.clone(), q.page);
+    let admin = s.user.role == Role::Admin;
+    let (owned, page_no) = (s.user.profiles.clone(), q.page);
+    let (after, before) = (q.after.clone(), q.before.clone());
     let listed = on_profiles(&c, move |store| {
-        // An owner's profiles by id; an administrator's a page of all of them.
-        let mut profiles = if admin {
-            store.list()?
+        // An administrator's page of every profile, read from the store a page at a time;
+        // an owner's page of their own ids, and only those profiles read.
+        let (profiles, pager) = if admin {
+            let cursor = match (&after, &before) {
+                (Some(a), _) => PageCursor::After(a),
+                (None, Some(b)) => PageCursor::Before(b),
+                (None, None) => PageCursor::First,
+            };
+            let page = store.page(cursor, PAGE)?;
+            let pager = Pager {
+                previous: page
+                    .previous
+                    .map(|id| format!("before={}", super::query_value(&id))),
+                next: page
+                    .next
+                    .map(|id| format!("after={}", super::query_value(&id))),
+            };
+            (page.profiles, pager)
         } else {
-            owned.iter().filter_map(|id| store.get(id).ok()).collect()
+            let ids: Vec<&String> = owned
+                .iter()
+                .skip(page_no.saturating_mul(PAGE))
+                .take(PAGE)
+                .collect();
+            let more = owned.len() > page_no.saturating_add(1).saturating_mul(PAGE);
+            let pager = Pager {
+                previous: (page_no > 0).then(|| format!("page={}", page_no - 1)),
+                next: more.then(|| format!("page={}", page_no + 1)),
+            };
+            (
+                ids.into_iter()
+                    .filter_map(|id| store.get(id).ok())
+                    .collect(),
+                pager,
+            )
         };
-        let more = profiles.len() > (page_no + 1) * PAGE;
-        let profiles: Vec<Profile> = profiles.drain(..).skip(page_no * PAGE).take(PAGE).collect();
         let mut cards = Vec::with_capacity(profiles.len());
         for p in profiles {
             let devices = if p.read_only {
@@ -63,11 +104,20 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<DashQuery>) 
                 unblocks: 0,
             });
         }
-        Ok((cards, more))
+        Ok((cards, pager))
     })
     .await;
-    let (mut cards, more) = match listed {
+    let (mut cards, pager) = match listed {
         Ok(x) => x,
+        Err(e @ ProfileError::Invalid { .. }) => {
+            return super::error_page(
+                &c,
+                &ctx,
+                StatusCode::BAD_REQUEST,
+                "err_invalid",
+                &e.to_string(),
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, "console: profiles not read");
             return super::error_page(&c, &ctx, StatusCode::SERVICE_UNAVAILABLE, "err_store", "");
@@ -87,7 +137,7 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<DashQuery>) 
             @for card in &cards {
                 @let p = &card.profile;
                 section.card.profile-card aria-labelledby={ "p-" (p.id) } {
-                    h2 #{ "p-" (p.id) } { a href={ "/profiles/" (p.id) } { (p.spec.name) } }
+                    h2 #{ "p-" (p.id) } { a href={ "/profiles/" (p.id) } { (super::profile_name(l, p)) } }
                     @if p.read_only { p.help { (l.t("read_only")) } }
                     ul.stats {
                         li { strong { (card.devices) } (l.t("devices")) }
@@ -99,10 +149,10 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<DashQuery>) 
                 }
             }
         }
-        @if q.page > 0 || more {
-            nav.pager {
-                @if q.page > 0 { a href={ "/?page=" (q.page - 1) } { (l.t("previous")) } } @else { span {} }
-                @if more { a href={ "/?page=" (q.page + 1) } { (l.t("next")) } }
+        @if pager.previous.is_some() || pager.next.is_some() {
+            nav.pager aria-label=(l.t("pages")) {
+                @if let Some(p) = &pager.previous { a rel="prev" href={ "/?" (p) } { (l.t("previous")) } } @else { span {} }
+                @if let Some(n) = &pager.next { a rel="next" href={ "/?" (n) } { (l.t("next")) } }
             }
         }
         section.card aria-labelledby="new-profile" {

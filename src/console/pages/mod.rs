@@ -1,11 +1,12 @@
 //! The pages: [`login`] (and first-run setup), [`dashboard`], [`profile`],
-//! [`admin_users`], [`reviews`]; here the frame they share (header, language switch, the
+//! [`admin_users`], [`reviews`], [`published`]; here the frame they share (header, language switch, the
 //! CSRF field) and the answers every page gives (redirects, 403, errors).
 
 pub mod admin_users;
 pub mod dashboard;
 pub mod login;
 pub mod profile;
+pub mod published;
 pub mod reviews;
 
 use std::sync::Arc;
@@ -79,6 +80,7 @@ pub fn layout(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                                 }
                                 @if s.user.role != Role::Owner {
                                     a href="/reviews" { (l.t("nav_reviews")) }
+                                    a href="/published" { (l.t("nav_published")) }
                                 }
                                 @if s.user.role == Role::Admin {
                                     a href="/users" { (l.t("nav_users")) }
@@ -252,6 +254,24 @@ pub async fn on_profiles<T: Send + 'static>(
     })
     .await
     .map_err(|e| crate::profiles::ProfileError::invalid("store", e.to_string()))?
+}
+
+/// `value` percent-encoded for a query string (a cursor in a page link; maud escapes the
+/// attribute, this keeps the URL itself well formed whatever the value holds).
+pub fn query_value(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A profile's name as the page shows it: the config file's implicit `default` group
+/// (every device no other profile claims) is named in the page's language.
+pub fn profile_name(l: Lang, p: &crate::profiles::Profile) -> String {
+    // "default" is the config's catch-all group name (`GroupConfig::implicit_default`,
+    // and the `[[groups]] name = "default"` the config checks treat specially).
+    if p.read_only && p.spec.name == "default" {
+        l.t("default_profile").to_owned()
+    } else {
+        p.spec.name.clone()
+    }
 }
 
 /// Who the profile store's audit log names for a console change.

@@ -110,7 +110,7 @@ pub async fn show(
         &ctx,
         &q.common,
         StatusCode::OK,
-        layout(&ctx, &p.spec.name, body),
+        layout(&ctx, &super::profile_name(l, &p), body),
     )
 }
 
@@ -152,13 +152,20 @@ fn services_card(c: &Console, s: &Session, l: Lang, p: &Profile) -> Markup {
             }
             form method="post" action={ "/profiles/" (p.id) "/services" } {
                 (csrf_field(s))
+                // One fold per group (closed unless something in it is blocked), so the
+                // page stays short on a phone; <details> needs no script.
                 div #svc-list {
                     @for g in &groups {
-                        fieldset {
-                            legend { (l.service_group(g)) }
-                            div.toggles.wide {
-                                @for svc in catalog.services().iter().filter(|x| x.group == *g) {
-                                    label { input type="checkbox" name="service" value=(svc.id) checked[p.spec.services.contains(&svc.id)] disabled[p.read_only]; (l.service(svc)) }
+                        @let members: Vec<_> = catalog.services().iter().filter(|x| x.group == *g).collect();
+                        @let blocked = members.iter().filter(|x| p.spec.services.contains(&x.id)).count();
+                        details.svc-group data-group=(g) open[blocked > 0] {
+                            summary { (l.service_group(g)) " " span.count { "(" (blocked) "/" (members.len()) ")" } }
+                            fieldset {
+                                legend.sr-only { (l.service_group(g)) }
+                                div.toggles.wide {
+                                    @for svc in &members {
+                                        label { input type="checkbox" name="service" value=(svc.id) checked[p.spec.services.contains(&svc.id)] disabled[p.read_only]; (l.service(svc)) }
+                                    }
                                 }
                             }
                         }

@@ -1,8 +1,7 @@
 //! The reviewer's queue (reviewers and administrators): reports of harmful sites from
 //! the report store, open ones first, a page at a time, each with accept / reject and a
-//! reason, recorded by the same store call as `POST /v1/reports/{id}/decision`.
-
-use std::time::SystemTime;
+//! reason, decided by the review API's own path ([`review::decide_report`], the one behind
+//! `POST /v1/reports/{id}/decision`): on a central an accept publishes the name.
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,20 +10,27 @@ use maud::html;
 use serde::Deserialize;
 
 use super::{
-    Common, PAGE, St, back, csrf_field, ctx, field, flash, layout, page, posted, to_login,
+    Common, PAGE, St, actor, back, csrf_field, ctx, field, flash, layout, page, posted, to_login,
 };
-use crate::admin::reports::{ListQuery, NewDecision, Status};
+use crate::admin::reports::{Kind, ListQuery, SortBy, Status};
+use crate::admin::review::{self, Decision, Failed, Verdict};
 use crate::console::accounts::Role;
 use crate::console::i18n::Lang;
+use crate::publish::ALLOW_LIST;
 
 /// Reviewers read dates in Vietnam's time (reports belong to no profile).
 const REVIEW_TZ: &str = "Asia/Ho_Chi_Minh";
 
-/// `?status=`, `?after=` and the common parameters.
+/// `?status=`, `?sort=` (`count`: most reported first; `last_seen`: most recently
+/// reported first; else newest report first), `?after=` (newest first: keyset on the id)
+/// or `?page=` (the sorted orders), and the common parameters.
 #[derive(Deserialize, Default)]
 pub struct ReviewQuery {
     status: Option<String>,
+    sort: Option<String>,
     after: Option<i64>,
+    #[serde(default)]
+    page: usize,
     #[serde(flatten)]
     common: Common,
 }
@@ -37,7 +43,8 @@ fn status_name(l: Lang, s: Status) -> &'static str {
     }
 }
 
-fn when(unix: u64) -> String {
+/// A date and time as reviewers read them.
+pub fn when(unix: u64) -> String {
     let tz = jiff::tz::TimeZone::get(REVIEW_TZ).unwrap_or(jiff::tz::TimeZone::UTC);
     jiff::Timestamp::from_second(unix as i64)
         .map(|t| {
@@ -57,23 +64,32 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
     if s.user.role == Role::Owner {
         return super::forbidden(&c, &ctx);
     }
-    let status = match q.status.as_deref() {
+    let status: Option<Status> = match q.status.as_deref() {
         Some("all") => None,
         Some("accepted") => Some(Status::Accepted),
         Some("rejected") => Some(Status::Rejected),
         _ => Some(Status::Open),
     };
-    let query = ListQuery {
-        status,
-        limit: Some(PAGE),
-        after_id: q.after,
+    let sort = match q.sort.as_deref() {
+        Some("count") => Some(SortBy::Count),
+        Some("last_seen") => Some(SortBy::LastSeen),
+        _ => None,
     };
+    let (after, page_no) = (q.after, q.page);
     let store = c.admin.reports();
     let listed = tokio::task::spawn_blocking(move || {
-        store
+        let s = store
             .lock()
-            .map_err(|_| "report store poisoned".to_owned())
-            .and_then(|s| s.list(&query).map_err(|e| e.to_string()))
+            .map_err(|_| "report store poisoned".to_owned())?;
+        match sort {
+            None => s.list(&ListQuery {
+                status,
+                limit: Some(PAGE),
+                after_id: after,
+            }),
+            Some(by) => s.list_sorted(status, by, Some(PAGE), page_no.saturating_mul(PAGE)),
+        }
+        .map_err(|e| e.to_string())
     })
     .await;
     let reports = match listed {
@@ -84,12 +100,43 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
         }
     };
     let l = ctx.lang;
-    let filter = q.status.clone().unwrap_or_else(|| "open".into());
+    // The tab's key as the page links carry it: one of four, never the raw input.
+    let filter = match status {
+        None => "all",
+        Some(Status::Accepted) => "accepted",
+        Some(Status::Rejected) => "rejected",
+        Some(Status::Open) => "open",
+    };
+    let sort_key = match sort {
+        Some(SortBy::Count) => "count",
+        Some(SortBy::LastSeen) => "last_seen",
+        _ => "newest",
+    };
+    let here = format!("/reviews?status={filter}&sort={sort_key}");
+    // Newest first pages by id (`after`); the sorted orders by page number.
+    let (previous, next) = match sort {
+        None => (
+            q.after.map(|_| here.clone()),
+            (reports.len() == PAGE)
+                .then(|| reports.last().map(|r| format!("{here}&after={}", r.id)))
+                .flatten(),
+        ),
+        Some(_) => (
+            (q.page > 0).then(|| format!("{here}&page={}", q.page - 1)),
+            (reports.len() == PAGE).then(|| format!("{here}&page={}", q.page + 1)),
+        ),
+    };
+    let categories = c.admin.categories_now();
     let body = html! {
         (flash(l, &q.common))
         nav.tabs aria-label=(l.t("status")) {
             @for (key, label) in [("open", "status_open"), ("accepted", "status_accepted"), ("rejected", "status_rejected"), ("all", "filter_all")] {
-                @if filter == key { strong { (l.t(label)) } } @else { a href={ "/reviews?status=" (key) } { (l.t(label)) } }
+                @if filter == key { strong { (l.t(label)) } } @else { a href={ "/reviews?status=" (key) "&sort=" (sort_key) } { (l.t(label)) } }
+            }
+        }
+        nav.tabs aria-label=(l.t("sort_by")) {
+            @for (key, label) in [("newest", "sort_newest"), ("count", "sort_count"), ("last_seen", "sort_last_seen")] {
+                @if sort_key == key { strong { (l.t(label)) } } @else { a href={ "/reviews?status=" (filter) "&sort=" (key) } { (l.t(label)) } }
             }
         }
         @if reports.is_empty() { p.card { (l.t("no_reports")) } }
@@ -110,6 +157,16 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
                         (csrf_field(&s))
                         label for={ "why-" (r.id) } { (l.t("reason")) }
                         input #{ "why-" (r.id) } type="text" name="note" maxlength="500";
+                        @if r.kind != Kind::Mistake {
+                            // Where an accept publishes: the report's category unless the
+                            // reviewer picks another (or the allowlist).
+                            label for={ "cat-" (r.id) } { (l.t("publish_to")) }
+                            select #{ "cat-" (r.id) } name="category" {
+                                @if !categories.contains(&r.category) { option value=(r.category) selected { (l.category(&r.category)) } }
+                                @for cat in &categories { option value=(cat) selected[*cat == r.category] { (l.category(cat)) } }
+                                option value=(ALLOW_LIST) { (l.t("allowlist")) }
+                            }
+                        }
                         div.row {
                             button type="submit" name="decision" value="accepted" { (l.t("accept")) }
                             button.secondary type="submit" name="decision" value="rejected" { (l.t("reject")) }
@@ -118,9 +175,10 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
                 }
             }
         }
-        @if reports.len() == PAGE {
-            @if let Some(last) = reports.last() {
-                nav.pager { span {} a href={ "/reviews?status=" (filter) "&after=" (last.id) } { (l.t("next")) } }
+        @if previous.is_some() || next.is_some() {
+            nav.pager aria-label=(l.t("pages")) {
+                @if let Some(p) = &previous { a rel="prev" href=(p) { (l.t("previous")) } } @else { span {} }
+                @if let Some(n) = &next { a rel="next" href=(n) { (l.t("next")) } }
             }
         }
     };
@@ -148,35 +206,37 @@ pub async fn decide(
     if s.user.role == Role::Owner {
         return super::forbidden(&c, &ctx);
     }
-    let status = match field(&form, "decision") {
-        Some("accepted") => Status::Accepted,
-        Some("rejected") => Status::Rejected,
+    let verdict = match field(&form, "decision") {
+        Some("accepted") => Verdict::Accept,
+        Some("rejected") => Verdict::Reject,
         _ => return back("/reviews", "err_invalid", "error"),
     };
-    let note = field(&form, "note")
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| format!("{n} ({})", s.user.name));
-    let decision = NewDecision {
-        status,
-        note: note.or_else(|| Some(format!("({})", s.user.name))),
+    let decision = Decision {
+        verdict,
+        category: field(&form, "category")
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
+        note: field(&form, "note").map(str::to_owned),
+        actor: actor(&s),
     };
-    let store = c.admin.reports();
-    let done = tokio::task::spawn_blocking(move || {
-        store
-            .lock()
-            .map_err(|_| "report store poisoned".to_owned())
-            .and_then(|mut s| {
-                s.decide(id, &decision, SystemTime::now())
-                    .map_err(|e| e.to_string())
-            })
+    let api = c.admin.review();
+    let done = review::on_reports(&api, move |api, reports| {
+        review::decide_report(api, reports, id, decision)
     })
     .await;
     match done {
-        Ok(Ok(report)) => {
-            tracing::info!(id, status = status.as_str(), name = %report.name, by = %s.user.name, "console: report decision recorded");
-            back("/reviews", "saved", "ok")
-        }
-        _ => back("/reviews", "err_invalid", "error"),
+        Ok((_, Some(record))) if record.list.is_some() => back("/reviews", "published_ok", "ok"),
+        Ok(_) => back("/reviews", "saved", "ok"),
+        Err(f) => back("/reviews", failed_key(&f), "error"),
+    }
+}
+
+/// The message for a refused decision or revert (the detail is in the server's log).
+pub fn failed_key(f: &Failed) -> &'static str {
+    match f.status {
+        StatusCode::CONFLICT => "err_decided",
+        StatusCode::NOT_FOUND => "err_not_found",
+        StatusCode::BAD_REQUEST => "err_invalid",
+        _ => "err_store",
     }
 }

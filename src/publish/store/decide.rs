@@ -241,6 +241,28 @@ impl PublishedStore {
         .map_err(|e| self.storage(e))
     }
 
+    /// The newest decisions first, `limit` of them, older than decision `before` when
+    /// given (keyset paging on the decision id: a page costs the same at any depth).
+    ///
+    /// # Errors
+    /// SQLite failing.
+    pub fn recent_decisions(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        let conn = self.read()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        conn.prepare_cached(&format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions WHERE id < ?1 ORDER BY id DESC LIMIT ?2"
+        ))
+        .and_then(|mut st| {
+            st.query_map(params![before.unwrap_or(i64::MAX), limit], decision_row)?
+                .collect()
+        })
+        .map_err(|e| self.storage(e))
+    }
+
     /// Adds `names` to `list` in one transaction and one serial, without journal rows
     /// (a transfer from before it is a full one): for benchmarks and tests, and for seeding
     /// a central from an existing list. Returns the new serial and how many names were new.

@@ -261,3 +261,28 @@ fn a_million_names_import_snapshot_and_changes_since() {
         size / 1_000_000
     );
 }
+
+#[test]
+fn recent_decisions_page_newest_first_with_reverts_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir, 100);
+    for report in 1..=5 {
+        s.accept(
+            report,
+            "gambling",
+            &format!("n{report}.example"),
+            audit(report as u64),
+        )
+        .unwrap();
+    }
+    s.revert(2, audit(9)).unwrap();
+    let first = s.recent_decisions(None, 3).unwrap();
+    let ids: Vec<i64> = first.iter().map(|d| d.report_id).collect();
+    assert_eq!(ids, [5, 4, 3]);
+    let next = s.recent_decisions(Some(first[2].id), 3).unwrap();
+    let ids: Vec<i64> = next.iter().map(|d| d.report_id).collect();
+    assert_eq!(ids, [2, 1], "the second page goes on where the first ended");
+    assert_eq!(next[0].reverted_at, Some(9));
+    assert_eq!(next[1].reverted_at, None);
+    assert!(s.recent_decisions(Some(next[1].id), 3).unwrap().is_empty());
+}

@@ -315,3 +315,75 @@ fn output_types_serialize_for_the_http_layer() {
         "status"
     );
 }
+
+#[test]
+fn sorted_lists_page_by_count_and_last_seen_within_a_status_through_their_indexes() {
+    let (_dir, mut store) = temp_store();
+    // a: 1 report at t=10; b: 3 up to t=12; c: 2 up to t=30; d: 2, decided.
+    store
+        .submit(&report("a.example", "gambling", None), at(10))
+        .unwrap();
+    for t in [5, 11, 12] {
+        store
+            .submit(&report("b.example", "gambling", None), at(t))
+            .unwrap();
+    }
+    for t in [6, 30] {
+        store
+            .submit(&report("c.example", "gambling", None), at(t))
+            .unwrap();
+    }
+    for t in [7, 40] {
+        store
+            .submit(&report("d.example", "gambling", None), at(t))
+            .unwrap();
+    }
+    let d = store.list(&ListQuery::default()).unwrap()[0].id;
+    store.set_status(d, Status::Rejected).unwrap();
+    let names = |v: Vec<Report>| -> Vec<String> { v.into_iter().map(|r| r.name).collect() };
+    let open = Some(Status::Open);
+    assert_eq!(
+        names(store.list_sorted(open, SortBy::Count, None, 0).unwrap()),
+        ["b.example", "c.example", "a.example"]
+    );
+    assert_eq!(
+        names(store.list_sorted(open, SortBy::Count, Some(1), 1).unwrap()),
+        ["c.example"],
+        "page 2 of 1-report pages"
+    );
+    assert_eq!(
+        names(store.list_sorted(open, SortBy::LastSeen, None, 0).unwrap()),
+        ["c.example", "b.example", "a.example"]
+    );
+    assert_eq!(
+        names(
+            store
+                .list_sorted(None, SortBy::LastSeen, Some(2), 0)
+                .unwrap()
+        ),
+        ["d.example", "c.example"],
+        "every status"
+    );
+    // Within a status, the order is an index walk, not a sort of every report.
+    for (order, index) in [
+        ("count DESC, id DESC", "reports_status_count"),
+        ("last_seen DESC, id DESC", "reports_status_last_seen"),
+    ] {
+        let plan: Vec<String> = store
+            .conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT id FROM reports WHERE status = ?1 \
+                 ORDER BY {order} LIMIT 50 OFFSET 0"
+            ))
+            .unwrap()
+            .query_map(["open"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join(" | ");
+        assert!(
+            plan.contains(index) && !plan.contains("TEMP B-TREE"),
+            "{order}: {plan}"
+        );
+    }
+}
