@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 
 use common::admin_api::Api;
 use common::blockpage::{block_page, post_form};
-use common::central::{Serving, free_port, http, local, minisign_keys, serve};
+use common::central::{
+    Serving, free_port, http, local, metric, metric_sample, minisign_keys, serve,
+};
 use common::tools::{Daemon, tool_or_skip};
 use common::*;
 use hickory_proto::op::{Message, ResponseCode};
@@ -386,27 +388,6 @@ fn row(n: &str, kind: &str, category: &str, count: u64) -> (String, String, Stri
     (n.into(), kind.into(), category.into(), count)
 }
 
-/// The value of `metric` (unlabelled) at an admin API, or 0.
-async fn metric(c: &reqwest::Client, admin: SocketAddr, metric: &str) -> f64 {
-    let text = c
-        .get(format!("http://{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(metric)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
-}
-
 /// Files a report at an edge's public `POST /v1/reports` (no token: as the portal or a
 /// parent would); the edge must take it.
 async fn report_at(c: &reqwest::Client, edge: &Edge, body: Value) {
@@ -628,23 +609,14 @@ async fn a_report_anywhere_becomes_a_block_everywhere_and_survives_a_central_out
 
     // The central's /metrics show the publishing: the serial of the list, the RPZ edges'
     // IXFRs after the decision and the revert, NOTIFYs acknowledged.
-    let text = client
-        .get(format!("http://{}/metrics", local(ports.admin)))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |series: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+    let value = async |series: &str| -> f64 {
+        metric_sample(&client, local(ports.admin), Some(TOKEN), series)
+            .await
             .unwrap_or_else(|| panic!("no {series} in the central's /metrics"))
     };
-    assert!(value(r#"kidsafe_published_serial{list="gambling"}"#) >= 3.0);
-    assert!(value(r#"kidsafe_rpz_transfers_total{kind="ixfr"}"#) >= 2.0);
-    assert!(value(r#"kidsafe_rpz_notify_total{result="acked"}"#) >= 2.0);
+    assert!(value(r#"kidsafe_published_serial{list="gambling"}"#).await >= 3.0);
+    assert!(value(r#"kidsafe_rpz_transfers_total{kind="ixfr"}"#).await >= 2.0);
+    assert!(value(r#"kidsafe_rpz_notify_total{result="acked"}"#).await >= 2.0);
 
     // The central goes down. Reports filed at edges 1 and 3 are taken and spooled.
     drop(central);

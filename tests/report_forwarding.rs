@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::blockpage::{block_page, post_form};
-use common::central::{free_port, http, local, serve};
+use common::central::{free_port, http, local, metric, serve};
 use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -96,28 +96,6 @@ async fn counts(c: &reqwest::Client, admin: u16) -> Vec<(String, String, String,
         .collect();
     out.sort();
     out
-}
-
-/// The value of the first sample of `metric` (with its labels, e.g.
-/// `x_total{reason="a"}`) at `admin`, or 0.
-async fn metric(c: &reqwest::Client, admin: u16, metric: &str) -> f64 {
-    let text = c
-        .get(format!("http://127.0.0.1:{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(metric)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
 }
 
 /// Waits until `check` holds (polled), or fails with `what`.
@@ -220,7 +198,7 @@ async fn reports_reach_the_central_once_each_even_across_an_outage() {
         "the edge keeps its own"
     );
     assert_eq!(
-        metric(&c, c_admin, "kidsafe_report_intake_accepted_total").await,
+        metric(&c, local(c_admin), "kidsafe_report_intake_accepted_total").await,
         6.0
     );
 
@@ -237,11 +215,11 @@ async fn reports_reach_the_central_once_each_even_across_an_outage() {
     let reply = query(&mut m, "allowed.test.", RecordType::A).await;
     assert_eq!(a_records(&reply), [std::net::Ipv4Addr::new(192, 0, 2, 10)]);
     eventually("the edge counts failed deliveries", || async {
-        metric(&c, e_admin, "kidsafe_report_delivery_failures_total").await >= 1.0
+        metric(&c, local(e_admin), "kidsafe_report_delivery_failures_total").await >= 1.0
     })
     .await;
     assert_eq!(
-        metric(&c, e_admin, "kidsafe_report_spool_pending").await,
+        metric(&c, local(e_admin), "kidsafe_report_spool_pending").await,
         30.0
     );
 
@@ -257,15 +235,15 @@ async fn reports_reach_the_central_once_each_even_across_an_outage() {
     })
     .await;
     eventually("the spool is empty", || async {
-        metric(&c, e_admin, "kidsafe_report_spool_pending").await == 0.0
+        metric(&c, local(e_admin), "kidsafe_report_spool_pending").await == 0.0
     })
     .await;
     assert_eq!(
-        metric(&c, e_admin, "kidsafe_report_spooled_total").await,
+        metric(&c, local(e_admin), "kidsafe_report_spooled_total").await,
         36.0
     );
     assert_eq!(
-        metric(&c, e_admin, "kidsafe_report_delivered_total").await,
+        metric(&c, local(e_admin), "kidsafe_report_delivered_total").await,
         36.0
     );
     // Nothing more arrives later (no redelivery counted twice).
@@ -311,7 +289,7 @@ async fn the_central_refuses_wrong_tokens_and_counts_each_key_once() {
     assert_eq!(
         metric(
             &c,
-            admin,
+            local(admin),
             "kidsafe_report_intake_refused_total{reason=\"missing_token\"}"
         )
         .await,
@@ -320,7 +298,7 @@ async fn the_central_refuses_wrong_tokens_and_counts_each_key_once() {
     assert_eq!(
         metric(
             &c,
-            admin,
+            local(admin),
             "kidsafe_report_intake_refused_total{reason=\"wrong_token\"}"
         )
         .await,
@@ -359,7 +337,7 @@ async fn the_central_refuses_wrong_tokens_and_counts_each_key_once() {
         ]
     );
     assert_eq!(
-        metric(&c, admin, "kidsafe_report_intake_duplicates_total").await,
+        metric(&c, local(admin), "kidsafe_report_intake_duplicates_total").await,
         4.0
     );
 
@@ -559,7 +537,7 @@ async fn an_isp_central_forwards_onwards_to_the_national_central() {
     })
     .await;
     assert_eq!(
-        metric(&c, n_admin, "kidsafe_report_intake_accepted_total").await,
+        metric(&c, local(n_admin), "kidsafe_report_intake_accepted_total").await,
         3.0
     );
     drop((isp, national));

@@ -111,3 +111,31 @@ pub fn minisign_keys(dir: &Path) -> String {
     let public = std::fs::read_to_string(dir.join("central.pub")).unwrap();
     public.lines().nth(1).unwrap().trim().to_owned()
 }
+
+/// The value of the first sample of `series` (a metric name with its labels, e.g.
+/// `x_total{reason="a"}`) in the Prometheus text of the admin API at `admin` (with
+/// `token` when it asks for one), or `None` when it is not there.
+pub async fn metric_sample(
+    c: &reqwest::Client,
+    admin: SocketAddr,
+    token: Option<&str>,
+    series: &str,
+) -> Option<f64> {
+    let mut request = c.get(format!("http://{admin}/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let text = request.send().await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// [`metric_sample`] of an admin API without a token, 0 when the series is not there yet.
+pub async fn metric(c: &reqwest::Client, admin: SocketAddr, series: &str) -> f64 {
+    metric_sample(c, admin, None, series).await.unwrap_or(0.0)
+}
