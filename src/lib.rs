@@ -10,7 +10,8 @@
 //!    classes, CHAOS, EDNS versions, TSIG), then what [`lists`] (the compiled FST behind an
 //!    `ArcSwap`) and the group's policy say (its windows, and the temporary
 //!    [`exceptions`] and pauses read with the policy's clock); it is counted in
-//!    [`metrics`] there, once;
+//!    [`metrics`] there, once, and in its profile's [`activity`] (today's and this week's
+//!    counts the console shows a parent);
 //! 3. the reply encodes that decision: a blocked name gets [`answer`]'s sinkhole with an
 //!    Extended DNS Error (on bytes by the fast path, as a message otherwise);
 //! 4. anything else goes to [`upstream`] (cache, forwarder), whose reply is checked again
@@ -37,6 +38,7 @@
 //! applies an edited config live (SIGHUP, `POST /v1/reload`, the watched config file).
 #![warn(missing_docs)]
 
+pub mod activity;
 pub mod admin;
 pub mod answer;
 pub mod app;

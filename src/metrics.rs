@@ -159,6 +159,9 @@ pub struct Metrics {
     last_upstream_answer: AtomicU64,
     /// Per blocked service (catalog ids: a bounded set), registered on first use.
     services: std::sync::RwLock<std::collections::HashMap<String, Counter>>,
+    /// Each profile's counts for today and this week (not exported to Prometheus: a
+    /// label per profile would make a national fleet's series unbounded).
+    pub activity: crate::activity::Activity,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -256,6 +259,7 @@ impl Metrics {
             identity: IdentityCounters::new(&recorder),
             last_upstream_answer: AtomicU64::new(0),
             services: Default::default(),
+            activity: Default::default(),
             recorder,
             handle,
         }

@@ -48,7 +48,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use axum::Json;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -447,6 +447,7 @@ pub fn spawn(listeners: Vec<TcpListener>, admin: Arc<Admin>, stop: CancellationT
             post(intake::post_reports).layer(DefaultBodyLimit::max(intake::MAX_BATCH_BODY)),
         )
         .route("/v1/reload", post(reload))
+        .route("/v1/profiles/{id}/activity", get(activity))
         .merge(review::router(admin.review.clone()))
         .merge(profiles::router(admin.profiles.clone()))
         .merge(match &admin.exceptions {
@@ -539,6 +540,54 @@ fn public_question(request: &Request) -> Option<(Option<String>, std::net::IpAdd
         .ok()
         .and_then(|Query(n)| n.name);
     Some((name, peer.ip()))
+}
+
+/// `GET /v1/profiles/{id}/activity`: the profile's counts today and this week, in its
+/// time zone ([`crate::activity`]), with category and service names; 404 for a profile
+/// the policy does not hold.
+async fn activity(State(admin): State<Arc<Admin>>, Path(id): Path<String>) -> Response {
+    if admin.policy.load().index_of(&id).is_none() {
+        return error(StatusCode::NOT_FOUND, format!("no profile {id}"));
+    }
+    let snap = admin
+        .metrics
+        .activity
+        .snapshot(&id, crate::clock::now_unix() as i64);
+    let list = admin.lists.current();
+    let named = |c: &crate::activity::Counts| {
+        let categories: serde_json::Map<String, serde_json::Value> = c
+            .categories
+            .iter()
+            .map(|&(bit, n)| {
+                let name = list
+                    .manifest()
+                    .category_name(bit)
+                    .map_or_else(|| format!("bit{bit}"), str::to_owned);
+                (name, n.into())
+            })
+            .collect();
+        let services: serde_json::Map<String, serde_json::Value> = c
+            .services
+            .iter()
+            .map(|(s, n)| (s.clone(), (*n).into()))
+            .collect();
+        let bypass: serde_json::Map<String, serde_json::Value> = c
+            .bypass
+            .iter()
+            .map(|&(k, n)| (k.to_owned(), n.into()))
+            .collect();
+        json!({
+            "queries": c.queries,
+            "blocked": c.blocked,
+            "categories": categories,
+            "services": services,
+            "own_list": c.own_list,
+            "unsafe_search": c.unsafe_search,
+            "bypass": bypass,
+        })
+    };
+    Json(json!({ "profile": id, "today": named(&snap.today), "week": named(&snap.week) }))
+        .into_response()
 }
 
 async fn ready(State(admin): State<Arc<Admin>>) -> Response {

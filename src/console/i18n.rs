@@ -415,6 +415,41 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Báo cáo này đã được quyết định (hoặc không còn gì để hoàn tác).",
         "This report was already decided (or there is nothing to revert).",
     ),
+    // The dashboard's activity counts.
+    ("activity", "Hoạt động", "Activity"),
+    ("today", "Hôm nay", "Today"),
+    ("this_week", "Tuần này", "This week"),
+    ("activity_queries", "Truy vấn", "Queries"),
+    ("activity_blocked", "Bị chặn", "Blocked"),
+    ("activity_bypass", "Cố vượt bộ lọc", "Bypass attempts"),
+    ("activity_by_kind", "Bị chặn theo loại", "Blocked by kind"),
+    ("activity_what", "Loại", "What"),
+    (
+        "activity_own_list",
+        "Danh sách chặn riêng",
+        "Own block list",
+    ),
+    (
+        "activity_unsafe_search",
+        "Công cụ tìm kiếm không an toàn",
+        "Unsafe search engines",
+    ),
+    (
+        "bypass_canary",
+        "Tắt lọc qua DoH của trình duyệt",
+        "Browser DoH switch-off",
+    ),
+    (
+        "bypass_relay",
+        "iCloud Private Relay",
+        "iCloud Private Relay",
+    ),
+    (
+        "bypass_resolver",
+        "Máy chủ DNS công cộng",
+        "Public DNS resolvers",
+    ),
+    ("bypass_vpn", "VPN / proxy", "VPN / proxy"),
 ];
 
 #[cfg(test)]

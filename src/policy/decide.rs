@@ -33,6 +33,7 @@ use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
+use crate::activity::{Activity, DEFAULT_TIME_ZONE, ProfileActivity};
 use crate::answer::{BlockingConfig, BlockingMode, SinkholeBuilder};
 use crate::bypass::{Bypass, Kind};
 use crate::exceptions::ExceptionSet;
@@ -140,9 +141,27 @@ pub struct Group {
     /// A fingerprint of the domains of those services (0 for none): cached answers
     /// checked for one group's services are told apart from another's by it.
     pub services_key: u64,
+    /// Today's and this week's counts, found in the registry on the first query.
+    activity: std::sync::OnceLock<Arc<ProfileActivity>>,
 }
 
 impl Group {
+    /// The group's counters for the console's activity ([`crate::activity`]), from
+    /// `registry` on first use; its days are local to the group's time zone (its first
+    /// window's, else its schedule's, else [`DEFAULT_TIME_ZONE`]).
+    pub fn activity(&self, registry: &Activity) -> &ProfileActivity {
+        self.activity.get_or_init(|| {
+            let zone = self
+                .windows
+                .first()
+                .map(|w| w.window.schedule.zone().clone())
+                .or_else(|| self.schedule.as_ref().map(|(s, _)| s.zone().clone()))
+                .or_else(|| jiff::tz::TimeZone::get(DEFAULT_TIME_ZONE).ok())
+                .unwrap_or(jiff::tz::TimeZone::UTC);
+            registry.for_profile(&self.id, &zone)
+        })
+    }
+
     /// The suffix of EDE texts: `profile school`, or `kidsafe-dns` for the implicit default.
     pub fn label(&self) -> String {
         if self.named {
@@ -437,6 +456,7 @@ impl Policy {
                     this_minute: ArcSwapOption::empty(),
                     services: ServiceSet::of(&service_positions(catalog, g)),
                     services_key: services_key(catalog, g),
+                    activity: std::sync::OnceLock::new(),
                 }
             })
             .collect();

@@ -62,6 +62,11 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The time zone its days and times are in.
+    pub fn zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
     /// Parses the config form: `days` like `["mon", "tue"]` (or full names, any case),
     /// `start`/`end` as `HH:MM` (`end` may be `24:00`), `timezone` as an IANA name.
     pub fn new(

@@ -1,6 +1,7 @@
 //! The dashboard: the profiles this account may see (an owner's own, every profile for an
 //! administrator, a page at a time), each with counts the stores hold (devices, blocked
-//! categories and services, unblocks in force); never a list of a child's queries.
+//! categories and services, unblocks in force) and its activity today and this week
+//! ([`super::activity`]); never a list of a child's queries.
 
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -130,6 +131,11 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<DashQuery>) 
     }
     let l = ctx.lang;
     let all_categories = c.admin.categories_now();
+    let (list, catalog) = (
+        c.admin.lists.current(),
+        c.admin.config.load().policy.services.clone(),
+    );
+    let now = crate::clock::now_unix() as i64;
     let body = html! {
         (flash(l, &q.common))
         @if cards.is_empty() { p.card { (l.t("no_profiles")) } }
@@ -145,6 +151,7 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<DashQuery>) 
                         li { strong { (p.spec.services.len()) } (l.t("services_blocked")) }
                         li { strong { (card.unblocks) } (l.t("unblocks_active")) }
                     }
+                    (super::activity::block(l, &p.id, &c.admin.metrics.activity.snapshot(&p.id, now), list.manifest(), &catalog))
                     a.button href={ "/profiles/" (p.id) } { (l.t("open")) }
                 }
             }

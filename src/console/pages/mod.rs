@@ -2,6 +2,7 @@
 //! [`admin_users`], [`reviews`], [`published`]; here the frame they share (header, language switch, the
 //! CSRF field) and the answers every page gives (redirects, 403, errors).
 
+pub mod activity;
 pub mod admin_users;
 pub mod dashboard;
 pub mod login;

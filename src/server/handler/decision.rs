@@ -24,6 +24,7 @@ use hickory_proto::rr::{Name, RecordType};
 
 use super::super::ddr::Ddr;
 use super::super::local::{self, ChaosAnswers, Local};
+use crate::activity;
 use crate::answer::{self, EdeCode, SinkholeBuilder};
 use crate::bypass::Kind;
 use crate::dns::request::Request;
@@ -272,6 +273,10 @@ impl Decider {
             | Admission::RateLimited(RefuseAction::Drop) => return Decision::Drop,
         }
         let index = policy.group_index(client);
+        let group = &policy.groups()[index];
+        group
+            .activity(&self.metrics.activity)
+            .query(crate::clock::now_unix() as i64);
         let local = if !asked.is_query() {
             Local::Code(ResponseCode::NotImp)
         } else {
@@ -292,7 +297,6 @@ impl Decider {
             self.metrics.answer(index, metrics::Verdict::Allowed);
             return Decision::Local(Local::Ddr(Box::new(self.ddr.answer(&qname, qtype))));
         }
-        let group = &policy.groups()[index];
         let list = self.lists.current();
         let code = match policy.decide(group, &list, || asked.labels()) {
             Outcome::Blocked(verdict) => (verdict, EdeCode::Blocked, None, None),
@@ -361,17 +365,26 @@ impl Decider {
     ) {
         let (group, list, v) = (block.group, &block.list, &block.verdict);
         self.metrics.answer(group, how);
-        if let Some(Guard::Bypass(kind)) = block.guard {
+        let why = if let Some(Guard::Bypass(kind)) = block.guard {
             self.metrics.bypass_attempt(group, kind);
+            activity::Blocked::Bypass(kind)
         } else if block.guard.is_some() {
             // An unsafe search engine: counted by its answer's verdict alone.
+            activity::Blocked::UnsafeSearch
         } else if let Some(service) = &block.service {
             self.metrics.service_blocked(service);
+            activity::Blocked::Service(service)
         } else if how != metrics::Verdict::Filtered {
-            // The group's own deny list has no list categories.
             self.metrics.blocked(group, v.categories, |bit| {
                 list.manifest().category_name(bit).map(str::to_owned)
             });
+            activity::Blocked::Categories(v.categories)
+        } else {
+            // The group's own deny list has no list categories.
+            activity::Blocked::OwnList
+        };
+        if let Some(g) = block.policy.groups().get(group) {
+            g.activity(&self.metrics.activity).blocked(why);
         }
         let Some(log) = &self.querylog else { return };
         let group = block.policy.groups().get(group).map(|g| g.name.clone());
