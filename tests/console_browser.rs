@@ -508,6 +508,25 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
         card.contains("1\nThiết bị") && card.contains("2\nDịch vụ bị chặn"),
         "{card}"
     );
+    // Its activity: the TikTok queries asked above from 127.0.0.2, counted (never listed),
+    // in the fold by kind once opened.
+    assert!(
+        card.contains("Hoạt động") && card.contains("Cố vượt bộ lọc"),
+        "{card}"
+    );
+    for e in c.find_all(Locator::Css(".profile-card")).await.unwrap() {
+        if e.text().await.unwrap().starts_with("Kids\n") {
+            e.find(Locator::Css(".activity summary"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            let text = e.text().await.unwrap();
+            assert!(text.contains("TikTok"), "{text}");
+            assert!(!text.contains("tiktok.com"), "no name asked: {text}");
+        }
+    }
     shots(&c, "dashboard").await;
 
     // An XSS payload as a profile name and a device name is shown as text.
