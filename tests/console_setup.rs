@@ -385,13 +385,16 @@ async fn a_parent_adds_a_phone_and_its_mobileconfig_filters_over_doh() {
     // window with nothing to allow, an unknown action.
     let to = send(window(
         "allow",
-        &[("service", "roblox"), ("category", "gambling")],
+        &[
+            ("window_service", "roblox"),
+            ("window_category", "gambling"),
+        ],
     ))
     .await;
     assert!(to.contains("msg=err_allow_categories"), "{to}");
     let to = send(window("allow", &[])).await;
     assert!(to.contains("msg=err_allow_empty"), "{to}");
-    let to = send(window("sometimes", &[("service", "roblox")])).await;
+    let to = send(window("sometimes", &[("window_service", "roblox")])).await;
     assert!(to.contains("msg=err_invalid"), "{to}");
     let api = common::admin_api::Api::new(SocketAddr::from(([127, 0, 0, 1], ports.admin)), "");
     let stored = api.get(&format!("/v1/profiles/{pid}")).await;
@@ -402,11 +405,11 @@ async fn a_parent_adds_a_phone_and_its_mobileconfig_filters_over_doh() {
         stored.body
     );
 
-    let to = send(window("allow", &[("service", "roblox")])).await;
+    let to = send(window("allow", &[("window_service", "roblox")])).await;
     assert!(to.contains("msg=saved"), "{to}");
     let to = send(window(
         "block",
-        &[("category", "gambling"), ("group", "social")],
+        &[("window_category", "gambling"), ("group", "social")],
     ))
     .await;
     assert!(to.contains("msg=saved"), "{to}");

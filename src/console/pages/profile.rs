@@ -350,7 +350,7 @@ fn schedule_card(c: &Console, s: &Session, l: Lang, p: &Profile) -> Markup {
                                 legend { (l.service_group(g)) }
                                 div.toggles.wide {
                                     @for svc in catalog.services().iter().filter(|x| x.group == *g) {
-                                        label { input type="checkbox" name="service" value=(svc.id); (l.service(svc)) }
+                                        label { input type="checkbox" name="window_service" value=(svc.id); (l.service(svc)) }
                                     }
                                 }
                             }
@@ -359,7 +359,7 @@ fn schedule_card(c: &Console, s: &Session, l: Lang, p: &Profile) -> Markup {
                     details.svc-group {
                         summary { (l.t("window_categories")) }
                         p.help { (l.t("window_categories_help")) }
-                        div.toggles { @for cat in &categories { label { input type="checkbox" name="category" value=(cat); (l.category(cat)) } } }
+                        div.toggles { @for cat in &categories { label { input type="checkbox" name="window_category" value=(cat); (l.category(cat)) } } }
                     }
                     button type="submit" { (l.t("add")) }
                 }
@@ -618,8 +618,9 @@ pub async fn add_window(
         end: field(&form, "end").unwrap_or("").to_owned(),
         timezone: field(&form, "timezone").unwrap_or(DEFAULT_TZ).to_owned(),
         action,
-        categories: fields(&form, "category"),
-        services: fields(&form, "service"),
+        // Named apart from the categories and services cards' fields on the same page.
+        categories: fields(&form, "window_category"),
+        services: fields(&form, "window_service"),
         service_groups: fields(&form, "group"),
         ..WindowSpec::default()
     };
