@@ -501,8 +501,14 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     if let Some((listeners, admin)) = admin {
         admin.set_reloader(reloader.for_admin());
         if let Some(settings) = &config.console {
-            console_addrs =
-                console::start(&config, settings, admin.clone(), shutdown.clone()).await?;
+            console_addrs = console::start(
+                &config,
+                settings,
+                admin.clone(),
+                &doh_addrs,
+                shutdown.clone(),
+            )
+            .await?;
         }
         if config.admin.is_some() {
             crate::admin::spawn(listeners, admin, shutdown.clone());

@@ -17,6 +17,7 @@ pub(super) async fn start(
     config: &Config,
     settings: &ConsoleConfig,
     admin: Arc<crate::admin::Admin>,
+    doh_addrs: &[SocketAddrs],
     stop: CancellationToken,
 ) -> Result<Vec<SocketAddrs>, StartError> {
     let tls = match &settings.tls {
@@ -34,10 +35,27 @@ pub(super) async fn start(
         .as_ref()
         .filter(|t| !t.dot_listen.is_empty())
         .and_then(|_| config.server.ddr_name.clone());
+    // The .mobileconfig and Windows template name DoH by its certificate's name and the
+    // port it was bound on (the first `doh_listen`).
+    let doh = config
+        .server
+        .tls
+        .as_ref()
+        .filter(|t| !t.doh_listen.is_empty())
+        .and(config.server.ddr_name.clone())
+        .and_then(|name| {
+            let first = doh_addrs.first()?;
+            Some(crate::console::DohEndpoint {
+                name,
+                port: first.port(),
+                addrs: doh_addrs.iter().map(|a| a.ip()).collect(),
+            })
+        });
     let state_dir = config.lists.feeds.state_dir.clone();
     let (secure, dns) = (tls.is_some(), config.server.listen.clone());
     let console = tokio::task::spawn_blocking(move || {
         crate::console::Console::new(admin, &state_dir, secure, dns, dot_name)
+            .map(|c| c.with_doh(doh))
     })
     .await
     .map_err(|e| StartError::Console(e.to_string()))?

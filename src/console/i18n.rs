@@ -281,18 +281,14 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("schedule", "Lịch trong tuần", "Weekly schedule"),
     (
         "schedule_help",
-        "Ô tô màu: giờ có quy tắc chặn.",
-        "Shaded cells: hours a block rule is on.",
+        "Ô đỏ ■: giờ có khung chặn; ô xanh ✓: giờ của khung chỉ cho phép (ngoài giờ đó, các dịch vụ của nó bị chặn).",
+        "Red cells ■: hours a block window is on; green cells ✓: hours of an allow-only window (outside them, its services are blocked).",
     ),
-    ("add_window", "Thêm khung giờ chặn", "Add a blocking window"),
+    ("add_window", "Thêm khung giờ", "Add a window"),
     ("days", "Ngày", "Days"),
     ("start", "Bắt đầu", "Start"),
     ("end", "Kết thúc", "End"),
-    (
-        "window_blocks",
-        "Chặn trong khung giờ",
-        "Blocks during the window",
-    ),
+    ("window_groups", "Nhóm dịch vụ", "Service groups"),
     ("everything_listed", "các mục đã chọn", "the selected items"),
     ("no_windows", "Chưa có khung giờ nào.", "No windows yet."),
     ("hour", "Giờ", "Hour"),
@@ -450,6 +446,90 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Public DNS resolvers",
     ),
     ("bypass_vpn", "VPN / proxy", "VPN / proxy"),
+    // Device setup and schedule windows (issue 17).
+    (
+        "step_clientid_hint",
+        "Điện thoại, máy tính bảng, máy tính: thêm thiết bị bằng một ClientID (chữ thường, số và dấu gạch ngang, ví dụ be-an-dien-thoai) để có các bước cài đặt riêng cho nó.",
+        "Phones, tablets, computers: add the device as a ClientID (lowercase letters, digits and hyphens, e.g. an-phone) to get its own setup steps.",
+    ),
+    ("device_setup", "Cài đặt thiết bị", "Set up device"),
+    (
+        "step_ios",
+        "Tải hồ sơ DNS về thiết bị, rồi mở Cài đặt → Đã tải về hồ sơ → Cài đặt (máy Mac: Cài đặt hệ thống → Quyền riêng tư & Bảo mật → Hồ sơ).",
+        "Download the DNS profile on the device, then open Settings → Profile Downloaded → Install (on a Mac: System Settings → Privacy & Security → Profiles).",
+    ),
+    (
+        "download_mobileconfig",
+        "Tải hồ sơ DNS (.mobileconfig)",
+        "Download the DNS profile (.mobileconfig)",
+    ),
+    (
+        "step_ios_scan",
+        "Hoặc quét mã này bằng máy ảnh của iPhone, đăng nhập, rồi tải hồ sơ.",
+        "Or scan this code with the iPhone's camera, log in, and download the profile.",
+    ),
+    ("qr_of", "Mã QR của", "QR code of"),
+    (
+        "step_android_scan",
+        "Mã QR của tên máy chủ trên (quét để sao chép).",
+        "QR code of the host name above (scan to copy it).",
+    ),
+    (
+        "step_doh_none",
+        "DNS qua HTTPS có tên chưa được bật trên máy chủ này (cần server.doh_listen và server.ddr_name hoặc client_id_domain), nên chưa có hồ sơ cho iPhone/Mac hay mẫu DoH cho Windows.",
+        "Named DNS over HTTPS is not enabled on this server (it needs server.doh_listen and server.ddr_name or client_id_domain), so there is no iPhone/Mac profile or Windows DoH template.",
+    ),
+    (
+        "step_windows",
+        "Cài đặt → Mạng & Internet → thuộc tính mạng → Gán máy chủ DNS → Sửa: đặt địa chỉ máy chủ DNS, chọn Mã hóa DNS qua HTTPS: Bật (mẫu thủ công) với mẫu:",
+        "Settings → Network & internet → network properties → DNS server assignment → Edit: set the DNS server address, DNS over HTTPS: On (manual template), with the template:",
+    ),
+    (
+        "step_windows_ps",
+        "Hoặc trong PowerShell (chạy với quyền quản trị), rồi đặt địa chỉ đó làm máy chủ DNS của card mạng:",
+        "Or in PowerShell (as administrator), then make that address the network adapter's DNS server:",
+    ),
+    (
+        "mobileconfig_description",
+        "Gửi truy vấn DNS của thiết bị này tới bộ lọc kidsafe-dns qua HTTPS (mã hóa), theo hồ sơ của bé.",
+        "Sends this device's DNS queries to the kidsafe-dns filter over HTTPS (encrypted), under the child's profile.",
+    ),
+    ("window_action", "Khung giờ này", "This window"),
+    (
+        "action_block",
+        "chặn các mục chọn dưới đây trong khung giờ",
+        "blocks what is chosen below while it is on",
+    ),
+    (
+        "action_allow",
+        "chỉ cho phép các dịch vụ chọn dưới đây trong khung giờ (ngoài giờ bị chặn)",
+        "allows the services chosen below only while it is on (blocked outside it)",
+    ),
+    ("window_services", "Từng dịch vụ", "Single services"),
+    (
+        "window_categories",
+        "Nhóm nội dung (chỉ khung chặn)",
+        "Categories (block windows only)",
+    ),
+    (
+        "window_categories_help",
+        "Các nhóm được chọn bị chặn thêm trong khung giờ.",
+        "Checked categories are also blocked while the window is on.",
+    ),
+    ("legend_block", "chặn", "blocked"),
+    ("legend_allow", "chỉ cho phép lúc này", "allowed only now"),
+    ("kind_block", "Chặn", "Block"),
+    ("kind_allow", "Chỉ cho phép", "Allow only"),
+    (
+        "err_allow_categories",
+        "Khung chỉ cho phép chỉ nhận dịch vụ; nhóm nội dung thuộc về khung chặn.",
+        "An allow-only window takes services only; put categories in a block window.",
+    ),
+    (
+        "err_allow_empty",
+        "Khung chỉ cho phép cần ít nhất một dịch vụ hoặc nhóm dịch vụ.",
+        "An allow-only window needs at least one service or service group.",
+    ),
 ];
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub mod i18n;
 pub mod pages;
 pub mod sessions;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::DefaultBodyLimit;
@@ -58,6 +58,43 @@ pub struct Console {
     pub dns_addrs: Vec<SocketAddr>,
     /// The DoT host name devices' ClientIDs go in front of, when DoT serves with one.
     pub dot_name: Option<String>,
+    /// Where devices reach DNS over HTTPS by name, when DoH serves with one (the
+    /// `.mobileconfig` and the Windows template need it).
+    pub doh: Option<DohEndpoint>,
+}
+
+/// Our DNS-over-HTTPS service as a device names it: `https://{name}[:{port}]/dns-query/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DohEndpoint {
+    /// The certificate's name (`server.ddr_name`, else `server.client_id_domain`).
+    pub name: String,
+    /// The port DoH is served on (the first `server.doh_listen`, as bound).
+    pub port: u16,
+    /// The addresses DoH listens on (unspecified ones included: callers filter).
+    pub addrs: Vec<IpAddr>,
+}
+
+impl DohEndpoint {
+    /// The URL a device with `client_id` queries (the port left out when it is 443).
+    pub fn url(&self, client_id: &str) -> String {
+        match self.port {
+            443 => format!("https://{}/dns-query/{client_id}", self.name),
+            port => format!("https://{}:{port}/dns-query/{client_id}", self.name),
+        }
+    }
+
+    /// The addresses a phone or PC can be told to use: no unspecified (`0.0.0.0`) or
+    /// loopback one (they would point the device at itself).
+    pub fn public_addrs(&self) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = self
+            .addrs
+            .iter()
+            .copied()
+            .filter(|a| !a.is_unspecified() && !a.is_loopback())
+            .collect();
+        out.dedup();
+        out
+    }
 }
 
 impl Console {
@@ -83,7 +120,14 @@ impl Console {
             limits: LoginLimits::default(),
             dns_addrs,
             dot_name,
+            doh: None,
         })
+    }
+
+    /// The console with DoH setup offered through `doh` (none: the pages say why not).
+    pub fn with_doh(mut self, doh: Option<DohEndpoint>) -> Console {
+        self.doh = doh;
+        self
     }
 
     /// The setup token while it is unused (to log the link).
@@ -182,6 +226,11 @@ pub fn router(console: Arc<Console>) -> axum::Router {
         .route("/reviews/{id}", post(reviews::decide))
         .route("/published", get(published::show))
         .route("/published/{id}/revert", post(published::revert))
+        // Device setup (issue 17): the iOS/macOS DoH profile of a ClientID device.
+        .route(
+            "/profiles/{id}/devices/{iid}/mobileconfig",
+            get(profile::mobileconfig),
+        )
         .route("/assets/console.css", get(assets::css))
         .route("/assets/console.js", get(assets::js))
         .layer(DefaultBodyLimit::max(MAX_BODY))

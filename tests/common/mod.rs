@@ -502,6 +502,7 @@ pub fn a_records(m: &Message) -> Vec<Ipv4Addr> {
 pub mod admin_api;
 pub mod blockpage;
 pub mod central;
+pub mod console;
 pub mod dig;
 pub mod shared_data;
 pub mod tools;

@@ -1,5 +1,5 @@
 //! The pages: [`login`] (and first-run setup), [`dashboard`], [`profile`],
-//! [`admin_users`], [`reviews`], [`published`]; here the frame they share (header, language switch, the
+//! [`admin_users`], [`reviews`], [`published`], a device's [`setup`] steps; here the frame they share (header, language switch, the
 //! CSRF field) and the answers every page gives (redirects, 403, errors).
 
 pub mod activity;
@@ -9,6 +9,7 @@ pub mod login;
 pub mod profile;
 pub mod published;
 pub mod reviews;
+pub mod setup;
 
 use std::sync::Arc;
 

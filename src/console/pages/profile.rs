@@ -1,11 +1,12 @@
-//! One profile: categories and services toggles, devices (with setup steps), the weekly
-//! schedule, "unblock for 60 minutes" and "is this site safe?". Only an administrator or
+//! One profile: categories and services toggles, devices (with setup steps, [`super::setup`],
+//! and a ClientID device's `.mobileconfig`), the weekly schedule (block and allow windows),
+//! "unblock for 60 minutes" and "is this site safe?". Only an administrator or
 //! the profile's owner gets here (403 otherwise); every change goes through the profile
 //! store (validated there, recorded in its audit log as `console:<name>`).
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -89,12 +90,13 @@ pub async fn show(
         }
     };
     let l = ctx.lang;
+    let base = super::setup::base_url(c.secure, &headers);
     let body = html! {
         (flash(l, &q.common))
         @if p.read_only { p.msg.ok { (l.t("read_only")) } }
         div.grid.two {
             div {
-                (devices_card(&c, &s, l, &p, &identities))
+                (devices_card(&c, &s, l, &p, &identities, base.as_deref()))
                 (unblock_card(&c, &s, l, &p))
                 (check_card(&c, l, &p, q.check.as_deref()))
             }
@@ -177,22 +179,14 @@ fn services_card(c: &Console, s: &Session, l: Lang, p: &Profile) -> Markup {
     }
 }
 
-fn devices_card(c: &Console, s: &Session, l: Lang, p: &Profile, ids: &[Identity]) -> Markup {
-    let routers: Vec<String> = c
-        .dns_addrs
-        .iter()
-        .map(|a| {
-            if a.port() == 53 {
-                a.ip().to_string()
-            } else {
-                a.to_string()
-            }
-        })
-        .collect();
-    let client_ids: Vec<&Identity> = ids
-        .iter()
-        .filter(|i| i.kind == IdentityKind::ClientId)
-        .collect();
+fn devices_card(
+    c: &Console,
+    s: &Session,
+    l: Lang,
+    p: &Profile,
+    ids: &[Identity],
+    base: Option<&str>,
+) -> Markup {
     html! {
         section.card aria-labelledby="devs" {
             h2 #devs { (l.t("devices")) }
@@ -222,34 +216,25 @@ fn devices_card(c: &Console, s: &Session, l: Lang, p: &Profile, ids: &[Identity]
                     p #dev-help .help { (l.t("device_ip_help")) }
                 }
             }
-            details {
-                summary { (l.t("setup_steps")) }
-                ol {
-                    li { (l.t("step_router")) " " @for (i, r) in routers.iter().enumerate() { @if i > 0 { ", " } code { (r) } } }
-                    li {
-                        @match &c.dot_name {
-                            Some(name) => {
-                                (l.t("step_android")) " "
-                                @if client_ids.is_empty() { code { (name) } }
-                                @for i in &client_ids { code { (i.value) "." (name) } " " }
-                            }
-                            None => { (l.t("step_android_none")) }
-                        }
-                    }
-                }
-            }
+            (super::setup::steps(c, l, p, ids, base))
         }
     }
 }
 
-/// Whether hour `h` (0..24) of weekday `d` (0 = Monday) is inside a window.
-fn covered(windows: &[WindowSpec], d: usize, h: u32) -> bool {
+/// Whether `w` is an `allow` window (services allowed only while open).
+fn is_allow(w: &WindowSpec) -> bool {
+    w.action.as_deref() == Some("allow")
+}
+
+/// Whether hour `h` (0..24) of weekday `d` (0 = Monday) is inside one of the windows
+/// that are `allow` ones (`allow`) or block ones (not `allow`).
+fn covered(windows: &[WindowSpec], allow: bool, d: usize, h: u32) -> bool {
     let minutes = |t: &str| -> Option<u32> {
         let (hh, mm) = t.split_once(':')?;
         Some(hh.parse::<u32>().ok()? * 60 + mm.parse::<u32>().ok()?)
     };
     let (from, to) = (h * 60, h * 60 + 60);
-    windows.iter().any(|w| {
+    windows.iter().filter(|w| is_allow(w) == allow).any(|w| {
         let (Some(start), Some(end)) = (minutes(&w.start), minutes(&w.end)) else {
             return false;
         };
@@ -263,10 +248,30 @@ fn covered(windows: &[WindowSpec], d: usize, h: u32) -> bool {
     })
 }
 
+/// A week-view cell of two hours from `h`: its class and what it says (a symbol for the
+/// eye, words for a screen reader: never the colour alone).
+fn week_cell(l: Lang, w: &[WindowSpec], d: usize, h: u32) -> Markup {
+    let on = |allow| covered(w, allow, d, h) || covered(w, allow, d, h + 1);
+    let (block, allow) = (on(false), on(true));
+    let class = match (block, allow) {
+        (true, true) => "both",
+        (true, false) => "on",
+        (false, true) => "allow",
+        (false, false) => "off",
+    };
+    html! {
+        td class=(class) {
+            @if block { span aria-hidden="true" { "■" } span.sr-only { (l.t("legend_block")) } }
+            @if allow { span aria-hidden="true" { "✓" } span.sr-only { (l.t("legend_allow")) } }
+        }
+    }
+}
+
 fn schedule_card(c: &Console, s: &Session, l: Lang, p: &Profile) -> Markup {
     let w = &p.spec.schedules;
     let catalog = c.admin.config.load().policy.services.clone();
     let groups = catalog.groups();
+    let categories = c.admin.categories_now();
     html! {
         section.card aria-labelledby="sched" {
             h2 #sched { (l.t("schedule")) }
@@ -279,25 +284,31 @@ fn schedule_card(c: &Console, s: &Session, l: Lang, p: &Profile) -> Markup {
                         @for h in (0..24u32).step_by(2) {
                             tr {
                                 th.h scope="row" { (format!("{h:02}")) }
-                                @for d in 0..7 {
-                                    @let on = covered(w, d, h) || covered(w, d, h + 1);
-                                    td class=(if on { "on" } else { "off" }) { @if on { "■" } }
-                                }
+                                @for d in 0..7 { (week_cell(l, w, d, h)) }
                             }
                         }
                     }
                 }
+            }
+            p.legend {
+                span.key.on aria-hidden="true" { "■" } " " (l.t("legend_block"))
+                " · "
+                span.key.allow aria-hidden="true" { "✓" } " " (l.t("legend_allow"))
             }
             @if w.is_empty() { p { (l.t("no_windows")) } }
             ul.plain {
                 @for (n, win) in w.iter().enumerate() {
                     li {
                         span {
+                            @if is_allow(win) { span.badge.allow { (l.t("kind_allow")) } } @else { span.badge.block { (l.t("kind_block")) } }
+                            " "
                             @for (i, d) in win.days.iter().enumerate() { @if i > 0 { ", " } (l.day(d)) }
                             " " (win.start) "–" (win.end) ": "
-                            @for (i, g) in win.service_groups.iter().enumerate() { @if i > 0 { ", " } (l.service_group(g)) }
-                            @for cat in &win.categories { ", " (l.category(cat)) }
-                            @for svc in &win.services { ", " (catalog.get(svc).map_or(svc.clone(), |x| l.service(x))) }
+                            @let names: Vec<String> = win.service_groups.iter().map(|g| l.service_group(g))
+                                .chain(win.categories.iter().map(|cat| l.category(cat)))
+                                .chain(win.services.iter().map(|svc| catalog.get(svc).map_or(svc.clone(), |x| l.service(x))))
+                                .collect();
+                            @if names.is_empty() { (l.t("everything_listed")) } @else { (names.join(", ")) }
                         }
                         @if !p.read_only {
                             form method="post" action={ "/profiles/" (p.id) "/schedule/" (n) "/delete" } {
@@ -309,9 +320,16 @@ fn schedule_card(c: &Console, s: &Session, l: Lang, p: &Profile) -> Markup {
                 }
             }
             @if !p.read_only {
-                form method="post" action={ "/profiles/" (p.id) "/schedule" } {
+                form #window-form method="post" action={ "/profiles/" (p.id) "/schedule" } {
                     (csrf_field(s))
                     h3 { (l.t("add_window")) }
+                    fieldset {
+                        legend { (l.t("window_action")) }
+                        div.toggles {
+                            label { input type="radio" name="action" value="block" checked; (l.t("action_block")) }
+                            label { input type="radio" name="action" value="allow"; (l.t("action_allow")) }
+                        }
+                    }
                     fieldset {
                         legend { (l.t("days")) }
                         div.toggles.days { @for d in DAYS { label { input type="checkbox" name="day" value=(d); (l.day(d)) } } }
@@ -322,8 +340,26 @@ fn schedule_card(c: &Console, s: &Session, l: Lang, p: &Profile) -> Markup {
                     }
                     input type="hidden" name="timezone" value=(zone_of(p));
                     fieldset {
-                        legend { (l.t("window_blocks")) }
+                        legend { (l.t("window_groups")) }
                         div.toggles { @for g in &groups { label { input type="checkbox" name="group" value=(g); (l.service_group(g)) } } }
+                    }
+                    details.svc-group {
+                        summary { (l.t("window_services")) }
+                        @for g in &groups {
+                            fieldset {
+                                legend { (l.service_group(g)) }
+                                div.toggles.wide {
+                                    @for svc in catalog.services().iter().filter(|x| x.group == *g) {
+                                        label { input type="checkbox" name="window_service" value=(svc.id); (l.service(svc)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    details.svc-group {
+                        summary { (l.t("window_categories")) }
+                        p.help { (l.t("window_categories_help")) }
+                        div.toggles { @for cat in &categories { label { input type="checkbox" name="window_category" value=(cat); (l.category(cat)) } } }
                     }
                     button type="submit" { (l.t("add")) }
                 }
@@ -436,6 +472,10 @@ async fn update(
     .await;
     match done {
         Ok(_) => back(&path, "saved", "ok"),
+        Err(e @ crate::profiles::ProfileError::Invalid { .. }) => {
+            tracing::info!(error = %e, "console: profile change refused");
+            back(&path, "err_invalid", "error")
+        }
         Err(e) => {
             tracing::info!(error = %e, "console: profile change refused");
             back(&path, "err_store", "error")
@@ -553,7 +593,8 @@ pub async fn remove_device(
     }
 }
 
-/// `POST /profiles/{id}/schedule`: a block window (days, start, end, service groups).
+/// `POST /profiles/{id}/schedule`: a window (days, start, end) that blocks (service
+/// groups, services, categories) or allows services only while open (`action=allow`).
 pub async fn add_window(
     State(c): St,
     headers: HeaderMap,
@@ -564,14 +605,34 @@ pub async fn add_window(
         Ok(s) => s,
         Err(r) => return *r,
     };
+    let path = format!("/profiles/{id}");
+    let action = match field(&form, "action").unwrap_or("block") {
+        // Absent means block: the stored window stays as it always was.
+        "block" => None,
+        "allow" => Some("allow".to_owned()),
+        _ => return back(&path, "err_invalid", "error"),
+    };
     let window = WindowSpec {
         days: fields(&form, "day"),
         start: field(&form, "start").unwrap_or("").to_owned(),
         end: field(&form, "end").unwrap_or("").to_owned(),
         timezone: field(&form, "timezone").unwrap_or(DEFAULT_TZ).to_owned(),
+        action,
+        // Named apart from the categories and services cards' fields on the same page.
+        categories: fields(&form, "window_category"),
+        services: fields(&form, "window_service"),
         service_groups: fields(&form, "group"),
         ..WindowSpec::default()
     };
+    // The store refuses these too; here the page can say which rule was broken.
+    if is_allow(&window) {
+        if !window.categories.is_empty() {
+            return back(&path, "err_allow_categories", "error");
+        }
+        if window.services.is_empty() && window.service_groups.is_empty() {
+            return back(&path, "err_allow_empty", "error");
+        }
+    }
     update(&c, &s, id, move |spec| spec.schedules.push(window)).await
 }
 
@@ -620,4 +681,78 @@ pub async fn unblock(
             back(&path, "err_invalid", "error")
         }
     }
+}
+
+/// `GET /profiles/{id}/devices/{iid}/mobileconfig`: the iOS/macOS configuration profile
+/// of a ClientID device of this profile (DNS over HTTPS with its ClientID), for the
+/// profile's owner or an administrator; 404 for any other identity or without a DoH name.
+pub async fn mobileconfig(
+    State(c): St,
+    headers: HeaderMap,
+    Path((id, iid)): Path<(String, i64)>,
+) -> Response {
+    let ctx = ctx(&c, &headers, None).await;
+    if let Err(r) = allowed(&c, &ctx, &id) {
+        return *r;
+    }
+    let Some(doh) = c.doh.clone() else {
+        return super::error_page(&c, &ctx, StatusCode::NOT_FOUND, "step_doh_none", "");
+    };
+    let pid = id.clone();
+    let read = on_profiles(&c, move |store| {
+        let p = store.get(&pid)?;
+        let device = store
+            .identities(&pid)?
+            .into_iter()
+            .find(|i| i.id == iid && i.kind == IdentityKind::ClientId);
+        Ok((p, device))
+    })
+    .await;
+    let (p, device) = match read {
+        Ok((p, Some(device))) => (p, device),
+        Ok((_, None)) | Err(crate::profiles::ProfileError::NotFound { .. }) => {
+            return super::error_page(&c, &ctx, StatusCode::NOT_FOUND, "err_not_found", "");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "console: profile not read");
+            return super::error_page(&c, &ctx, StatusCode::SERVICE_UNAVAILABLE, "err_store", "");
+        }
+    };
+    let l = ctx.lang;
+    let name = super::profile_name(l, &p);
+    let config = super::setup::mobileconfig(
+        &super::setup::DeviceProfile {
+            profile_name: &name,
+            client_id: &device.value,
+            description: l.t("mobileconfig_description"),
+        },
+        &doh,
+    );
+    let bytes = match config {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "console: mobileconfig not written");
+            return super::error_page(&c, &ctx, StatusCode::INTERNAL_SERVER_ERROR, "err_store", "");
+        }
+    };
+    // A ClientID is `[a-z0-9-]`: always a valid header value.
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        super::setup::mobileconfig_file(&device.value)
+    );
+    let Ok(disposition) = HeaderValue::from_str(&disposition) else {
+        return super::error_page(&c, &ctx, StatusCode::INTERNAL_SERVER_ERROR, "err_store", "");
+    };
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(super::setup::MOBILECONFIG_TYPE),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        bytes,
+    )
+        .into_response()
 }
