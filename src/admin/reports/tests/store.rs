@@ -298,13 +298,16 @@ fn output_types_serialize_for_the_http_layer() {
         serde_json::to_string(&r).unwrap(),
         r#"{"id":7,"name":"x.example","kind":"harmful","category":"adult","notes":["n"],"count":2,"first_seen":1,"last_seen":3,"status":"accepted"}"#
     );
-    let q: ListQuery = serde_json::from_str(r#"{"status":"open","limit":5,"after_id":9}"#).unwrap();
+    let q: ListQuery =
+        serde_json::from_str(r#"{"status":"open","limit":5,"after_id":9,"category":"adult"}"#)
+            .unwrap();
     assert_eq!(
         q,
         ListQuery {
             status: Some(Status::Open),
             limit: Some(5),
             after_id: Some(9),
+            category: Some("adult".into()),
         }
     );
     let n: NewReport = serde_json::from_str(r#"{"name":"x.example","category":"adult"}"#).unwrap();
@@ -343,22 +346,34 @@ fn sorted_lists_page_by_count_and_last_seen_within_a_status_through_their_indexe
     let names = |v: Vec<Report>| -> Vec<String> { v.into_iter().map(|r| r.name).collect() };
     let open = Some(Status::Open);
     assert_eq!(
-        names(store.list_sorted(open, SortBy::Count, None, 0).unwrap()),
+        names(
+            store
+                .list_sorted(open, None, SortBy::Count, None, 0)
+                .unwrap()
+        ),
         ["b.example", "c.example", "a.example"]
     );
     assert_eq!(
-        names(store.list_sorted(open, SortBy::Count, Some(1), 1).unwrap()),
+        names(
+            store
+                .list_sorted(open, None, SortBy::Count, Some(1), 1)
+                .unwrap()
+        ),
         ["c.example"],
         "page 2 of 1-report pages"
     );
     assert_eq!(
-        names(store.list_sorted(open, SortBy::LastSeen, None, 0).unwrap()),
+        names(
+            store
+                .list_sorted(open, None, SortBy::LastSeen, None, 0)
+                .unwrap()
+        ),
         ["c.example", "b.example", "a.example"]
     );
     assert_eq!(
         names(
             store
-                .list_sorted(None, SortBy::LastSeen, Some(2), 0)
+                .list_sorted(None, None, SortBy::LastSeen, Some(2), 0)
                 .unwrap()
         ),
         ["d.example", "c.example"],
