@@ -415,6 +415,15 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Báo cáo này đã được quyết định (hoặc không còn gì để hoàn tác).",
         "This report was already decided (or there is nothing to revert).",
     ),
+    // The reviewer's queue by category, sessions and owners' pages (helper "review").
+    ("all_categories", "Tất cả các nhóm", "All categories"),
+    ("filter", "Lọc", "Filter"),
+    ("and_more", "và số hồ sơ khác:", "and more:"),
+    (
+        "err_category",
+        "Không có nhóm này trong các danh sách",
+        "No such category in the lists",
+    ),
 ];
 
 #[cfg(test)]
