@@ -1,5 +1,6 @@
 //! The console at national scale: a state directory with 100,000 profiles (one device
-//! each) and 50,000 reports (a note each) is generated in a temp dir, a real
+//! each), 50,000 reports (a note each; half gambling, half adult, 1 in 100 violence) and a
+//! school account owning 5,000 of the profiles is generated in a temp dir, a real
 //! `kidsafe-dns serve` is started on it, and the pages an administrator, a reviewer and
 //! a parent open are fetched over HTTP on loopback: each page `ROUNDS` times, the median,
 //! 95th percentile and worst time to the last byte printed. On loopback with a keep-alive
@@ -81,7 +82,14 @@ fn fill_reports(state: &Path, n: usize) {
             serial: None,
             report: NewReport {
                 name: format!("site-{i}.example"),
-                category: if i % 2 == 0 { "gambling" } else { "adult" }.into(),
+                category: if i % 100 == 0 {
+                    "violence"
+                } else if i % 2 == 0 {
+                    "gambling"
+                } else {
+                    "adult"
+                }
+                .into(),
                 note: Some(format!("reported from school {}", i % 97)),
                 ..NewReport::default()
             },
@@ -95,9 +103,20 @@ fn fill_reports(state: &Path, n: usize) {
     }
 }
 
-/// The administrator, a reviewer, and a parent owning three profiles near the end.
+/// The profiles the school owns: every `step`-th, `SCHOOL` of them (fewer when the bench
+/// has fewer profiles).
+const SCHOOL: usize = 5_000;
+
+fn school_step(profiles: usize) -> usize {
+    (profiles / SCHOOL).max(1)
+}
+
+/// The administrator, a reviewer, a parent owning three profiles near the end, and a
+/// school owning every `school_step`-th profile (written in one transaction into the
+/// accounts' own table: 5,000 synced writes would be the bench's whole setup).
 fn accounts(state: &Path, profiles: usize) {
-    let mut a = Accounts::open(&state.join(kidsafe_dns::console::FILE_NAME)).expect("accounts");
+    let path = state.join(kidsafe_dns::console::FILE_NAME);
+    let mut a = Accounts::open(&path).expect("accounts");
     a.create("admin", PASSWORD, Role::Admin).expect("admin");
     a.create("reviewer", PASSWORD, Role::Reviewer)
         .expect("reviewer");
@@ -105,6 +124,21 @@ fn accounts(state: &Path, profiles: usize) {
     for i in [profiles, profiles / 2, 1] {
         a.assign(parent.id, &format!("p{i}")).expect("assign");
     }
+    let school = a.create("school", PASSWORD, Role::Owner).expect("school");
+    drop(a);
+    let step = school_step(profiles);
+    let mut conn = rusqlite::Connection::open(&path).expect("the accounts file");
+    let tx = conn.transaction().expect("a transaction");
+    {
+        let mut own = tx
+            .prepare("INSERT INTO user_profiles (user_id, profile) VALUES (?1, ?2)")
+            .expect("insert ownership");
+        for k in 1..=(profiles / step).min(SCHOOL) {
+            own.execute(rusqlite::params![school.id, format!("p{}", k * step)])
+                .expect("an ownership row");
+        }
+    }
+    tx.commit().expect("commit");
 }
 
 struct Serve(Child);
@@ -189,6 +223,7 @@ async fn main() {
 
     std::fs::write(dir.path().join("adult.txt"), "adult.example\n").expect("list");
     std::fs::write(dir.path().join("gambling.txt"), "casino.example\n").expect("list");
+    std::fs::write(dir.path().join("violence.txt"), "gore.example\n").expect("list");
     let (dns, admin, console) = (free_port(), free_port(), free_port());
     let config = dir.path().join("kidsafe.toml");
     std::fs::write(
@@ -208,6 +243,9 @@ path = "adult.txt"
 [[lists.source]]
 category = "gambling"
 path = "gambling.txt"
+[[lists.source]]
+category = "violence"
+path = "violence.txt"
 [admin]
 listen = ["127.0.0.1:{admin}"]
 [console]
@@ -250,6 +288,11 @@ listen = ["127.0.0.1:{console}"]
     let admin = login(&http, &base, "admin").await;
     let reviewer = login(&http, &base, "reviewer").await;
     let parent = login(&http, &base, "parent").await;
+    let school = login(&http, &base, "school").await;
+    let step = school_step(profiles);
+    let owned = (profiles / step).min(SCHOOL);
+    let school_deep = format!("/?after=p{}", step * (owned / 2));
+    let school_back = format!("/?before=p{}", step * (owned / 2));
     let deep = format!("/?after=p{}", profiles.saturating_sub(60));
     let deep_back = format!("/?before=p{}", profiles.saturating_sub(60));
     let queue_deep = format!("/reviews?status=open&after={}", reports / 50);
@@ -315,6 +358,51 @@ listen = ["127.0.0.1:{console}"]
             "site-".into(),
         ),
         (
+            "reviewer: open queue, gambling only (half), newest",
+            &reviewer,
+            "/reviews?status=open&sort=newest&category=gambling".into(),
+            "site-".into(),
+        ),
+        (
+            "reviewer: open queue, violence only (1 in 100), newest",
+            &reviewer,
+            "/reviews?status=open&sort=newest&category=violence".into(),
+            format!("site-{}.example", (reports - 1) / 100 * 100),
+        ),
+        (
+            "reviewer: violence only, deep page",
+            &reviewer,
+            format!(
+                "/reviews?status=open&sort=newest&category=violence&after={}",
+                reports / 2
+            ),
+            "site-".into(),
+        ),
+        (
+            "reviewer: violence only, most reported first",
+            &reviewer,
+            "/reviews?status=open&sort=count&category=violence".into(),
+            "site-".into(),
+        ),
+        (
+            "reviewer: violence only, most reported first, page 5",
+            &reviewer,
+            "/reviews?status=open&sort=count&category=violence&page=5".into(),
+            "site-".into(),
+        ),
+        (
+            "reviewer: violence only, recently reported first",
+            &reviewer,
+            "/reviews?status=open&sort=last_seen&category=violence".into(),
+            "site-".into(),
+        ),
+        (
+            "reviewer: every status, violence only",
+            &reviewer,
+            "/reviews?status=all&category=violence".into(),
+            "site-".into(),
+        ),
+        (
             "parent: own dashboard (3 of N profiles)",
             &parent,
             "/".into(),
@@ -325,6 +413,30 @@ listen = ["127.0.0.1:{console}"]
             &parent,
             format!("/profiles/p{profiles}"),
             format!("family-{profiles}"),
+        ),
+        (
+            "owner with 5,000 profiles (a school): dashboard, first page",
+            &school,
+            "/".into(),
+            format!("family-{step}<"),
+        ),
+        (
+            "owner with 5,000 profiles: dashboard, page after the 2,500th",
+            &school,
+            school_deep,
+            format!("family-{}<", step * (owned / 2 + 1)),
+        ),
+        (
+            "owner with 5,000 profiles: dashboard, page before the 2,500th",
+            &school,
+            school_back,
+            format!("family-{}<", step * (owned / 2 - 1)),
+        ),
+        (
+            "owner with 5,000 profiles: one of its profiles",
+            &school,
+            format!("/profiles/p{}", step * (owned * 4 / 5)),
+            format!("family-{}", step * (owned * 4 / 5)),
         ),
     ];
     println!("| page | median ms | p95 ms | max ms |");

@@ -38,7 +38,7 @@ pub const REPORTS: Kind = Kind {
     what: "report store",
     application_id: 0x4b53_4452,
     legacy_id: None,
-    version: 4,
+    version: 5,
     marker_table: "reports",
 };
 

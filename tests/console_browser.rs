@@ -7,15 +7,14 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::browser::{Child, browser, browser_programs, click, fill, free_port, wait_text};
 use common::dig::dig;
 use common::{Upstream, Zone, name};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record};
 
@@ -23,127 +22,6 @@ const ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
 const ADMIN_PASSWORD: &str = "mật khẩu quản trị 1";
 const PARENT_PASSWORD: &str = "mật khẩu phụ huynh 2";
 const XSS: &str = "<script>window.__xss=1</script><b>Bé</b>";
-
-/// A free port on 127.0.0.1 for UDP and TCP both.
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A child process killed on drop, its stderr collected by a thread.
-struct Child {
-    child: std::process::Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Child {
-    fn spawn(cmd: &mut std::process::Command) -> Child {
-        let mut child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Child { child, log }
-    }
-
-    /// The log once it contains `text` (panics after 30 s or if the child exited).
-    fn wait_for(&mut self, text: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let log = self.log.lock().unwrap().clone();
-            if log.contains(text) {
-                return log;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30)
-                    && self.child.try_wait().unwrap().is_none(),
-                "no {text:?} in the log:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// chromium and chromedriver, or why not (fails under `KIDSAFE_REQUIRE_BROWSER=1`).
-fn browser_programs() -> Option<(PathBuf, PathBuf)> {
-    let find = |names: &[&str]| {
-        names.iter().find_map(|n| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|d| d.join(n))
-                    .find(|p| p.is_file())
-            })
-        })
-    };
-    let chromium = find(&["chromium", "chromium-browser", "google-chrome"]);
-    let driver = find(&["chromedriver"]);
-    match (chromium, driver) {
-        (Some(c), Some(d)) => Some((c, d)),
-        _ => {
-            let why = "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)";
-            assert!(
-                std::env::var("KIDSAFE_REQUIRE_BROWSER").as_deref() != Ok("1"),
-                "KIDSAFE_REQUIRE_BROWSER=1 but {why}"
-            );
-            eprintln!("SKIPPED: {why}");
-            None
-        }
-    }
-}
-
-/// A headless Chromium session through a chromedriver on a free port.
-async fn browser(chromium: &Path, driver: &Path) -> (Child, Client) {
-    // fantoccini's HTTP client is built on rustls: the same provider as the resolver's.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let port = free_port();
-    let d = Child::spawn(std::process::Command::new(driver).arg(format!("--port={port}")));
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "chromedriver did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,900", "--lang=vi", "--hide-scrollbars"],
-        }),
-    );
-    let client = ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session");
-    (d, client)
-}
 
 /// The config: DNS, admin API and console on free loopback ports, one upstream, the test
 /// lists.
@@ -215,48 +93,6 @@ async fn shot(c: &Client, file: &str, width: u32) {
 async fn shots(c: &Client, file: &str) {
     shot(c, file, 390).await;
     shot(c, file, 1280).await;
-}
-
-async fn fill(c: &Client, css: &str, text: &str) {
-    let e = c
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    e.clear().await.unwrap();
-    e.send_keys(text).await.unwrap();
-}
-
-async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
-
-/// Waits until the first `css` element's text is `want` (the page after a form may
-/// still be loading); panics with the page after 15 s.
-async fn wait_text(c: &Client, css: &str, want: &str) {
-    let start = Instant::now();
-    let script = format!(
-        "var e = document.querySelector({}); return e ? e.innerText.trim() : null;",
-        serde_json::to_string(css).unwrap()
-    );
-    loop {
-        if let Ok(v) = c.execute(&script, vec![]).await
-            && v.as_str() == Some(want)
-        {
-            return;
-        }
-        if start.elapsed() > Duration::from_secs(15) {
-            panic!(
-                "no {css} reading {want:?} in:\n{}",
-                c.source().await.unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The page says "Đã lưu." (saved) after a form.
@@ -986,6 +822,98 @@ async fn pages_of_profiles_go_forward_and_back_and_an_owner_sees_only_their_own(
     assert_eq!(order(&most), ["thrice.test", "twice.test", "once.test"]);
     let (_, past) = get_page(&base, "/reviews?status=open&sort=count&page=1", &admin).await;
     assert!(order(&past).is_empty(), "one page of three");
+
+    // The queue by category: 60 adult reports written into the running server's report
+    // store (the admin API limits reports per address), beside the three gambling ones.
+    let mut reports = kidsafe_dns::admin::reports::ReportStore::open(
+        &dir.path().join("var").join("reports.sqlite"),
+    )
+    .unwrap();
+    for i in 0..60 {
+        let adult = kidsafe_dns::admin::reports::NewReport {
+            name: format!("adult-{i:02}.test"),
+            category: "adult".into(),
+            ..Default::default()
+        };
+        reports
+            .submit(&adult, std::time::SystemTime::now())
+            .unwrap();
+    }
+    let categories_on = |page: &str| -> Vec<String> {
+        page.split("<h2 id=\"r-")
+            .skip(1)
+            .filter_map(|card| card.split("<li><strong>").nth(1)?.split('<').next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (status, one) = get_page(&base, "/reviews?status=open&category=adult", &admin).await;
+    assert_eq!(status, 200);
+    let first = order(&one);
+    assert_eq!(first.len(), 50);
+    assert_eq!(first[0], "adult-59.test", "newest first");
+    assert!(
+        categories_on(&one).iter().all(|c| c == "người lớn"),
+        "{one}"
+    );
+    assert!(
+        one.contains("<option value=\"adult\" selected>người lớn</option>"),
+        "{one}"
+    );
+    let (prev, next) = pager(&one);
+    assert_eq!(prev, None);
+    let next = next.expect("a second page of adult reports");
+    assert!(
+        next.contains("status=open") && next.contains("category=adult"),
+        "{next}"
+    );
+    let (_, two) = get_page(&base, &next, &admin).await;
+    let rest = order(&two);
+    assert_eq!(rest.len(), 10);
+    assert!(rest.iter().all(|n| n.starts_with("adult-")), "{rest:?}");
+    let back = pager(&two).0.expect("back to the first page");
+    assert!(back.contains("category=adult"), "{back}");
+    // The tabs keep the category; within it, most reported first is gambling's own order.
+    assert!(one.contains("sort=count&amp;category=adult"), "{one}");
+    let (_, most) = get_page(
+        &base,
+        "/reviews?status=open&sort=count&category=gambling",
+        &admin,
+    )
+    .await;
+    assert_eq!(order(&most), ["thrice.test", "twice.test", "once.test"]);
+    let (_, every) = get_page(&base, "/reviews?status=all&category=gambling", &admin).await;
+    assert_eq!(order(&every).len(), 3);
+    // An unknown category is refused, shown escaped; an empty one is every category.
+    let (status, bad) = get_page(&base, "/reviews?category=%3Cscript%3Ex", &admin).await;
+    assert_eq!(status, 400);
+    assert!(
+        bad.contains("&lt;script&gt;x") && !bad.contains("<script>x"),
+        "{bad}"
+    );
+    let (_, all) = get_page(&base, "/reviews?status=open&category=", &admin).await;
+    assert_eq!(order(&all).len(), 50);
+    // A decision from the second adult page returns to it.
+    let id = two
+        .split("action=\"/reviews/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let r = post_form(
+        &base,
+        &format!("/reviews/{id}"),
+        Some(&admin),
+        &[
+            ("csrf", &csrf_of(&two)),
+            ("decision", "rejected"),
+            ("back", &next),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap();
+    assert!(to.starts_with(&format!("{next}&msg=saved")), "{to}");
 
     drop(serve);
     up.stop().await;

@@ -1,9 +1,9 @@
 //! The central's review: the report queue in a reviewer's order, decisions that publish,
 //! and reverts that unpublish.
 //!
-//! - `GET /v1/reports?status=open&sort=count|last_seen|first_seen&limit=&offset=`: with
-//!   `sort` or `offset`, reports in that order (see [`SortBy`]); without, newest first with
-//!   `after_id` paging, as before.
+//! - `GET /v1/reports?status=open&category=&sort=count|last_seen|first_seen&limit=&offset=`:
+//!   with `sort` or `offset`, reports in that order (see [`SortBy`]); without, newest first
+//!   with `after_id` paging, as before; `category` keeps one category's reports.
 //! - `POST /v1/reports/{id}/decision` `{"decision": "accept"|"reject", "category": "...",
 //!   "note": "...", "reviewer": "..."}`: accepting a harmful-site report publishes its name
 //!   to `category` (default: the report's); accepting a "blocked by mistake" report (kind
@@ -80,6 +80,7 @@ const MAX_REVIEWER: usize = 64;
 #[derive(Deserialize)]
 struct ListParams {
     status: Option<Status>,
+    category: Option<String>,
     sort: Option<SortBy>,
     limit: Option<usize>,
     offset: Option<usize>,
@@ -237,9 +238,11 @@ async fn list(
                 status: p.status,
                 limit: p.limit,
                 after_id: p.after_id,
+                category: p.category,
             })?,
             (sort, offset) => reports.list_sorted(
                 p.status,
+                p.category.as_deref(),
                 sort.unwrap_or(SortBy::FirstSeen),
                 p.limit,
                 offset.unwrap_or(0),

@@ -27,7 +27,6 @@ mod tests {
                 id: 1,
                 name: "a".into(),
                 role: Role::Admin,
-                profiles: vec![],
             },
             csrf: "abc123".into(),
         };

@@ -530,6 +530,15 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Khung chỉ cho phép cần ít nhất một dịch vụ hoặc nhóm dịch vụ.",
         "An allow-only window needs at least one service or service group.",
     ),
+    // The reviewer's queue by category, sessions and owners' pages (helper "review").
+    ("all_categories", "Tất cả các nhóm", "All categories"),
+    ("filter", "Lọc", "Filter"),
+    ("and_more", "và số hồ sơ khác:", "and more:"),
+    (
+        "err_category",
+        "Không có nhóm này trong các danh sách",
+        "No such category in the lists",
+    ),
 ];
 
 #[cfg(test)]

@@ -501,6 +501,7 @@ pub fn a_records(m: &Message) -> Vec<Ipv4Addr> {
 
 pub mod admin_api;
 pub mod blockpage;
+pub mod browser;
 pub mod central;
 pub mod console;
 pub mod dig;

@@ -30,12 +30,14 @@
 //! - `error`: [`ReportError`];
 //! - `validate`: name, category and note checks, before anything is written;
 //! - `store`: [`ReportStore`], the SQL behind submit, list, get and decide;
+//! - `filter`: a listing's status and category conditions, each an index equality;
 //! - `batch`: [`ReportStore::submit_batch`], an edge's delivery in one transaction, each
 //!   report counted once per idempotency key (keys kept [`KEY_RETENTION`]);
 //! - `schema`: the file's identity, per-connection settings and migrations.
 
 mod batch;
 mod error;
+mod filter;
 mod review;
 mod schema;
 mod store;

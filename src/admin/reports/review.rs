@@ -2,9 +2,11 @@
 //! (most reported, newest, oldest) with offset paging, whether a name is under review, and
 //! a report's kind.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, params_from_iter};
 use serde::Deserialize;
 
+use super::filter::{Filter, where_clause};
 use super::{DEFAULT_LIST_LIMIT, Kind, MAX_LIST_LIMIT, Report, ReportError, ReportStore, Status};
 
 /// A reviewer's order.
@@ -20,14 +22,16 @@ pub enum SortBy {
 }
 
 impl ReportStore {
-    /// Reports with `status` (all when `None`) in `sort` order, `offset` reports skipped,
-    /// at most `limit` ([`DEFAULT_LIST_LIMIT`] when `None`, capped at [`MAX_LIST_LIMIT`]).
+    /// Reports with `status` (all when `None`) in `category` (every one when `None`), in
+    /// `sort` order, `offset` reports skipped, at most `limit` ([`DEFAULT_LIST_LIMIT`] when
+    /// `None`, capped at [`MAX_LIST_LIMIT`]).
     ///
     /// # Errors
     /// [`ReportError::Storage`] if SQLite fails.
     pub fn list_sorted(
         &self,
         status: Option<Status>,
+        category: Option<&str>,
         sort: SortBy,
         limit: Option<usize>,
         offset: usize,
@@ -38,31 +42,24 @@ impl ReportStore {
             SortBy::LastSeen => "last_seen DESC, id DESC",
             SortBy::FirstSeen => "first_seen ASC, id ASC",
         };
-        // With a status, `status = ?` alone (not `?1 IS NULL OR ...`), so the order is a
-        // walk of `reports_status_count` / `reports_status_last_seen` (schema 4).
+        // With a status (and a category), equalities alone, so the order is a walk of
+        // `reports_status_count` / `reports_status_last_seen` (schema 4) or of their
+        // `reports_status_category_*` twins (schema 5).
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-        let ids: Vec<i64> = match status {
-            Some(status) => self
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT id FROM reports WHERE status = ?1
-                     ORDER BY {order} LIMIT ?2 OFFSET ?3"
-                ))
-                .and_then(|mut st| {
-                    st.query_map(params![status.as_str(), limit, offset], |r| r.get(0))?
-                        .collect()
-                }),
-            None => self
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT id FROM reports ORDER BY {order} LIMIT ?1 OFFSET ?2"
-                ))
-                .and_then(|mut st| {
-                    st.query_map(params![limit, offset], |r| r.get(0))?
-                        .collect()
-                }),
-        }
-        .map_err(|e| self.storage(e))?;
+        let (conditions, mut values) = Filter { status, category }.conditions();
+        values.push(Value::Integer(limit));
+        values.push(Value::Integer(offset));
+        let ids: Vec<i64> = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT id FROM reports {} ORDER BY {order} LIMIT ? OFFSET ?",
+                where_clause(&conditions)
+            ))
+            .and_then(|mut st| {
+                st.query_map(params_from_iter(values), |r| r.get(0))?
+                    .collect()
+            })
+            .map_err(|e| self.storage(e))?;
         let mut reports = Vec::with_capacity(ids.len());
         for id in ids {
             // A report decided between the two reads is still listed, as it now stands.

@@ -12,7 +12,8 @@ use crate::sqlite_file;
 /// Schema version stored in `PRAGMA user_version`: 1 had the reports and their notes, 2
 /// adds the reviewers' decisions, 3 the report's kind (deduplication on name, kind and
 /// category), reporters' contacts and the idempotency keys of edges' deliveries, 4 the
-/// indexes behind the reviewer's "most reported" and "recently reported" orders. The
+/// indexes behind the reviewer's "most reported" and "recently reported" orders, 5 their
+/// twins within one category (the console's category filter). The
 /// application id, the busy timeout and the open settings are [`sqlite_file::REPORTS`]'s.
 pub(super) const SCHEMA_VERSION: i64 = sqlite_file::REPORTS.version;
 
@@ -99,6 +100,16 @@ CREATE INDEX reports_status_count ON reports (status, count, id);
 CREATE INDEX reports_status_last_seen ON reports (status, last_seen, id);
 ";
 
+/// Version 5: the reviewer's queue filtered by category. Each order within a status and a
+/// category is an index walk; every status of one category walks `reports_category` by id
+/// (the sorted orders sort that category's reports only).
+const SCHEMA_V5: &str = "
+CREATE INDEX reports_category ON reports (category, id);
+CREATE INDEX reports_status_category ON reports (status, category, id);
+CREATE INDEX reports_status_category_count ON reports (status, category, count, id);
+CREATE INDEX reports_status_category_last_seen ON reports (status, category, last_seen, id);
+";
+
 impl ReportStore {
     /// Per-connection settings, once the file is known to be ours (or empty): nothing is
     /// written to a file that is not a report store.
@@ -161,6 +172,9 @@ impl ReportStore {
         }
         if version < 4 {
             tx.execute_batch(SCHEMA_V4).map_err(|e| storage(&path, e))?;
+        }
+        if version < 5 {
+            tx.execute_batch(SCHEMA_V5).map_err(|e| storage(&path, e))?;
         }
         if version < SCHEMA_VERSION {
             sqlite_file::stamp(&tx, &sqlite_file::REPORTS).map_err(|e| storage(&path, e))?;

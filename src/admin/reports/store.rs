@@ -4,9 +4,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use super::error::{ReportError, storage};
+use super::filter::{Filter, where_clause};
 use super::validate::{clean_contact, clean_note, validate_category, validate_name};
 use super::{
     DEFAULT_LIST_LIMIT, Decision, Kind, ListQuery, MAX_LIST_LIMIT, MAX_NOTES, NewDecision,
@@ -207,28 +209,29 @@ impl ReportStore {
             .conn
             .unchecked_transaction()
             .map_err(|e| self.storage(e))?;
-        // Two statements rather than `?1 IS NULL OR ...`, so that both are index range
-        // scans (rowid, or `reports_status`) and a deep page costs no more than the first.
-        let before = query.after_id.unwrap_or(i64::MAX);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut reports: Vec<Report> = match query.status {
-            None => tx
-                .prepare_cached(
-                    "SELECT id, name, category, count, first_seen, last_seen, status, kind
-                     FROM reports WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
-                )
-                .and_then(|mut st| st.query_map(params![before, limit], report_row)?.collect()),
-            Some(status) => tx
-                .prepare_cached(
-                    "SELECT id, name, category, count, first_seen, last_seen, status, kind
-                     FROM reports WHERE status = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-                )
-                .and_then(|mut st| {
-                    st.query_map(params![status.as_str(), before, limit], report_row)?
-                        .collect()
-                }),
-        }
-        .map_err(|e| self.storage(e))?;
+        // Equalities only (no `?1 IS NULL OR ...`), so that each combination is an index
+        // range scan (rowid, `reports_status`, `reports_category` or
+        // `reports_status_category`) and a deep page costs no more than the first.
+        let filter = Filter {
+            status: query.status,
+            category: query.category.as_deref(),
+        };
+        let (mut conditions, mut values) = filter.conditions();
+        conditions.push("id < ?");
+        values.push(Value::Integer(query.after_id.unwrap_or(i64::MAX)));
+        values.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let sql = format!(
+            "SELECT id, name, category, count, first_seen, last_seen, status, kind
+             FROM reports {} ORDER BY id DESC LIMIT ?",
+            where_clause(&conditions)
+        );
+        let mut reports: Vec<Report> = tx
+            .prepare_cached(&sql)
+            .and_then(|mut st| {
+                st.query_map(params_from_iter(values), report_row)?
+                    .collect()
+            })
+            .map_err(|e| self.storage(e))?;
         for report in &mut reports {
             report.notes = notes(&tx, report.id).map_err(|e| self.storage(e))?;
             report.decisions = decisions(&tx, report.id).map_err(|e| self.storage(e))?;

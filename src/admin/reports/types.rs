@@ -244,7 +244,8 @@ pub struct Decision {
 /// Reports come newest first (by id, i.e. by when they were first reported; a repeat does
 /// not move a report up). Page with `after_id`: pass the id of the last report of the
 /// previous page to get the reports listed after it (those with smaller ids). Deserializable
-/// so it can be taken straight from a query string (`?status=open&limit=50&after_id=120`).
+/// so it can be taken straight from a query string
+/// (`?status=open&category=gambling&limit=50&after_id=120`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct ListQuery {
     /// Only reports with this status; all of them when `None`.
@@ -257,4 +258,8 @@ pub struct ListQuery {
     /// Only reports listed after this one (with a smaller id).
     #[serde(default)]
     pub after_id: Option<i64>,
+    /// Only reports in this category (compared exactly, as stored); every category when
+    /// `None`.
+    #[serde(default)]
+    pub category: Option<String>,
 }

@@ -93,9 +93,13 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<UsersQuery>)
                     tbody {
                         @for u in &users {
                             tr {
-                                td { (u.name) }
-                                td { (role_name(l, u.role)) }
-                                td { @for (i, p) in u.profiles.iter().enumerate() { @if i > 0 { ", " } (name_of(p)) } }
+                                td { (u.user.name) }
+                                td { (role_name(l, u.user.role)) }
+                                td {
+                                    @for (i, p) in u.profiles.iter().enumerate() { @if i > 0 { ", " } (name_of(p)) }
+                                    // A school's thousands are counted, not listed.
+                                    @if u.owned > u.profiles.len() as u64 { " " (l.t("and_more")) " " (u.owned - u.profiles.len() as u64) }
+                                }
                             }
                         }
                     }
@@ -136,7 +140,7 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<UsersQuery>)
                     (csrf_field(&s))
                     label for="a-user" { (l.t("user")) }
                     select #a-user name="user" {
-                        @for u in users.iter().filter(|u| u.role == Role::Owner) { option value=(u.id) { (u.name) } }
+                        @for u in users.iter().filter(|u| u.user.role == Role::Owner) { option value=(u.user.id) { (u.user.name) } }
                     }
                     label for="a-profile" { (l.t("profile")) }
                     input #a-profile type="text" name="profile" list="profile-ids" required maxlength="80" autocomplete="off" aria-describedby="profile-id-help";

@@ -16,13 +16,11 @@ use super::{
 use crate::console::accounts::Role;
 use crate::profiles::{PageCursor, Profile, ProfileError, ProfileSpec};
 
-/// The page: `?page=` (an owner's, counting their own profiles) or `?after=` /
-/// `?before=` (an administrator's, a stored profile id: keyset paging over every
-/// profile), and the common parameters.
+/// The page: `?after=` / `?before=` (a profile id: keyset paging, over every stored
+/// profile for an administrator, over the ids an owner owns for an owner), and the
+/// common parameters.
 #[derive(Deserialize, Default)]
 pub struct DashQuery {
-    #[serde(default)]
-    page: usize,
     after: Option<String>,
     before: Option<String>,
     #[serde(flatten)]
@@ -43,6 +41,15 @@ struct Pager {
     next: Option<String>,
 }
 
+/// The page `?after=` / `?before=` ask for.
+fn cursor<'a>(after: &'a Option<String>, before: &'a Option<String>) -> PageCursor<'a> {
+    match (after, before) {
+        (Some(a), _) => PageCursor::After(a),
+        (None, Some(b)) => PageCursor::Before(b),
+        (None, None) => PageCursor::First,
+    }
+}
+
 /// `GET /`
 pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<DashQuery>) -> Response {
     let ctx = ctx(&c, &headers, q.common.lang.as_deref()).await;
@@ -53,18 +60,35 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<DashQuery>) 
         return Redirect::to("/reviews").into_response();
     }
     let admin = s.user.role == Role::Admin;
-    let (owned, page_no) = (s.user.profiles.clone(), q.page);
+    // An owner's page of their own ids, asked of the accounts database (a keyset walk of
+    // its index): the session does not carry them, a school may own thousands.
+    let owned = if admin {
+        None
+    } else {
+        let (uid, after, before) = (s.user.id, q.after.clone(), q.before.clone());
+        let page = c
+            .on_accounts(move |a| a.owned_page(uid, cursor(&after, &before), PAGE))
+            .await;
+        match page {
+            Ok(page) => Some(page),
+            Err(e) => {
+                tracing::error!(error = %e, "console: owned profiles not read");
+                return super::error_page(
+                    &c,
+                    &ctx,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "err_store",
+                    "",
+                );
+            }
+        }
+    };
     let (after, before) = (q.after.clone(), q.before.clone());
     let listed = on_profiles(&c, move |store| {
         // An administrator's page of every profile, read from the store a page at a time;
         // an owner's page of their own ids, and only those profiles read.
         let (profiles, pager) = if admin {
-            let cursor = match (&after, &before) {
-                (Some(a), _) => PageCursor::After(a),
-                (None, Some(b)) => PageCursor::Before(b),
-                (None, None) => PageCursor::First,
-            };
-            let page = store.page(cursor, PAGE)?;
+            let page = store.page(cursor(&after, &before), PAGE)?;
             let pager = Pager {
                 previous: page
                     .previous
@@ -75,18 +99,19 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<DashQuery>) 
             };
             (page.profiles, pager)
         } else {
-            let ids: Vec<&String> = owned
-                .iter()
-                .skip(page_no.saturating_mul(PAGE))
-                .take(PAGE)
-                .collect();
-            let more = owned.len() > page_no.saturating_add(1).saturating_mul(PAGE);
+            let owned = owned.unwrap_or_default();
             let pager = Pager {
-                previous: (page_no > 0).then(|| format!("page={}", page_no - 1)),
-                next: more.then(|| format!("page={}", page_no + 1)),
+                previous: owned
+                    .previous
+                    .map(|id| format!("before={}", super::query_value(&id))),
+                next: owned
+                    .next
+                    .map(|id| format!("after={}", super::query_value(&id))),
             };
             (
-                ids.into_iter()
+                owned
+                    .ids
+                    .iter()
                     .filter_map(|id| store.get(id).ok())
                     .collect(),
                 pager,

@@ -44,16 +44,30 @@ fn zone_of(p: &Profile) -> String {
         .unwrap_or_else(|| DEFAULT_TZ.to_owned())
 }
 
-/// The session, if it may see profile `id`; otherwise the response (login, 403).
-fn allowed(c: &Console, ctx: &Ctx, id: &str) -> Result<Session, Box<Response>> {
+/// The session, if it may see profile `id` (asked of the accounts database: one indexed
+/// lookup); otherwise the response (login, 403, 503).
+async fn allowed(c: &Console, ctx: &Ctx, id: &str) -> Result<Session, Box<Response>> {
     let Some(s) = &ctx.session else {
         return Err(Box::new(to_login()));
     };
-    if !s.user.may_edit(id) {
-        tracing::warn!(user = %s.user.name, profile = id, "console: profile refused (not theirs)");
-        return Err(Box::new(super::forbidden(c, ctx)));
+    let (user, profile) = (s.user.clone(), id.to_owned());
+    match c.on_accounts(move |a| a.may_edit(&user, &profile)).await {
+        Ok(true) => Ok(s.clone()),
+        Ok(false) => {
+            tracing::warn!(user = %s.user.name, profile = id, "console: profile refused (not theirs)");
+            Err(Box::new(super::forbidden(c, ctx)))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "console: ownership not read");
+            Err(Box::new(super::error_page(
+                c,
+                ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "err_store",
+                "",
+            )))
+        }
     }
-    Ok(s.clone())
 }
 
 /// `GET /profiles/{id}`
@@ -64,7 +78,7 @@ pub async fn show(
     Query(q): Query<ProfileQuery>,
 ) -> Response {
     let ctx = ctx(&c, &headers, q.common.lang.as_deref()).await;
-    let s = match allowed(&c, &ctx, &id) {
+    let s = match allowed(&c, &ctx, &id).await {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -492,7 +506,7 @@ async fn post_on(
 ) -> Result<Session, Box<Response>> {
     let ctx = ctx(c, headers, None).await;
     let s = posted(c, &ctx, form)?;
-    allowed(c, &ctx, id)?;
+    allowed(c, &ctx, id).await?;
     Ok(s)
 }
 
@@ -692,7 +706,7 @@ pub async fn mobileconfig(
     Path((id, iid)): Path<(String, i64)>,
 ) -> Response {
     let ctx = ctx(&c, &headers, None).await;
-    if let Err(r) = allowed(&c, &ctx, &id) {
+    if let Err(r) = allowed(&c, &ctx, &id).await {
         return *r;
     }
     let Some(doh) = c.doh.clone() else {

@@ -22,12 +22,14 @@ use crate::publish::ALLOW_LIST;
 const REVIEW_TZ: &str = "Asia/Ho_Chi_Minh";
 
 /// `?status=`, `?sort=` (`count`: most reported first; `last_seen`: most recently
-/// reported first; else newest report first), `?after=` (newest first: keyset on the id)
-/// or `?page=` (the sorted orders), and the common parameters.
+/// reported first; else newest report first), `?category=` (one of the lists'
+/// categories; empty for all), `?after=` (newest first: keyset on the id) or `?page=`
+/// (the sorted orders), and the common parameters.
 #[derive(Deserialize, Default)]
 pub struct ReviewQuery {
     status: Option<String>,
     sort: Option<String>,
+    category: Option<String>,
     after: Option<i64>,
     #[serde(default)]
     page: usize,
@@ -75,7 +77,25 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
         Some("last_seen") => Some(SortBy::LastSeen),
         _ => None,
     };
-    let (after, page_no) = (q.after, q.page);
+    let categories = c.admin.categories_now();
+    // One of the lists' categories, never free text: an unknown one is refused (the page
+    // links and the select only ever send a listed one).
+    let category = match q.category.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(wanted) => match categories.iter().find(|c| c.as_str() == wanted) {
+            Some(known) => Some(known.clone()),
+            None => {
+                return super::error_page(
+                    &c,
+                    &ctx,
+                    StatusCode::BAD_REQUEST,
+                    "err_category",
+                    wanted,
+                );
+            }
+        },
+    };
+    let (after, page_no, wanted) = (q.after, q.page, category.clone());
     let store = c.admin.reports();
     let listed = tokio::task::spawn_blocking(move || {
         let s = store
@@ -86,8 +106,15 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
                 status,
                 limit: Some(PAGE),
                 after_id: after,
+                category: wanted,
             }),
-            Some(by) => s.list_sorted(status, by, Some(PAGE), page_no.saturating_mul(PAGE)),
+            Some(by) => s.list_sorted(
+                status,
+                wanted.as_deref(),
+                by,
+                Some(PAGE),
+                page_no.saturating_mul(PAGE),
+            ),
         }
         .map_err(|e| e.to_string())
     })
@@ -112,7 +139,12 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
         Some(SortBy::LastSeen) => "last_seen",
         _ => "newest",
     };
-    let here = format!("/reviews?status={filter}&sort={sort_key}");
+    // The category as the links carry it (a listed one, encoded all the same).
+    let in_category = category
+        .as_deref()
+        .map(|c| format!("&category={}", super::query_value(c)))
+        .unwrap_or_default();
+    let here = format!("/reviews?status={filter}&sort={sort_key}{in_category}");
     // Newest first pages by id (`after`); the sorted orders by page number.
     let (previous, next) = match sort {
         None => (
@@ -126,17 +158,36 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
             (reports.len() == PAGE).then(|| format!("{here}&page={}", q.page + 1)),
         ),
     };
-    let categories = c.admin.categories_now();
+    // Where a decision returns to: this very page of this queue.
+    let this_page = match (sort, q.after, q.page) {
+        (None, Some(a), _) => format!("{here}&after={a}"),
+        (Some(_), _, p) if p > 0 => format!("{here}&page={p}"),
+        _ => here.clone(),
+    };
     let body = html! {
         (flash(l, &q.common))
         nav.tabs aria-label=(l.t("status")) {
             @for (key, label) in [("open", "status_open"), ("accepted", "status_accepted"), ("rejected", "status_rejected"), ("all", "filter_all")] {
-                @if filter == key { strong { (l.t(label)) } } @else { a href={ "/reviews?status=" (key) "&sort=" (sort_key) } { (l.t(label)) } }
+                @if filter == key { strong { (l.t(label)) } } @else { a href={ "/reviews?status=" (key) "&sort=" (sort_key) (in_category) } { (l.t(label)) } }
             }
         }
         nav.tabs aria-label=(l.t("sort_by")) {
             @for (key, label) in [("newest", "sort_newest"), ("count", "sort_count"), ("last_seen", "sort_last_seen")] {
-                @if sort_key == key { strong { (l.t(label)) } } @else { a href={ "/reviews?status=" (filter) "&sort=" (key) } { (l.t(label)) } }
+                @if sort_key == key { strong { (l.t(label)) } } @else { a href={ "/reviews?status=" (filter) "&sort=" (key) (in_category) } { (l.t(label)) } }
+            }
+        }
+        form.filter method="get" action="/reviews" {
+            input type="hidden" name="status" value=(filter);
+            input type="hidden" name="sort" value=(sort_key);
+            div.row {
+                div {
+                    label for="f-category" { (l.t("category")) }
+                    select #f-category name="category" {
+                        option value="" selected[category.is_none()] { (l.t("all_categories")) }
+                        @for cat in &categories { option value=(cat) selected[category.as_ref() == Some(cat)] { (l.category(cat)) } }
+                    }
+                }
+                button type="submit" { (l.t("filter")) }
             }
         }
         @if reports.is_empty() { p.card { (l.t("no_reports")) } }
@@ -155,6 +206,7 @@ pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<ReviewQuery>
                 @if r.status == Status::Open {
                     form method="post" action={ "/reviews/" (r.id) } {
                         (csrf_field(&s))
+                        input type="hidden" name="back" value=(this_page);
                         label for={ "why-" (r.id) } { (l.t("reason")) }
                         input #{ "why-" (r.id) } type="text" name="note" maxlength="500";
                         @if r.kind != Kind::Mistake {
@@ -206,10 +258,11 @@ pub async fn decide(
     if s.user.role == Role::Owner {
         return super::forbidden(&c, &ctx);
     }
+    let to = return_to(field(&form, "back"));
     let verdict = match field(&form, "decision") {
         Some("accepted") => Verdict::Accept,
         Some("rejected") => Verdict::Reject,
-        _ => return back("/reviews", "err_invalid", "error"),
+        _ => return back(to, "err_invalid", "error"),
     };
     let decision = Decision {
         verdict,
@@ -225,9 +278,23 @@ pub async fn decide(
     })
     .await;
     match done {
-        Ok((_, Some(record))) if record.list.is_some() => back("/reviews", "published_ok", "ok"),
-        Ok(_) => back("/reviews", "saved", "ok"),
-        Err(f) => back("/reviews", failed_key(&f), "error"),
+        Ok((_, Some(record))) if record.list.is_some() => back(to, "published_ok", "ok"),
+        Ok(_) => back(to, "saved", "ok"),
+        Err(f) => back(to, failed_key(&f), "error"),
+    }
+}
+
+/// The queue page a decision goes back to: the form's `back` when it is a page of this
+/// queue (`/reviews?...`, no other path or host), else the queue's first page.
+fn return_to(back: Option<&str>) -> &str {
+    match back {
+        Some(b)
+            if b.strip_prefix("/reviews?")
+                .is_some_and(|q| q.bytes().all(|c| c.is_ascii_graphic())) =>
+        {
+            b
+        }
+        _ => "/reviews",
     }
 }
 
@@ -238,5 +305,27 @@ pub fn failed_key(f: &Failed) -> &'static str {
         StatusCode::NOT_FOUND => "err_not_found",
         StatusCode::BAD_REQUEST => "err_invalid",
         _ => "err_store",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::return_to;
+
+    #[test]
+    fn a_decision_returns_to_its_queue_page_only() {
+        let page = "/reviews?status=open&sort=count&category=gambling&page=2";
+        assert_eq!(return_to(Some(page)), page);
+        for elsewhere in [
+            None,
+            Some(""),
+            Some("https://evil.example/reviews?x"),
+            Some("//evil.example/reviews?x"),
+            Some("/reviewsx?status=open"),
+            Some("/profiles/p1"),
+            Some("/reviews?status=open\r\nSet-Cookie: x=1"),
+        ] {
+            assert_eq!(return_to(elsewhere), "/reviews", "{elsewhere:?}");
+        }
     }
 }

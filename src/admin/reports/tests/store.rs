@@ -298,13 +298,16 @@ fn output_types_serialize_for_the_http_layer() {
         serde_json::to_string(&r).unwrap(),
         r#"{"id":7,"name":"x.example","kind":"harmful","category":"adult","notes":["n"],"count":2,"first_seen":1,"last_seen":3,"status":"accepted"}"#
     );
-    let q: ListQuery = serde_json::from_str(r#"{"status":"open","limit":5,"after_id":9}"#).unwrap();
+    let q: ListQuery =
+        serde_json::from_str(r#"{"status":"open","limit":5,"after_id":9,"category":"adult"}"#)
+            .unwrap();
     assert_eq!(
         q,
         ListQuery {
             status: Some(Status::Open),
             limit: Some(5),
             after_id: Some(9),
+            category: Some("adult".into()),
         }
     );
     let n: NewReport = serde_json::from_str(r#"{"name":"x.example","category":"adult"}"#).unwrap();
@@ -343,22 +346,34 @@ fn sorted_lists_page_by_count_and_last_seen_within_a_status_through_their_indexe
     let names = |v: Vec<Report>| -> Vec<String> { v.into_iter().map(|r| r.name).collect() };
     let open = Some(Status::Open);
     assert_eq!(
-        names(store.list_sorted(open, SortBy::Count, None, 0).unwrap()),
+        names(
+            store
+                .list_sorted(open, None, SortBy::Count, None, 0)
+                .unwrap()
+        ),
         ["b.example", "c.example", "a.example"]
     );
     assert_eq!(
-        names(store.list_sorted(open, SortBy::Count, Some(1), 1).unwrap()),
+        names(
+            store
+                .list_sorted(open, None, SortBy::Count, Some(1), 1)
+                .unwrap()
+        ),
         ["c.example"],
         "page 2 of 1-report pages"
     );
     assert_eq!(
-        names(store.list_sorted(open, SortBy::LastSeen, None, 0).unwrap()),
+        names(
+            store
+                .list_sorted(open, None, SortBy::LastSeen, None, 0)
+                .unwrap()
+        ),
         ["c.example", "b.example", "a.example"]
     );
     assert_eq!(
         names(
             store
-                .list_sorted(None, SortBy::LastSeen, Some(2), 0)
+                .list_sorted(None, None, SortBy::LastSeen, Some(2), 0)
                 .unwrap()
         ),
         ["d.example", "c.example"],
@@ -386,4 +401,166 @@ fn sorted_lists_page_by_count_and_last_seen_within_a_status_through_their_indexe
             "{order}: {plan}"
         );
     }
+}
+
+#[test]
+fn a_category_keeps_its_reports_in_every_order_and_status_through_its_indexes() {
+    let (_dir, mut store) = temp_store();
+    // Twelve gambling reports (g0 reported once ... g11 twelve times, the later the more
+    // recent), five adult ones, one violence; g3 rejected.
+    for i in 0..12u64 {
+        for t in 0..=i {
+            store
+                .submit(
+                    &report(&format!("g{i}.example"), "gambling", None),
+                    at(100 + i * 10 + t),
+                )
+                .unwrap();
+        }
+    }
+    for i in 0..5u64 {
+        store
+            .submit(
+                &report(&format!("a{i}.example"), "adult", None),
+                at(500 + i),
+            )
+            .unwrap();
+    }
+    store
+        .submit(&report("v0.example", "violence", None), at(600))
+        .unwrap();
+    let g3 = store
+        .list(&ListQuery::default())
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "g3.example")
+        .unwrap()
+        .id;
+    store.set_status(g3, Status::Rejected).unwrap();
+    let names = |v: Vec<Report>| -> Vec<String> { v.into_iter().map(|r| r.name).collect() };
+    let gambling = |status, limit, after_id| ListQuery {
+        status,
+        limit: Some(limit),
+        after_id,
+        category: Some("gambling".into()),
+    };
+    let open = Some(Status::Open);
+
+    // Newest first, paged by id: only open gambling reports, g3 left out.
+    let first = store.list(&gambling(open, 5, None)).unwrap();
+    assert_eq!(
+        names(first.clone()),
+        [
+            "g11.example",
+            "g10.example",
+            "g9.example",
+            "g8.example",
+            "g7.example"
+        ]
+    );
+    let rest = store.list(&gambling(open, 50, Some(first[4].id))).unwrap();
+    assert_eq!(
+        names(rest),
+        [
+            "g6.example",
+            "g5.example",
+            "g4.example",
+            "g2.example",
+            "g1.example",
+            "g0.example"
+        ]
+    );
+    let every = store.list(&gambling(None, 50, None)).unwrap();
+    assert_eq!(every.len(), 12, "every status: g3 too");
+    assert!(every.iter().all(|r| r.category == "gambling"));
+    let rejected = store
+        .list(&gambling(Some(Status::Rejected), 50, None))
+        .unwrap();
+    assert_eq!(names(rejected), ["g3.example"]);
+    let unknown = ListQuery {
+        category: Some("nope".into()),
+        ..ListQuery::default()
+    };
+    assert!(store.list(&unknown).unwrap().is_empty());
+
+    // The sorted orders, within the category.
+    let sorted = |status, sort, limit, offset| {
+        names(
+            store
+                .list_sorted(status, Some("gambling"), sort, Some(limit), offset)
+                .unwrap(),
+        )
+    };
+    assert_eq!(
+        sorted(open, SortBy::Count, 3, 0),
+        ["g11.example", "g10.example", "g9.example"]
+    );
+    assert_eq!(
+        sorted(open, SortBy::Count, 3, 9),
+        ["g1.example", "g0.example"],
+        "the last page: g3 is not open"
+    );
+    assert_eq!(
+        sorted(open, SortBy::LastSeen, 2, 0),
+        ["g11.example", "g10.example"]
+    );
+    assert_eq!(sorted(None, SortBy::Count, 12, 0).len(), 12);
+    assert_eq!(
+        names(
+            store
+                .list_sorted(open, Some("violence"), SortBy::Count, None, 0)
+                .unwrap()
+        ),
+        ["v0.example"]
+    );
+
+    // Each query is a walk of the index made for it: no sort, no scan of other categories.
+    let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> String {
+        store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(params, |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join(" | ")
+    };
+    for (sql, index) in [
+        (
+            "SELECT id FROM reports WHERE status = ? AND category = ? AND id < 99 ORDER BY id DESC LIMIT 50",
+            "reports_status_category ",
+        ),
+        (
+            "SELECT id FROM reports WHERE status = ? AND category = ? ORDER BY count DESC, id DESC LIMIT 50",
+            "reports_status_category_count",
+        ),
+        (
+            "SELECT id FROM reports WHERE status = ? AND category = ? ORDER BY last_seen DESC, id DESC LIMIT 50",
+            "reports_status_category_last_seen",
+        ),
+    ] {
+        let p = plan(sql, &[&"open", &"gambling"]);
+        assert!(
+            p.contains(index) && !p.contains("TEMP B-TREE"),
+            "{sql}: {p}"
+        );
+    }
+    let p = plan(
+        "SELECT id FROM reports WHERE category = ? AND id < 99 ORDER BY id DESC LIMIT 50",
+        &[&"gambling"],
+    );
+    assert!(
+        p.contains("reports_category ") && !p.contains("TEMP B-TREE"),
+        "{p}"
+    );
+    // Without a category, the queue keeps its schema 4 indexes.
+    let p = plan(
+        "SELECT id FROM reports WHERE status = ? AND id < 99 ORDER BY id DESC LIMIT 50",
+        &[&"open"],
+    );
+    assert!(
+        p.contains("reports_status ") && !p.contains("TEMP B-TREE"),
+        "{p}"
+    );
 }
