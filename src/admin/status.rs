@@ -116,7 +116,7 @@ impl Admin {
 
     /// The node's status now (see [`Status`]). Reads the feed status files and the
     /// profile store on a blocking thread.
-    pub async fn status(self: &Arc<Self>) -> Status {
+    pub async fn status(&self) -> Status {
         let reachable = self.upstream_reachable().await;
         let config = self.config.load_full();
         let list = self.lists.current();
@@ -157,10 +157,7 @@ impl Admin {
             serving,
             pipeline,
             sources,
-            upstream: Upstream {
-                reachable,
-                servers,
-            },
+            upstream: Upstream { reachable, servers },
             node: Node {
                 version: env!("CARGO_PKG_VERSION"),
                 started_unix: self.started.1,

@@ -154,7 +154,10 @@ mod tests {
         // b answers again: answering, the failures stay counted as recent until they age.
         h.answered(b, later);
         let hb = h.of(b, later);
-        assert_eq!((hb.state, hb.consecutive_failures, hb.recent_failures), (State::Answering, 0, 2));
+        assert_eq!(
+            (hb.state, hb.consecutive_failures, hb.recent_failures),
+            (State::Answering, 0, 2)
+        );
         let much_later = t0 + RECENT + Duration::from_secs(5);
         assert_eq!(h.of(b, much_later).recent_failures, 0);
         // a fails after answering: failing.
