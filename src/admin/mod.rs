@@ -19,6 +19,9 @@
 //!   policies), who they apply to, and the log of changes ([`profiles`]);
 //! - `/v1/profiles/{id}/exceptions`, `/v1/profiles/{id}/pause`: temporary exceptions and
 //!   pauses of a profile ([`exceptions`]);
+//! - `GET /v1/status`: the serving list, each source's and the compile stage's status
+//!   (entries, versions, last success, refusals per guard), each upstream server's health,
+//!   the node (version, uptime, listeners, profiles, query totals) ([`status`]);
 //! - `POST /v1/reload[?force=true]`: what SIGHUP does (reread the config file and apply
 //!   it live, see `app::reload`; then recompile changed sources and groups' lists through
 //!   the feed guards, swap them in); `force` skips the shrink guard. An invalid config is
@@ -41,6 +44,7 @@ pub mod public;
 pub mod published;
 pub mod reports;
 pub mod review;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -112,6 +116,9 @@ pub struct Admin {
     published: Option<(Arc<crate::publish::PublishedStore>, Arc<published::FeedApi>)>,
     /// A central's RPZ primary counters (`[publish] xfr_listen`), for `/metrics`.
     rpz: Option<Arc<crate::publish::rpz::RpzStats>>,
+    /// When the API was made (the process's start, near enough), and as Unix seconds:
+    /// the status page's uptime.
+    started: (std::time::Instant, u64),
 }
 
 /// The `[admin]` settings a config reload swaps.
@@ -243,6 +250,7 @@ impl Admin {
             pipeline,
             reloader: std::sync::OnceLock::new(),
             exceptions: None,
+            started: (std::time::Instant::now(), crate::clock::now_unix()),
         })
     }
 
@@ -448,6 +456,7 @@ pub fn spawn(listeners: Vec<TcpListener>, admin: Arc<Admin>, stop: CancellationT
         )
         .route("/v1/reload", post(reload))
         .route("/v1/profiles/{id}/activity", get(activity))
+        .route("/v1/status", get(status::get))
         .merge(review::router(admin.review.clone()))
         .merge(profiles::router(admin.profiles.clone()))
         .merge(match &admin.exceptions {
@@ -592,11 +601,7 @@ async fn activity(State(admin): State<Arc<Admin>>, Path(id): Path<String>) -> Re
 
 async fn ready(State(admin): State<Arc<Admin>>) -> Response {
     let list = admin.lists.current();
-    let recent = admin
-        .metrics
-        .since_upstream_answer()
-        .is_some_and(|d| d < RECENT_UPSTREAM);
-    let upstream = recent || admin.resolver.probe().await;
+    let upstream = admin.upstream_reachable().await;
     let body = json!({
         "ready": upstream,
         "list": { "serial": list.manifest().serial, "entries": list.len() },

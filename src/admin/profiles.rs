@@ -521,17 +521,19 @@ async fn bulk(
 #[derive(Deserialize)]
 struct AuditQuery {
     limit: Option<usize>,
+    /// An entry id: the page holds older entries (the last id of the page before).
+    before: Option<i64>,
 }
 
 async fn audit(
     State(api): State<Arc<ProfilesApi>>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let limit = match query {
-        Ok(Query(q)) => q.limit.unwrap_or(DEFAULT_AUDIT_LIMIT),
+    let (limit, before) = match query {
+        Ok(Query(q)) => (q.limit.unwrap_or(DEFAULT_AUDIT_LIMIT), q.before),
         Err(e) => return failure(StatusCode::BAD_REQUEST, e.body_text(), Some("limit")),
     };
-    match on_store(&api, move |s| s.audit(limit)).await {
+    match on_store(&api, move |s| s.audit_before(before, limit)).await {
         Ok(entries) => Json(json!({ "entries": entries })).into_response(),
         Err(r) => r,
     }

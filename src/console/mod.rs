@@ -10,7 +10,8 @@
 //! - [`accounts`]: users (Argon2id), roles, owned profiles, sessions (`console.sqlite`);
 //! - [`sessions`]: cookies, language, login limits; [`csrf`]: the per-session form token;
 //! - [`i18n`]: every string, category and service group in both languages;
-//! - [`pages`]: login and first-run setup, dashboard, profile, accounts, reports.
+//! - [`pages`]: login and first-run setup, dashboard, profile, accounts, reports; for
+//!   administrators, the node's status and the audit log.
 //!
 //! The first start with no account logs a one-time setup link; visiting it creates the
 //! administrator. An owner sees and changes only their profiles (403 otherwise).
@@ -199,7 +200,7 @@ async fn security_headers(request: axum::extract::Request, next: Next) -> Respon
 
 /// The console's routes.
 pub fn router(console: Arc<Console>) -> axum::Router {
-    use pages::{admin_users, dashboard, login, profile, published, reviews};
+    use pages::{admin_users, audit, dashboard, login, profile, published, reviews, status};
     axum::Router::new()
         .route("/", get(dashboard::show))
         .route("/login", get(login::show).post(login::submit))
@@ -231,6 +232,8 @@ pub fn router(console: Arc<Console>) -> axum::Router {
             "/profiles/{id}/devices/{iid}/mobileconfig",
             get(profile::mobileconfig),
         )
+        .route("/status", get(status::show))
+        .route("/audit", get(audit::show))
         .route("/assets/console.css", get(assets::css))
         .route("/assets/console.js", get(assets::js))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -1,8 +1,11 @@
 //! `kidsafe-dns status`: what the serving list is and how each source is doing, read from
 //! the files the running server keeps up to date (so it works beside a running server and
-//! after it stopped).
+//! after it stopped). [`sources`] and [`pipeline`] are the same reading as data, for the
+//! admin API's `/v1/status` and the console's status page.
 
 use std::fmt::Write as _;
+
+use serde::Serialize;
 
 use crate::clock::now_unix;
 use crate::feed::guard::Guard;
@@ -40,7 +43,7 @@ pub fn render(lists: &ListsConfig, now: u64) -> String {
             );
         }
     }
-    let pipeline: PipelineState = read_json(&pipeline_path(&lists.feeds.state_dir));
+    let pipeline = pipeline(lists);
     let _ = writeln!(
         out,
         "compiles from feeds: {} installed, last {}; refused: {}",
@@ -51,18 +54,15 @@ pub fn render(lists: &ListsConfig, now: u64) -> String {
     if let Some(e) = &pipeline.last_error {
         let _ = writeln!(out, "  last refused compile: {}", error(e, now));
     }
-    for spec in &lists.feeds.sources {
-        let mut s: SourceState = read_json(&status_path(&lists.feeds.state_dir, &spec.name));
-        if let (SourceKind::Path(path), Some(m)) = (&spec.kind, &manifest) {
-            from_manifest(&mut s, path, m);
-        }
+    for source in sources(lists, manifest.as_ref()) {
+        let s = &source.state;
         let _ = writeln!(
             out,
             "\n{} ({} {}) category {}",
-            spec.name,
-            spec.kind.label(),
-            spec.kind.origin(),
-            spec.category.as_deref().unwrap_or("allowlist")
+            source.name,
+            source.kind,
+            source.origin,
+            source.category.as_deref().unwrap_or("allowlist")
         );
         let _ = writeln!(
             out,
@@ -99,6 +99,52 @@ pub fn render(lists: &ListsConfig, now: u64) -> String {
         let _ = writeln!(out, "  refused: {}", counters(&s.refused));
     }
     out
+}
+
+/// One configured source and what its status file (or, for a `path` source, the serving
+/// manifest) says about it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceStatus {
+    /// `[[lists.source]]`'s name.
+    pub name: String,
+    /// `path`, `url` or `rpz`.
+    pub kind: &'static str,
+    /// The file, the URL, or the zone and its primary.
+    pub origin: String,
+    /// Its category; `None` for an allowlist.
+    pub category: Option<String>,
+    /// Entries, versions, last success and error, refusals per guard.
+    pub state: SourceState,
+}
+
+/// Every configured source of `lists`, in config order, from its status file; a `path`
+/// source without one is filled in from `serving` (the manifest of the list serving).
+pub fn sources(lists: &ListsConfig, serving: Option<&Manifest>) -> Vec<SourceStatus> {
+    lists
+        .feeds
+        .sources
+        .iter()
+        .map(|spec| {
+            let mut state: SourceState =
+                read_json(&status_path(&lists.feeds.state_dir, &spec.name));
+            if let (SourceKind::Path(path), Some(m)) = (&spec.kind, serving) {
+                from_manifest(&mut state, path, m);
+            }
+            SourceStatus {
+                name: spec.name.clone(),
+                kind: spec.kind.label(),
+                origin: spec.kind.origin(),
+                category: spec.category.clone(),
+                state,
+            }
+        })
+        .collect()
+}
+
+/// The compile stage's status file: installs, the last refused compile, refusals per
+/// guard (a `path` source's shrink is judged here, on the compiled list as a whole).
+pub fn pipeline(lists: &ListsConfig) -> PipelineState {
+    read_json(&pipeline_path(&lists.feeds.state_dir))
 }
 
 /// A `path` source has no task that records it: when its status file says nothing (the

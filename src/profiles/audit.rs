@@ -25,9 +25,16 @@ pub(super) fn record(
     })
 }
 
-/// The newest `limit` entries, newest first.
-pub(super) fn list(tx: &mut dyn Tx, limit: usize) -> Result<Vec<AuditEntry>, ProfileError> {
-    tx.audit_list(i64::try_from(limit).unwrap_or(i64::MAX))
+/// The newest `limit` entries older than id `before` (all of them without), newest first.
+pub(super) fn list(
+    tx: &mut dyn Tx,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<Vec<AuditEntry>, ProfileError> {
+    tx.audit_list(
+        before.unwrap_or(i64::MAX),
+        i64::try_from(limit).unwrap_or(i64::MAX),
+    )
 }
 
 /// An entry as read back; `before`/`after` are JSON text (unreadable JSON shows as none).

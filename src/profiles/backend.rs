@@ -86,8 +86,11 @@ pub(super) trait Tx {
     fn delete_subscriber(&mut self, prefix: &str) -> R<()>;
     /// Appends an audit entry.
     fn audit(&mut self, entry: &NewAudit<'_>) -> R<()>;
-    /// The newest `limit` audit entries, newest first.
-    fn audit_list(&mut self, limit: i64) -> R<Vec<AuditEntry>>;
+    /// The newest `limit` audit entries older than id `before`, newest first (keyset
+    /// paging on the primary key: any page costs what the first does).
+    fn audit_list(&mut self, before: i64, limit: i64) -> R<Vec<AuditEntry>>;
+    /// How many profiles are stored.
+    fn profile_count(&mut self) -> R<u64>;
     /// Whether this reads the database itself (not the last-good copy).
     fn is_live(&self) -> bool {
         true

@@ -156,8 +156,11 @@ impl Tx for CopyTx<'_> {
         self.down()
     }
     // The copy keeps what the query path needs, not the audit log.
-    fn audit_list(&mut self, _: i64) -> R<Vec<AuditEntry>> {
+    fn audit_list(&mut self, _: i64, _: i64) -> R<Vec<AuditEntry>> {
         self.down()
+    }
+    fn profile_count(&mut self) -> R<u64> {
+        Ok(self.rows.profiles.len() as u64)
     }
     fn is_live(&self) -> bool {
         false

@@ -526,11 +526,11 @@ impl Tx for PgTx<'_> {
         .map(drop)
     }
 
-    fn audit_list(&mut self, limit: i64) -> R<Vec<AuditEntry>> {
+    fn audit_list(&mut self, before: i64, limit: i64) -> R<Vec<AuditEntry>> {
         let rows = self.query(
             "SELECT id, at, actor, action, entity, before, after FROM audit
-             ORDER BY id DESC LIMIT $1",
-            &[&limit],
+             WHERE id < $1 ORDER BY id DESC LIMIT $2",
+            &[&before, &limit],
         )?;
         rows.iter()
             .map(|r| {
@@ -545,6 +545,15 @@ impl Tx for PgTx<'_> {
                 ))
             })
             .collect()
+    }
+
+    fn profile_count(&mut self) -> R<u64> {
+        let rows = self.query("SELECT count(*) FROM profiles", &[])?;
+        let n: i64 = match rows.first() {
+            Some(r) => self.get(r, 0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// NOTIFY is transactional: the other nodes hear of the change only once it is

@@ -255,14 +255,14 @@ impl Tx for SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    fn audit_list(&mut self, limit: i64) -> R<Vec<AuditEntry>> {
+    fn audit_list(&mut self, before: i64, limit: i64) -> R<Vec<AuditEntry>> {
         self.tx
             .prepare_cached(
                 "SELECT id, at, actor, action, entity, before, after FROM audit
-                 ORDER BY id DESC LIMIT ?1",
+                 WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
             )
             .and_then(|mut st| {
-                st.query_map([limit], |r| {
+                st.query_map([before, limit], |r| {
                     Ok(audit::entry(
                         r.get(0)?,
                         r.get(1)?,
@@ -275,6 +275,14 @@ impl Tx for SqliteTx<'_> {
                 })?
                 .collect()
             })
+            .map_err(|e| self.err(e))
+    }
+
+    fn profile_count(&mut self) -> R<u64> {
+        self.tx
+            .prepare_cached("SELECT count(*) FROM profiles")
+            .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)))
+            .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(|e| self.err(e))
     }
 

@@ -600,7 +600,30 @@ impl ProfileStore {
     /// [`ProfileError::Storage`]; [`ProfileError::Unavailable`] while PostgreSQL is down
     /// (the last-good copy has no audit log).
     pub fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, ProfileError> {
-        audit::list(self.read()?.as_mut(), limit.min(MAX_AUDIT_LIMIT))
+        self.audit_before(None, limit)
+    }
+
+    /// The newest `limit` audit entries (at most [`MAX_AUDIT_LIMIT`]) older than entry id
+    /// `before` (the last id of the page before), newest first: keyset paging on the log's
+    /// primary key, so the thousandth page of a long log costs what the first does.
+    ///
+    /// # Errors
+    /// As [`audit`](Self::audit).
+    pub fn audit_before(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, ProfileError> {
+        audit::list(self.read()?.as_mut(), before, limit.min(MAX_AUDIT_LIMIT))
+    }
+
+    /// How many profiles there are: the config file's and the stored ones (on PostgreSQL
+    /// while it is down, the last-good copy's).
+    ///
+    /// # Errors
+    /// [`ProfileError::Storage`], [`ProfileError::Unavailable`].
+    pub fn count(&self) -> Result<u64, ProfileError> {
+        Ok(self.config.len() as u64 + self.read()?.profile_count()?)
     }
 
     /// What the query path needs, read in one transaction (see [`ProfilesSnapshot`]).

@@ -187,12 +187,15 @@ impl Forwarder {
         query: &Query,
         flags: QueryFlags,
     ) -> Result<Message, UpstreamError> {
-        self.forward_noting(query, flags, &mut Vec::new()).await
+        self.forward_noting(query, flags, &mut Vec::new())
+            .await
+            .map(|(_, reply)| reply)
     }
 
     /// [`Forwarder::forward`], also pushing onto `failed` the servers that did not give a
     /// usable reply before one did (for per-server metrics; when none did, they are in
-    /// [`UpstreamError::Unanswered`] instead).
+    /// [`UpstreamError::Unanswered`] instead), and naming the server whose reply it is
+    /// (`None` when every server failed it and the last SERVFAIL or REFUSED is returned).
     ///
     /// # Errors
     /// [`UpstreamError`] when no server gave a usable reply in time.
@@ -201,7 +204,7 @@ impl Forwarder {
         query: &Query,
         flags: QueryFlags,
         failed: &mut Vec<Attempt>,
-    ) -> Result<Message, UpstreamError> {
+    ) -> Result<(Option<SocketAddr>, Message), UpstreamError> {
         let deadline = Instant::now() + self.timeout;
         let slice = self.timeout / self.servers.len().max(1) as u32;
         let mut last_reply = None;
@@ -242,7 +245,7 @@ impl Forwarder {
                         continue;
                     }
                     failed.append(&mut tried);
-                    return Ok(reply);
+                    return Ok((Some(server), reply));
                 }
                 // Another server would not encode it either.
                 Ok(Err(Exchange::Encode(e))) => return Err(UpstreamError::Encode(e)),
@@ -260,7 +263,7 @@ impl Forwarder {
         match last_reply {
             Some(reply) => {
                 failed.append(&mut tried);
-                Ok(reply)
+                Ok((None, reply))
             }
             None => Err(UpstreamError::Unanswered(tried)),
         }

@@ -13,7 +13,8 @@ use crate::metrics::{Metrics, UpstreamFailure};
 
 use crate::upstream::cache::{CacheKey, Cached, ResponseCache};
 use crate::upstream::failures::{FailureLog, SUMMARY_EVERY, Summary};
-use crate::upstream::forwarder::{Forwarder, QueryFlags, UpstreamError};
+use crate::upstream::forwarder::{Attempt, Forwarder, QueryFlags, UpstreamError};
+use crate::upstream::health::Health;
 
 /// An upstream answer and whether it came from an expired cache entry.
 #[derive(Debug)]
@@ -34,6 +35,8 @@ pub struct Resolver {
     metrics: Option<Arc<Metrics>>,
     /// Client queries that failed upstream, written to the log as summaries.
     failures: Arc<FailureLog>,
+    /// How each server is doing (the operator's status page).
+    health: Arc<Health>,
 }
 
 impl Resolver {
@@ -45,7 +48,14 @@ impl Resolver {
             prefetch,
             metrics: None,
             failures: Arc::default(),
+            health: Arc::default(),
         }
+    }
+
+    /// How each upstream server is doing: every exchange this resolver (and its clones)
+    /// made is noted there.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// Counts cache misses, stale answers and upstream times and failures into `metrics`.
@@ -70,31 +80,44 @@ impl Resolver {
         self.forward(&query, QueryFlags::default()).await.is_ok()
     }
 
-    /// One upstream exchange, timed and counted (and each server that failed it).
+    /// One upstream exchange, timed and counted (and each server that failed it), and
+    /// noted in [`Resolver::health`].
     async fn forward(&self, query: &Query, flags: QueryFlags) -> Result<Message, UpstreamError> {
         let start = Instant::now();
         let mut failed = Vec::new();
         let forwarder = self.forwarder.load_full();
         let result = forwarder.forward_noting(query, flags, &mut failed).await;
-        if let Some(m) = &self.metrics {
-            let failed = match &result {
-                Ok(_) => {
+        let now = Instant::now();
+        let failed: &[Attempt] = match &result {
+            Ok((answered, _)) => {
+                if let Some(server) = answered {
+                    self.health.answered(*server, now);
+                }
+                if let Some(m) = &self.metrics {
                     m.upstream_answered(start.elapsed());
-                    &failed
                 }
-                Err(error) => {
+                &failed
+            }
+            Err(error) => {
+                if let Some(m) = &self.metrics {
                     m.upstream_failed(UpstreamFailure::Unreachable);
-                    match error {
-                        UpstreamError::Unanswered(attempts) => attempts,
-                        UpstreamError::Encode(_) => &failed,
-                    }
                 }
-            };
-            for a in failed {
+                match error {
+                    UpstreamError::Unanswered(attempts) => attempts,
+                    UpstreamError::Encode(_) => &failed,
+                }
+            }
+        };
+        for a in failed {
+            if let Some(m) = &self.metrics {
                 m.upstream_server_failed(a.server, a.failure.kind());
             }
+            // A server not asked (the time budget was spent before its turn) did nothing.
+            if !matches!(a.failure, crate::upstream::forwarder::Failure::NotAsked) {
+                self.health.failed(a.server, a.failure.to_string(), now);
+            }
         }
-        result
+        result.map(|(_, reply)| reply)
     }
 
     /// Notes a client query that got SERVFAIL because of `error`. The log gets a WARN

@@ -1,15 +1,17 @@
 //! The pages: [`login`] (and first-run setup), [`dashboard`], [`profile`],
-//! [`admin_users`], [`reviews`], [`published`], a device's [`setup`] steps; here the frame they share (header, language switch, the
+//! [`admin_users`], [`reviews`], [`published`], [`status`], [`audit`], a device's [`setup`] steps; here the frame they share (header, language switch, the
 //! CSRF field) and the answers every page gives (redirects, 403, errors).
 
 pub mod activity;
 pub mod admin_users;
+pub mod audit;
 pub mod dashboard;
 pub mod login;
 pub mod profile;
 pub mod published;
 pub mod reviews;
 pub mod setup;
+pub mod status;
 
 use std::sync::Arc;
 
@@ -86,6 +88,8 @@ pub fn layout(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                                 }
                                 @if s.user.role == Role::Admin {
                                     a href="/users" { (l.t("nav_users")) }
+                                    a href="/status" { (l.t("nav_status")) }
+                                    a href="/audit" { (l.t("nav_audit")) }
                                 }
                             }
                             a href={ "?lang=" (other) } lang=(other) { (l.t("lang_switch")) }
