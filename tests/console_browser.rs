@@ -408,6 +408,25 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     saved(&c).await;
     shots(&c, "users").await;
 
+    // The operator's pages: the node's status and the audit log of the changes above.
+    c.goto(&format!("{base}/status")).await.unwrap();
+    wait_text(&c, "h1", "Trạng thái máy chủ").await;
+    shots(&c, "status").await;
+    c.goto(&format!("{base}/audit")).await.unwrap();
+    wait_text(&c, "h1", "Nhật ký thay đổi").await;
+    let text = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("console:"),
+        "the console's changes, by account: {text}"
+    );
+    shots(&c, "audit").await;
+
     // A report in the reviewer's queue (posted to the admin API like the block page does),
     // accepted from the page.
     let r = http()

@@ -285,6 +285,39 @@ async fn a_parent_adds_a_phone_and_its_mobileconfig_filters_over_doh() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303, "no session: to the login page");
+    // ... which comes back to the download once logged in (the phone that scanned the
+    // QR code has no session yet), and never to another site.
+    let to_login = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        to_login,
+        format!("/login?next={}", download.replace('/', "%2F"))
+    );
+    let (status, page) = get_page(&base, &to_login, "").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("name=\"next\" value=\"{download}\"")),
+        "{page}"
+    );
+    for (next, want) in [
+        (download.as_str(), download.as_str()),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example/x", "/"),
+        ("https://evil.example/", "/"),
+    ] {
+        let r = post_form(
+            &base,
+            "/login",
+            None,
+            &[
+                ("name", "me"),
+                ("password", PARENT_PASSWORD),
+                ("next", next),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 303, "{next}");
+        assert_eq!(r.headers()["location"], want, "{next}");
+    }
     let (status, _) = get_page(
         &base,
         &format!("{page_path}/devices/999999/mobileconfig"),

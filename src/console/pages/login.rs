@@ -12,12 +12,41 @@ use super::{Common, St, ctx, field, layout, page};
 use crate::console::accounts::{AccountError, Role};
 use crate::console::sessions::{self, COOKIE, Ctx};
 
-fn login_form(ctx: &Ctx, error: Option<&str>) -> maud::Markup {
+/// Where a login goes next: `next` when it is one of the console's own paths (`/…`, not
+/// `//host` or `/\host`, which browsers read as another site: no open redirect), else
+/// `fallback`.
+pub fn next_or<'a>(next: Option<&'a str>, fallback: &'a str) -> &'a str {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() <= 512
+                && HeaderValue::from_str(n).is_ok() =>
+        {
+            n
+        }
+        _ => fallback,
+    }
+}
+
+/// `GET /login`'s parameters: where to go once logged in (a QR code's download link opened
+/// on a phone with no session comes back to it).
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    next: Option<String>,
+    #[serde(flatten)]
+    common: Common,
+}
+
+fn login_form(ctx: &Ctx, error: Option<&str>, next: Option<&str>) -> maud::Markup {
     let l = ctx.lang;
+    let next = next.map(|n| next_or(Some(n), "/")).filter(|n| *n != "/");
     html! {
         div.card.login {
             @if let Some(key) = error { p.msg.error role="alert" { (l.t(key)) } }
             form method="post" action="/login" {
+                @if let Some(n) = next { input type="hidden" name="next" value=(n); }
                 label for="name" { (l.t("username")) }
                 input #name type="text" name="name" autocomplete="username" required;
                 label for="password" { (l.t("password")) }
@@ -29,18 +58,22 @@ fn login_form(ctx: &Ctx, error: Option<&str>) -> maud::Markup {
 }
 
 /// `GET /login`
-pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<Common>) -> Response {
-    let ctx = ctx(&c, &headers, q.lang.as_deref()).await;
+pub async fn show(State(c): St, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+    let ctx = ctx(&c, &headers, q.common.lang.as_deref()).await;
     if ctx.session.is_some() {
-        return Redirect::to("/").into_response();
+        return Redirect::to(next_or(q.next.as_deref(), "/")).into_response();
     }
     let l = ctx.lang;
     page(
         &c,
         &ctx,
-        &q,
+        &q.common,
         StatusCode::OK,
-        layout(&ctx, l.t("login_title"), login_form(&ctx, None)),
+        layout(
+            &ctx,
+            l.t("login_title"),
+            login_form(&ctx, None, q.next.as_deref()),
+        ),
     )
 }
 
@@ -65,13 +98,18 @@ pub async fn submit(
     let l = ctx.lang;
     let name = field(&form, "name").unwrap_or("").to_owned();
     let password = field(&form, "password").unwrap_or("").to_owned();
+    let next = field(&form, "next").map(str::to_owned);
     let fail = |key: &str, status| {
         page(
             &c,
             &ctx,
             &Common::default(),
             status,
-            layout(&ctx, l.t("login_title"), login_form(&ctx, Some(key))),
+            layout(
+                &ctx,
+                l.t("login_title"),
+                login_form(&ctx, Some(key), next.as_deref()),
+            ),
         )
     };
     if !c.limits.attempt(peer.ip(), &name) {
@@ -88,12 +126,12 @@ pub async fn submit(
     match started {
         Ok(Some((token, session))) => {
             c.limits.succeeded(peer.ip(), &name);
-            let to = if session.user.role == Role::Reviewer {
+            let home = if session.user.role == Role::Reviewer {
                 "/reviews"
             } else {
                 "/"
             };
-            logged_in(&token, c.secure, to)
+            logged_in(&token, c.secure, next_or(next.as_deref(), home))
         }
         Ok(None) => fail("login_failed", StatusCode::UNAUTHORIZED),
         Err(e) => {

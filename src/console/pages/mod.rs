@@ -158,6 +158,11 @@ pub fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }
 
+/// To the login page, coming back to `path` (the console's own) once logged in.
+pub fn to_login_then(path: &str) -> Response {
+    Redirect::to(&format!("/login?next={}", query_value(path))).into_response()
+}
+
 /// Back to `path` with message `key` (`kind` ok or error). The path is the console's own;
 /// one that is no valid header value (an id with control characters) goes home instead.
 pub fn back(path: &str, key: &str, kind: &str) -> Response {

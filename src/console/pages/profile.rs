@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{
     Common, St, actor, back, csrf_field, ctx, field, fields, flash, layout, on_profiles, page,
-    posted, to_login,
+    posted,
 };
 use crate::console::Console;
 use crate::console::accounts::Session;
@@ -45,10 +45,10 @@ fn zone_of(p: &Profile) -> String {
 }
 
 /// The session, if it may see profile `id` (asked of the accounts database: one indexed
-/// lookup); otherwise the response (login, 403, 503).
-async fn allowed(c: &Console, ctx: &Ctx, id: &str) -> Result<Session, Box<Response>> {
+/// lookup); otherwise the response (login coming back to `here`, 403, 503).
+async fn allowed(c: &Console, ctx: &Ctx, id: &str, here: &str) -> Result<Session, Box<Response>> {
     let Some(s) = &ctx.session else {
-        return Err(Box::new(to_login()));
+        return Err(Box::new(super::to_login_then(here)));
     };
     let (user, profile) = (s.user.clone(), id.to_owned());
     match c.on_accounts(move |a| a.may_edit(&user, &profile)).await {
@@ -78,7 +78,7 @@ pub async fn show(
     Query(q): Query<ProfileQuery>,
 ) -> Response {
     let ctx = ctx(&c, &headers, q.common.lang.as_deref()).await;
-    let s = match allowed(&c, &ctx, &id).await {
+    let s = match allowed(&c, &ctx, &id, &format!("/profiles/{id}")).await {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -506,7 +506,7 @@ async fn post_on(
 ) -> Result<Session, Box<Response>> {
     let ctx = ctx(c, headers, None).await;
     let s = posted(c, &ctx, form)?;
-    allowed(c, &ctx, id).await?;
+    allowed(c, &ctx, id, &format!("/profiles/{id}")).await?;
     Ok(s)
 }
 
@@ -706,7 +706,8 @@ pub async fn mobileconfig(
     Path((id, iid)): Path<(String, i64)>,
 ) -> Response {
     let ctx = ctx(&c, &headers, None).await;
-    if let Err(r) = allowed(&c, &ctx, &id).await {
+    let here = format!("/profiles/{id}/devices/{iid}/mobileconfig");
+    if let Err(r) = allowed(&c, &ctx, &id, &here).await {
         return *r;
     }
     let Some(doh) = c.doh.clone() else {
