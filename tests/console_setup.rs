@@ -470,5 +470,79 @@ async fn a_parent_adds_a_phone_and_its_mobileconfig_filters_over_doh() {
     assert!(page.contains("<td class=\"allow\">"), "{page}");
     assert!(page.contains("<span class=\"badge allow\">Chỉ cho phép</span>"));
     assert!(page.contains("<span class=\"sr-only\">chỉ cho phép lúc này</span>"));
+
+    // The profile's own lists: a name typed as people type it goes on "always blocked"
+    // and DNS follows; refused forms change nothing; another family's parent gets 403;
+    // removing it lets the name through again.
+    let names = format!("{page_path}/names");
+    let own = |fields: Vec<(&'static str, String)>, who: String| {
+        let (base, names) = (base.clone(), names.clone());
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(&base, &names, Some(&who), &pairs).await
+        }
+    };
+    let form = |list: &str, name: &str, op: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("list", list.to_owned()),
+            ("name", name.to_owned()),
+            ("op", op.to_owned()),
+        ]
+    };
+    assert_eq!(
+        verdict(&client, &server_url, "youtube.com").await,
+        "allowed"
+    );
+    for (list, name) in [
+        ("block", "youtube.com"),
+        ("deny", "  "),
+        ("deny", "you tube.com"),
+    ] {
+        let r = own(form(list, name, "add"), me.clone()).await;
+        let to = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(to.contains("msg=err_invalid"), "{list} {name:?}: {to}");
+    }
+    let stored = api.get(&format!("/v1/profiles/{pid}")).await;
+    assert_eq!(
+        stored.body["deny"],
+        serde_json::json!([]),
+        "{}",
+        stored.body
+    );
+    let (_, bo_home) = get_page(&base, "/", &bo).await;
+    let bo_form = vec![
+        ("csrf", csrf_of(&bo_home)),
+        ("list", "allow".to_owned()),
+        ("name", "casino.example".to_owned()),
+    ];
+    assert_eq!(own(bo_form, bo.clone()).await.status(), 403);
+    let r = own(form("deny", " YouTube.com. ", "add"), me.clone()).await;
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("msg=saved")
+    );
+    let stored = api.get(&format!("/v1/profiles/{pid}")).await;
+    assert_eq!(stored.body["deny"], serde_json::json!(["youtube.com"]));
+    assert_eq!(
+        until(&client, &server_url, "youtube.com", "blocked").await,
+        "blocked"
+    );
+    assert_eq!(verdict(&client, &plain, "youtube.com").await, "allowed");
+    let (_, page) = get_page(&base, &page_path, &me).await;
+    assert!(page.contains("<code>youtube.com</code>"), "{page}");
+    let r = own(form("deny", "youtube.com", "remove"), me.clone()).await;
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("msg=saved")
+    );
+    assert_eq!(
+        until(&client, &server_url, "youtube.com", "allowed").await,
+        "allowed"
+    );
     drop(serve);
 }

@@ -655,6 +655,22 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("audit_update", "sửa", "changed"),
     ("audit_delete", "xoá", "deleted"),
     ("audit_bulk", "nạp hàng loạt", "bulk load"),
+    // A profile's own allow and deny lists.
+    ("own_lists", "Danh sách riêng", "Own lists"),
+    ("own_allow", "Luôn cho phép", "Always allowed"),
+    (
+        "own_allow_help",
+        "Các tên miền này không bao giờ bị chặn cho hồ sơ này (ví dụ trang học tập bị chặn nhầm).",
+        "These names are never blocked for this profile (e.g. a class site blocked by mistake).",
+    ),
+    ("own_deny", "Luôn chặn", "Always blocked"),
+    (
+        "own_deny_help",
+        "Các tên miền này luôn bị chặn cho hồ sơ này, cùng các tên miền con của chúng.",
+        "These names are always blocked for this profile, with the names under them.",
+    ),
+    ("own_empty", "Chưa có tên miền nào.", "No names yet."),
+    ("domain_name", "Tên miền", "Domain name"),
 ];
 
 #[cfg(test)]

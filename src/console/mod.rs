@@ -210,6 +210,7 @@ pub fn router(console: Arc<Console>) -> axum::Router {
         .route("/profiles/{id}", get(profile::show))
         .route("/profiles/{id}/categories", post(profile::categories))
         .route("/profiles/{id}/services", post(profile::services))
+        .route("/profiles/{id}/names", post(profile::names))
         .route("/profiles/{id}/devices", post(profile::add_device))
         .route(
             "/profiles/{id}/devices/{iid}/delete",

@@ -7,6 +7,7 @@ pub mod admin_users;
 pub mod audit;
 pub mod dashboard;
 pub mod login;
+pub mod own_lists;
 pub mod profile;
 pub mod published;
 pub mod reviews;

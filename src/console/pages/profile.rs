@@ -120,6 +120,7 @@ pub async fn show(
             }
         }
         (services_card(&c, &s, l, &p))
+        (super::own_lists::card(&s, l, &p))
     };
     page(
         &c,
@@ -526,6 +527,31 @@ pub async fn categories(
     };
     let chosen = fields(&form, "category");
     update(&c, &s, id, move |spec| spec.categories = Some(chosen)).await
+}
+
+/// `POST /profiles/{id}/names`: a name onto the profile's own `list` (`allow`, `deny`), or
+/// off it with `op=remove`; an unknown list, an empty name or one the store finds invalid
+/// is refused with a message and changes nothing.
+pub async fn names(
+    State(c): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): F,
+) -> Response {
+    let s = match post_on(&c, &headers, &id, &form).await {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let which = field(&form, "list").and_then(super::own_lists::Which::parse);
+    let name = super::own_lists::normalize(field(&form, "name").unwrap_or(""));
+    let (Some(which), false) = (which, name.is_empty()) else {
+        return back(&format!("/profiles/{id}"), "err_invalid", "error");
+    };
+    let remove = field(&form, "op") == Some("remove");
+    update(&c, &s, id, move |spec| {
+        super::own_lists::apply(spec, which, name, remove)
+    })
+    .await
 }
 
 /// `POST /profiles/{id}/services`
