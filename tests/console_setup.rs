@@ -14,8 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::central::free_port;
 use common::console::{
-    Child, create_owner, csrf_of, free_port, get_page, http, login, post_form, setup_admin,
+    Child, create_owner, csrf_of, get_page, http, login, post_form, setup_admin,
 };
 use common::{Upstream, Zone, name};
 use hickory_proto::op::{Message, ResponseCode};

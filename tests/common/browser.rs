@@ -2,66 +2,13 @@
 //! (`chromedriver`, with the `fantoccini` crate), found in PATH or skipped with a reason
 //! (a failure under `KIDSAFE_REQUIRE_BROWSER=1`), and the few steps a test takes in it.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 
 pub use super::central::free_port;
-
-/// A child process killed on drop, its stderr collected by a thread.
-pub struct Child {
-    child: std::process::Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Child {
-    /// Spawns `cmd`, its stdout dropped, its stderr collected.
-    pub fn spawn(cmd: &mut std::process::Command) -> Child {
-        let mut child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Child { child, log }
-    }
-
-    /// The log once it contains `text` (panics after 30 s or if the child exited).
-    pub fn wait_for(&mut self, text: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let log = self.log.lock().unwrap().clone();
-            if log.contains(text) {
-                return log;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30)
-                    && self.child.try_wait().unwrap().is_none(),
-                "no {text:?} in the log:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use super::console::Child;
 
 /// chromium and chromedriver, or why not (fails under `KIDSAFE_REQUIRE_BROWSER=1`).
 pub fn browser_programs() -> Option<(PathBuf, PathBuf)> {

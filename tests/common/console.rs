@@ -1,20 +1,9 @@
 //! The console driven over plain HTTP (no browser): a `kidsafe-dns serve` child whose log
-//! is kept, free loopback ports, forms posted with their CSRF token, sessions as cookies.
+//! is kept (also the browser tests' child), forms posted with their CSRF token, sessions as cookies.
 
 use std::io::BufRead;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A free port on 127.0.0.1 for UDP and TCP both.
-pub fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 /// A child process killed on drop, its stderr collected by a thread.
 pub struct Child {
