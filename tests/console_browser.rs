@@ -11,7 +11,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::browser::{Child, browser, browser_programs, click, fill, free_port, wait_text};
+use common::browser::{
+    Child, browser, browser_programs, click, fill, free_port, submit, wait_text,
+};
 use common::dig::dig;
 use common::{Upstream, Zone, name};
 use fantoccini::{Client, Locator};
@@ -209,27 +211,27 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     shots(&c, "setup").await;
     fill(&c, "#name", "quantri").await;
     fill(&c, "#password", ADMIN_PASSWORD).await;
-    click(&c, "form[action='/setup'] button").await;
+    submit(&c, "form[action='/setup'] button").await;
     wait_text(&c, "h1", "Hồ sơ của gia đình").await;
     let again = http().get(&link).send().await.unwrap();
     assert_eq!(again.status(), 403, "the setup link works once");
 
     // Log out and in again.
-    click(&c, "form[action='/logout'] button").await;
+    submit(&c, "form[action='/logout'] button").await;
     wait_text(&c, "h1", "Đăng nhập").await;
     shots(&c, "login").await;
     fill(&c, "#name", "quantri").await;
     fill(&c, "#password", "not the password").await;
-    click(&c, "form[action='/login'] button").await;
+    submit(&c, "form[action='/login'] button").await;
     wait_text(&c, "p.msg.error", "Sai tên đăng nhập hoặc mật khẩu.").await;
     fill(&c, "#name", "quantri").await;
     fill(&c, "#password", ADMIN_PASSWORD).await;
-    click(&c, "form[action='/login'] button").await;
+    submit(&c, "form[action='/login'] button").await;
     wait_text(&c, "h1", "Hồ sơ của gia đình").await;
 
     // Profile "Kids", device 127.0.0.2, TikTok blocked.
     fill(&c, "#pname", "Kids").await;
-    click(&c, "form[action='/profiles'] button").await;
+    submit(&c, "form[action='/profiles'] button").await;
     saved(&c).await;
     let profile_url = c.current_url().await.unwrap();
     let pid = profile_url
@@ -246,7 +248,7 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
         "Kids"
     );
     fill(&c, "#dev-ip", "127.0.0.2").await;
-    click(&c, "form[action$='/devices'] button").await;
+    submit(&c, "form[action$='/devices'] button").await;
     saved(&c).await;
     // The services are folded by group, closed while nothing in them is blocked.
     let shown = c
@@ -259,7 +261,7 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     assert!(!shown, "the video group starts folded");
     click(&c, "details[data-group='video'] > summary").await;
     click(&c, "input[name='service'][value='tiktok']").await;
-    click(&c, "form[action$='/services'] button[type='submit']").await;
+    submit(&c, "form[action$='/services'] button[type='submit']").await;
     saved(&c).await;
     let got = until(dns, "127.0.0.2", "tiktok.com", "NXDOMAIN").await;
     assert!(
@@ -275,7 +277,7 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
 
     // YouTube blocked, then "unblock for 60 minutes" from the page.
     click(&c, "input[name='service'][value='youtube']").await;
-    click(&c, "form[action$='/services'] button[type='submit']").await;
+    submit(&c, "form[action$='/services'] button[type='submit']").await;
     saved(&c).await;
     let got = until(dns, "127.0.0.2", "youtube.com", "NXDOMAIN").await;
     assert!(got.contains("service youtube"), "{got}");
@@ -285,7 +287,7 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     )
     .await
     .unwrap();
-    click(&c, "form[action$='/unblock'] button").await;
+    submit(&c, "form[action$='/unblock'] button").await;
     saved(&c).await;
     assert_eq!(
         until(dns, "127.0.0.2", "youtube.com", "NOERROR").await,
@@ -319,14 +321,14 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     .await
     .unwrap();
     click(&c, "input[name='group'][value='games']").await;
-    click(&c, "form[action$='/schedule'] button[type='submit']").await;
+    submit(&c, "form[action$='/schedule'] button[type='submit']").await;
     saved(&c).await;
     let got = until(dns, "127.0.0.2", "roblox.com", "NXDOMAIN").await;
     assert!(got.contains("roblox"), "{got}");
 
     // "Is this site safe?"
     fill(&c, "#chk-name", "tiktok.com").await;
-    click(&c, "form[method='get'] button").await;
+    submit(&c, "form[method='get'] button").await;
     wait_text(&c, "p.verdict", "tiktok.com: Bị chặn cho hồ sơ này").await;
     c.goto(&format!("{base}/profiles/{pid}")).await.unwrap();
     shots(&c, "profile").await;
@@ -367,7 +369,7 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
 
     // An XSS payload as a profile name and a device name is shown as text.
     fill(&c, "#pname", XSS).await;
-    click(&c, "form[action='/profiles'] button").await;
+    submit(&c, "form[action='/profiles'] button").await;
     saved(&c).await;
     assert_eq!(
         c.find(Locator::Css("h1"))
@@ -391,7 +393,7 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
         "no <b> element was made"
     );
     fill(&c, "#dev-ip", "<img src=x onerror=alert(1)>").await;
-    click(&c, "form[action$='/devices'] button").await;
+    submit(&c, "form[action$='/devices'] button").await;
     wait_text(&c, "p.msg.error", "Dữ liệu không hợp lệ").await;
     assert!(
         c.find_all(Locator::Css("main img"))
@@ -404,7 +406,7 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     c.goto(&format!("{base}/users")).await.unwrap();
     fill(&c, "#u-name", "bo").await;
     fill(&c, "#u-pass", PARENT_PASSWORD).await;
-    click(&c, "form[action='/users'] button").await;
+    submit(&c, "form[action='/users'] button").await;
     saved(&c).await;
     shots(&c, "users").await;
 
@@ -451,7 +453,7 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     );
     shots(&c, "reviews").await;
     fill(&c, "input[name='note']", "trang cờ bạc").await;
-    click(&c, "button[value='accepted']").await;
+    submit(&c, "button[value='accepted']").await;
     saved(&c).await;
     c.goto(&format!("{base}/reviews?status=accepted"))
         .await
@@ -1068,7 +1070,7 @@ listen = ["127.0.0.1:{e_admin}"]
     c.goto(&format!("{base}/login")).await.unwrap();
     fill(&c, "#name", "duyet").await;
     fill(&c, "#password", PARENT_PASSWORD).await;
-    click(&c, "form[action='/login'] button").await;
+    submit(&c, "form[action='/login'] button").await;
     wait_text(&c, "h1", "Báo cáo chờ duyệt").await;
     let queue = c
         .find(Locator::Css("main"))
@@ -1080,7 +1082,7 @@ listen = ["127.0.0.1:{e_admin}"]
     assert!(queue.contains("casino-moi.test"), "{queue}");
     fill(&c, "input[name='note']", "trang cá cược").await;
     let decided = Instant::now();
-    click(&c, "button[value='accepted']").await;
+    submit(&c, "button[value='accepted']").await;
     wait_text(&c, "p.msg", "Đã chấp nhận và công bố.").await;
 
     // The edge blocks it within its poll.
@@ -1116,7 +1118,7 @@ listen = ["127.0.0.1:{e_admin}"]
 
     // A revert from the page takes the name off the list: the edge answers again.
     fill(&c, "form[action$='/revert'] input[name='note']", "nhầm").await;
-    click(&c, "form[action$='/revert'] button").await;
+    submit(&c, "form[action$='/revert'] button").await;
     wait_text(&c, "p.msg", "Đã hoàn tác.").await;
     let got = until(edge_dns, "127.0.0.1", "casino-moi.test", "NOERROR").await;
     assert_eq!(got, "NOERROR");

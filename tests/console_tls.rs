@@ -13,7 +13,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::browser::{Child, browser_programs, browser_with, click, fill, free_port, wait_text};
+use common::browser::{Child, browser_programs, browser_with, fill, free_port, submit, wait_text};
 use data_encoding::BASE64;
 use rcgen::PublicKeyData;
 use sha2::{Digest, Sha256};
@@ -128,7 +128,7 @@ tls = true
         wait_text(&c, "h1", "Thiết lập lần đầu").await;
         fill(&c, "#name", "quantri").await;
         fill(&c, "#password", ADMIN_PASSWORD).await;
-        click(&c, "form[action='/setup'] button").await;
+        submit(&c, "form[action='/setup'] button").await;
         wait_text(&c, "h1", "Hồ sơ của gia đình").await;
         let secure = c
             .execute(
@@ -159,11 +159,11 @@ tls = true
         check_session(c.get_all_cookies().await.unwrap());
 
         // Log out and in again, over TLS.
-        click(&c, "form[action='/logout'] button").await;
+        submit(&c, "form[action='/logout'] button").await;
         wait_text(&c, "h1", "Đăng nhập").await;
         fill(&c, "#name", "quantri").await;
         fill(&c, "#password", ADMIN_PASSWORD).await;
-        click(&c, "form[action='/login'] button").await;
+        submit(&c, "form[action='/login'] button").await;
         wait_text(&c, "h1", "Hồ sơ của gia đình").await;
         check_session(c.get_all_cookies().await.unwrap());
         // The language cookie is Secure too.

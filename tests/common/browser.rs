@@ -103,6 +103,32 @@ pub async fn click(c: &Client, css: &str) {
         .unwrap();
 }
 
+/// Clicks the `css` button of a form and waits for the page the form leads to. Without
+/// the wait, a check could still read the page before: after "add device" the old page
+/// also says "Đã lưu.", and an element found on it goes stale when the new one loads
+/// (seen in CI as a `StaleElementReference`).
+pub async fn submit(c: &Client, css: &str) {
+    c.execute("window.__kidsafe_before_submit = true;", vec![])
+        .await
+        .unwrap();
+    click(c, css).await;
+    let start = Instant::now();
+    let fresh = "return window.__kidsafe_before_submit === undefined \
+                 && document.readyState === 'complete';";
+    loop {
+        if let Ok(v) = c.execute(fresh, vec![]).await
+            && v.as_bool() == Some(true)
+        {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{css}: no new page after 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until the first `css` element's text is `want` (the page after a form may
 /// still be loading); panics with the page after 15 s.
 pub async fn wait_text(c: &Client, css: &str, want: &str) {
