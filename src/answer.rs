@@ -47,7 +47,7 @@ pub fn ede_payload(code: EdeCode, text: &str) -> Vec<u8> {
     v
 }
 
-/// Appends the EDE text of a block to `out` (the UDP fast path writes it straight into the
+/// Appends the EDE text of a block to `out` (the fast path writes it straight into the
 /// reply, without allocating): `blocked: adult, gambling (profile school)` for the shared
 /// list's `categories`, `blocked (kidsafe-dns)` without categories or group, and
 /// `blocked: deny list (...)` for a group's own deny list ([`EdeCode::Filtered`]).

@@ -3,7 +3,7 @@
 //! A query's path, top to bottom:
 //!
 //! 1. [`server`]: our UDP loops and TCP/DoT/DoH connections read each request
-//!    ([`server::wire`] decodes it; the UDP fast path, [`server::fastpath`], reads a plain
+//!    ([`server::wire`] decodes it; the fast path, [`server::fastpath`], reads a plain
 //!    query in place);
 //! 2. one decision, [`server::handler::decision`], for every transport: admission and the
 //!    client's group ([`policy`]), the protocol rules ([`server::local`]: meta types and

@@ -1,6 +1,7 @@
 //! DNS over HTTPS (RFC 8484) on HTTP/2: `GET /dns-query?dns=<base64url>` and `POST
-//! /dns-query` with an `application/dns-message` body, answered through [`wire`] like the
-//! other transports. Connections come from [`super::stream`]'s accept loop (after the TLS
+//! /dns-query` with an `application/dns-message` body, answered like the other transports:
+//! blocks and cache hits on bytes by [`fastpath`], the rest through [`wire`]. The
+//! response's `max-age` is the reply's smallest answer or authority TTL either way. Connections come from [`super::stream`]'s accept loop (after the TLS
 //! handshake, ALPN `h2`), so DoH shares the connection limit and the idle timeout with TCP
 //! and DoT.
 //!
@@ -32,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use super::DOH_PATH;
 use super::handler::{Handler, Reply};
 use super::identity;
-use super::wire;
+use super::{fastpath, wire};
 use crate::dns::HEADER_LEN;
 use crate::metrics::Protocol;
 use crate::policy::Client;
@@ -223,13 +224,24 @@ async fn resolve(
     let Some(_inflight) = handler.drain.enter() else {
         return Err(StatusCode::SERVICE_UNAVAILABLE.into()); // shutting down
     };
-    let reply = match wire::answer(handler, packet, client, Protocol::Doh, None) {
+    let mut body = Vec::with_capacity(512);
+    let mut decided = None;
+    if let Some(request) = crate::dns::request::Request::parse(packet) {
+        match fastpath::answer(handler, &request, client, Protocol::Doh, &mut body) {
+            None => {
+                // Our own bytes, so they walk; 0 (no caching) if they ever did not.
+                let max_age = crate::dns::ttl::min_ttl(&body).unwrap_or(0);
+                return Ok((body, max_age));
+            }
+            Some(decision) => decided = Some(decision),
+        }
+    }
+    let reply = match wire::answer(handler, packet, client, Protocol::Doh, decided) {
         // A response (QR=1), or a client refused with `refuse_action = "drop"`.
         Reply::Silent => return Err(StatusCode::BAD_REQUEST.into()),
         Reply::Now(reply) => reply,
         Reply::Upstream(pending) => handler.finish(pending).await,
     };
-    let mut body = Vec::with_capacity(512);
     crate::dns::encode::encode(&mut body, &reply, u16::MAX);
     let max_age = reply
         .answers

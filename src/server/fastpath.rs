@@ -1,5 +1,5 @@
-//! The UDP fast path: the two commonest decisions, a block and a cache hit, written
-//! straight from the request bytes.
+//! The fast path: the two commonest decisions, a block and a cache hit, written straight
+//! from the request bytes, for UDP and for the queries of a TCP or DoT connection.
 //!
 //! Decoding a request into a hickory `Message` and encoding a `Message` reply cost more than
 //! the blocklist lookup itself (names allocated, a compression map built). The common query
@@ -27,17 +27,22 @@ use crate::policy::Client;
 /// request's EDNS options: [`Handler::identify`]) and writes the reply into `out` when the decision is
 /// a block or a cache hit: `None`, send `out`. Otherwise the decision comes back, for the
 /// general path to answer ([`super::wire::answer`]).
+///
+/// On UDP a reply must fit the client's payload size (512 without EDNS), on a stream
+/// 65,535 octets: [`reply_limit`]. A reply over it goes to the general path, which
+/// truncates it on UDP.
 pub fn answer(
     handler: &Handler,
     request: &Request<'_>,
     client: &Client,
+    protocol: Protocol,
     out: &mut Vec<u8>,
 ) -> Option<Decision> {
     let options = request
         .options()
         .map(|(code, data)| EdnsOpt::Raw(code, data));
     let client = handler.identify(client, options);
-    let decision = handler.decide(request, &client, Protocol::Udp);
+    let decision = handler.decide(request, &client, protocol);
     let block = match &decision {
         Decision::Blocked(block) => block,
         Decision::Forward {
@@ -45,7 +50,8 @@ pub fn answer(
             list,
             policy,
         } => {
-            return if hitpath::answer(handler, request, (&**policy, *group), list, out) {
+            let limit = reply_limit(request, protocol);
+            return if hitpath::answer(handler, request, (&**policy, *group), list, limit, out) {
                 handler.count_hit(*group);
                 None
             } else {
@@ -67,14 +73,26 @@ pub fn answer(
     let text = |out: &mut Vec<u8>| block.push_text(group, out);
     let hole = block.hole(group);
     hole.write_reply(request, soa_owner, serial, block.code, text, out);
-    let limit = request
-        .edns
-        .map_or(512, |(p, _)| p.clamp(512, EDNS_PAYLOAD));
-    if out.len() > usize::from(limit) {
+    if out.len() > reply_limit(request, protocol) {
         // Too big for the client's buffer: the general path truncates it properly.
         return Some(decision);
     }
     None
+}
+
+/// The largest reply `request` may get over `protocol`: over UDP the client's EDNS payload
+/// size clamped to 512..=[`EDNS_PAYLOAD`] (as our OPT says) or 512 without EDNS (RFC 1035
+/// §4.2.1); over a stream, what two length octets can frame (RFC 7766 §8).
+fn reply_limit(request: &Request<'_>, protocol: Protocol) -> usize {
+    if protocol == Protocol::Udp {
+        usize::from(
+            request
+                .edns
+                .map_or(512, |(p, _)| p.clamp(512, EDNS_PAYLOAD)),
+        )
+    } else {
+        usize::from(u16::MAX)
+    }
 }
 
 #[cfg(test)]
@@ -167,54 +185,58 @@ name = "default"
         m.to_vec().unwrap()
     }
 
-    /// A reply on the wire as UDP sends it; `None` for silence or a query left waiting on
-    /// upstream.
-    fn bytes(reply: Reply) -> Option<Vec<u8>> {
+    /// A reply on the wire as `protocol` sends it (UDP within the client's size, a stream
+    /// up to 65,535); `None` for silence or a query left waiting on upstream.
+    fn bytes(reply: Reply, protocol: Protocol) -> Option<Vec<u8>> {
         match reply {
             Reply::Now(reply) => {
+                let limit = match protocol {
+                    Protocol::Udp => wire::udp_limit(&reply),
+                    _ => u16::MAX,
+                };
                 let mut out = Vec::new();
-                crate::dns::encode::encode(&mut out, &reply, wire::udp_limit(&reply));
+                crate::dns::encode::encode(&mut out, &reply, limit);
                 Some(out)
             }
             _ => None,
         }
     }
 
-    /// The reply the general path alone gives (as TCP, DoT and DoH answer), as bytes.
-    fn general(h: &Handler, packet: &[u8], client: IpAddr) -> Option<Vec<u8>> {
-        bytes(wire::answer(
-            h,
-            packet,
-            &Client::from_addr(client),
-            Protocol::Udp,
-            None,
-        ))
+    /// The reply the general path alone gives (as DoH answers), as bytes.
+    fn general(h: &Handler, packet: &[u8], client: IpAddr, protocol: Protocol) -> Option<Vec<u8>> {
+        let reply = wire::answer(h, packet, &Client::from_addr(client), protocol, None);
+        bytes(reply, protocol)
     }
 
-    /// The reply the UDP path gives, as `super::udp` takes it: the fast path, then the
+    /// The reply as `super::udp` and `super::stream` take it: the fast path, then the
     /// general path with the fast path's decision. True when the fast path wrote it.
-    fn udp(h: &Handler, packet: &[u8], client: IpAddr) -> (bool, Option<Vec<u8>>) {
+    fn fast(
+        h: &Handler,
+        packet: &[u8],
+        client: IpAddr,
+        protocol: Protocol,
+    ) -> (bool, Option<Vec<u8>>) {
         let mut decided = None;
         let client = Client::from_addr(client);
         if let Some(request) = Request::parse(packet) {
             let mut out = Vec::new();
-            match answer(h, &request, &client, &mut out) {
+            match answer(h, &request, &client, protocol, &mut out) {
                 None => return (true, Some(out)),
                 Some(decision) => decided = Some(decision),
             }
         }
-        (
-            false,
-            bytes(wire::answer(h, packet, &client, Protocol::Udp, decided)),
-        )
+        let reply = wire::answer(h, packet, &client, protocol, decided);
+        (false, bytes(reply, protocol))
     }
 
-    /// Two handlers on the same config: `udp` answers through the UDP path, `general`
-    /// through the general path alone, so their metrics can be compared.
+    /// Two handlers on the same config: `udp` answers through the fast path first (as the
+    /// UDP loop and stream connections do), `general` through the general path alone, so
+    /// their metrics can be compared; both over `protocol`.
     struct Pair {
         _dir: tempfile::TempDir,
         udp: Handler,
         general: Handler,
+        protocol: Protocol,
     }
 
     /// Every metric sample a handler exposes, sorted (the exposition's order is a map's).
@@ -230,12 +252,17 @@ name = "default"
     }
 
     fn pair() -> Pair {
+        pair_on(Protocol::Udp)
+    }
+
+    fn pair_on(protocol: Protocol) -> Pair {
         let (dir, udp) = handler();
         let general = another(&dir);
         Pair {
             _dir: dir,
             udp,
             general,
+            protocol,
         }
     }
 
@@ -243,8 +270,8 @@ name = "default"
         /// Asks both; their replies must be the same and their metrics must have moved
         /// alike. Returns the reply and whether the fast path wrote it.
         fn ask(&self, packet: &[u8], client: IpAddr) -> (bool, Option<Vec<u8>>) {
-            let (fast, u) = udp(&self.udp, packet, client);
-            let g = general(&self.general, packet, client);
+            let (fast, u) = fast(&self.udp, packet, client, self.protocol);
+            let g = general(&self.general, packet, client, self.protocol);
             match (&u, &g) {
                 (Some(u), Some(g)) if fast => same_reply(u, g),
                 _ => assert_eq!(u, g, "the general path's reply, on both"),
@@ -270,11 +297,23 @@ name = "default"
         assert_eq!(a.authorities, b.authorities);
         assert_eq!(a.additionals, b.additionals);
         assert_eq!(a.edns, b.edns);
+        // DoH's max-age, read from the fast path's bytes, as from the general path's message.
+        let general_min = b.answers.iter().chain(&b.authorities).map(|r| r.ttl).min();
+        assert_eq!(
+            crate::dns::ttl::min_ttl(fast),
+            Some(general_min.unwrap_or(0))
+        );
     }
 
     #[test]
     fn blocked_replies_match_the_general_path() {
-        let p = pair();
+        for protocol in [Protocol::Udp, Protocol::Tcp, Protocol::Dot, Protocol::Doh] {
+            blocked_replies_match_over(protocol);
+        }
+    }
+
+    fn blocked_replies_match_over(protocol: Protocol) {
+        let p = pair_on(protocol);
         let clients: [IpAddr; 3] = [
             "10.0.0.1".parse().unwrap(),
             "10.0.0.2".parse().unwrap(),
@@ -424,7 +463,13 @@ name = "default"
     /// Two rounds 5 s apart (paused clock): the memoized bytes must follow the TTLs down.
     #[tokio::test(start_paused = true)]
     async fn cache_hits_match_the_general_path() {
-        let p = pair();
+        for protocol in [Protocol::Udp, Protocol::Tcp] {
+            cache_hits_match_over(protocol).await;
+        }
+    }
+
+    async fn cache_hits_match_over(protocol: Protocol) {
+        let p = pair_on(protocol);
         fill_cache(&p.udp);
         fill_cache(&p.general);
         let clients: [IpAddr; 2] = ["10.0.0.1".parse().unwrap(), "10.0.0.3".parse().unwrap()];
@@ -472,9 +517,10 @@ name = "default"
         assert_eq!(count("allowed.test.", RecordType::A, false), 8);
         assert_eq!(count("ALLOWED.Test.", RecordType::A, true), 24);
         assert_eq!(count("nx.test.", RecordType::A, true), 24);
-        // Cloaked, too big for the client, or not cached: the general path's.
+        // Cloaked, too big for a UDP client, or not cached: the general path's.
         assert_eq!(count("alias.test.", RecordType::A, true), 0);
-        assert_eq!(count("big.test.", RecordType::TXT, false), 0);
+        let big_plain = if protocol == Protocol::Udp { 0 } else { 8 };
+        assert_eq!(count("big.test.", RecordType::TXT, false), big_plain);
         assert_eq!(count("allowed.test.", RecordType::AAAA, true), 0);
         assert!(count("big.test.", RecordType::TXT, true) > 0);
     }
@@ -586,11 +632,11 @@ name = "default"
     }
 
     proptest! {
-        /// Any bytes: never a panic, and whatever the fast path answers (blocks and cache
-        /// hits), it answers as the general path would.
+        /// Any bytes, over UDP or a stream: never a panic, and whatever the fast path
+        /// answers (blocks and cache hits), it answers as the general path would.
         #[test]
-        fn random_packets(mut bytes in proptest::collection::vec(any::<u8>(), 0..300), prefix in 0..3u8) {
-            let p = pair();
+        fn random_packets(mut bytes in proptest::collection::vec(any::<u8>(), 0..300), prefix in 0..3u8, tcp in any::<bool>()) {
+            let p = pair_on(if tcp { Protocol::Tcp } else { Protocol::Udp });
             fill_cache(&p.udp);
             fill_cache(&p.general);
             // Most random bytes fail to parse; start some with a blocked or a cached query.

@@ -2,7 +2,7 @@
 //!
 //! The general path answers a hit by cloning the cached `Message`, decrementing its TTLs,
 //! building the reply and encoding it (allocations and name compression on every query).
-//! Here the UDP fast path asks the cache for the encoded reply instead
+//! Here the fast path asks the cache for the encoded reply instead
 //! ([`ResponseCache::get_encoded`](crate::upstream::cache::ResponseCache::get_encoded)),
 //! which keeps it with the entry while the TTLs (whole seconds) and the kind of request stay
 //! the same, and patches only what belongs to this client: the ID, the RD, CD and AD bits, and
@@ -22,12 +22,14 @@ use crate::upstream::cache::CacheKey;
 /// Answers `request` from a client of `group` (of `policy`) into `out` from a fresh cache entry (the
 /// caller counts it, [`Handler::count_hit`]); false (nothing written that counts) when
 /// there is none, it is due for prefetch, its CNAME chain is blocked, or the
-/// reply is larger than the client takes: the general path handles those.
+/// reply is larger than `limit` (what the client's transport takes): the general path
+/// handles those.
 pub(super) fn answer(
     handler: &Handler,
     request: &Request<'_>,
     (policy, group): (&Policy, usize),
     list: &std::sync::Arc<Blocklist>,
+    limit: usize,
     out: &mut Vec<u8>,
 ) -> bool {
     let Some(cache) = handler.cache() else {
@@ -69,7 +71,6 @@ pub(super) fn answer(
     let Some(bytes) = cache.get_encoded(key, variant, encode) else {
         return false;
     };
-    let limit = edns.map_or(512, |(payload, _)| usize::from(payload));
     let question = HEADER..request.question_end;
     // The stored question must be this one up to case (it was built from the same key).
     let same = bytes

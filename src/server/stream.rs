@@ -27,8 +27,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::{Handler, Reply};
 use super::proxy::{self, TrustedProxies};
-use super::wire;
+use super::{fastpath, wire};
 use crate::dns::frame;
+use crate::dns::request::Request;
 use crate::metrics::Protocol;
 use crate::policy::Client;
 use crate::policy::client::ClientId;
@@ -142,11 +143,17 @@ async fn serve(
     }
     let mut client = Client::from_addr(peer.ip());
     match transport {
-        Transport::Tcp => connection(stream, &client, Protocol::Tcp, handler, idle, stop).await,
+        Transport::Tcp => {
+            // Borrowed halves of a TCP stream need no lock (tokio::io::split takes one on
+            // every read and write).
+            let halves = stream.split();
+            connection(halves, &client, Protocol::Tcp, handler, idle, stop).await
+        }
         Transport::Dot(acceptor) => {
             let stream = handshake(&acceptor, stream, idle).await?;
             client.client_id = sni_client_id(&stream, handler);
-            connection(stream, &client, Protocol::Dot, handler, idle, stop).await
+            let halves = tokio::io::split(stream);
+            connection(halves, &client, Protocol::Dot, handler, idle, stop).await
         }
         Transport::Doh(acceptor) => {
             let stream = handshake(&acceptor, stream, idle).await?;
@@ -187,16 +194,24 @@ async fn handshake(
 /// queries of a connection wait on upstream at once; past that it is not read until one
 /// is answered. Reading is cancel-safe (whole frames are cut from a buffer), so a reply
 /// that becomes ready mid-message loses nothing.
-async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: S,
+///
+/// A blocked name or a cache hit is written on bytes by the fast path, as on UDP
+/// ([`fastpath`]); any other decision goes to the general path ([`wire`]) as made.
+async fn connection<R, W>(
+    (mut reader, mut writer): (R, W),
     client: &Client,
     protocol: Protocol,
     handler: &Arc<Handler>,
     idle: Duration,
     stop: &CancellationToken,
-) -> io::Result<()> {
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut buf = BytesMut::with_capacity(4096);
+) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    // Most connections carry one small query (a stub falling back from a truncated UDP
+    // reply); the buffer grows for a pipelining client.
+    let mut buf = BytesMut::with_capacity(512);
     let mut framed = Framed::default();
     // Each reply with the drain guard that keeps shutdown waiting until it is written.
     let mut pending: JoinSet<(Message, InFlightOwned)> = JoinSet::new();
@@ -209,7 +224,17 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             let Some(inflight) = handler.drain.enter() else {
                 return Ok(());
             };
-            match wire::answer(handler, &packet, client, protocol, None) {
+            let mut decided = None;
+            if let Some(request) = Request::parse(&packet) {
+                match fastpath::answer(handler, &request, client, protocol, &mut framed.body) {
+                    None => {
+                        framed.write_body(&mut writer, idle).await?;
+                        continue;
+                    }
+                    Some(decision) => decided = Some(decision),
+                }
+            }
+            match wire::answer(handler, &packet, client, protocol, decided) {
                 Reply::Silent => {}
                 Reply::Now(reply) => {
                     framed.write(&mut writer, &reply, idle).await?;
@@ -267,6 +292,15 @@ impl Framed {
         idle: Duration,
     ) -> io::Result<()> {
         crate::dns::encode::encode(&mut self.body, reply, u16::MAX);
+        self.write_body(writer, idle).await
+    }
+
+    /// Writes the reply already in `body` (from the fast path or [`Framed::write`]).
+    async fn write_body<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        idle: Duration,
+    ) -> io::Result<()> {
         self.out.clear();
         if frame::put(&mut self.out, &self.body).is_err() {
             // The encoder caps at 65535, so this cannot happen; never send a bad frame.

@@ -192,7 +192,7 @@ fn handle(
     let mut decided = None;
     let client = Client::from_addr(client);
     if let Some(request) = Request::parse(packet) {
-        match fastpath::answer(handler, &request, &client, out) {
+        match fastpath::answer(handler, &request, &client, Protocol::Udp, out) {
             None => return true,
             Some(decision) => decided = Some(decision),
         }

@@ -27,7 +27,7 @@ use crate::policy::Client;
 /// ([`Handler::answer`]), the client's question section filled in; `client` is what the
 /// transport knows (address, ClientID), completed here by the query's EDNS options
 /// ([`Handler::identify`]) unless a decision came with the packet; a [`Reply::Upstream`]
-/// goes to [`Handler::finish`]. `decided` is the UDP fast path's decision when it could
+/// goes to [`Handler::finish`]. `decided` is the fast path's decision when it could
 /// not write it on bytes (`None`: decide here). The caller holds a drain guard
 /// ([`crate::shutdown::Drain::enter`]) until the reply is sent.
 pub fn answer(

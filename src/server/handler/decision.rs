@@ -1,7 +1,7 @@
 //! What happens to a query, decided once, whichever transport read it.
 //!
 //! [`Decider::decide`] takes a query in either form a transport holds (decoded into a
-//! message by the general path, [`Question`], or read in place by the UDP fast path,
+//! message by the general path, [`Question`], or read in place by the fast path,
 //! [`Request`]) through the same steps: admission (allowed client, rate limit), the client's
 //! group, the protocol rules ([`super::super::local`]), then what the lists and the policy
 //! say. It counts what it decided in the metrics (and logs a block), so a query is counted

@@ -5,7 +5,7 @@
 //! [`Handler::answer`] replies without waiting whenever it can (blocks, refusals, errors,
 //! SafeSearch CNAMEs, fresh cache hits) and hands back a [`Pending`] only when upstream
 //! must be asked; [`Handler::finish`] does that part. Every transport goes through these
-//! two ([`super::wire`] decodes for them); the UDP fast path ([`super::fastpath`]) writes
+//! two ([`super::wire`] decodes for them); the fast path ([`super::fastpath`]) writes
 //! the same decision on bytes when it is a block or a cache hit, and otherwise passes its
 //! decision here.
 
@@ -176,7 +176,7 @@ impl Handler {
         self.decider.decide(asked, client, protocol)
     }
 
-    /// Counts a cache hit the UDP fast path answered ([`Decider::count_hit`]).
+    /// Counts a cache hit the fast path answered ([`Decider::count_hit`]).
     pub(super) fn count_hit(&self, group: usize) {
         self.decider.count_hit(group);
     }

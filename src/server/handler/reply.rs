@@ -1,6 +1,6 @@
 //! The general path's replies, as hickory-proto [`Message`]s without a question section
 //! (the transport adds the client's): errors and refusals, the protocol's local answers,
-//! the sinkhole, and an upstream reply relayed. The UDP fast path writes the two commonest
+//! the sinkhole, and an upstream reply relayed. The fast path writes the two commonest
 //! of these (the sinkhole, a cache hit) on bytes; its tests compare it with these.
 
 use hickory_proto::op::{Edns, Message, Metadata, Query, ResponseCode};
