@@ -9,6 +9,7 @@
 # every query takes the per-profile path: its activity counters, its windows. The names
 # are blocked ones (the shared list's), answered without an upstream. Prints each round's
 # qps and CPU per answer, then the median and range of B/A.
+# TRANSPORT=tcp: over TCP (kxdpgun -T, one query per connection).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, AF_XDP)"; exit 1; }
@@ -65,7 +66,8 @@ for n in pornhub.com xvideos.com www.pornhub.com; do echo "$n A"; done >"$WORK/q
 run() { # $1: binary, $2: its config; prints "qps cpu-ns-per-answer"
   xdp_serve 1 "$1" serve --config "$2"
   xdp_wait_udp pornhub.com
-  xdp_gun "$SECS" "$WORK/q.txt" >"$WORK/gun"
+  local args=(); [ "${TRANSPORT:-udp}" = tcp ] && args=(-T)
+  xdp_gun "$SECS" "$WORK/q.txt" "${args[@]}" >"$WORK/gun"
   xdp_stop
   cut -d' ' -f1,3 "$WORK/gun"
 }

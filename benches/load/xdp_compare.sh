@@ -3,6 +3,8 @@
 #   sudo benches/load/xdp_compare.sh [seconds-per-run] [rounds] [servers] [mixes] [transports]
 #   e.g. sudo benches/load/xdp_compare.sh 5 3 "kidsafe unbound unbound-rpz pdns" \
 #          "blocked cached mix miss" "udp tcp"
+# Server `kidsafe-profiles` is kidsafe-dns with 100,000 profiles and a 1,000,000-row
+# subscriber map loaded (see fill_profiles below).
 #
 # kxdpgun (AF_XDP, Debian knot-dnsutils) in network namespace `gen` on core 0 drives each
 # server in namespace `srv` pinned to core 1 with one thread (benches/load/xdp_lib.sh).
@@ -141,10 +143,53 @@ PY
 fi
 
 # --- servers ---
-start_server() { # name
-  case "$1" in
-  kidsafe)
-    cat >"$WORK/kidsafe.toml" <<TOML
+# kidsafe-profiles: kidsafe-dns with a national-scale identity load: PROFILES stored
+# profiles (default 100,000; a third with their own categories) and a SUBSCRIBERS-row
+# subscriber map (default 1,000,000 /32 lines). The generator's address is one of the
+# lines; its profile blocks 50 catalog services and has two weekly windows, so every
+# query of the load is chosen through the map and decided with services and schedules.
+PROFILES="${PROFILES:-100000}"; SUBSCRIBERS="${SUBSCRIBERS:-1000000}"
+services=$(grep -h '^id = ' data/services/*.toml | head -50 | sed 's/id = //' | paste -sd, -)
+
+fill_profiles() { # state dir: creates the store with one start, then fills it (once)
+  [ -f "$1/filled" ] && return 0
+  mkdir -p "$1"
+  kidsafe_config "$1" "" >"$WORK/kidsafe-profiles.toml"
+  XDP_LOG="$WORK/kidsafe-profiles.log" xdp_serve 1 "$BIN" serve --config "$WORK/kidsafe-profiles.toml"
+  ready >/dev/null
+  xdp_stop
+  python3 - "$1" "$PROFILES" "$SUBSCRIBERS" "$XDP_GEN_IP" "$services" <<'PY'
+import json, sqlite3, sys
+state, profiles, rows, gen, services = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+services = [s.strip().strip('"') for s in services.split(",")]
+def spec(i):
+    s = {"name": f"family-{i}", "categories": ["blocked"] if i % 3 == 0 else None,
+         "allow": [], "deny": [], "safesearch": False, "youtube": "strict",
+         "mode": None, "schedule": None}
+    if i == 1:
+        s["services"] = services
+        s["schedules"] = [
+            {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "16:00",
+             "timezone": "Asia/Ho_Chi_Minh", "action": "block", "service_groups": ["games", "social"]},
+            {"days": ["sat", "sun"], "start": "14:00", "end": "17:00",
+             "timezone": "Asia/Ho_Chi_Minh", "action": "allow", "services": ["roblox"]}]
+    return json.dumps(s)
+db = sqlite3.connect(f"{state}/profiles.sqlite")
+db.executemany("INSERT INTO profiles (id, name, settings, version) VALUES (?, ?, ?, 1)",
+               ((i, f"family-{i}", spec(i)) for i in range(1, profiles + 1)))
+db.commit()
+def v4(n):
+    return f"{n >> 24 & 255}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+with open(f"{state}/subscribers.txt", "w") as f:
+    f.write(f"{gen} p1\n")
+    for r in range(rows - 1):  # 100.64.0.0/10, spread over the profiles
+        f.write(f"{v4(0x64400000 + r)} p{r % profiles + 1}\n")
+PY
+  touch "$1/filled"
+}
+
+kidsafe_config() { # state dir, extra TOML
+  cat <<TOML
 [server]
 listen = ["$SRV:53"]
 threads = 1
@@ -157,15 +202,31 @@ servers = ["127.0.0.1:$NPORT"]
 [blocking]
 mode = "nxdomain"
 [lists]
-compiled = "$WORK/bench.fst"
-state_dir = "$WORK/state"
+compiled = "$1/bench.fst"
+state_dir = "$1"
 watch = false
 [[lists.source]]
 category = "blocked"
 path = "$WORK/names.txt"
 format = "domains"
+$2
 TOML
-    xdp_serve 1 "$BIN" serve --config "$WORK/kidsafe.toml" ;;
+}
+
+start_server() { # name
+  case "$1" in
+  kidsafe | kidsafe-old)
+    # kidsafe-old: another build ($BIN_OLD) beside this one, for a before/after in the
+    # same run; each with a state dir of its own (a newer build may migrate a store).
+    local bin="$BIN"; [ "$1" = kidsafe-old ] && bin="${BIN_OLD:?BIN_OLD: the other build}"
+    mkdir -p "$WORK/state-$1"
+    kidsafe_config "$WORK/state-$1" "" >"$WORK/$1.toml"
+    xdp_serve 1 "$bin" serve --config "$WORK/$1.toml" ;;
+  kidsafe-profiles)
+    fill_profiles "$WORK/state-profiles"
+    kidsafe_config "$WORK/state-profiles" "[subscribers]
+path = \"$WORK/state-profiles/subscribers.txt\"" >"$WORK/kidsafe-profiles.toml"
+    xdp_serve 1 "$BIN" serve --config "$WORK/kidsafe-profiles.toml" ;;
   unbound | unbound-rpz)
     local list="include: \"$WORK/local-zones.conf\"" modules="iterator" rpz=""
     if [ "$1" = unbound-rpz ]; then
