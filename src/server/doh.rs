@@ -240,7 +240,9 @@ async fn resolve(
         // A response (QR=1), or a client refused with `refuse_action = "drop"`.
         Reply::Silent => return Err(StatusCode::BAD_REQUEST.into()),
         Reply::Now(reply) => reply,
-        Reply::Upstream(pending) => handler.finish(pending).await,
+        // Boxed: waiting on upstream is the largest state of this future, and every
+        // request's task (most of them blocks and cache hits) would be moved in at its size.
+        Reply::Upstream(pending) => Box::pin(handler.finish(pending)).await,
     };
     crate::dns::encode::encode(&mut body, &reply, u16::MAX);
     let max_age = reply
