@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use common::browser::{
     Child, browser, browser_programs, click, fill, free_port, submit, wait_text,
 };
+use common::console::{csrf_of, get_page, http, login, post_form, setup_admin};
 use common::dig::dig;
 use common::{Upstream, Zone, name};
 use fantoccini::{Client, Locator};
@@ -100,65 +101,6 @@ async fn shots(c: &Client, file: &str) {
 /// The page says "Đã lưu." (saved) after a form.
 async fn saved(c: &Client) {
     wait_text(c, "p.msg", "Đã lưu.").await;
-}
-
-/// A plain HTTP client that keeps no cookies and follows no redirects.
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn form_body(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn post_form(
-    base: &str,
-    path: &str,
-    cookie: Option<&str>,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut r = http()
-        .post(format!("{base}{path}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(fields));
-    if let Some(c) = cookie {
-        r = r.header("cookie", c);
-    }
-    r.send().await.unwrap()
-}
-
-/// Logs in with a plain client: the session cookie (`ks_session=...`).
-async fn login(base: &str, user: &str, password: &str) -> String {
-    let r = post_form(
-        base,
-        "/login",
-        None,
-        &[("name", user), ("password", password)],
-    )
-    .await;
-    assert_eq!(r.status(), 303, "login as {user}");
-    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(
-        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
-        "{set}"
-    );
-    set.split(';').next().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -593,51 +535,6 @@ async fn a_parent_sets_up_a_profile_in_the_browser_and_dns_follows() {
     up.stop().await;
 }
 
-/// The setup link's token in the log, used with a plain client: the administrator's
-/// session cookie.
-async fn setup_admin(base: &str, log: &str) -> String {
-    let link = log
-        .split_whitespace()
-        .find(|w| w.contains("/setup?token="))
-        .unwrap()
-        .trim_matches(|c: char| c == '"' || c == '\'');
-    let token = link.split("token=").nth(1).unwrap();
-    let r = post_form(
-        base,
-        "/setup",
-        None,
-        &[
-            ("token", token),
-            ("name", "quantri"),
-            ("password", ADMIN_PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(r.status(), 303, "setup");
-    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    set.split(';').next().unwrap().to_owned()
-}
-
-/// A console page with a plain client: status and body.
-async fn get_page(base: &str, path: &str, cookie: &str) -> (u16, String) {
-    let r = http()
-        .get(format!("{base}{path}"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-/// The CSRF token in a page's forms.
-fn csrf_of(page: &str) -> String {
-    page.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned()
-}
-
 /// The profile names a dashboard shows (its cards' links).
 fn names_on(page: &str) -> Vec<String> {
     page.split("<h2 id=\"p-")
@@ -674,7 +571,7 @@ async fn pages_of_profiles_go_forward_and_back_and_an_owner_sees_only_their_own(
     let log = serve.wait_for("setup?token=");
     serve.wait_for("listening on UDP and TCP");
     let base = format!("http://{console}");
-    let admin = setup_admin(&base, &log).await;
+    let admin = setup_admin(&base, &log, ADMIN_PASSWORD).await;
 
     // 120 profiles by the admin API: 55 of family A, 5 of family B, 60 nobody's.
     let api = common::admin_api::Api::new(admin_api, "");
@@ -1039,7 +936,7 @@ listen = ["127.0.0.1:{e_admin}"]
 
     // A reviewer account, made by the administrator.
     let base = format!("http://{console}");
-    let admin = setup_admin(&base, &log).await;
+    let admin = setup_admin(&base, &log, ADMIN_PASSWORD).await;
     let (_, users) = get_page(&base, "/users", &admin).await;
     let r = post_form(
         &base,

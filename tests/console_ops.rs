@@ -7,67 +7,15 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::central::{free_port, local, serve};
+use common::console::{csrf_of, get_page, http, post_form, session_of};
 use common::{Upstream, Zone};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 const ADMIN_PASSWORD: &str = "mật khẩu quản trị 1";
-
-/// A client that keeps no cookies and follows no redirects.
-fn http() -> reqwest::Client {
-    kidsafe_dns::feed::http::install_crypto_provider();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-async fn post_form(
-    base: &str,
-    path: &str,
-    cookie: Option<&str>,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish();
-    let mut r = http()
-        .post(format!("{base}{path}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
-    if let Some(c) = cookie {
-        r = r.header("cookie", c);
-    }
-    r.send().await.unwrap()
-}
-
-/// The session cookie a 303 sets.
-fn cookie_of(r: &reqwest::Response) -> String {
-    let set = r.headers()["set-cookie"].to_str().unwrap();
-    set.split(';').next().unwrap().to_owned()
-}
-
-async fn get_page(base: &str, path: &str, cookie: &str) -> (u16, String) {
-    let r = http()
-        .get(format!("{base}{path}"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn csrf_of(page: &str) -> String {
-    page.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned()
-}
 
 /// The text of the element with `id` (its first text, up to the next tag).
 fn by_id(page: &str, id: &str) -> String {
@@ -162,7 +110,7 @@ listen = ["{console}"]
     )
     .await;
     assert_eq!(r.status(), 303, "setup");
-    let admin_cookie = cookie_of(&r);
+    let admin_cookie = session_of(&r);
 
     // Queries through the resolver: one answered by the upstream, one blocked.
     assert_eq!(ask(dns, "allowed.test").await, ResponseCode::NoError);
@@ -365,7 +313,7 @@ listen = ["{console}"]
         )
         .await;
         assert_eq!(r.status(), 303, "login as {name}");
-        let cookie = cookie_of(&r);
+        let cookie = session_of(&r);
         for path in ["/status", "/audit"] {
             let (status, page) = get_page(&base, path, &cookie).await;
             assert_eq!(status, 403, "{name} {path}");

@@ -122,7 +122,7 @@ pub fn csrf_of(page: &str) -> String {
 }
 
 /// The session cookie (`ks_session=...`) of a 303 that logged someone in.
-fn session_of(r: &reqwest::Response) -> String {
+pub fn session_of(r: &reqwest::Response) -> String {
     let set = r.headers()["set-cookie"].to_str().unwrap();
     set.split(';').next().unwrap().to_owned()
 }
@@ -160,6 +160,11 @@ pub async fn login(base: &str, user: &str, password: &str) -> String {
     )
     .await;
     assert_eq!(r.status(), 303, "login as {user}");
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     session_of(&r)
 }
 
