@@ -8,10 +8,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use common::admin_api::Api;
-use common::dig::dig;
+use common::dig::{dig, dig_until};
 use common::*;
 use serde_json::{Value, json};
 
@@ -35,18 +34,7 @@ token = "{TOKEN}"
 
 /// Asks `name` from `from` until dig's answer holds `want` (e.g. the EDE's profile).
 async fn until(k: &Kidsafe, from: &str, name: &str, want: &str) {
-    let start = Instant::now();
-    loop {
-        let text = dig(k.addr, from, &[name]).await;
-        if text.contains(want) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{name} from {from}: never {want}: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    dig_until(k.addr, from, &[name], want, |text| text.contains(want)).await;
 }
 
 /// A count in the activity answer: `period.key` or `period.map.key`; 0 when absent.

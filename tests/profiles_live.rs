@@ -7,10 +7,10 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::admin_api::Api;
-use common::dig::{dig, dig_profile};
+use common::dig::{dig, dig_profile, dig_until};
 use common::*;
 use serde_json::json;
 
@@ -43,21 +43,11 @@ deny = ["games.test"]
 /// profile name or "forwarded"); how long that took. Panics after 10 s: a change that
 /// never applies.
 async fn until(k: &Kidsafe, from: &str, extra: &[&str], name: &str, want: &str) -> Duration {
-    let start = Instant::now();
     let mut args = extra.to_vec();
     args.push(name);
-    loop {
-        let text = dig(k.addr, from, &args).await;
-        let got = dig_profile(&text);
-        if got == want {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{name} from {from}: still {got}, not {want}: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    dig_until(k.addr, from, &args, want, |text| dig_profile(text) == want)
+        .await
+        .1
 }
 
 #[tokio::test]

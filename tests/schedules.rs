@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use common::admin_api::Api;
-use common::dig::dig;
+use common::dig::{dig, dig_until};
 use common::*;
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record};
@@ -232,23 +232,14 @@ async fn windows_exceptions_pause_and_mandatory_end_to_end() {
 /// Asks `name` from `from` until the verdict is `want`; panics after 10 s (a stored
 /// profile applies once the policy is rebuilt, a few hundred milliseconds after a write).
 async fn until(k: &Kidsafe, from: &str, name: &str, want: &str) {
-    let start = std::time::Instant::now();
-    loop {
-        let text = dig(k.addr, from, &[name]).await;
-        let got = if text.contains("status: NXDOMAIN") {
+    let got = |text: &str| {
+        if text.contains("status: NXDOMAIN") {
             "blocked"
         } else {
             "forwarded"
-        };
-        if got == want {
-            return;
         }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(10),
-            "{name} from {from}: still {got}: {text}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    };
+    dig_until(k.addr, from, &[name], want, |text| got(text) == want).await;
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! address, and what its output says decided.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 /// `dig` from source `from` with extra arguments; its output.
 pub async fn dig(server: SocketAddr, from: &str, args: &[&str]) -> String {
@@ -16,6 +17,30 @@ pub async fn dig(server: SocketAddr, from: &str, args: &[&str]) -> String {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "dig {args:?}: {text}");
     text
+}
+
+/// Asks `args` from `from` every 10 ms until `done` holds for dig's output (the policy is
+/// rebuilt shortly after a change): that output and how long it took. Panics after 10 s
+/// with the last output, saying it never became `what`: a change that never applies.
+pub async fn dig_until(
+    server: SocketAddr,
+    from: &str,
+    args: &[&str],
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> (String, Duration) {
+    let start = Instant::now();
+    loop {
+        let text = dig(server, from, args).await;
+        if done(&text) {
+            return (text, start.elapsed());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{args:?} from {from}: never {what}: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// The profile dig's output names in its EDE line, or "forwarded" for a NOERROR answer.
