@@ -1,7 +1,8 @@
 //! DNS over HTTPS (RFC 8484) on HTTP/2: `GET /dns-query?dns=<base64url>` and `POST
-//! /dns-query` with an `application/dns-message` body, answered like the other transports:
-//! blocks and cache hits on bytes by [`fastpath`], the rest through [`wire`]. The
-//! response's `max-age` is the reply's smallest answer or authority TTL either way. Connections come from [`super::stream`]'s accept loop (after the TLS
+//! /dns-query` with an `application/dns-message` body, answered like the other transports
+//! ([`wire::answer_into`]: blocks and cache hits on bytes, the rest as messages). The
+//! response's `max-age` is the reply's smallest answer or authority TTL, read from its
+//! bytes ([`crate::dns::ttl`]). Connections come from [`super::stream`]'s accept loop (after the TLS
 //! handshake, ALPN `h2`), so DoH shares the connection limit and the idle timeout with TCP
 //! and DoT.
 //!
@@ -33,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use super::DOH_PATH;
 use super::handler::{Handler, Reply};
 use super::identity;
-use super::{fastpath, wire};
+use super::wire;
 use crate::dns::HEADER_LEN;
 use crate::metrics::Protocol;
 use crate::policy::Client;
@@ -225,32 +226,19 @@ async fn resolve(
         return Err(StatusCode::SERVICE_UNAVAILABLE.into()); // shutting down
     };
     let mut body = Vec::with_capacity(512);
-    let mut decided = None;
-    if let Some(request) = crate::dns::request::Request::parse(packet) {
-        match fastpath::answer(handler, &request, client, Protocol::Doh, &mut body) {
-            None => {
-                // Our own bytes, so they walk; 0 (no caching) if they ever did not.
-                let max_age = crate::dns::ttl::min_ttl(&body).unwrap_or(0);
-                return Ok((body, max_age));
-            }
-            Some(decision) => decided = Some(decision),
-        }
+    if let Some(reply) = wire::answer_into(handler, packet, client, Protocol::Doh, &mut body) {
+        let reply = match reply {
+            // A response (QR=1), or a client refused with `refuse_action = "drop"`.
+            Reply::Silent => return Err(StatusCode::BAD_REQUEST.into()),
+            Reply::Now(reply) => reply,
+            // Boxed: waiting on upstream is the largest state of this future, and every
+            // request's task (most of them blocks and cache hits) would be moved in at its
+            // size.
+            Reply::Upstream(pending) => Box::pin(handler.finish(pending)).await,
+        };
+        crate::dns::encode::encode(&mut body, &reply, u16::MAX);
     }
-    let reply = match wire::answer(handler, packet, client, Protocol::Doh, decided) {
-        // A response (QR=1), or a client refused with `refuse_action = "drop"`.
-        Reply::Silent => return Err(StatusCode::BAD_REQUEST.into()),
-        Reply::Now(reply) => reply,
-        // Boxed: waiting on upstream is the largest state of this future, and every
-        // request's task (most of them blocks and cache hits) would be moved in at its size.
-        Reply::Upstream(pending) => Box::pin(handler.finish(pending)).await,
-    };
-    crate::dns::encode::encode(&mut body, &reply, u16::MAX);
-    let max_age = reply
-        .answers
-        .iter()
-        .chain(&reply.authorities)
-        .map(|r| r.ttl)
-        .min()
-        .unwrap_or(0);
+    // Read from the bytes whichever path wrote them; 0 (no caching) if they ever did not walk.
+    let max_age = crate::dns::ttl::min_ttl(&body).unwrap_or(0);
     Ok((body, max_age))
 }

@@ -208,25 +208,19 @@ name = "default"
         bytes(reply, protocol)
     }
 
-    /// The reply as `super::udp` and `super::stream` take it: the fast path, then the
-    /// general path with the fast path's decision. True when the fast path wrote it.
+    /// The reply as every transport takes it ([`wire::answer_into`]): the fast path, then
+    /// the general path with the fast path's decision. True when the fast path wrote it.
     fn fast(
         h: &Handler,
         packet: &[u8],
         client: IpAddr,
         protocol: Protocol,
     ) -> (bool, Option<Vec<u8>>) {
-        let mut decided = None;
-        let client = Client::from_addr(client);
-        if let Some(request) = Request::parse(packet) {
-            let mut out = Vec::new();
-            match answer(h, &request, &client, protocol, &mut out) {
-                None => return (true, Some(out)),
-                Some(decision) => decided = Some(decision),
-            }
+        let mut out = Vec::new();
+        match wire::answer_into(h, packet, &Client::from_addr(client), protocol, &mut out) {
+            None => (true, Some(out)),
+            Some(reply) => (false, bytes(reply, protocol)),
         }
-        let reply = wire::answer(h, packet, &client, protocol, decided);
-        (false, bytes(reply, protocol))
     }
 
     /// Two handlers on the same config: `udp` answers through the fast path first (as the

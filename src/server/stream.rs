@@ -27,9 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::{Handler, Reply};
 use super::proxy::{self, TrustedProxies};
-use super::{fastpath, wire};
+use super::wire;
 use crate::dns::frame;
-use crate::dns::request::Request;
 use crate::metrics::Protocol;
 use crate::policy::Client;
 use crate::policy::client::ClientId;
@@ -234,22 +233,13 @@ where
             let Some(inflight) = handler.drain.enter() else {
                 return Ok(());
             };
-            let mut decided = None;
-            if let Some(request) = Request::parse(&packet) {
-                match fastpath::answer(handler, &request, client, protocol, &mut framed.body) {
-                    None => {
-                        framed.write_body(&mut writer, idle).await?;
-                        continue;
-                    }
-                    Some(decision) => decided = Some(decision),
-                }
-            }
-            match wire::answer(handler, &packet, client, protocol, decided) {
-                Reply::Silent => {}
-                Reply::Now(reply) => {
+            match wire::answer_into(handler, &packet, client, protocol, &mut framed.body) {
+                None => framed.write_body(&mut writer, idle).await?,
+                Some(Reply::Silent) => {}
+                Some(Reply::Now(reply)) => {
                     framed.write(&mut writer, &reply, idle).await?;
                 }
-                Reply::Upstream(waiting) => {
+                Some(Reply::Upstream(waiting)) => {
                     let inflight = inflight.into_owned(handler.drain.clone());
                     let handler = handler.clone();
                     pending.spawn(async move {

@@ -27,10 +27,9 @@ use tokio_util::task::TaskTracker;
 use super::handler::{Handler, Reply};
 use super::mmsg::{self, BATCH};
 use super::proxy::{self, TrustedProxies};
-use super::{fastpath, wire};
+use super::wire;
 use crate::dns::EDNS_PAYLOAD;
 use crate::dns::encode::encode;
-use crate::dns::request::Request;
 use crate::metrics::Protocol;
 use crate::policy::Client;
 
@@ -189,15 +188,11 @@ fn handle(
         // Shutting down: drop it; the client retries another server.
         return false;
     };
-    let mut decided = None;
     let client = Client::from_addr(client);
-    if let Some(request) = Request::parse(packet) {
-        match fastpath::answer(handler, &request, &client, Protocol::Udp, out) {
-            None => return true,
-            Some(decision) => decided = Some(decision),
-        }
-    }
-    match wire::answer(handler, packet, &client, Protocol::Udp, decided) {
+    let Some(reply) = wire::answer_into(handler, packet, &client, Protocol::Udp, out) else {
+        return true;
+    };
+    match reply {
         Reply::Now(reply) => {
             encode(out, &reply, wire::udp_limit(&reply));
             true

@@ -1,6 +1,7 @@
 //! Request bytes in, a reply out, for every transport of our own (UDP, TCP, DoT, DoH).
 //!
-//! [`answer`] decodes a query and runs [`Handler::answer`] on it: whatever can be answered
+//! [`answer_into`] is what the transports call: the fast path's bytes for a block or a
+//! cache hit, else [`answer`], which decodes a query and runs [`Handler::answer`] on it: whatever can be answered
 //! without waiting comes back at once, with the client's question section filled in. A query
 //! that waits on upstream comes back as [`Reply::Upstream`], which the transport finishes
 //! where it suits it (UDP spawns a task, a TCP connection awaits it). The reply goes on the
@@ -17,9 +18,11 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use hickory_proto::rr::rdata::opt::EdnsOption;
 
+use super::fastpath;
 use super::handler::decision::{Decision, Question};
 use super::handler::{Handler, Reply};
 use super::identity::EdnsOpt;
+use crate::dns::request::Request;
 use crate::metrics::Protocol;
 use crate::policy::Client;
 
@@ -91,6 +94,26 @@ pub fn answer(
         }
         other => other,
     }
+}
+
+/// The reply to `packet` as every transport gives it: the fast path first (a block or a
+/// cache hit written on bytes into `out`: `None`, send `out`), else the general path
+/// ([`answer`]) with the fast path's decision, not decided again.
+pub fn answer_into(
+    handler: &Handler,
+    packet: &[u8],
+    client: &Client,
+    protocol: Protocol,
+    out: &mut Vec<u8>,
+) -> Option<Reply> {
+    let mut decided = None;
+    if let Some(request) = Request::parse(packet) {
+        match fastpath::answer(handler, &request, client, protocol, out) {
+            None => return None,
+            Some(decision) => decided = Some(decision),
+        }
+    }
+    Some(answer(handler, packet, client, protocol, decided))
 }
 
 /// The largest reply a UDP client takes: our OPT's payload size (already clamped to
