@@ -230,7 +230,7 @@ fn the_reader_finds_real_arrows() {
     // Guards the checker itself: arrows it must see, or it could pass by seeing none.
     let arrows = arrows();
     let has = |a: &str, b: &str| arrows.get(a).is_some_and(|t| t.contains(b));
-    assert!(has("server/udp.rs", "server/fastpath.rs"));
+    assert!(has("server/wire.rs", "server/fastpath.rs"));
     assert!(has("server/hitpath.rs", "dns/request.rs"));
     assert!(has("server/fastpath.rs", "dns/mod.rs"));
     // config on top: it reaches down to the settings types the modules own.
